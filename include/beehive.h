@@ -1,0 +1,440 @@
+/* beehive.h - the BeeHive concurrency model in C.
+ *
+ * A queen bee (the caller's process) spawns worker bees (subprocesses) and
+ * delegates named tasks to them over private full-duplex channels. Every bee
+ * runs up to `max_concurrency` tasks at once; each task is a fiber that reads
+ * top to bottom and may delegate subtasks, sleep, or wait for a descriptor.
+ *
+ * This is the only supported header. Anything not declared here is internal
+ * and may change without notice.
+ *
+ * Threads: a hive lives on the thread that called bh_run() (or
+ * bh_worker_main()). Every function below must be called on that thread;
+ * functions taking a bh_task must be called from inside that task's fiber.
+ */
+#ifndef BEEHIVE_H
+#define BEEHIVE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <msgpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BH_EXTERN __attribute__((visibility("default")))
+#define BH_DEPRECATED __attribute__((deprecated))
+#define BH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BH_EXTERN
+#define BH_DEPRECATED
+#define BH_PRINTF(f, a)
+#endif
+
+#define BH_VERSION_MAJOR 0
+#define BH_VERSION_MINOR 1
+#define BH_VERSION_PATCH 0
+
+/* Returns the library version as "MAJOR.MINOR.PATCH". */
+BH_EXTERN const char *bh_version(void);
+
+/* ------------------------------------------------------------------------
+ * Errors. 0 is success; failures are negative. OS-level codes are -errno, so
+ * libuv's UV_E* values pass through unchanged. */
+#define BH_ERRNO_MAP(XX)                                                     \
+  XX(EINVAL, -22, "invalid argument")                                        \
+  XX(ENOMEM, -12, "out of memory")                                           \
+  XX(ENOENT, -2, "no such task")                                             \
+  XX(EPIPE, -32, "channel closed")                                           \
+  XX(EMSGSIZE, -90, "frame larger than the size limit")                      \
+  XX(EPROTO, -71, "protocol error")                                          \
+  XX(ETIMEDOUT, -110, "timed out")                                           \
+  XX(ECANCELED, -125, "operation cancelled")                                 \
+  XX(ERAISED, -30001, "task raised an exception")                            \
+  XX(ECANCELLED, -30002, "task cancelled")                                   \
+  XX(ETYPE, -30003, "value of the wrong type")                               \
+  XX(EDONE, -30004, "nothing left to wait for")                              \
+  XX(ECLOSED, -30005, "bee is shutting down")                                \
+  XX(ESPAWN, -30006, "could not start a worker bee")                         \
+  XX(EFORMAT, -30007, "bad format string")
+
+typedef enum bh_errno {
+#define BH__ERR_ENUM(name, value, text) BH_##name = (value),
+  BH_ERRNO_MAP(BH__ERR_ENUM)
+#undef BH__ERR_ENUM
+} bh_errno;
+
+/* A static English description of `err` (a BH_E*, UV_E* or -errno code). */
+BH_EXTERN const char *bh_strerror(int err);
+/* The symbolic name of `err`, e.g. "BH_ETIMEDOUT"; "BH_UNKNOWN" if unknown. */
+BH_EXTERN const char *bh_err_name(int err);
+
+/* ------------------------------------------------------------------------
+ * Memory. All of the library's allocations go through these hooks.
+ * Set them before any other call; NULL restores the libc functions. */
+typedef struct bh_allocator {
+  void *(*malloc)(size_t size);
+  void *(*realloc)(void *ptr, size_t size);
+  void (*free)(void *ptr);
+} bh_allocator;
+BH_EXTERN void bh_set_allocator(const bh_allocator *a);
+
+/* ------------------------------------------------------------------------
+ * Values: task arguments, keyword arguments, return values and error details
+ * are msgpack values. A format string describes them:
+ *
+ *   n  nil                       b  bool (int)
+ *   i  int                       I  int64_t
+ *   u  unsigned                  U  uint64_t
+ *   f  double (float64)          s  const char * (NULL packs nil)
+ *   s# const char *, size_t      y# const void *, size_t (bin)
+ *   o  const msgpack_object *    v  const bh_value * (its whole value)
+ *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
+ *
+ * Blanks, commas and colons are ignored. When unpacking, the same letters take
+ * pointers (s gives a const char * that is NUL-terminated copy-free only when
+ * the source allows it: use s# to get pointer and length; o gives
+ * const msgpack_object *), `?` after a map key marks the key optional (the
+ * target is left untouched when missing), `*` skips one item, and a map
+ * pattern ignores keys it does not name. Unpacking never allocates: strings
+ * point into the value, valid as long as the value. */
+
+/* An owned, immutable msgpack value. */
+typedef struct bh_value bh_value;
+
+/* Packs one value (or several, as an array if fmt has more than one item at
+ * top level: use explicit [ ] to be clear). Returns owned, or NULL with
+ * *err set (BH_EFORMAT, BH_ENOMEM) when err is not NULL. */
+BH_EXTERN bh_value *bh_value_pack(int *err, const char *fmt, ...);
+BH_EXTERN bh_value *bh_value_vpack(int *err, const char *fmt, va_list ap);
+/* Returns owned: a deep copy of `obj`. */
+BH_EXTERN bh_value *bh_value_from_object(const msgpack_object *obj);
+/* Returns owned: the value decoded from msgpack bytes (copied). NULL if the
+ * bytes are not exactly one msgpack value. */
+BH_EXTERN bh_value *bh_value_from_bytes(const void *data, size_t size);
+/* Borrows: the decoded object, valid until bh_value_free(). */
+BH_EXTERN const msgpack_object *bh_value_object(const bh_value *v);
+/* Borrows: the encoded bytes, valid until bh_value_free(). */
+BH_EXTERN const char *bh_value_data(const bh_value *v, size_t *size);
+BH_EXTERN void bh_value_free(bh_value *v);
+
+/* Packs into an existing msgpack packer. Returns 0, BH_EFORMAT or BH_ENOMEM. */
+BH_EXTERN int bh_pack(msgpack_packer *pk, const char *fmt, ...);
+BH_EXTERN int bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap);
+
+/* Unpacks `obj` by `fmt` into the pointers that follow. Returns 0, BH_ETYPE
+ * (a value of the wrong type or shape) or BH_EFORMAT (a bad format). On
+ * failure, when errbuf is not NULL, writes a message that names the position
+ * and the expected type, e.g. "[1]: expected str, got int" or
+ * "{timeout}: missing key". */
+BH_EXTERN int bh_unpack(const msgpack_object *obj, char *errbuf,
+                        size_t errlen, const char *fmt, ...);
+BH_EXTERN int bh_vunpack(const msgpack_object *obj, char *errbuf,
+                         size_t errlen, const char *fmt, va_list ap);
+
+/* Writes a short human-readable rendering of `obj` (JSON-like) into buf,
+ * truncated to len. Returns the length it would have written. */
+BH_EXTERN size_t bh_value_repr(const msgpack_object *obj, char *buf,
+                               size_t len);
+
+/* ------------------------------------------------------------------------
+ * Logging, in indented blocks like the reference's IndentedLoggerAdapter. */
+typedef enum bh_log_level {
+  BH_LOG_DEBUG = 10,
+  BH_LOG_INFO = 20,
+  BH_LOG_WARNING = 30,
+  BH_LOG_ERROR = 40
+} bh_log_level;
+
+/* Receives one finished line, without indentation or newline; `indent` is
+ * the block depth. */
+typedef void (*bh_log_fn)(void *udata, bh_log_level level, int indent,
+                          const char *line);
+
+typedef struct bh_logger bh_logger;
+
+/* Returns owned: a logger that passes lines at or above `min_level` to `fn`
+ * (NULL: stderr, as "LEVEL indent+line"). */
+BH_EXTERN bh_logger *bh_logger_new(bh_log_level min_level, bh_log_fn fn,
+                                   void *udata);
+BH_EXTERN void bh_logger_free(bh_logger *lg);
+/* Logs one line (or several, split on '\n'). A NULL logger does nothing. */
+BH_EXTERN void bh_log(bh_logger *lg, bh_log_level level, const char *fmt, ...)
+    BH_PRINTF(3, 4);
+/* Opens an indented block titled `title`: later lines are indented one more
+ * level until the matching bh_log_end(). */
+BH_EXTERN void bh_log_begin(bh_logger *lg, bh_log_level level,
+                            const char *fmt, ...) BH_PRINTF(3, 4);
+BH_EXTERN void bh_log_end(bh_logger *lg);
+BH_EXTERN int bh_logger_enabled(const bh_logger *lg, bh_log_level level);
+
+/* The reference's logger_debug_msg(): logs a bee message at DEBUG level in
+ * blocks "Traceback", "Message", "Exception" and "Other details", recursing
+ * into a message nested in other details. Does nothing if lg is NULL. */
+BH_EXTERN void bh_logger_debug_msg(bh_logger *lg, const msgpack_object *msg);
+
+/* ------------------------------------------------------------------------
+ * Bees, tasks and classes. */
+typedef struct bh_bee bh_bee;
+typedef struct bh_task bh_task;
+typedef struct bh_result bh_result;
+typedef struct bh_future bh_future;
+typedef struct bh_group bh_group;
+
+/* A task handler. Read the arguments with bh_task_args()/bh_task_unpack(),
+ * set the return value with bh_return(), and return:
+ *   0             succeeded (the value set, or nil);
+ *   BH_ERAISED    raised (what bh_raise() set);
+ *   BH_ECANCELLED cancelled (reason from bh_cancel_reason(), if set);
+ *   other < 0     raised, with the error's name and text. */
+typedef int (*bh_task_fn)(bh_task *t);
+
+typedef struct bh_task_def {
+  const char *name; /* the task name delegators use */
+  bh_task_fn fn;
+} bh_task_def;
+
+/* A context_vars set, handed to every task of a bee. */
+typedef struct bh_context {
+  int async;              /* must be true: the bee runs tasks asynchronously */
+  const char *s3_profile; /* the S3 profile asked for, or NULL */
+  void *s3_client;        /* NULL until the S3 module opens one */
+  void *user;             /* what the class's context_new hook made */
+} bh_context;
+
+typedef struct bh_class bh_class;
+struct bh_class {
+  const char *name;         /* for logs and tracebacks, and exec starts */
+  const bh_class *base;     /* tasks not found here are looked up in base */
+  const bh_task_def *tasks; /* terminated by an entry with name NULL */
+  size_t state_size;        /* per-bee user state, zeroed, bh_bee_state() */
+  /* Called once in the bee's process before any task, with the init args
+   * (array) and kwargs (map). Non-zero fails the bee's start. */
+  int (*init)(bh_bee *bee, const msgpack_object *args,
+              const msgpack_object *kwargs);
+  void (*cleanup)(bh_bee *bee); /* called once when the bee's life ends */
+  /* Makes context_vars.user in each bee of the class; may be NULL. */
+  void *(*context_new)(bh_bee *bee, const char *s3_profile);
+  void (*context_free)(bh_bee *bee, void *user);
+  /* Queen classes only: the class of her workers. A class with a
+   * worker_class is a queen: she spawns `workers` workers (0: 1). */
+  const bh_class *worker_class;
+  int workers;
+};
+
+/* Borrows: the bee's user state (class state_size bytes), its id, its
+ * class, its logger (may be NULL) and its context vars. */
+BH_EXTERN void *bh_bee_state(bh_bee *bee);
+BH_EXTERN int64_t bh_bee_id(const bh_bee *bee);
+BH_EXTERN const bh_class *bh_bee_class(const bh_bee *bee);
+BH_EXTERN bh_logger *bh_bee_logger(bh_bee *bee);
+BH_EXTERN const bh_context *bh_bee_context(const bh_bee *bee);
+/* Number of living children and of tasks this bee now runs. */
+BH_EXTERN size_t bh_bee_children(const bh_bee *bee);
+BH_EXTERN size_t bh_bee_running(const bh_bee *bee);
+
+/* ------------------------------------------------------------------------
+ * Inside a task. All borrowed pointers are valid until the task returns. */
+BH_EXTERN bh_bee *bh_task_bee(bh_task *t);
+BH_EXTERN const char *bh_task_name(const bh_task *t);
+BH_EXTERN int64_t bh_task_id(const bh_task *t);
+BH_EXTERN const msgpack_object *bh_task_args(const bh_task *t);   /* array */
+BH_EXTERN const msgpack_object *bh_task_kwargs(const bh_task *t); /* map */
+BH_EXTERN const bh_context *bh_task_context(const bh_task *t);
+/* Unpacks the arguments with a format "[...]" for args, optionally followed
+ * by "{...}" for kwargs. On a mismatch the task raises TypeError naming the
+ * position ("args[1]: expected str, got int") and BH_ERAISED is returned:
+ * return it from the handler. */
+BH_EXTERN int bh_task_unpack(bh_task *t, const char *fmt, ...);
+
+/* Sets the task's return value (one value). Returns 0, BH_EFORMAT, BH_ENOMEM. */
+BH_EXTERN int bh_return(bh_task *t, const char *fmt, ...);
+BH_EXTERN int bh_return_object(bh_task *t, const msgpack_object *obj);
+
+/* Raises an exception of type `type` (e.g. "ValueError") with a printf
+ * message; the traceback records file:line and function. Returns BH_ERAISED,
+ * to be returned from the handler. */
+#define bh_raise(t, type, ...)                                               \
+  bh_raise_at((t), __FILE__, __LINE__, __func__, (type), __VA_ARGS__)
+BH_EXTERN int bh_raise_at(bh_task *t, const char *file, int line,
+                          const char *func, const char *type,
+                          const char *fmt, ...) BH_PRINTF(6, 7);
+/* Raises because a delegated result failed: the exception is a
+ * "DelegationError" with `r`'s message, and `r` (its whole message) becomes
+ * the cause in other_details, so the chain reaches the caller. Returns
+ * BH_ERAISED. Borrows r. */
+#define bh_raise_result(t, r)                                                \
+  bh_raise_result_at((t), __FILE__, __LINE__, __func__, (r))
+BH_EXTERN int bh_raise_result_at(bh_task *t, const char *file, int line,
+                                 const char *func, const bh_result *r);
+/* Sets the reason that goes with returning BH_ECANCELLED. */
+BH_EXTERN void bh_cancel_reason(bh_task *t, const char *fmt, ...)
+    BH_PRINTF(2, 3);
+
+/* ------------------------------------------------------------------------
+ * Waiting, from inside a task's fiber. Deadlines are absolute milliseconds
+ * of bh_now(); -1 waits forever. A wait returns BH_ECANCELED when the task
+ * is cancelled, BH_ETIMEDOUT when the deadline passes. */
+BH_EXTERN int64_t bh_now(void);
+BH_EXTERN int bh_sleep(bh_task *t, int64_t ms);
+enum { BH_READABLE = 1, BH_WRITABLE = 2 };
+/* Waits until fd is ready for `events`; returns the ready events (> 0). */
+BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
+
+/* ------------------------------------------------------------------------
+ * Delegation. `fmt` describes the arguments: "[...]" for args, optionally
+ * followed by "{...}" for kwargs; NULL or "" means no arguments. */
+
+/* Delegates task `name` to a child and waits for it. On return *out holds
+ * the result (returns owned; free with bh_result_free) and the return value
+ * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_EFORMAT,
+ * BH_ENOMEM, BH_ECANCELED return with *out NULL. */
+BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
+                          const char *fmt, ...);
+/* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
+ * borrows both. */
+BH_EXTERN int bh_delegate_value(bh_task *t, bh_result **out, const char *name,
+                                const msgpack_object *args,
+                                const msgpack_object *kwargs);
+
+/* A group collects futures and hands them back as they complete. No fiber
+ * is made per delegation, so a group can hold millions. Returns owned. */
+BH_EXTERN bh_group *bh_group_new(bh_task *t);
+/* Frees the group; pending futures in it are cancelled (their delegations
+ * are forgotten and their answers dropped) and freed. */
+BH_EXTERN void bh_group_free(bh_group *g);
+/* Starts a delegation in the group; returns 0 or an error. The future
+ * carries `udata`. If out is not NULL, *out borrows the future until it is
+ * freed. */
+BH_EXTERN int bh_group_delegate(bh_group *g, bh_future **out, void *udata,
+                                const char *name, const char *fmt, ...);
+BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
+                                      void *udata, const char *name,
+                                      const msgpack_object *args,
+                                      const msgpack_object *kwargs);
+/* Starts local concurrent work: `fn(t2, arg)` runs in a new fiber of the same
+ * bee (t2 is a local task sharing the bee). Its return code and bh_return()
+ * value make the future's result as for a task. */
+typedef int (*bh_local_fn)(bh_task *t, void *arg);
+BH_EXTERN int bh_group_go(bh_group *g, bh_future **out, void *udata,
+                          bh_local_fn fn, void *arg);
+/* Waits for the next completed future in the group, in completion order
+ * (as_completed). Returns 0 with *out owned by the caller (free with
+ * bh_future_free), BH_EDONE when nothing is pending, or a wait error. */
+BH_EXTERN int bh_group_next(bh_group *g, bh_future **out, int64_t deadline);
+/* Number of futures started and not yet returned by bh_group_next(). */
+BH_EXTERN size_t bh_group_pending(const bh_group *g);
+/* Waits for one given future of the group. After 0, the future is still
+ * the caller's to free and bh_group_next() will not return it. */
+BH_EXTERN int bh_future_wait(bh_future *f, int64_t deadline);
+BH_EXTERN int bh_future_done(const bh_future *f);
+/* Borrows: the result, valid until bh_future_free(); NULL if not done. */
+BH_EXTERN const bh_result *bh_future_result(const bh_future *f);
+BH_EXTERN void *bh_future_udata(const bh_future *f);
+BH_EXTERN void bh_future_free(bh_future *f);
+
+/* ------------------------------------------------------------------------
+ * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). */
+typedef enum bh_status {
+  BH_SUCCEEDED = 0,
+  BH_RAISED = 1,
+  BH_CANCELLED = 2
+} bh_status;
+
+BH_EXTERN bh_status bh_result_status(const bh_result *r);
+/* The id of the child that ran the task, -1 if none did. */
+BH_EXTERN int64_t bh_result_child_id(const bh_result *r);
+/* Borrows: the returned value (nil unless succeeded). */
+BH_EXTERN const msgpack_object *bh_result_value(const bh_result *r);
+/* Unpacks the returned value by fmt, as bh_unpack(). */
+BH_EXTERN int bh_result_unpack(const bh_result *r, char *errbuf,
+                               size_t errlen, const char *fmt, ...);
+/* Borrows: the exception type and message of the top of the chain (NULL
+ * when succeeded), and the reason when cancelled (NULL otherwise). */
+BH_EXTERN const char *bh_result_errtype(const bh_result *r);
+BH_EXTERN const char *bh_result_errmsg(const bh_result *r);
+BH_EXTERN const char *bh_result_reason(const bh_result *r);
+/* Borrows: the innermost cause's exception type and message: what the bee
+ * that first failed raised. */
+BH_EXTERN const char *bh_result_root_errtype(const bh_result *r);
+BH_EXTERN const char *bh_result_root_errmsg(const bh_result *r);
+/* Writes the whole chain, one cause per line, with every traceback line,
+ * into buf (truncated to len). Returns the length it would have written. */
+BH_EXTERN size_t bh_result_format(const bh_result *r, char *buf, size_t len);
+/* Borrows: the whole message as a msgpack map with the reference's keys
+ * (status, returning_value, exception, traceback, other_details, reason). */
+BH_EXTERN const msgpack_object *bh_result_message(const bh_result *r);
+BH_EXTERN void bh_result_free(bh_result *r);
+
+/* ------------------------------------------------------------------------
+ * Worker subprocesses and the hive. */
+typedef enum bh_start {
+  BH_START_FORK = 0, /* fork(): fast; the default */
+  BH_START_EXEC = 1  /* fork()+exec of /proc/self/exe in worker mode: for
+                      * programs that hold threads; main() must call
+                      * bh_worker_main() first */
+} bh_start;
+
+typedef struct bh_spawn_opts {
+  const bh_class *cls;        /* the worker bee class (required) */
+  int64_t id;                 /* the id its parent assigns */
+  const bh_value *init_args;  /* array or NULL; borrowed */
+  const bh_value *init_kwargs; /* map or NULL; borrowed */
+  const char *s3_profile;     /* or NULL */
+  int max_concurrency;        /* tasks at once; 0 means 1024, -1 no limit */
+  bh_logger *logger;          /* or NULL; fork starts only */
+  bh_start start;
+  size_t max_frame;           /* frame size limit; 0 means 64 MiB */
+} bh_spawn_opts;
+
+/* The reference's subprocess_workerbee(): starts a worker bee in a daemon
+ * subprocess (it dies when its parent dies) and returns its pid and the
+ * parent's end of its private full-duplex channel (a socket the caller now
+ * owns). The child holds no descriptor but its end of the channel and
+ * stdin/stdout/stderr. Returns 0, BH_EINVAL, BH_ESPAWN or -errno. */
+BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
+                                      int *channel);
+
+/* Exec-started workers: call first thing in main(). When this process was
+ * started as a worker, runs the worker bee whose class is named in `classes`
+ * (NULL-terminated) and exits; otherwise returns 0 at once. */
+BH_EXTERN int bh_worker_main(int argc, char **argv,
+                             const bh_class *const *classes);
+
+typedef struct bh_run_opts {
+  const bh_class *queen_class;  /* required */
+  const bh_class *worker_class; /* NULL: queen_class->worker_class */
+  const char *task_name;        /* the queen's task to run; required */
+  const bh_value *task_args;    /* array or NULL; borrowed */
+  const bh_value *task_kwargs;  /* map or NULL; borrowed */
+  const bh_value *queen_init_args, *queen_init_kwargs;
+  const bh_value *worker_init_args, *worker_init_kwargs;
+  const char *s3_profile;
+  int max_concurrency;       /* per worker; 0 means 1024, -1 no limit */
+  int queen_max_concurrency; /* 0 means no limit (the reference's None) */
+  const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
+  bh_logger *logger;
+  /* Beyond the reference. 0 picks the default. */
+  int workers;               /* initial workers; 0: class's, else 1 */
+  bh_start start;
+  int64_t pickup_timeout_ms; /* 0: 600,000 */
+  size_t max_frame;          /* 0: 64 MiB */
+} bh_run_opts;
+
+/* The reference's beehive_run(): runs task `task_name` on a fresh queen and
+ * waits for it. Returns 0 with *out holding the value, BH_ERAISED with the
+ * whole error chain (queen's error, the worker's exception and traceback),
+ * BH_ECANCELLED ("The queen bee cancelled the task. Reason: ..."), or
+ * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result. *out
+ * is always set (returns owned; free with bh_result_free). */
+BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BEEHIVE_H */

@@ -1,0 +1,43 @@
+#!/bin/sh
+# deps.sh - makes sure the Debian packages the build needs are installed.
+# Does nothing (and no network work) when they all are. As root it installs
+# the missing ones with apt-get; otherwise it names them and fails.
+set -eu
+
+PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
+libboost-context-dev uthash-dev valgrind"
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "deps.sh: not a Debian-like system (no dpkg-query)." >&2
+  echo "deps.sh: make sure these (or their equivalents) are installed:" >&2
+  echo "  $PKGS" >&2
+  exit 0
+fi
+
+missing=""
+for p in $PKGS; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *" ok installed") ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages:$missing" >&2
+  echo "deps.sh: install them with: sudo apt-get install -y$missing" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps.sh: installing:$missing"
+# Update the package lists only when they are empty or the install fails.
+if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+  apt-get update
+fi
+# shellcheck disable=SC2086 # the list is meant to split into words
+if ! apt-get install -y --no-install-recommends $missing; then
+  apt-get update
+  apt-get install -y --no-install-recommends $missing
+fi

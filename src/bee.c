@@ -1,0 +1,417 @@
+/* bee.c - a bee's life toward its parent: accepting or denying offers,
+ * running tasks within max_concurrency, and dying in order. The
+ * delegating side is deleg.c; children are child.c. */
+#include "bee.h"
+
+#include <string.h>
+
+static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+static void
+send_simple(bh_bee *bee, bh__msg_type type, int64_t id) {
+  if (bh__wire_put_simple(bh__chan_out(bee->parent), bee->max_frame, type,
+                          id) == 0)
+    bh__chan_kick(bee->parent);
+}
+
+static bool
+has_room(const bh_bee *bee) {
+  return !bee->terminating &&
+         (bee->max_conc < 0 || bee->n_reserved < (size_t)bee->max_conc);
+}
+
+static void
+on_new_task(bh_bee *bee, int64_t id) {
+  bh_task *t;
+
+  HASH_FIND(hh, bee->tasks, &id, sizeof(id), t);
+  if (t != NULL || !has_room(bee)) {
+    if (t != NULL)
+      bh_log(bee->log, BH_LOG_WARNING, "bee %lld: task %lld offered twice",
+             (long long)bee->id, (long long)id);
+    send_simple(bee, BH__MSG_TASK_DENIED, id);
+    return;
+  }
+  t = bh__calloc(1, sizeof(*t));
+  if (t == NULL) {
+    send_simple(bee, BH__MSG_TASK_DENIED, id);
+    return;
+  }
+  t->bee = bee;
+  t->id = id;
+  t->state = TASK_ACCEPTED;
+  HASH_ADD(hh, bee->tasks, id, sizeof(t->id), t);
+  bee->n_reserved++;
+  send_simple(bee, BH__MSG_TASK_ACCEPTED, id);
+}
+
+static bh_task *
+accepted_task(bh_bee *bee, int64_t id) {
+  bh_task *t;
+
+  HASH_FIND(hh, bee->tasks, &id, sizeof(id), t);
+  return (t != NULL && t->state == TASK_ACCEPTED) ? t : NULL;
+}
+
+static void
+on_taken(bh_bee *bee, int64_t id) {
+  bh_task *t = accepted_task(bee, id);
+
+  if (t == NULL) {
+    bh_log(bee->log, BH_LOG_WARNING,
+           "bee %lld: task_taken for task %lld it does not hold",
+           (long long)bee->id, (long long)id);
+    return;
+  }
+  HASH_DEL(bee->tasks, t);
+  bee->n_reserved--;
+  bh__task_free(t);
+  bh__bee_progress(bee);
+}
+
+static void
+enqueue(bh_bee *bee, bh_task *t) {
+  t->state = TASK_QUEUED;
+  t->qnext = NULL;
+  if (bee->rq_tail != NULL)
+    bee->rq_tail->qnext = t;
+  else
+    bee->rq_head = t;
+  bee->rq_tail = t;
+}
+
+/* Starts queued tasks while there is a free slot. */
+static void
+run_queued(bh_bee *bee) {
+  while (bee->rq_head != NULL &&
+         (bee->max_conc < 0 || bee->n_running < (size_t)bee->max_conc)) {
+    bh_task *t = bee->rq_head;
+
+    bee->rq_head = t->qnext;
+    if (bee->rq_head == NULL)
+      bee->rq_tail = NULL;
+    bh__task_start(t);
+  }
+}
+
+static int
+take_info(bh_task *t, const bh__msg *m) {
+  const msgpack_object *root;
+
+  t->info = bh_value_from_object(m->root);
+  if (t->info == NULL)
+    return BH_ENOMEM;
+  root = bh_value_object(t->info);
+  t->args = bh__map_get(root, "args");
+  t->kwargs = bh__map_get(root, "kwargs");
+  if (t->args == NULL || t->args->type != MSGPACK_OBJECT_ARRAY)
+    t->args = &empty_array;
+  if (t->kwargs == NULL || t->kwargs->type != MSGPACK_OBJECT_MAP)
+    t->kwargs = &empty_map;
+  t->name = bh__strndup(m->name, m->name_len);
+  return t->name == NULL ? BH_ENOMEM : 0;
+}
+
+static void
+on_info(bh_bee *bee, const bh__msg *m) {
+  bh_task *t = accepted_task(bee, m->task_id);
+  char why[96];
+
+  if (t == NULL) {
+    snprintf(why, sizeof(why),
+             "Protocol error: task_info for task %lld, which was not "
+             "accepted.", (long long)m->task_id);
+    bh__bee_terminate(bee, why);
+    return;
+  }
+  if (take_info(t, m) != 0) {
+    bh_log(bee->log, BH_LOG_ERROR, "bee %lld: out of memory",
+           (long long)bee->id);
+  }
+  enqueue(bee, t);
+  run_queued(bee);
+}
+
+static void
+on_unknown(bh_bee *bee, const bh__msg *m) {
+  char *why = bh__asprintf("Unknown message with type '%.*s'.",
+                           (int)m->type_len, m->type_str);
+
+  bh_log(bee->log, BH_LOG_ERROR, "bee %lld: %s", (long long)bee->id,
+         why ? why : "Unknown message.");
+  bh__bee_terminate(bee, why ? why : "Unknown message.");
+  bh__free(why);
+}
+
+/* Messages from the parent. Only four types may come this way; anything
+ * else is an unknown message for a child, as in the reference. */
+static void
+parent_msg(bh__chan *ch, const bh__msg *m, void *udata) {
+  bh_bee *bee = udata;
+
+  (void)ch;
+  switch (m->type) {
+  case BH__MSG_NEW_TASK:
+    on_new_task(bee, m->task_id);
+    break;
+  case BH__MSG_TASK_TAKEN:
+    on_taken(bee, m->task_id);
+    break;
+  case BH__MSG_TASK_INFO:
+    on_info(bee, m);
+    break;
+  case BH__MSG_DIE:
+    bh__bee_terminate(bee, "The parent bee ordered to die gracefully.");
+    break;
+  default:
+    on_unknown(bee, m);
+    break;
+  }
+}
+
+static void
+parent_err(bh__chan *ch, int err, const char *why, void *udata) {
+  bh_bee *bee = udata;
+
+  (void)ch;
+  if (bee->dead)
+    return;
+  bh_log(bee->log, BH_LOG_ERROR, "bee %lld: channel to parent failed: %s (%s)",
+         (long long)bee->id, why, bh_err_name(err));
+  if (bee->on_orphan != NULL)
+    bee->on_orphan(bee);
+}
+
+void
+bh__bee_task_finished(bh_bee *bee, bh_task *t) {
+  HASH_DEL(bee->tasks, t);
+  bee->n_reserved--;
+  bee->n_running--;
+  run_queued(bee);
+  bh__bee_progress(bee);
+}
+
+void
+bh__bee_terminate(bh_bee *bee, const char *exit_code) {
+  if (bee->terminating)
+    return;
+  bee->terminating = true;
+  bee->exit_code = bh__strdup(exit_code);
+  bh_log(bee->log, BH_LOG_DEBUG, "bee %lld: terminating: %s",
+         (long long)bee->id, exit_code);
+  bh__bee_progress(bee);
+}
+
+static void
+say_dead(bh_bee *bee) {
+  bee->dead = true;
+  if (bee->cls != NULL && bee->cls->cleanup != NULL)
+    bee->cls->cleanup(bee);
+  if (bee->cls != NULL && bee->cls->context_free != NULL)
+    bee->cls->context_free(bee, bee->ctx.user);
+  bee->ctx.user = NULL;
+  if (bee->parent != NULL &&
+      bh__wire_put_dead_normal(bh__chan_out(bee->parent), bee->max_frame,
+                               bee->exit_code) == 0)
+    bh__chan_kick(bee->parent);
+  if (bee->on_dead != NULL)
+    bee->on_dead(bee);
+}
+
+/* The end of life, in order: the work finishes, then the children die,
+ * then the bee says dead. Called after anything that may allow a step. */
+void
+bh__bee_progress(bh_bee *bee) {
+  size_t i;
+
+  if (!bee->terminating || bee->dead || bee->n_reserved > 0 ||
+      bee->n_local > 0)
+    return;
+  if (!bee->dying) {
+    bee->dying = true;
+    for (i = 0; i < bee->n_kids; i++)
+      if (bee->kids[i]->alive)
+        bh__child_die(bee->kids[i]);
+  }
+  if (bee->n_alive == 0)
+    say_dead(bee);
+}
+
+/* The built-in task of every worker: how busy the bee is, 0 to 1. */
+static int
+busy_status(bh_task *t) {
+  bh_bee *bee = t->bee;
+  double busy = 0.0;
+
+  if (bee->max_conc > 0)
+    busy = (double)bee->n_running / (double)bee->max_conc;
+  return bh_return(t, "f", busy);
+}
+
+static const bh_task_def builtin_tasks[] = {{"busy_status", busy_status},
+                                            {NULL, NULL}};
+
+static bh_task_fn
+find_in(const bh_task_def *defs, const char *name) {
+  for (; defs != NULL && defs->name != NULL; defs++)
+    if (strcmp(defs->name, name) == 0)
+      return defs->fn;
+  return NULL;
+}
+
+bh_task_fn
+bh__bee_find_task(const bh_bee *bee, const char *name) {
+  const bh_class *c;
+  bh_task_fn fn;
+
+  for (c = bee->cls; c != NULL; c = c->base) {
+    fn = find_in(c->tasks, name);
+    if (fn != NULL)
+      return fn;
+  }
+  return find_in(builtin_tasks, name);
+}
+
+static int
+bee_init_user(bh_bee *bee, const msgpack_object *args,
+              const msgpack_object *kwargs, char **err_text) {
+  const bh_class *c = bee->cls;
+
+  if (c->state_size > 0) {
+    bee->state = bh__calloc(1, c->state_size);
+    if (bee->state == NULL)
+      return BH_ENOMEM;
+  }
+  if (c->context_new != NULL)
+    bee->ctx.user = c->context_new(bee, bee->ctx.s3_profile);
+  if (c->init != NULL &&
+      c->init(bee, args ? args : &empty_array,
+              kwargs ? kwargs : &empty_map) != 0) {
+    *err_text = bh__asprintf("The init of bee class '%s' failed.", c->name);
+    return BH_EINVAL;
+  }
+  return 0;
+}
+
+int
+bh__bee_init(bh_bee *bee, const msgpack_object *args,
+             const msgpack_object *kwargs, char **err_text) {
+  *err_text = NULL;
+  if (bee->cls == NULL)
+    return 0;
+  return bee_init_user(bee, args, kwargs, err_text);
+}
+
+void
+bh__bee_die_killed(bh_bee *bee, const char *type, const char *msg) {
+  bh_value *exc = bh_value_pack(NULL, "{s:s s:s}", "type", type, "message",
+                                msg);
+  bh_value *tb = bh_value_pack(NULL, "[]");
+
+  bee->terminating = bee->dying = bee->dead = true;
+  if (bee->parent != NULL && exc != NULL && tb != NULL &&
+      bh__wire_put_dead_killed(bh__chan_out(bee->parent), bee->max_frame,
+                               bh_value_object(exc),
+                               bh_value_object(tb)) == 0)
+    bh__chan_kick(bee->parent);
+  bh_value_free(exc);
+  bh_value_free(tb);
+  if (bee->on_dead != NULL)
+    bee->on_dead(bee);
+}
+
+int
+bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
+            const bh__bee_opts *o) {
+  bh_bee *bee = bh__calloc(1, sizeof(*bee));
+  int err = 0;
+
+  if (bee == NULL)
+    return BH_ENOMEM;
+  bee->loop = loop;
+  bee->cls = o->cls;
+  bee->id = o->id;
+  bee->log = o->log;
+  bee->max_conc = o->max_conc;
+  bee->max_frame = o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME;
+  bee->pickup_ms = o->pickup_ms > 0 ? o->pickup_ms : 600000;
+  bee->on_dead = o->on_dead;
+  bee->on_orphan = o->on_orphan;
+  bee->owner = o->owner;
+  if (o->ctx != NULL)
+    bee->ctx = *o->ctx;
+  bee->ctx.async = 1;
+  bh__deleg_init(bee);
+  if (parent_fd >= 0) {
+    err = bh__chan_open(&bee->parent, loop, parent_fd, bee->max_frame,
+                        parent_msg, parent_err, bee);
+    if (err != 0) {
+      bh__bee_free(bee);
+      return err;
+    }
+  }
+  *out = bee;
+  return 0;
+}
+
+static void
+bee_closed(uv_handle_t *h) {
+  bh__free(h->data);
+}
+
+void
+bh__bee_free(bh_bee *bee) {
+  bh_task *t, *tmp;
+
+  if (bee == NULL)
+    return;
+  HASH_ITER(hh, bee->tasks, t, tmp) {
+    HASH_DEL(bee->tasks, t);
+    bh__task_free(t);
+  }
+  bh__children_free(bee);
+  bh__deleg_close(bee);
+  bh__chan_close(bee->parent);
+  bh_value_free(bee->w_args);
+  bh_value_free(bee->w_kwargs);
+  bh__free(bee->state);
+  bh__free(bee->exit_code);
+  /* The pickup timer lives in the bee: free it once libuv lets go. */
+  uv_close((uv_handle_t *)&bee->pickup_timer, bee_closed);
+}
+
+void *
+bh_bee_state(bh_bee *bee) {
+  return bee->state;
+}
+
+int64_t
+bh_bee_id(const bh_bee *bee) {
+  return bee->id;
+}
+
+const bh_class *
+bh_bee_class(const bh_bee *bee) {
+  return bee->cls;
+}
+
+bh_logger *
+bh_bee_logger(bh_bee *bee) {
+  return bee->log;
+}
+
+const bh_context *
+bh_bee_context(const bh_bee *bee) {
+  return &bee->ctx;
+}
+
+size_t
+bh_bee_children(const bh_bee *bee) {
+  return bee->n_alive;
+}
+
+size_t
+bh_bee_running(const bh_bee *bee) {
+  return bee->n_running;
+}

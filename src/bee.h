@@ -1,0 +1,214 @@
+/* bee.h - the bee: its tasks from the parent (bee.c), its delegations to
+ * children (deleg.c), its children's processes (spawn.c, queen.c), and the
+ * task and future objects that live on its fibers (task.c, group.c).
+ *
+ * One bee is one object on one libuv loop; a process holds one bee, except
+ * the caller of bh_run(), which holds the root bee and the queen. */
+#ifndef BH_BEE_H
+#define BH_BEE_H
+
+#include <uthash.h>
+#include <uv.h>
+
+#include "chan.h"
+#include "fiber.h"
+#include "internal.h"
+
+typedef struct bh__deleg bh__deleg;
+typedef struct bh__child bh__child;
+
+/* Where a task from the parent is in its life. */
+typedef enum task_state {
+  TASK_ACCEPTED, /* said task_accepted, awaiting task_info or task_taken */
+  TASK_QUEUED,   /* has its info, waits for a free slot */
+  TASK_RUNNING,  /* its fiber exists */
+  TASK_LOCAL     /* local work started with bh_group_go() */
+} task_state;
+
+struct bh_task {
+  bh_bee *bee;
+  int64_t id;            /* the parent's task id */
+  task_state state;
+  bh_value *info;        /* the task_info message; args/kwargs point in */
+  const char *name;      /* NUL-terminated copy owned by the task */
+  const msgpack_object *args, *kwargs;
+  bh__fiber *fiber;
+  /* Outcome. */
+  bh__buf ret;           /* packed return value; empty means nil */
+  char *errtype, *errmsg, *reason;
+  bh_value *tb;          /* traceback lines: array of str */
+  bh_value *details;     /* other_details */
+  /* Waiting. */
+  uv_timer_t timer;      /* deadlines; initialised on first use */
+  bool timer_on;
+  bool waiting;
+  bool cancelled;
+  /* Local work: the future it completes, and what it runs. */
+  bh_future *fut;
+  bh_local_fn local_fn;
+  void *local_arg;
+  bh_task *parent_task;
+  UT_hash_handle hh;     /* bee->tasks, by id */
+  bh_task *qnext;        /* bee's run queue */
+};
+
+struct bh__child {
+  bh_bee *bee;
+  int64_t id;            /* index in bee->kids, never reused */
+  bh__chan *chan;        /* NULL once closed */
+  pid_t pid;             /* 0 for the in-process queen */
+  int pidfd;
+  uv_poll_t *pidpoll;
+  int capacity;          /* its max_concurrency; -1 no limit */
+  size_t inflight;       /* offers unanswered + tasks started on it */
+  bool alive;            /* until mourned */
+  bool told_die;
+  bool got_dead;         /* sent its dead message */
+  bool eof;              /* its channel ended */
+  bool exited;           /* its process was reaped */
+  int wstatus;           /* the reaped status */
+  char *cause;           /* why it ended, when abnormal */
+  bh_value *dead_msg;    /* the dead message it sent, if any */
+};
+
+struct bh_bee {
+  uv_loop_t *loop;
+  const bh_class *cls;
+  int64_t id;
+  void *state;
+  bh_logger *log;
+  int max_conc;          /* -1: no limit */
+  bh_context ctx;
+  size_t max_frame;
+  int64_t pickup_ms;
+  /* Toward the parent. */
+  bh__chan *parent;      /* NULL for the root bee */
+  bh_task *tasks;        /* by parent's task id */
+  size_t n_reserved;     /* accepted and not finished */
+  size_t n_running;
+  bh_task *rq_head, *rq_tail; /* info received, waiting for a slot */
+  bool terminating;
+  bool dying;            /* children told to die; waiting for them */
+  bool dead;             /* the dead message is out */
+  char *exit_code;       /* last word */
+  /* Toward the children. */
+  bh__child **kids;
+  size_t n_kids, cap_kids, n_alive;
+  int64_t next_tid;
+  uv_signal_t *sigchld;  /* only where pidfds are missing */
+  bh__deleg *delegs;     /* by task id */
+  bh__deleg *backlog_head, *backlog_tail; /* not offered yet, FIFO */
+  bh__deleg *unpicked_head, *unpicked_tail; /* offered, not taken, FIFO */
+  uv_timer_t pickup_timer;
+  /* Queens: how to make workers. */
+  const bh_class *worker_class;
+  bh_value *w_args, *w_kwargs;
+  int w_max_conc;
+  bh_start w_start;
+  /* The end of life: called once after the dead message is queued. */
+  void (*on_dead)(bh_bee *bee);
+  void (*on_orphan)(bh_bee *bee); /* the parent channel failed */
+  void *owner;           /* for on_dead */
+  size_t n_local;        /* local fibers (bh_group_go) still running */
+};
+
+/* bee.c */
+typedef struct bh__bee_opts {
+  const bh_class *cls;
+  int64_t id;
+  int max_conc;
+  bh_logger *log;
+  const bh_context *ctx;
+  size_t max_frame;
+  int64_t pickup_ms;
+  void (*on_dead)(bh_bee *bee);
+  void (*on_orphan)(bh_bee *bee);
+  void *owner;
+} bh__bee_opts;
+/* Makes a bee on `loop` with parent channel fd (-1: root; the bee owns
+ * it even on failure). Returns 0 or an error. */
+int bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
+                const bh__bee_opts *o);
+/* Runs the class's init (state, context, init hook). Returns 0, or an
+ * error with *err_text owned (may be NULL). */
+int bh__bee_init(bh_bee *bee, const msgpack_object *args,
+                 const msgpack_object *kwargs, char **err_text);
+/* Ends the bee's life at once with a dead message of type killed. */
+void bh__bee_die_killed(bh_bee *bee, const char *type, const char *msg);
+void bh__bee_free(bh_bee *bee);
+/* Starts dying: stop accepting, let the work finish, children die first,
+ * then send dead with exit_code. */
+void bh__bee_terminate(bh_bee *bee, const char *exit_code);
+/* Checks whether the end of life can proceed; called after every event
+ * that may have finished the work. */
+void bh__bee_progress(bh_bee *bee);
+/* A running task sent its task_done: free its slot, start the next. */
+void bh__bee_task_finished(bh_bee *bee, bh_task *t);
+/* Looks up a task function by name through the class chain. */
+bh_task_fn bh__bee_find_task(const bh_bee *bee, const char *name);
+
+/* task.c */
+/* A task finished: sends task_done and frees it. */
+void bh__task_start(bh_task *t);
+void bh__task_free(bh_task *t);
+int bh__task_wait(bh_task *t, int64_t deadline);
+void bh__task_wake(bh_task *t, int status);
+/* Appends a traceback line; adds the "in task ... of bee ..." line. */
+int bh__task_tb_add(bh_task *t, const char *line);
+void bh__task_tb_where(bh_task *t);
+/* Sets the exception; takes ownership of msg. */
+void bh__task_set_error(bh_task *t, const char *type, char *msg);
+
+/* deleg.c */
+/* Starts a delegation whose result completes `fut`. */
+int bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
+                    const msgpack_object *args, const msgpack_object *kwargs);
+/* The future's owner went away: drop the answer when it comes. */
+void bh__deleg_forget(bh__deleg *d);
+/* A child's message about a delegation. */
+void bh__deleg_on_msg(bh__child *c, const bh__msg *m);
+/* A child is gone: fail or re-home its delegations. */
+void bh__deleg_on_death(bh__child *c);
+void bh__deleg_init(bh_bee *bee);
+void bh__deleg_close(bh_bee *bee);
+
+/* child.c */
+/* Adopts a child connected on fd (pid 0: in-process). Returns 0 or error. */
+int bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
+                  bh__child **out);
+void bh__child_die(bh__child *c);   /* sends die */
+void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
+void bh__children_free(bh_bee *bee);
+
+/* group.c */
+/* Completes a future with an owned result. */
+void bh__future_complete(bh_future *f, bh_result *r);
+/* Records the delegation in flight for f (NULL: none any more). */
+void bh__future_set_deleg(bh_future *f, bh__deleg *d);
+
+/* result.c */
+/* Builds a result from a task_done-like map (takes ownership of v). */
+bh_result *bh__result_new(bh_value *v, int64_t child_id);
+/* Builds {status, exception {type, message}, traceback, other_details} etc. */
+bh_result *bh__result_make(bh_status st, int64_t child_id, const char *type,
+                           const char *message, const char *reason,
+                           const msgpack_object *traceback,
+                           const msgpack_object *details,
+                           const msgpack_object *value);
+
+bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);
+
+/* queen.c */
+/* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */
+int bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
+                    const bh_value *kwargs, int n, int w_max_conc,
+                    bh_start start);
+int bh__queen_spawn(bh_bee *bee, int n);
+
+/* spawn.c */
+/* Runs a worker bee on fd in this process until its life ends; returns the
+ * process exit status. */
+int bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
+                   const msgpack_object *kwargs);
+
+#endif

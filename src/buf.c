@@ -1,0 +1,60 @@
+/* buf.c - a growable byte buffer. A zeroed bh__buf is empty and valid.
+ * Capacity doubles, so n appends cost O(n) copies in all. */
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MIN_CAP 64
+
+int
+bh__buf_reserve(bh__buf *b, size_t extra) {
+  size_t need, cap;
+  char *p;
+
+  if (extra <= b->cap - b->len)
+    return 0;
+  if (extra > SIZE_MAX - b->len)
+    return BH_ENOMEM;
+  need = b->len + extra;
+  cap = b->cap > MIN_CAP ? b->cap : MIN_CAP;
+  while (cap < need)
+    cap = cap <= SIZE_MAX / 2 ? cap * 2 : need;
+  p = bh__realloc(b->data, cap);
+  if (p == NULL)
+    return BH_ENOMEM;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+int
+bh__buf_append(bh__buf *b, const void *p, size_t n) {
+  int err;
+
+  if (n == 0)
+    return 0;
+  err = bh__buf_reserve(b, n);
+  if (err != 0)
+    return err;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+void
+bh__buf_free(bh__buf *b) {
+  if (b == NULL)
+    return;
+  bh__free(b->data);
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+/* msgpack-c passes a non-zero return through as the pack call's result, so
+ * a failed pack returns BH_ENOMEM. */
+int
+bh__buf_write(void *data, const char *buf, size_t len) {
+  return bh__buf_append(data, buf, len);
+}

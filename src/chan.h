@@ -1,0 +1,51 @@
+/* chan.h - one end of a private full-duplex channel between two bees: a
+ * stream socket read and written through libuv, split into frames and
+ * decoded into bh__msg (wire.c).
+ *
+ * Writes are batched: senders append whole frames to bh__chan_out() and
+ * call bh__chan_kick(); everything appended during one loop turn leaves in
+ * one write when the turn ends (turn.c calls bh__chan_flush_all()). */
+#ifndef BH_CHAN_H
+#define BH_CHAN_H
+
+#include <uv.h>
+
+#include "internal.h"
+
+typedef struct bh__chan bh__chan;
+
+/* A decoded message; it and its objects are valid during the call only.
+ * The callback may close the channel. */
+typedef void (*bh__chan_msg_cb)(bh__chan *c, const bh__msg *m, void *udata);
+/* The channel failed: BH_EPIPE at end of stream, BH_EPROTO or BH_EMSGSIZE
+ * for hostile input (why says what), or a libuv error. No more messages
+ * follow; the owner should close the channel. */
+typedef void (*bh__chan_err_cb)(bh__chan *c, int err, const char *why,
+                                void *udata);
+
+/* Takes ownership of fd (a connected stream socket). Returns 0 or an
+ * error; on error fd is closed. */
+int bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
+                  bh__chan_msg_cb on_msg, bh__chan_err_cb on_err,
+                  void *udata);
+/* Borrows: the output buffer; append frames with bh__wire_put_*. */
+bh__buf *bh__chan_out(bh__chan *c);
+size_t bh__chan_max_frame(const bh__chan *c);
+/* Schedules a flush of the output buffer before the loop next blocks. */
+void bh__chan_kick(bh__chan *c);
+/* Flushes every channel kicked since the last call (turn.c). */
+void bh__chan_flush_all(void);
+/* In a forked child: forgets the parent's channels. */
+void bh__chan_forget_all(void);
+/* Writes all pending output now, blocking (used right before exit). */
+int bh__chan_flush_sync(bh__chan *c);
+/* Calls cb once when every byte appended so far has reached the kernel
+ * (at once if nothing is pending). */
+void bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata));
+/* Stops reading, drops unsent output, and frees the channel once libuv has
+ * let go of it. Safe to call from its own callbacks; idempotent. */
+void bh__chan_close(bh__chan *c);
+/* True once an error or close happened. */
+bool bh__chan_closed(const bh__chan *c);
+
+#endif

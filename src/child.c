@@ -1,0 +1,324 @@
+/* child.c - a bee's children: their channels, their processes (watched
+ * through a pidfd, so a death is known the moment it happens), and
+ * mourning them with the cause of their end. */
+#include "bee.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void
+describe_status(bh__child *c) {
+  int st = c->wstatus;
+
+  if (c->cause != NULL)
+    return;
+  if (WIFSIGNALED(st))
+    c->cause = bh__asprintf("killed by signal SIG%s (%s)",
+                            sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
+                            strsignal(WTERMSIG(st)));
+  else if (WIFEXITED(st))
+    c->cause = bh__asprintf("exited with status %d", WEXITSTATUS(st));
+}
+
+/* Both the channel and the process have ended: the child is gone. */
+static void
+mourn(bh__child *c) {
+  bh_bee *bee = c->bee;
+
+  if (!c->alive)
+    return;
+  c->alive = false;
+  bee->n_alive--;
+  if (c->pid != 0)
+    describe_status(c);
+  if (c->cause == NULL && !c->got_dead)
+    c->cause = bh__strdup("its channel closed");
+  bh_log(bee->log, c->got_dead ? BH_LOG_DEBUG : BH_LOG_WARNING,
+         "bee %lld: child bee %lld is gone%s%s", (long long)bee->id,
+         (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
+  bh__deleg_on_death(c);
+  bh__bee_progress(bee);
+}
+
+static void
+maybe_mourn(bh__child *c) {
+  if (c->eof && (c->pid == 0 || c->exited))
+    mourn(c);
+}
+
+static void
+close_chan(bh__child *c) {
+  bh__chan_close(c->chan);
+  c->chan = NULL;
+  c->eof = true;
+}
+
+void
+bh__child_kill(bh__child *c, const char *cause) {
+  if (c->cause == NULL && cause != NULL)
+    c->cause = bh__strdup(cause);
+  if (c->pid != 0 && !c->exited)
+    kill(c->pid, SIGKILL);
+  close_chan(c);
+  maybe_mourn(c);
+}
+
+void
+bh__child_die(bh__child *c) {
+  if (c->told_die || c->chan == NULL)
+    return;
+  c->told_die = true;
+  if (bh__wire_put_die(bh__chan_out(c->chan), c->bee->max_frame) == 0)
+    bh__chan_kick(c->chan);
+}
+
+static void
+on_dead_msg(bh__child *c, const bh__msg *m) {
+  c->got_dead = true;
+  c->told_die = true;
+  bh_value_free(c->dead_msg);
+  c->dead_msg = bh_value_from_object(m->root);
+  if (m->death_type == BH__DEATH_KILLED && c->cause == NULL)
+    c->cause = bh__strdup("it sent a dead message of type killed");
+}
+
+static void
+child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
+  bh__child *c = udata;
+  char *why;
+
+  (void)ch;
+  switch (m->type) {
+  case BH__MSG_TASK_ACCEPTED:
+  case BH__MSG_TASK_DENIED:
+  case BH__MSG_TASK_DONE:
+    bh__deleg_on_msg(c, m);
+    break;
+  case BH__MSG_DEAD:
+    on_dead_msg(c, m);
+    break;
+  default:
+    why = bh__asprintf("protocol error: Unknown message with type '%.*s'.",
+                       (int)m->type_len, m->type_str);
+    bh__child_kill(c, why ? why : "protocol error");
+    bh__free(why);
+    break;
+  }
+}
+
+static void
+child_err(bh__chan *ch, int err, const char *why, void *udata) {
+  bh__child *c = udata;
+  char *cause = NULL;
+
+  (void)ch;
+  if (err != BH_EPIPE)
+    cause = bh__asprintf("protocol error: %s", why);
+  else if (c->got_dead)
+    cause = NULL; /* a normal end: the process exits on its own */
+  if (err != BH_EPIPE || !c->got_dead)
+    bh__child_kill(c, cause);
+  else {
+    close_chan(c);
+    maybe_mourn(c);
+  }
+  bh__free(cause);
+}
+
+typedef struct pidwatch {
+  uv_poll_t poll;
+  int fd;
+  bh__child *c; /* NULL once the child record is gone */
+} pidwatch;
+
+static void
+pidwatch_closed(uv_handle_t *h) {
+  pidwatch *w = h->data;
+
+  close(w->fd);
+  bh__free(w);
+}
+
+static void
+pidwatch_stop(bh__child *c) {
+  pidwatch *w = (pidwatch *)c->pidpoll;
+
+  if (w == NULL)
+    return;
+  c->pidpoll = NULL;
+  w->c = NULL;
+  uv_close((uv_handle_t *)&w->poll, pidwatch_closed);
+}
+
+/* Reaps the child if it has exited; true if it has. */
+static bool
+reap(bh__child *c) {
+  pid_t r;
+
+  if (c->exited)
+    return true;
+  do
+    r = waitpid(c->pid, &c->wstatus, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r == c->pid || (r < 0 && errno == ECHILD))
+    c->exited = true;
+  return c->exited;
+}
+
+static void
+pidwatch_cb(uv_poll_t *p, int status, int events) {
+  pidwatch *w = p->data;
+  bh__child *c = w->c;
+
+  (void)status;
+  (void)events;
+  if (c == NULL || !reap(c))
+    return;
+  pidwatch_stop(c);
+  maybe_mourn(c);
+}
+
+/* Where pidfds are missing (old kernels, valgrind), SIGCHLD tells the bee
+ * that some child ended, and every living child is checked. */
+static void
+sigchld_cb(uv_signal_t *h, int signum) {
+  bh_bee *bee = h->data;
+  size_t i;
+
+  (void)signum;
+  for (i = 0; i < bee->n_kids; i++) {
+    bh__child *c = bee->kids[i];
+
+    if (c->alive && c->pid != 0 && !c->exited && reap(c))
+      maybe_mourn(c);
+  }
+}
+
+static int
+sigchld_start(bh__child *c) {
+  bh_bee *bee = c->bee;
+  int err;
+
+  if (bee->sigchld != NULL)
+    return 0;
+  bee->sigchld = bh__calloc(1, sizeof(*bee->sigchld));
+  if (bee->sigchld == NULL)
+    return BH_ENOMEM;
+  uv_signal_init(bee->loop, bee->sigchld);
+  bee->sigchld->data = bee;
+  err = uv_signal_start(bee->sigchld, sigchld_cb, SIGCHLD);
+  /* A child may have ended before the handler was in place. */
+  if (err == 0)
+    sigchld_cb(bee->sigchld, SIGCHLD);
+  return err;
+}
+
+static void
+handle_free_cb(uv_handle_t *h) {
+  bh__free(h);
+}
+
+static int
+pidwatch_start(bh__child *c) {
+  pidwatch *w = bh__calloc(1, sizeof(*w));
+  int err;
+
+  if (w == NULL)
+    return BH_ENOMEM;
+  w->fd = pidfd_open(c->pid, 0);
+  if (w->fd < 0) {
+    err = -errno;
+    bh__free(w);
+    return err == -ENOSYS ? sigchld_start(c) : err;
+  }
+  w->c = c;
+  w->poll.data = w;
+  err = uv_poll_init(c->bee->loop, &w->poll, w->fd);
+  if (err == 0)
+    err = uv_poll_start(&w->poll, UV_READABLE, pidwatch_cb);
+  if (err != 0) {
+    close(w->fd);
+    bh__free(w);
+    return err;
+  }
+  c->pidpoll = (uv_poll_t *)w;
+  return 0;
+}
+
+static int
+kids_grow(bh_bee *bee) {
+  size_t cap = bee->cap_kids ? bee->cap_kids * 2 : 8;
+  bh__child **k;
+
+  if (bee->n_kids < bee->cap_kids)
+    return 0;
+  k = bh__realloc(bee->kids, cap * sizeof(*k));
+  if (k == NULL)
+    return BH_ENOMEM;
+  bee->kids = k;
+  bee->cap_kids = cap;
+  return 0;
+}
+
+int
+bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
+              bh__child **out) {
+  bh__child *c;
+  int err = kids_grow(bee);
+
+  c = err == 0 ? bh__calloc(1, sizeof(*c)) : NULL;
+  if (c == NULL) {
+    close(fd);
+    return BH_ENOMEM;
+  }
+  c->bee = bee;
+  c->id = (int64_t)bee->n_kids;
+  c->pid = pid;
+  c->capacity = capacity;
+  c->alive = true;
+  err = bh__chan_open(&c->chan, bee->loop, fd, bee->max_frame, child_msg,
+                      child_err, c);
+  if (err == 0 && pid != 0)
+    err = pidwatch_start(c);
+  bee->kids[bee->n_kids++] = c;
+  bee->n_alive++;
+  if (err != 0) {
+    bh__child_kill(c, "its channel could not be opened");
+    return err;
+  }
+  if (out != NULL)
+    *out = c;
+  return 0;
+}
+
+/* Frees every child record. A process still running is killed and reaped
+ * here, so no zombie outlives its bee. */
+void
+bh__children_free(bh_bee *bee) {
+  size_t i;
+
+  for (i = 0; i < bee->n_kids; i++) {
+    bh__child *c = bee->kids[i];
+
+    if (c->pid != 0 && !c->exited) {
+      kill(c->pid, SIGKILL);
+      while (waitpid(c->pid, &c->wstatus, 0) < 0 && errno == EINTR)
+        ;
+    }
+    pidwatch_stop(c);
+    bh__chan_close(c->chan);
+    bh_value_free(c->dead_msg);
+    bh__free(c->cause);
+    bh__free(c);
+  }
+  if (bee->sigchld != NULL)
+    uv_close((uv_handle_t *)bee->sigchld, handle_free_cb);
+  bee->sigchld = NULL;
+  bh__free(bee->kids);
+  bee->kids = NULL;
+  bee->n_kids = bee->cap_kids = 0;
+}

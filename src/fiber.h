@@ -1,0 +1,41 @@
+/* fiber.h - stackful coroutines (Boost.Context's fcontext) and the
+ * per-thread scheduler that runs them on the loop thread.
+ *
+ * The loop thread's own stack is "main". Callbacks (libuv) run on main and
+ * wake fibers; a woken fiber is only queued, and the queue is drained once
+ * per loop turn (turn.c), so no callback ever finds a fiber running inside
+ * it. Nothing ever polls: a fiber runs only when woken. */
+#ifndef BH_FIBER_H
+#define BH_FIBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct bh__fiber bh__fiber;
+typedef void (*bh__fiber_fn)(void *arg);
+
+/* Default usable stack size; each stack also gets one guard page below. */
+#define BH__STACK_SIZE ((size_t)256 << 10)
+
+/* Makes a fiber that will run fn(arg) when first woken. Returns owned (the
+ * scheduler frees it when fn returns) or NULL. */
+bh__fiber *bh__fiber_new(bh__fiber_fn fn, void *arg);
+/* Queues f to resume; its pending bh__fiber_suspend() returns `status`.
+ * A second wake before it runs is ignored. */
+void bh__fiber_wake(bh__fiber *f, int status);
+/* From inside a fiber: yields to main until woken; returns the status. */
+int bh__fiber_suspend(void);
+/* The running fiber, or NULL on main. */
+bh__fiber *bh__fiber_current(void);
+/* Runs fn(arg) on main: directly when on main, else the running fiber
+ * yields, main runs fn, and the fiber resumes (e.g. to fork safely). */
+void bh__fiber_call_main(void (*fn)(void *), void *arg);
+/* Runs every queued fiber until none is ready (main only). */
+void bh__sched_run(void);
+/* True when a fiber is queued to run. */
+bool bh__sched_pending(void);
+/* In a forked child: forgets the parent's fibers and pooled stacks. */
+void bh__sched_reset_after_fork(void);
+/* Number of fibers alive on this thread (for tests). */
+size_t bh__fiber_live(void);
+#endif

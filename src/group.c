@@ -1,0 +1,352 @@
+/* group.c - futures and groups: many delegations (or local fibers) in
+ * flight from one task, handed back in completion order. No fiber exists
+ * per future; a future is a small record the delegation completes. */
+#include "bee.h"
+
+#include <string.h>
+#include <utlist.h>
+
+struct bh_future {
+  bh_group *g;       /* owning group while unclaimed */
+  bh_task *t;        /* the task that made it, which waits for it */
+  void *udata;
+  bh_result *res;
+  bh__deleg *d;      /* the delegation in flight */
+  bh_task *local;    /* the local task in flight */
+  bh_task *waiter;   /* a task in bh_future_wait() on it */
+  bool done;
+  bh_future *prev, *next; /* in g->pend or g->done */
+};
+
+static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+struct bh_group {
+  bh_task *t;
+  bh_future *pend, *done;
+  size_t pending;    /* owned futures: pend + done */
+  bool waiting;
+};
+
+bh_group *
+bh_group_new(bh_task *t) {
+  bh_group *g = bh__calloc(1, sizeof(*g));
+
+  if (g != NULL)
+    g->t = t;
+  return g;
+}
+
+/* Detaches f from whatever still runs for it. */
+static void
+abandon(bh_future *f) {
+  if (f->d != NULL)
+    bh__deleg_forget(f->d);
+  if (f->local != NULL) {
+    f->local->fut = NULL;
+    f->local->cancelled = true;
+    bh__task_wake(f->local, BH_ECANCELED);
+  }
+  f->d = NULL;
+  f->local = NULL;
+}
+
+void
+bh_future_free(bh_future *f) {
+  if (f == NULL)
+    return;
+  BH_ASSERT(f->g == NULL && f->waiter == NULL);
+  abandon(f);
+  bh_result_free(f->res);
+  bh__free(f);
+}
+
+static void
+drop_list(bh_future **head) {
+  bh_future *f, *tmp;
+
+  DL_FOREACH_SAFE(*head, f, tmp) {
+    DL_DELETE(*head, f);
+    f->g = NULL;
+    bh_future_free(f);
+  }
+}
+
+void
+bh_group_free(bh_group *g) {
+  if (g == NULL)
+    return;
+  BH_ASSERT(!g->waiting);
+  drop_list(&g->pend);
+  drop_list(&g->done);
+  bh__free(g);
+}
+
+static bh_future *
+future_new(bh_group *g, bh_task *t, void *udata) {
+  bh_future *f = bh__calloc(1, sizeof(*f));
+
+  if (f == NULL)
+    return NULL;
+  f->t = t;
+  f->udata = udata;
+  f->g = g;
+  if (g != NULL) {
+    DL_APPEND(g->pend, f);
+    g->pending++;
+  }
+  return f;
+}
+
+/* Takes f out of its group: the caller owns it from now on. */
+static void
+claim(bh_future *f) {
+  bh_group *g = f->g;
+
+  if (g == NULL)
+    return;
+  if (f->done)
+    DL_DELETE(g->done, f);
+  else
+    DL_DELETE(g->pend, f);
+  g->pending--;
+  f->g = NULL;
+}
+
+void
+bh__future_set_deleg(bh_future *f, bh__deleg *d) {
+  f->d = d;
+}
+
+void
+bh__future_complete(bh_future *f, bh_result *r) {
+  f->res = r;
+  f->done = true;
+  f->d = NULL;
+  f->local = NULL;
+  if (f->waiter != NULL) {
+    bh__task_wake(f->waiter, 0);
+    return;
+  }
+  if (f->g != NULL) {
+    DL_DELETE(f->g->pend, f);
+    DL_APPEND(f->g->done, f);
+    if (f->g->waiting)
+      bh__task_wake(f->g->t, 0);
+  }
+}
+
+/* Packs "[...]{...}" (either part optional) as an array of the parts. */
+static bh_value *
+pack_call(const char *fmt, va_list ap, int *err) {
+  char wrapped[512];
+  int n;
+
+  if (fmt == NULL || fmt[strspn(fmt, " ")] == '\0')
+    fmt = "[]";
+  n = snprintf(wrapped, sizeof(wrapped), "[%s]", fmt);
+  if (n < 0 || (size_t)n >= sizeof(wrapped)) {
+    *err = BH_EFORMAT;
+    return NULL;
+  }
+  return bh_value_vpack(err, wrapped, ap);
+}
+
+/* Splits a packed call into args and kwargs; BH_EFORMAT if malformed. */
+static int
+call_parts(const bh_value *v, const msgpack_object **args,
+           const msgpack_object **kwargs) {
+  const msgpack_object *o = bh_value_object(v);
+  uint32_t n = o->via.array.size;
+
+  *args = *kwargs = NULL;
+  if (n < 1 || n > 2 || o->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY ||
+      (n == 2 && o->via.array.ptr[1].type != MSGPACK_OBJECT_MAP))
+    return BH_EFORMAT;
+  *args = &o->via.array.ptr[0];
+  if (n == 2)
+    *kwargs = &o->via.array.ptr[1];
+  return 0;
+}
+
+int
+bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
+                        const char *name, const msgpack_object *args,
+                        const msgpack_object *kwargs) {
+  bh_future *f;
+  int rc;
+
+  if (g == NULL || name == NULL)
+    return BH_EINVAL;
+  f = future_new(g, g->t, udata);
+  if (f == NULL)
+    return BH_ENOMEM;
+  rc = bh__deleg_start(g->t->bee, f, name, args, kwargs);
+  if (rc != 0) {
+    claim(f);
+    bh_future_free(f);
+    return rc;
+  }
+  if (out != NULL)
+    *out = f;
+  return 0;
+}
+
+int
+bh_group_delegate(bh_group *g, bh_future **out, void *udata,
+                  const char *name, const char *fmt, ...) {
+  const msgpack_object *args, *kwargs;
+  bh_value *v;
+  va_list ap;
+  int rc = 0;
+
+  va_start(ap, fmt);
+  v = pack_call(fmt, ap, &rc);
+  va_end(ap);
+  if (v == NULL)
+    return rc ? rc : BH_ENOMEM;
+  rc = call_parts(v, &args, &kwargs);
+  if (rc == 0)
+    rc = bh_group_delegate_value(g, out, udata, name, args, kwargs);
+  bh_value_free(v);
+  return rc;
+}
+
+int
+bh_group_go(bh_group *g, bh_future **out, void *udata, bh_local_fn fn,
+            void *arg) {
+  bh_task *t;
+  bh_future *f;
+
+  if (g == NULL || fn == NULL)
+    return BH_EINVAL;
+  t = bh__calloc(1, sizeof(*t));
+  f = t ? future_new(g, g->t, udata) : NULL;
+  if (f == NULL) {
+    bh__free(t);
+    return BH_ENOMEM;
+  }
+  t->bee = g->t->bee;
+  t->id = -1;
+  t->state = TASK_LOCAL;
+  t->name = bh__strdup("local");
+  t->args = &empty_array;
+  t->kwargs = &empty_map;
+  t->local_fn = fn;
+  t->local_arg = arg;
+  t->fut = f;
+  f->local = t;
+  if (out != NULL)
+    *out = f;
+  bh__task_start(t);
+  return 0;
+}
+
+int
+bh_group_next(bh_group *g, bh_future **out, int64_t deadline) {
+  int rc;
+
+  *out = NULL;
+  while (g->done == NULL) {
+    if (g->pending == 0)
+      return BH_EDONE;
+    g->waiting = true;
+    rc = bh__task_wait(g->t, deadline);
+    g->waiting = false;
+    if (rc != 0 && g->done == NULL)
+      return rc;
+  }
+  *out = g->done;
+  claim(*out);
+  return 0;
+}
+
+size_t
+bh_group_pending(const bh_group *g) {
+  return g->pending;
+}
+
+int
+bh_future_wait(bh_future *f, int64_t deadline) {
+  int rc;
+
+  claim(f);
+  if (f->done)
+    return 0;
+  f->waiter = f->t;
+  rc = bh__task_wait(f->t, deadline);
+  f->waiter = NULL;
+  return f->done ? 0 : rc;
+}
+
+int
+bh_future_done(const bh_future *f) {
+  return f->done;
+}
+
+const bh_result *
+bh_future_result(const bh_future *f) {
+  return f->res;
+}
+
+void *
+bh_future_udata(const bh_future *f) {
+  return f->udata;
+}
+
+static int
+status_rc(const bh_result *r) {
+  switch (bh_result_status(r)) {
+  case BH_SUCCEEDED:
+    return 0;
+  case BH_CANCELLED:
+    return BH_ECANCELLED;
+  default:
+    return BH_ERAISED;
+  }
+}
+
+int
+bh_delegate_value(bh_task *t, bh_result **out, const char *name,
+                  const msgpack_object *args, const msgpack_object *kwargs) {
+  bh_future *f;
+  int rc;
+
+  *out = NULL;
+  if (name == NULL)
+    return BH_EINVAL;
+  f = future_new(NULL, t, NULL);
+  if (f == NULL)
+    return BH_ENOMEM;
+  rc = bh__deleg_start(t->bee, f, name, args, kwargs);
+  if (rc == 0)
+    rc = bh_future_wait(f, -1);
+  if (rc == 0) {
+    *out = f->res;
+    f->res = NULL;
+    rc = status_rc(*out);
+  }
+  bh_future_free(f);
+  return rc;
+}
+
+int
+bh_delegate(bh_task *t, bh_result **out, const char *name, const char *fmt,
+            ...) {
+  const msgpack_object *args, *kwargs;
+  bh_value *v;
+  va_list ap;
+  int rc = 0;
+
+  *out = NULL;
+  va_start(ap, fmt);
+  v = pack_call(fmt, ap, &rc);
+  va_end(ap);
+  if (v == NULL)
+    return rc ? rc : BH_ENOMEM;
+  rc = call_parts(v, &args, &kwargs);
+  if (rc == 0)
+    rc = bh_delegate_value(t, out, name, args, kwargs);
+  bh_value_free(v);
+  return rc;
+}

@@ -1,0 +1,160 @@
+/* internal.h - declarations shared by the library's modules (bh__ prefix).
+ * Nothing here is part of the public API. */
+#ifndef BH_INTERNAL_H
+#define BH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "beehive.h"
+
+/* Aborts with file:line for broken invariants (bugs, never outside input). */
+#define BH_ASSERT(cond)                                                      \
+  do {                                                                       \
+    if (!(cond))                                                             \
+      bh__assert_fail(#cond, __FILE__, __LINE__);                            \
+  } while (0)
+void bh__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
+
+/* alloc.c: every allocation goes through these (bh_set_allocator). */
+void *bh__malloc(size_t size);
+void *bh__calloc(size_t n, size_t size);
+void *bh__realloc(void *p, size_t size);
+void bh__free(void *p);
+char *bh__strdup(const char *s);
+char *bh__strndup(const char *s, size_t n);
+/* printf into a new string. Returns owned or NULL. */
+char *bh__asprintf(const char *fmt, ...) BH_PRINTF(1, 2);
+char *bh__vasprintf(const char *fmt, va_list ap);
+/* The number of blocks allocated and not yet freed through the functions
+ * above; tests check it returns to its starting value. */
+size_t bh__alloc_live(void);
+
+/* buf.c: a growable byte buffer, usable as a msgpack write target. */
+typedef struct bh__buf {
+  char *data;
+  size_t len;
+  size_t cap;
+} bh__buf;
+int bh__buf_reserve(bh__buf *b, size_t extra); /* 0 or BH_ENOMEM */
+int bh__buf_append(bh__buf *b, const void *p, size_t n);
+void bh__buf_free(bh__buf *b);
+/* msgpack_packer write callback; data is a bh__buf *. */
+int bh__buf_write(void *data, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * wire.c: frames and messages. A frame is a 4-byte big-endian length, then
+ * that many bytes holding exactly one msgpack map (docs/PROTOCOL.md). */
+#define BH__FRAME_HDR 4
+#define BH__DEFAULT_MAX_FRAME ((size_t)64 << 20)
+
+/* Every message type: enum suffix, wire string. */
+#define BH__MSG_MAP(XX)                                                      \
+  XX(NEW_TASK, "new_task")                                                   \
+  XX(TASK_ACCEPTED, "task_accepted")                                         \
+  XX(TASK_DENIED, "task_denied")                                             \
+  XX(TASK_TAKEN, "task_taken")                                               \
+  XX(TASK_INFO, "task_info")                                                 \
+  XX(TASK_DONE, "task_done")                                                 \
+  XX(DIE, "die")                                                             \
+  XX(DEAD, "dead")
+
+typedef enum bh__msg_type {
+#define BH__MSG_ENUM(e, s) BH__MSG_##e,
+  BH__MSG_MAP(BH__MSG_ENUM)
+#undef BH__MSG_ENUM
+      BH__MSG_UNKNOWN
+} bh__msg_type;
+
+typedef enum bh__death { BH__DEATH_NORMAL = 0, BH__DEATH_KILLED = 1 } bh__death;
+
+/* A decoded message. Pointers borrow from the zone and frame given to
+ * bh__wire_decode(); absent optional fields are NULL. */
+typedef struct bh__msg {
+  bh__msg_type type;
+  const char *type_str; /* the msg_type string as sent (not NUL-terminated) */
+  size_t type_len;
+  int64_t task_id;      /* valid for every type but die and dead */
+  const char *name;     /* task_info: the task name (not NUL-terminated) */
+  size_t name_len;
+  const msgpack_object *args;   /* task_info: array */
+  const msgpack_object *kwargs; /* task_info: map */
+  bh_status status;             /* task_done */
+  const msgpack_object *returning_value; /* task_done succeeded (any) */
+  const msgpack_object *reason;          /* task_done cancelled: str or nil */
+  const msgpack_object *exception;       /* raised / killed: map */
+  const msgpack_object *traceback;       /* raised / killed: array of str */
+  const msgpack_object *other_details;   /* raised: any */
+  bh__death death_type;                  /* dead */
+  const msgpack_object *exit_code;       /* dead normal: nil, int or str */
+  const msgpack_object *root;            /* the whole map */
+} bh__msg;
+
+/* The wire string of a message type ("new_task"...); NULL for UNKNOWN. */
+const char *bh__msg_type_str(bh__msg_type t);
+
+/* Decodes one frame body (without the length header): exactly one msgpack
+ * map whose fields have the reference's types. Objects are allocated in
+ * `zone` and strings borrow from `body`. Returns 0, or BH_EPROTO with a
+ * message in err ("task_info: field 'name' must be str"). A map with an
+ * unknown msg_type decodes with type BH__MSG_UNKNOWN and returns 0. */
+int bh__wire_decode(const char *body, size_t len, msgpack_zone *zone,
+                    bh__msg *out, char *err, size_t errlen);
+
+/* Reads a frame header: the body length it announces. */
+size_t bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR]);
+
+/* Encoding. Each bh__wire_put_* appends one whole frame (header and body)
+ * to `b`. Returns 0, BH_ENOMEM, or BH_EMSGSIZE when the body would exceed
+ * max_frame (then b is left as it was). */
+typedef struct bh__wire_done {
+  bh_status status;
+  const msgpack_object *returning_value; /* succeeded: any, NULL is nil */
+  const char *reason;                    /* cancelled: or NULL for nil */
+  const msgpack_object *exception;       /* raised: map {type, message} */
+  const msgpack_object *traceback;       /* raised: array of str */
+  const msgpack_object *other_details;   /* raised: any, NULL is nil */
+} bh__wire_done;
+
+int bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
+                        int64_t task_id); /* new_task, accepted, denied,
+                                             taken */
+int bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
+                           const char *name, const msgpack_object *args,
+                           const msgpack_object *kwargs);
+int bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
+                           const bh__wire_done *d);
+int bh__wire_put_die(bh__buf *b, size_t max_frame);
+/* dead normal: exit_code str or NULL (nil). dead killed: exception and
+ * traceback maps/arrays. */
+int bh__wire_put_dead_normal(bh__buf *b, size_t max_frame,
+                             const char *exit_code);
+int bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
+                             const msgpack_object *exception,
+                             const msgpack_object *traceback);
+
+/* ------------------------------------------------------------------------
+ * value.c internals. */
+struct bh_value {
+  char *data; /* the encoded bytes */
+  size_t size;
+  msgpack_zone zone;
+  msgpack_object obj;
+};
+/* The msgpack type name used in messages: "nil", "bool", "int", "float",
+ * "str", "bin", "array", "map", "ext". */
+const char *bh__type_name(const msgpack_object *o);
+/* Finds key `key` (a str) in map `map`; NULL if absent or not a map. */
+const msgpack_object *bh__map_get(const msgpack_object *map, const char *key);
+/* Packs one object into pk. */
+int bh__pack_object(msgpack_packer *pk, const msgpack_object *o);
+
+/* ------------------------------------------------------------------------
+ * log.c internals. */
+/* Logs `obj` rendered as text at `level`, prefixed by `label`. */
+void bh__log_object(bh_logger *lg, bh_log_level level, const char *label,
+                    const msgpack_object *obj);
+
+#endif /* BH_INTERNAL_H */

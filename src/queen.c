@@ -1,0 +1,59 @@
+/* queen.c - the queen's side of the hive: she is a bee with a worker
+ * class, and she spawns her workers as subprocesses. Growth, shrinking and
+ * replacement of workers are the population manager's (a later module). */
+#include "bee.h"
+
+static int
+norm_conc(int n) {
+  return n == 0 ? 1024 : (n < 0 ? -1 : n);
+}
+
+int
+bh__queen_spawn(bh_bee *bee, int n) {
+  int i, rc;
+
+  for (i = 0; i < n; i++) {
+    bh_spawn_opts o = {.cls = bee->worker_class,
+                       .id = (int64_t)bee->n_kids,
+                       .init_args = bee->w_args,
+                       .init_kwargs = bee->w_kwargs,
+                       .s3_profile = bee->ctx.s3_profile,
+                       .max_concurrency = bee->w_max_conc,
+                       .logger = bee->log,
+                       .start = bee->w_start,
+                       .max_frame = bee->max_frame};
+    pid_t pid;
+    int fd;
+
+    rc = bh_subprocess_workerbee(&o, &pid, &fd);
+    if (rc == 0)
+      rc = bh__child_add(bee, fd, pid, bee->w_max_conc, NULL);
+    if (rc != 0) {
+      bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
+             "%s", (long long)bee->id, bh_strerror(rc));
+      return rc;
+    }
+    bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
+           "(pid %d)", (long long)bee->id, (long long)o.id, (int)pid);
+  }
+  return 0;
+}
+
+int
+bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
+                const bh_value *kwargs, int n, int w_max_conc,
+                bh_start start) {
+  if (wc == NULL)
+    return BH_EINVAL;
+  bee->worker_class = wc;
+  if (args != NULL)
+    bee->w_args = bh_value_from_object(bh_value_object(args));
+  if (kwargs != NULL)
+    bee->w_kwargs = bh_value_from_object(bh_value_object(kwargs));
+  if ((args != NULL && bee->w_args == NULL) ||
+      (kwargs != NULL && bee->w_kwargs == NULL))
+    return BH_ENOMEM;
+  bee->w_max_conc = norm_conc(w_max_conc);
+  bee->w_start = start;
+  return bh__queen_spawn(bee, n > 0 ? n : 1);
+}

@@ -1,0 +1,235 @@
+/* run.c - the reference's beehive_run(): a root bee in the caller's
+ * process delegates one task to a fresh queen (id 10000, in the same
+ * process, over a private channel like any child), then tells her to die
+ * and waits for her dead message. */
+#include "bee.h"
+#include "turn.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define QUEEN_ID 10000
+
+typedef struct run {
+  uv_loop_t loop;
+  const bh_run_opts *o;
+  bh_bee *root, *queen;
+  bh_result *res;  /* what the root's delegation got */
+} run;
+
+static void
+root_dead(bh_bee *bee) {
+  uv_stop(bee->loop);
+}
+
+static void
+queen_drained(bh__chan *c, void *udata) {
+  bh_bee *queen = udata;
+
+  (void)c;
+  bh__chan_close(queen->parent);
+  queen->parent = NULL;
+}
+
+/* Her dead message is queued: close her end once it is out, so that the
+ * root sees the end of her channel and mourns her. */
+static void
+queen_dead(bh_bee *queen) {
+  bh__chan_on_drained(queen->parent, queen_drained);
+}
+
+static int
+root_fn(bh_task *t, void *arg) {
+  run *r = arg;
+  const bh_run_opts *o = r->o;
+
+  bh_delegate_value(t, &r->res, o->task_name,
+                    o->task_args ? bh_value_object(o->task_args) : NULL,
+                    o->task_kwargs ? bh_value_object(o->task_kwargs) : NULL);
+  bh__bee_terminate(t->bee, "The task is done.");
+  return 0;
+}
+
+static int
+start_root_task(run *r) {
+  bh_task *t = bh__calloc(1, sizeof(*t));
+  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+  if (t == NULL)
+    return BH_ENOMEM;
+  t->bee = r->root;
+  t->id = -1;
+  t->state = TASK_LOCAL;
+  t->name = bh__strdup("beehive_run");
+  t->args = &empty_array;
+  t->kwargs = &empty_map;
+  t->local_fn = root_fn;
+  t->local_arg = r;
+  bh__task_start(t);
+  return 0;
+}
+
+static const msgpack_object *
+obj(const bh_value *v) {
+  return v ? bh_value_object(v) : NULL;
+}
+
+static bh_result *
+error_result(const char *type, const char *msg) {
+  return bh__result_make(BH_RAISED, -1, type, msg, NULL, NULL, NULL, NULL);
+}
+
+/* Makes the root and the queen, joined by a socketpair, and her workers.
+ * On failure *why is an owned explanation. */
+static int
+make_hive(run *r, int sv[2], char **why) {
+  const bh_run_opts *o = r->o;
+  const bh_class *wc = o->worker_class ? o->worker_class
+                                       : o->queen_class->worker_class;
+  bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
+  bh__bee_opts ro = {.id = -1, .max_conc = -1, .log = o->logger,
+                     .max_frame = o->max_frame, .pickup_ms = o->pickup_timeout_ms,
+                     .on_dead = root_dead, .owner = r};
+  bh__bee_opts qo = {.cls = o->queen_class, .id = QUEEN_ID,
+                     .max_conc = o->queen_max_concurrency > 0
+                                     ? o->queen_max_concurrency : -1,
+                     .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
+                     .pickup_ms = o->pickup_timeout_ms, .on_dead = queen_dead,
+                     .owner = r};
+  int rc, n = o->workers ? o->workers : o->queen_class->workers;
+
+  if (o->context_vars != NULL) {
+    ctx.user = o->context_vars->user;
+    ctx.s3_client = o->context_vars->s3_client;
+  }
+  rc = bh__bee_new(&r->root, &r->loop, -1, &ro);
+  if (rc == 0)
+    rc = bh__bee_new(&r->queen, &r->loop, sv[1], &qo);
+  else
+    close(sv[1]);
+  if (rc == 0)
+    rc = bh__child_add(r->root, sv[0], 0, -1, NULL);
+  else
+    close(sv[0]);
+  if (rc == 0 && wc == NULL) {
+    *why = bh__strdup("No worker bee class: set worker_class.");
+    return BH_EINVAL;
+  }
+  if (rc == 0)
+    rc = bh__bee_init(r->queen, obj(o->queen_init_args),
+                      obj(o->queen_init_kwargs), why);
+  if (rc == 0)
+    rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
+                         o->worker_init_kwargs, n, o->max_concurrency,
+                         o->start);
+  return rc;
+}
+
+/* What bh_run returns for the root's result: the queen's own message,
+ * unwrapped, or her cancellation as the reference words it. */
+static int
+outcome(run *r, bh_result **out) {
+  const msgpack_object *m = bh_result_message(r->res);
+  const msgpack_object *d = bh__map_get(m, "other_details");
+  const msgpack_object *cause = d ? bh__map_get(d, "cause") : NULL;
+  const char *reason = bh_result_reason(r->res);
+  char *text;
+
+  if (bh_result_status(r->res) == BH_SUCCEEDED) {
+    *out = r->res;
+    r->res = NULL;
+    return 0;
+  }
+  if (bh_result_status(r->res) == BH_RAISED && cause != NULL &&
+      bh__map_get(cause, "status") != NULL) {
+    bh_logger_debug_msg(r->o->logger, cause);
+    *out = bh__result_new(bh_value_from_object(cause), QUEEN_ID);
+    return *out ? BH_ERAISED : BH_ENOMEM;
+  }
+  if (reason == NULL && d != NULL && (cause = bh__map_get(d, "reason")) &&
+      cause->type == MSGPACK_OBJECT_STR)
+    reason = NULL, text = bh__asprintf(
+        "The queen bee cancelled the task. Reason: %.*s",
+        (int)cause->via.str.size, cause->via.str.ptr);
+  else
+    text = bh__asprintf("The queen bee cancelled the task. Reason: %s",
+                        reason ? reason : bh_result_errmsg(r->res));
+  *out = bh__result_make(BH_CANCELLED, QUEEN_ID, NULL, NULL, text, NULL, NULL,
+                         NULL);
+  bh__free(text);
+  return *out ? BH_ECANCELLED : BH_ENOMEM;
+}
+
+
+static void
+close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Frees both bees and lets libuv close everything. */
+static void
+teardown(run *r) {
+  bh__bee_free(r->queen);
+  bh__bee_free(r->root);
+  bh__turn_close();
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  uv_walk(&r->loop, close_walk, NULL);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r->loop);
+}
+
+static int
+check_opts(const bh_run_opts *o, bh_result **out) {
+  const char *why = NULL;
+
+  if (o == NULL || o->queen_class == NULL)
+    why = "bh_run needs options with a queen_class.";
+  else if (o->task_name == NULL || o->task_name[0] == '\0')
+    why = "bh_run needs a task_name.";
+  else if (o->context_vars != NULL && !o->context_vars->async)
+    why = "The function can only be run in asynchronous mode.";
+  if (why == NULL)
+    return 0;
+  *out = error_result("ValueError", why);
+  return BH_EINVAL;
+}
+
+int
+bh_run(const bh_run_opts *o, bh_result **out) {
+  run r = {.o = o};
+  char *why = NULL;
+  int sv[2], rc;
+
+  if (out == NULL)
+    return BH_EINVAL;
+  *out = NULL;
+  if ((rc = check_opts(o, out)) != 0)
+    return rc;
+  signal(SIGPIPE, SIG_IGN);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    *out = error_result("OSError", "socketpair failed");
+    return BH_ESPAWN;
+  }
+  uv_loop_init(&r.loop);
+  bh__turn_init(&r.loop);
+  rc = make_hive(&r, sv, &why);
+  if (rc == 0)
+    rc = start_root_task(&r);
+  if (rc != 0) {
+    *out = error_result(rc == BH_EINVAL ? "ValueError" : "SpawnError",
+                        why ? why : bh_strerror(rc));
+    bh__free(why);
+    teardown(&r);
+    return rc == BH_EINVAL ? rc : BH_ESPAWN;
+  }
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  rc = r.res ? outcome(&r, out) : BH_ENOMEM;
+  bh_result_free(r.res);
+  teardown(&r);
+  return rc;
+}

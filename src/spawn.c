@@ -1,0 +1,342 @@
+/* spawn.c - the reference's subprocess_workerbee(): a worker bee in a
+ * daemon subprocess with its private channel, started by fork (default) or
+ * by fork+exec of this same program in worker mode. Also the worker
+ * process's main loop (bh__worker_run) and the exec entry point. */
+#include "bee.h"
+#include "turn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BOOT_FD 3
+
+typedef struct worker_run {
+  uv_loop_t loop;
+  bh_bee *bee;
+  int status; /* the process's exit status */
+} worker_run;
+
+static int
+norm_conc(int n) {
+  return n == 0 ? 1024 : (n < 0 ? -1 : n);
+}
+
+static void
+drained(bh__chan *c, void *udata) {
+  bh_bee *bee = udata;
+
+  (void)c;
+  uv_stop(bee->loop);
+}
+
+/* The bee's life ended normally: once dead is written, leave the loop. */
+static void
+worker_dead(bh_bee *bee) {
+  bh__chan_on_drained(bee->parent, drained);
+}
+
+/* The parent is gone: nobody is left to answer. Children are killed and
+ * reaped by the bee's free, then the process ends. */
+static void
+worker_orphan(bh_bee *bee) {
+  worker_run *w = bee->owner;
+
+  w->status = 3;
+  uv_stop(bee->loop);
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void
+loop_finish(uv_loop_t *loop) {
+  bh__turn_close();
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_walk(loop, close_walk, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+}
+
+static int
+worker_start(worker_run *w, const bh_spawn_opts *o,
+             const msgpack_object *args, const msgpack_object *kwargs) {
+  char *err_text = NULL;
+  int rc = bh__bee_init(w->bee, args, kwargs, &err_text);
+
+  if (rc == 0 && o->cls->worker_class != NULL)
+    rc = bh__queen_setup(w->bee, o->cls->worker_class, NULL, NULL,
+                         o->cls->workers, 0, o->start);
+  if (rc != 0) {
+    w->status = 1;
+    bh__bee_die_killed(w->bee, "InitError",
+                       err_text ? err_text : bh_strerror(rc));
+  }
+  bh__free(err_text);
+  return rc;
+}
+
+int
+bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
+               const msgpack_object *kwargs) {
+  worker_run w = {.status = 0};
+  bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
+  bh__bee_opts bo = {.cls = o->cls, .id = o->id,
+                     .max_conc = norm_conc(o->max_concurrency),
+                     .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
+                     .on_dead = worker_dead, .on_orphan = worker_orphan,
+                     .owner = &w};
+
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&w.loop);
+  bh__turn_init(&w.loop);
+  if (bh__bee_new(&w.bee, &w.loop, fd, &bo) != 0) {
+    loop_finish(&w.loop);
+    return 1;
+  }
+  worker_start(&w, o, args, kwargs);
+  uv_run(&w.loop, UV_RUN_DEFAULT);
+  bh__bee_free(w.bee);
+  loop_finish(&w.loop);
+  return w.status;
+}
+
+/* Closes every descriptor but stdio and keep. */
+static void
+close_others(int keep) {
+  if (keep > 3)
+    close_range(3, (unsigned)keep - 1, 0);
+  close_range((unsigned)keep + 1, ~0U, 0);
+}
+
+/* In the new process: die with the parent, hold only our channel. */
+static void
+child_setup(pid_t parent, int keep) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent)
+    _exit(1); /* the parent died before the line above took effect */
+  close_others(keep);
+}
+
+static void
+fork_child(const bh_spawn_opts *o, int fd, pid_t parent) {
+  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+  child_setup(parent, fd);
+  bh__turn_forget();
+  _exit(bh__worker_run(o, fd,
+                       o->init_args ? bh_value_object(o->init_args)
+                                    : &empty_array,
+                       o->init_kwargs ? bh_value_object(o->init_kwargs)
+                                      : &empty_map));
+}
+
+static void
+exec_child(int fd, pid_t parent) {
+  char *argv[] = {(char *)"beehive-worker", NULL};
+
+  if (fd != BOOT_FD) {
+    if (dup2(fd, BOOT_FD) < 0)
+      _exit(127);
+    fd = BOOT_FD;
+  } else {
+    int fl = fcntl(fd, F_GETFD);
+
+    fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  child_setup(parent, fd);
+  setenv("BH_WORKER", "1", 1);
+  execv("/proc/self/exe", argv);
+  _exit(127);
+}
+
+/* The bootstrap frame of an exec start (docs/PROTOCOL.md). */
+static int
+write_bootstrap(int fd, const bh_spawn_opts *o) {
+  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+  bh__buf b = {0};
+  msgpack_packer pk;
+  size_t off = 0, body;
+  int rc;
+
+  bh__buf_append(&b, "\0\0\0\0", BH__FRAME_HDR);
+  msgpack_packer_init(&pk, &b, bh__buf_write);
+  rc = bh_pack(&pk, "{s:s s:s s:I s:i s:o s:o s:s s:U}", "msg_type",
+               "bootstrap", "class", o->cls->name, "id", o->id,
+               "max_concurrency", norm_conc(o->max_concurrency), "init_args",
+               o->init_args ? bh_value_object(o->init_args) : &empty_array,
+               "init_kwargs",
+               o->init_kwargs ? bh_value_object(o->init_kwargs) : &empty_map,
+               "s3_profile", o->s3_profile, "max_frame",
+               (uint64_t)(o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME));
+  body = b.len - BH__FRAME_HDR;
+  b.data[0] = (char)(body >> 24);
+  b.data[1] = (char)(body >> 16);
+  b.data[2] = (char)(body >> 8);
+  b.data[3] = (char)body;
+  while (rc == 0 && off < b.len) {
+    ssize_t n = write(fd, b.data + off, b.len - off);
+
+    if (n < 0 && errno != EINTR)
+      rc = -errno;
+    else if (n > 0)
+      off += (size_t)n;
+  }
+  bh__buf_free(&b);
+  return rc;
+}
+
+typedef struct spawn_call {
+  const bh_spawn_opts *o;
+  int sv[2];
+  pid_t pid;
+  int err;
+} spawn_call;
+
+/* Runs on the loop thread's own stack, never a fiber's: the child goes on
+ * from here, and a fiber stack is no place to run a whole bee. */
+static void
+do_fork(void *arg) {
+  spawn_call *sc = arg;
+  pid_t parent = getpid();
+
+  sc->pid = fork();
+  if (sc->pid < 0) {
+    sc->err = -errno;
+    return;
+  }
+  if (sc->pid == 0) {
+    close(sc->sv[0]);
+    if (sc->o->start == BH_START_EXEC)
+      exec_child(sc->sv[1], parent);
+    fork_child(sc->o, sc->sv[1], parent);
+  }
+}
+
+int
+bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
+  spawn_call sc = {.o = o};
+
+  if (o == NULL || o->cls == NULL || pid == NULL || channel == NULL ||
+      (o->start == BH_START_EXEC && o->cls->name == NULL))
+    return BH_EINVAL;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
+    return -errno;
+  fflush(NULL); /* stdio buffers must not be written twice */
+  bh__fiber_call_main(do_fork, &sc);
+  close(sc.sv[1]);
+  if (sc.err == 0 && o->start == BH_START_EXEC)
+    sc.err = write_bootstrap(sc.sv[0], o);
+  if (sc.err != 0) {
+    close(sc.sv[0]);
+    if (sc.pid > 0) {
+      kill(sc.pid, SIGKILL);
+      waitpid(sc.pid, NULL, 0);
+    }
+    return sc.err;
+  }
+  *pid = sc.pid;
+  *channel = sc.sv[0];
+  return 0;
+}
+
+static int
+read_all(int fd, char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return BH_EPROTO;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Reads the bootstrap frame; returns owned or NULL. */
+static bh_value *
+read_bootstrap(int fd) {
+  unsigned char hdr[BH__FRAME_HDR];
+  size_t n;
+  char *body;
+  bh_value *v = NULL;
+
+  if (read_all(fd, (char *)hdr, sizeof(hdr)) != 0)
+    return NULL;
+  n = bh__wire_frame_len(hdr);
+  if (n > BH__DEFAULT_MAX_FRAME || (body = bh__malloc(n ? n : 1)) == NULL)
+    return NULL;
+  if (read_all(fd, body, n) == 0)
+    v = bh_value_from_bytes(body, n);
+  bh__free(body);
+  return v;
+}
+
+static const bh_class *
+find_class(const bh_class *const *classes, const char *name, size_t len) {
+  for (; classes != NULL && *classes != NULL; classes++)
+    if ((*classes)->name != NULL && strlen((*classes)->name) == len &&
+        memcmp((*classes)->name, name, len) == 0)
+      return *classes;
+  return NULL;
+}
+
+static int
+exec_worker(const bh_class *const *classes) {
+  bh_value *boot = read_bootstrap(BOOT_FD);
+  const msgpack_object *args, *kwargs, *prof;
+  bh_spawn_opts o = {.start = BH_START_EXEC};
+  const char *cname, *kind;
+  size_t clen, klen;
+  char profile[256] = "", err[160];
+  uint64_t max_frame;
+  int rc;
+
+  if (boot == NULL) {
+    fprintf(stderr, "beehive worker: no bootstrap frame on fd %d\n", BOOT_FD);
+    return 2;
+  }
+  rc = bh_unpack(bh_value_object(boot), err, sizeof(err),
+                 "{s:s# s:s# s:I s:i s:o s:o s:o s:U}", "msg_type", &kind,
+                 &klen, "class", &cname, &clen, "id", &o.id,
+                 "max_concurrency", &o.max_concurrency, "init_args", &args,
+                 "init_kwargs", &kwargs, "s3_profile", &prof, "max_frame",
+                 &max_frame);
+  o.cls = rc == 0 ? find_class(classes, cname, clen) : NULL;
+  if (o.cls == NULL) {
+    fprintf(stderr, "beehive worker: bad bootstrap: %s\n",
+            rc ? err : "unknown class");
+    bh_value_free(boot);
+    return 2;
+  }
+  if (prof->type == MSGPACK_OBJECT_STR && prof->via.str.size < sizeof(profile))
+    memcpy(profile, prof->via.str.ptr, prof->via.str.size);
+  o.s3_profile = profile[0] ? profile : NULL;
+  o.max_frame = (size_t)max_frame;
+  rc = bh__worker_run(&o, BOOT_FD, args, kwargs);
+  bh_value_free(boot);
+  return rc;
+}
+
+int
+bh_worker_main(int argc, char **argv, const bh_class *const *classes) {
+  (void)argc;
+  (void)argv;
+  if (getenv("BH_WORKER") == NULL)
+    return 0;
+  unsetenv("BH_WORKER");
+  exit(exec_worker(classes));
+}

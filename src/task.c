@@ -1,0 +1,258 @@
+/* task.c - a task's life on its fiber: running the handler, packing its
+ * outcome into task_done, and the calls a handler makes (arguments, return
+ * value, exceptions, waiting). */
+#include "bee.h"
+
+#include <string.h>
+
+/* Temporaries that back the objects of a bh__wire_done. */
+typedef struct outcome {
+  bh__wire_done d;
+  bh_value *exc;
+  msgpack_unpacked ret;
+  bool has_ret;
+} outcome;
+
+static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
+
+int
+bh__task_tb_add(bh_task *t, const char *line) {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  const msgpack_object *old = t->tb ? bh_value_object(t->tb) : NULL;
+  uint32_t i, n = old ? old->via.array.size : 0;
+  bh_value *v;
+
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, n + 1);
+  for (i = 0; i < n; i++)
+    msgpack_pack_object(&pk, old->via.array.ptr[i]);
+  msgpack_pack_str_with_body(&pk, line, strlen(line));
+  v = bh_value_from_bytes(sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+  if (v == NULL)
+    return BH_ENOMEM;
+  bh_value_free(t->tb);
+  t->tb = v;
+  return 0;
+}
+
+void
+bh__task_tb_where(bh_task *t) {
+  char line[256];
+
+  snprintf(line, sizeof(line), "  in task '%s' (id %lld) of bee %lld (class %s)",
+           t->name ? t->name : "?", (long long)t->id, (long long)t->bee->id,
+           t->bee->cls && t->bee->cls->name ? t->bee->cls->name : "-");
+  bh__task_tb_add(t, line);
+}
+
+void
+bh__task_set_error(bh_task *t, const char *type, char *msg) {
+  bh__free(t->errtype);
+  bh__free(t->errmsg);
+  t->errtype = bh__strdup(type);
+  t->errmsg = msg;
+}
+
+/* Fills o from the handler's return code. */
+static void
+outcome_make(bh_task *t, int rc, outcome *o) {
+  memset(o, 0, sizeof(*o));
+  if (rc == 0) {
+    o->d.status = BH_SUCCEEDED;
+    o->d.returning_value = &nil_obj;
+    if (t->ret.len > 0) {
+      size_t off = 0;
+
+      msgpack_unpacked_init(&o->ret);
+      o->has_ret = true;
+      if (msgpack_unpack_next(&o->ret, t->ret.data, t->ret.len, &off) ==
+          MSGPACK_UNPACK_SUCCESS)
+        o->d.returning_value = &o->ret.data;
+    }
+    return;
+  }
+  if (rc == BH_ECANCELLED || (rc == BH_ECANCELED && t->cancelled)) {
+    o->d.status = BH_CANCELLED;
+    o->d.reason = t->reason;
+    return;
+  }
+  if (t->errtype == NULL) {
+    bh__task_set_error(t, rc < 0 ? bh_err_name(rc) : "TaskError",
+              rc < 0 ? bh__strdup(bh_strerror(rc))
+                     : bh__asprintf("The task returned %d.", rc));
+    bh__task_tb_where(t);
+  }
+  o->d.status = BH_RAISED;
+  o->exc = bh_value_pack(NULL, "{s:s s:s}", "type", t->errtype, "message",
+                         t->errmsg ? t->errmsg : "");
+  o->d.exception = o->exc ? bh_value_object(o->exc) : &nil_obj;
+  o->d.traceback = t->tb ? bh_value_object(t->tb) : NULL;
+  o->d.other_details = t->details ? bh_value_object(t->details) : NULL;
+}
+
+static void
+outcome_free(outcome *o) {
+  bh_value_free(o->exc);
+  if (o->has_ret)
+    msgpack_unpacked_destroy(&o->ret);
+}
+
+static int
+run_handler(bh_task *t) {
+  bh_task_fn fn;
+
+  if (t->local_fn != NULL)
+    return t->local_fn(t, t->local_arg);
+  if (t->name == NULL)
+    return BH_ENOMEM;
+  fn = bh__bee_find_task(t->bee, t->name);
+  if (fn == NULL)
+    return bh_raise(t, "AttributeError", "Bee class '%s' has no task '%s'.",
+                    t->bee->cls && t->bee->cls->name ? t->bee->cls->name
+                                                     : "-",
+                    t->name);
+  return fn(t);
+}
+
+/* Sends the outcome of a task from the parent as task_done. */
+static void
+finish_remote(bh_task *t, int rc) {
+  bh_bee *bee = t->bee;
+  outcome o;
+  int err;
+
+  outcome_make(t, rc, &o);
+  err = bh__wire_put_task_done(bh__chan_out(bee->parent), bee->max_frame,
+                               t->id, &o.d);
+  if (err == BH_EMSGSIZE) {
+    /* The answer is too big for a frame: it still gets exactly one. */
+    bh__wire_done d = {.status = BH_RAISED};
+    bh_value *exc = bh_value_pack(
+        NULL, "{s:s s:s}", "type", "FrameSizeError", "message",
+        "The task's result exceeds the frame size limit.");
+
+    d.exception = exc ? bh_value_object(exc) : &nil_obj;
+    bh__wire_put_task_done(bh__chan_out(bee->parent), bee->max_frame, t->id,
+                           &d);
+    bh_value_free(exc);
+  }
+  outcome_free(&o);
+  bh__chan_kick(bee->parent);
+  bh__bee_task_finished(bee, t);
+}
+
+/* Completes the future of a local task with its outcome. */
+static void
+finish_local(bh_task *t, int rc) {
+  bh_bee *bee = t->bee;
+  outcome o;
+
+  outcome_make(t, rc, &o);
+  if (t->fut != NULL)
+    bh__future_complete(t->fut, bh__result_from_done(&o.d, bee->id));
+  outcome_free(&o);
+  bee->n_local--;
+  bh__bee_progress(bee);
+}
+
+static void
+task_main(void *arg) {
+  bh_task *t = arg;
+  int rc = run_handler(t);
+
+  if (t->state == TASK_LOCAL)
+    finish_local(t, rc);
+  else
+    finish_remote(t, rc);
+  bh__task_free(t);
+}
+
+void
+bh__task_start(bh_task *t) {
+  bh_bee *bee = t->bee;
+
+  if (t->state != TASK_LOCAL) {
+    t->state = TASK_RUNNING;
+    bee->n_running++;
+  } else {
+    bee->n_local++;
+  }
+  t->fiber = bh__fiber_new(task_main, t);
+  if (t->fiber == NULL) {
+    bh__task_set_error(t, "MemoryError", bh__strdup("No memory for a task fiber."));
+    if (t->state == TASK_LOCAL)
+      finish_local(t, BH_ERAISED);
+    else
+      finish_remote(t, BH_ERAISED);
+    bh__task_free(t);
+    return;
+  }
+  bh__fiber_wake(t->fiber, 0);
+}
+
+static void
+task_release(bh_task *t) {
+  bh_value_free(t->info);
+  bh__free((char *)t->name);
+  bh__buf_free(&t->ret);
+  bh__free(t->errtype);
+  bh__free(t->errmsg);
+  bh__free(t->reason);
+  bh_value_free(t->tb);
+  bh_value_free(t->details);
+  bh__free(t);
+}
+
+static void
+timer_closed(uv_handle_t *h) {
+  task_release(h->data);
+}
+
+void
+bh__task_free(bh_task *t) {
+  if (t->timer_on)
+    uv_close((uv_handle_t *)&t->timer, timer_closed);
+  else
+    task_release(t);
+}
+
+static void
+timer_cb(uv_timer_t *h) {
+  bh__task_wake(h->data, BH_ETIMEDOUT);
+}
+
+int
+bh__task_wait(bh_task *t, int64_t deadline) {
+  int st;
+
+  BH_ASSERT(bh__fiber_current() == t->fiber && !t->waiting);
+  if (t->cancelled)
+    return BH_ECANCELED;
+  if (deadline >= 0) {
+    int64_t left = deadline - bh_now();
+
+    if (!t->timer_on) {
+      uv_timer_init(t->bee->loop, &t->timer);
+      t->timer.data = t;
+      t->timer_on = true;
+    }
+    uv_timer_start(&t->timer, timer_cb, left > 0 ? (uint64_t)left : 0, 0);
+  }
+  t->waiting = true;
+  st = bh__fiber_suspend();
+  t->waiting = false;
+  if (deadline >= 0)
+    uv_timer_stop(&t->timer);
+  return st;
+}
+
+void
+bh__task_wake(bh_task *t, int status) {
+  if (!t->waiting)
+    return;
+  t->waiting = false;
+  bh__fiber_wake(t->fiber, status);
+}

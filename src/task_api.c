@@ -1,0 +1,189 @@
+/* task_api.c - what a task handler calls: its arguments, its return value,
+ * its exceptions, and waiting for time or descriptors. */
+#include "bee.h"
+
+#include <string.h>
+
+bh_bee *
+bh_task_bee(bh_task *t) {
+  return t->bee;
+}
+
+const char *
+bh_task_name(const bh_task *t) {
+  return t->name;
+}
+
+int64_t
+bh_task_id(const bh_task *t) {
+  return t->id;
+}
+
+const msgpack_object *
+bh_task_args(const bh_task *t) {
+  return t->args;
+}
+
+const msgpack_object *
+bh_task_kwargs(const bh_task *t) {
+  return t->kwargs;
+}
+
+const bh_context *
+bh_task_context(const bh_task *t) {
+  return &t->bee->ctx;
+}
+
+/* True when fmt has a part after its first bracketed group (kwargs). */
+static bool
+has_kwargs(const char *fmt) {
+  int depth = 0;
+  const char *p;
+
+  for (p = fmt; *p != '\0'; p++) {
+    if (*p == '[' || *p == '{')
+      depth++;
+    else if ((*p == ']' || *p == '}') && --depth == 0)
+      break;
+  }
+  return *p != '\0' && p[1 + strspn(p + 1, " ,")] != '\0';
+}
+
+/* Unpacks args and kwargs in one pass, as the items of a two-item array,
+ * so that one va_list serves both; errors name "args[1]" or
+ * "kwargs{key}". */
+int
+bh_task_unpack(bh_task *t, const char *fmt, ...) {
+  msgpack_object items[2] = {*t->args, *t->kwargs}, both;
+  char wrapped[512], err[256];
+  va_list ap;
+  int rc, n;
+
+  both.type = MSGPACK_OBJECT_ARRAY;
+  both.via.array.ptr = items;
+  both.via.array.size = has_kwargs(fmt) ? 2 : 1;
+  n = snprintf(wrapped, sizeof(wrapped), "[%s]", fmt);
+  if (n < 0 || (size_t)n >= sizeof(wrapped))
+    return bh_raise(t, "TypeError", "argument format too long");
+  va_start(ap, fmt);
+  rc = bh_vunpack(&both, err, sizeof(err), wrapped, ap);
+  va_end(ap);
+  if (rc == 0)
+    return 0;
+  if (strncmp(err, "[0]", 3) == 0)
+    return bh_raise(t, "TypeError", "args%s", err + 3);
+  if (strncmp(err, "[1]", 3) == 0)
+    return bh_raise(t, "TypeError", "kwargs%s", err + 3);
+  return bh_raise(t, "TypeError", "arguments: %s", err);
+}
+
+int
+bh_return(bh_task *t, const char *fmt, ...) {
+  msgpack_packer pk;
+  va_list ap;
+  int rc;
+
+  t->ret.len = 0;
+  msgpack_packer_init(&pk, &t->ret, bh__buf_write);
+  va_start(ap, fmt);
+  rc = bh_vpack(&pk, fmt, ap);
+  va_end(ap);
+  if (rc != 0)
+    t->ret.len = 0;
+  return rc;
+}
+
+int
+bh_return_object(bh_task *t, const msgpack_object *obj) {
+  msgpack_packer pk;
+
+  t->ret.len = 0;
+  msgpack_packer_init(&pk, &t->ret, bh__buf_write);
+  if (msgpack_pack_object(&pk, *obj) != 0) {
+    t->ret.len = 0;
+    return BH_ENOMEM;
+  }
+  return 0;
+}
+
+int
+bh_raise_at(bh_task *t, const char *file, int line, const char *func,
+            const char *type, const char *fmt, ...) {
+  char where[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  bh__task_set_error(t, type, bh__vasprintf(fmt, ap));
+  va_end(ap);
+  bh_value_free(t->tb);
+  t->tb = NULL;
+  snprintf(where, sizeof(where), "  File \"%s\", line %d, in %s", file, line,
+           func);
+  bh__task_tb_add(t, where);
+  bh__task_tb_where(t);
+  return BH_ERAISED;
+}
+
+void
+bh_cancel_reason(bh_task *t, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  bh__free(t->reason);
+  t->reason = bh__vasprintf(fmt, ap);
+  va_end(ap);
+}
+
+int64_t
+bh_now(void) {
+  return (int64_t)(uv_hrtime() / 1000000);
+}
+
+int
+bh_sleep(bh_task *t, int64_t ms) {
+  int rc = bh__task_wait(t, bh_now() + (ms > 0 ? ms : 0));
+
+  return rc == BH_ETIMEDOUT ? 0 : rc;
+}
+
+typedef struct fd_wait {
+  uv_poll_t poll;
+  bh_task *t;
+} fd_wait;
+
+static void
+poll_cb(uv_poll_t *p, int status, int events) {
+  fd_wait *w = p->data;
+  int got = (events & UV_READABLE ? BH_READABLE : 0) |
+            (events & UV_WRITABLE ? BH_WRITABLE : 0);
+
+  bh__task_wake(w->t, status < 0 ? status : got);
+}
+
+static void
+poll_closed(uv_handle_t *h) {
+  bh__free(h->data);
+}
+
+int
+bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline) {
+  fd_wait *w = bh__calloc(1, sizeof(*w));
+  int rc;
+
+  if (w == NULL)
+    return BH_ENOMEM;
+  w->t = t;
+  w->poll.data = w;
+  rc = uv_poll_init(t->bee->loop, &w->poll, fd);
+  if (rc != 0) {
+    bh__free(w);
+    return rc;
+  }
+  rc = uv_poll_start(&w->poll, (events & BH_READABLE ? UV_READABLE : 0) |
+                                   (events & BH_WRITABLE ? UV_WRITABLE : 0),
+                     poll_cb);
+  if (rc == 0)
+    rc = bh__task_wait(t, deadline);
+  uv_close((uv_handle_t *)&w->poll, poll_closed);
+  return rc;
+}

@@ -1,0 +1,64 @@
+/* turn.c - see turn.h. */
+#include "turn.h"
+
+#include "chan.h"
+#include "fiber.h"
+
+static _Thread_local uv_prepare_t *hook;
+
+void
+bh__turn_run(void) {
+  do {
+    bh__sched_run();
+    bh__chan_flush_all();
+  } while (bh__sched_pending());
+}
+
+static void
+hook_cb(uv_prepare_t *p) {
+  (void)p;
+  bh__turn_run();
+}
+
+int
+bh__turn_init(uv_loop_t *loop) {
+  int err;
+
+  if (hook != NULL)
+    return 0;
+  hook = bh__malloc(sizeof(*hook));
+  if (hook == NULL)
+    return BH_ENOMEM;
+  err = uv_prepare_init(loop, hook);
+  if (err == 0)
+    err = uv_prepare_start(hook, hook_cb);
+  if (err != 0) {
+    bh__free(hook);
+    hook = NULL;
+    return err;
+  }
+  uv_unref((uv_handle_t *)hook);
+  return 0;
+}
+
+static void
+hook_closed(uv_handle_t *h) {
+  bh__free(h);
+}
+
+void
+bh__turn_close(void) {
+  if (hook == NULL)
+    return;
+  uv_close((uv_handle_t *)hook, hook_closed);
+  hook = NULL;
+}
+
+void
+bh__turn_forget(void) {
+  /* The parent's loop is never run here; its hook's memory is ours. */
+  bh__free(hook);
+  hook = NULL;
+  bh__chan_forget_all();
+  bh__sched_reset_after_fork();
+}

@@ -1,0 +1,19 @@
+/* turn.h - the end of every loop turn: run the fibers that were woken and
+ * flush the channels they wrote to, until nothing is left to do. One
+ * prepare handle per loop thread does it; it does not keep the loop alive
+ * and costs nothing while the loop sleeps. */
+#ifndef BH_TURN_H
+#define BH_TURN_H
+
+#include <uv.h>
+
+/* Starts the turn hook on loop (once per thread). Returns 0 or an error. */
+int bh__turn_init(uv_loop_t *loop);
+/* Runs one turn's work now (also what the hook does). */
+void bh__turn_run(void);
+/* Stops and closes the hook; uv_run() must then run to let it close. */
+void bh__turn_close(void);
+/* In a forked child: forgets the parent's hook without touching it. */
+void bh__turn_forget(void);
+
+#endif

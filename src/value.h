@@ -1,0 +1,33 @@
+/* value.h - private helpers of value.c for modules that pack or unpack a
+ * format in several parts, such as "[...]{...}" for a task's args and
+ * kwargs. Public callers use bh_pack()/bh_unpack() from beehive.h. */
+#ifndef BH_VALUE_H
+#define BH_VALUE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "internal.h"
+
+/* msgpack-c's decoder nests containers at most this deep
+ * (MSGPACK_EMBED_STACK_SIZE), so nothing deeper is ever packed. */
+#define BH__VALUE_MAX_DEPTH 32
+
+/* Packs the first item of *fmt (one letter, or one [...] or {...}) into pk,
+ * taking its arguments from *ap, and advances *fmt past it. Returns 0,
+ * BH_EFORMAT (nothing written), BH_EMSGSIZE (a str or bin over 4 GiB) or
+ * BH_ENOMEM (the packer may then hold a partial value). */
+int bh__pack_item(msgpack_packer *pk, const char **fmt, va_list *ap);
+
+/* Unpacks `obj` by the first item of *fmt into the targets in *ap and
+ * advances *fmt past it. Error messages name positions under `root`, e.g.
+ * root "args" gives "args[1]: expected str, got int"; root "" names the top
+ * "value" ("value: expected map, got int"). Returns 0, BH_ETYPE or
+ * BH_EFORMAT, with a message in errbuf (when not NULL). */
+int bh__unpack_item(const msgpack_object *obj, const char *root, char *errbuf,
+                    size_t errlen, const char **fmt, va_list *ap);
+
+/* True when fmt holds nothing but blanks, commas and colons. */
+bool bh__fmt_empty(const char *fmt);
+
+#endif /* BH_VALUE_H */

@@ -1,0 +1,1071 @@
+/* test_wire.c - frames and messages: encode/decode round trips, exact bytes,
+ * every decode rule with its error message, size limits. */
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+#include "runner.h"
+
+/* ------------------------------------------------------------------------
+ * Helpers. */
+
+/* Packs a value described by whitespace-separated tokens:
+ *   {N map of N pairs   [N array of N items   "text str (~ is a NUL byte)
+ *   iN int64   uN uint64   n nil   t true   f false   dX double
+ *   bN bin of N bytes   eN ext (type 1) of N bytes
+ * e.g. `{2 "msg_type "new_task "task_id i7`. */
+static void
+pack_spec(msgpack_packer *pk, const char *spec)
+{
+  char tok[256];
+  const char *p = spec;
+  size_t n, i;
+
+  while (sscanf(p, "%255s%zn", tok, &n) == 1) {
+    p += n;
+    switch (tok[0]) {
+    case '{': msgpack_pack_map(pk, (size_t)atoi(tok + 1)); break;
+    case '[': msgpack_pack_array(pk, (size_t)atoi(tok + 1)); break;
+    case '"':
+      n = strlen(tok + 1);
+      for (i = 1; i <= n; i++)
+        if (tok[i] == '~')
+          tok[i] = '\0';
+      msgpack_pack_str(pk, n);
+      msgpack_pack_str_body(pk, tok + 1, n);
+      break;
+    case 'i': msgpack_pack_int64(pk, strtoll(tok + 1, NULL, 10)); break;
+    case 'u': msgpack_pack_uint64(pk, strtoull(tok + 1, NULL, 10)); break;
+    case 'n': msgpack_pack_nil(pk); break;
+    case 't': msgpack_pack_true(pk); break;
+    case 'f': msgpack_pack_false(pk); break;
+    case 'd': msgpack_pack_double(pk, strtod(tok + 1, NULL)); break;
+    case 'b':
+      n = (size_t)atoi(tok + 1);
+      msgpack_pack_bin(pk, n);
+      msgpack_pack_bin_body(pk, "\0\0\0\0\0\0\0\0", n);
+      break;
+    case 'e':
+      n = (size_t)atoi(tok + 1);
+      msgpack_pack_ext(pk, n, 1);
+      msgpack_pack_ext_body(pk, "\0\0\0\0\0\0\0\0", n);
+      break;
+    default:
+      fprintf(stderr, "bad spec token %s\n", tok);
+      abort();
+    }
+  }
+}
+
+/* A decoding fixture: the packed body, its zone and the result. */
+typedef struct fx {
+  msgpack_sbuffer sb;
+  msgpack_zone zone;
+  bh__msg m;
+  char err[256];
+} fx;
+
+static void
+fx_init(fx *f)
+{
+  memset(f, 0, sizeof(*f));
+  msgpack_sbuffer_init(&f->sb);
+  msgpack_zone_init(&f->zone, 1024);
+}
+
+static void
+fx_close(fx *f)
+{
+  msgpack_sbuffer_destroy(&f->sb);
+  msgpack_zone_destroy(&f->zone);
+}
+
+/* Packs `spec` into f->sb and decodes it. */
+static int
+fx_decode(fx *f, const char *spec)
+{
+  msgpack_packer pk;
+
+  f->sb.size = 0;
+  msgpack_packer_init(&pk, &f->sb, msgpack_sbuffer_write);
+  pack_spec(&pk, spec);
+  return bh__wire_decode(f->sb.data, f->sb.size, &f->zone, &f->m, f->err,
+                         sizeof(f->err));
+}
+
+/* Decodes `spec` and expects BH_EPROTO with exactly `msg`. */
+static int
+expect_error(const char *spec, const char *msg)
+{
+  fx f;
+  int rc;
+
+  fx_init(&f);
+  rc = fx_decode(&f, spec);
+  fx_close(&f);
+  if (rc != BH_EPROTO || strcmp(f.err, msg) != 0) {
+    fprintf(stderr, "spec: %s\n  rc %d, err \"%s\"\n  want \"%s\"\n", spec,
+            rc, f.err, msg);
+    return 1;
+  }
+  return 0;
+}
+
+/* Decodes `spec` and expects success. */
+static int
+expect_ok(fx *f, const char *spec)
+{
+  int rc = fx_decode(f, spec);
+
+  if (rc != 0) {
+    fprintf(stderr, "spec: %s\n  rc %d, err \"%s\"\n", spec, rc, f->err);
+    return 1;
+  }
+  return 0;
+}
+
+/* Decodes the frame at b->data + *off (header checked against the
+ * remaining bytes) and advances *off past it. */
+static int
+decode_frame(const bh__buf *b, size_t *off, msgpack_zone *z, bh__msg *m)
+{
+  char err[256] = "";
+  size_t n;
+  int rc;
+
+  if (b->len - *off < BH__FRAME_HDR)
+    return -1;
+  n = bh__wire_frame_len((const unsigned char *)b->data + *off);
+  if (n > b->len - *off - BH__FRAME_HDR)
+    return -1;
+  rc = bh__wire_decode(b->data + *off + BH__FRAME_HDR, n, z, m, err,
+                       sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "decode: %d %s\n", rc, err);
+  *off += BH__FRAME_HDR + n;
+  return rc;
+}
+
+/* Unpacks `spec` into an object living in zone z. */
+static msgpack_object
+obj_spec(msgpack_zone *z, const char *spec)
+{
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_object o;
+  size_t off = 0;
+  char *copy;
+
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  pack_spec(&pk, spec);
+  /* strings borrow from the bytes: keep a copy in the zone */
+  copy = msgpack_zone_malloc(z, sb.size);
+  memcpy(copy, sb.data, sb.size);
+  if (msgpack_unpack(copy, sb.size, &off, z, &o) != MSGPACK_UNPACK_SUCCESS) {
+    fprintf(stderr, "bad spec %s\n", spec);
+    abort();
+  }
+  msgpack_sbuffer_destroy(&sb);
+  return o;
+}
+
+static bool
+str_eq(const msgpack_object *o, const char *s)
+{
+  return o != NULL && o->type == MSGPACK_OBJECT_STR &&
+         o->via.str.size == strlen(s) &&
+         memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+/* The i-th key of the root map is `key`. */
+static bool
+key_at(const bh__msg *m, uint32_t i, const char *key)
+{
+  return m->root != NULL && i < m->root->via.map.size &&
+         str_eq(&m->root->via.map.ptr[i].key, key);
+}
+
+/* ------------------------------------------------------------------------
+ * Types and headers. */
+
+TEST(msg_type_str)
+{
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_NEW_TASK), "new_task");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_ACCEPTED), "task_accepted");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_DENIED), "task_denied");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_TAKEN), "task_taken");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_INFO), "task_info");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_DONE), "task_done");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_DIE), "die");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_DEAD), "dead");
+  ASSERT(bh__msg_type_str(BH__MSG_UNKNOWN) == NULL);
+  return 0;
+}
+
+TEST(frame_len)
+{
+  static const unsigned char a[4] = {0x01, 0x02, 0x03, 0x04};
+  static const unsigned char b[4] = {0xff, 0xff, 0xff, 0xfe};
+  static const unsigned char c[4] = {0, 0, 0, 0};
+
+  ASSERT_INT_EQ(bh__wire_frame_len(a), 0x01020304);
+  ASSERT(bh__wire_frame_len(b) == (size_t)0xfffffffeu);
+  ASSERT_INT_EQ(bh__wire_frame_len(c), 0);
+  return 0;
+}
+
+/* The exact bytes shown in docs/PROTOCOL.md. */
+TEST(exact_bytes)
+{
+  static const char new_task[] =
+      "\x00\x00\x00\x1c\x82\xa8msg_type\xa8new_task\xa7task_id\x00";
+  static const char die[] = "\x00\x00\x00\x0e\x81\xa8msg_type\xa3" "die";
+  static const char done[] =
+      "\x00\x00\x00\x3f\x84\xa8msg_type\xa9task_done\xa7task_id\x03"
+      "\xa6status\xa9succeeded\xafreturning_value\x2a";
+  msgpack_object v = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER,
+                      .via.u64 = 42};
+  bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &v};
+  bh__buf b = {0};
+
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_NEW_TASK, 0), 0);
+  ASSERT_INT_EQ(b.len, sizeof(new_task) - 1);
+  ASSERT(memcmp(b.data, new_task, b.len) == 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
+  ASSERT_INT_EQ(b.len, sizeof(die) - 1);
+  ASSERT(memcmp(b.data, die, b.len) == 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 3, &d), 0);
+  ASSERT_INT_EQ(b.len, sizeof(done) - 1);
+  ASSERT(memcmp(b.data, done, b.len) == 0);
+  bh__buf_free(&b);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Round trips. */
+
+TEST(simple_roundtrip)
+{
+  static const bh__msg_type types[] = {BH__MSG_NEW_TASK,
+                                       BH__MSG_TASK_ACCEPTED,
+                                       BH__MSG_TASK_DENIED,
+                                       BH__MSG_TASK_TAKEN};
+  static const int64_t ids[] = {0, 1, -5, 300, INT64_MAX, INT64_MIN};
+  msgpack_zone z;
+  bh__msg m;
+  bh__buf b = {0};
+  size_t i, j, off;
+
+  msgpack_zone_init(&z, 1024);
+  for (i = 0; i < 4; i++) {
+    for (j = 0; j < sizeof(ids) / sizeof(ids[0]); j++) {
+      b.len = 0;
+      off = 0;
+      ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, types[i], ids[j]), 0);
+      ASSERT_INT_EQ(bh__wire_frame_len((unsigned char *)b.data),
+                    b.len - BH__FRAME_HDR);
+      ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+      ASSERT_INT_EQ(m.type, types[i]);
+      ASSERT(m.type_len == strlen(bh__msg_type_str(types[i])));
+      ASSERT(memcmp(m.type_str, bh__msg_type_str(types[i]), m.type_len) ==
+             0);
+      ASSERT(m.task_id == ids[j]);
+      ASSERT_INT_EQ(m.root->via.map.size, 2);
+      ASSERT(key_at(&m, 0, "msg_type") && key_at(&m, 1, "task_id"));
+    }
+  }
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(task_info_roundtrip)
+{
+  msgpack_zone z;
+  msgpack_object args, kwargs;
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  args = obj_spec(&z, "[4 i1 \"two d3.5 [2 n t");
+  kwargs = obj_spec(&z, "{2 \"k {1 \"x i-1 \"bin b3");
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 17, "work", &args, &kwargs),
+                0);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 18, "idle", NULL, NULL), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_TASK_INFO);
+  ASSERT_INT_EQ(m.task_id, 17);
+  ASSERT(m.name_len == 4 && memcmp(m.name, "work", 4) == 0);
+  ASSERT(msgpack_object_equal(*m.args, args));
+  ASSERT(msgpack_object_equal(*m.kwargs, kwargs));
+  ASSERT(key_at(&m, 0, "msg_type") && key_at(&m, 1, "task_id") &&
+         key_at(&m, 2, "name") && key_at(&m, 3, "args") &&
+         key_at(&m, 4, "kwargs"));
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 18);
+  ASSERT(m.args->type == MSGPACK_OBJECT_ARRAY && m.args->via.array.size == 0);
+  ASSERT(m.kwargs->type == MSGPACK_OBJECT_MAP && m.kwargs->via.map.size == 0);
+  ASSERT_INT_EQ(m.root->via.map.size, 5); /* written, not left out */
+  ASSERT_INT_EQ(off, b.len);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(task_done_succeeded_roundtrip)
+{
+  msgpack_zone z;
+  msgpack_object v;
+  bh__wire_done d = {.status = BH_SUCCEEDED};
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  v = obj_spec(&z, "{1 \"answer [2 i42 \"yes");
+  d.returning_value = &v;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 5, &d), 0);
+  d.returning_value = NULL;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 6, &d), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_TASK_DONE);
+  ASSERT_INT_EQ(m.task_id, 5);
+  ASSERT_INT_EQ(m.status, BH_SUCCEEDED);
+  ASSERT(msgpack_object_equal(*m.returning_value, v));
+  ASSERT(key_at(&m, 2, "status") && key_at(&m, 3, "returning_value"));
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 6);
+  ASSERT(m.returning_value->type == MSGPACK_OBJECT_NIL);
+  ASSERT(key_at(&m, 3, "returning_value")); /* nil is written */
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(task_done_raised_roundtrip)
+{
+  msgpack_zone z;
+  msgpack_object ex, tb, od;
+  bh__wire_done d = {.status = BH_RAISED};
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  ex = obj_spec(&z, "{2 \"type \"ValueError \"message \"bad");
+  tb = obj_spec(&z, "[2 \"a.c:1 \"b.c:2");
+  od = obj_spec(&z, "{1 \"child_id i3");
+  d.exception = &ex;
+  d.traceback = &tb;
+  d.other_details = &od;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 7, &d), 0);
+  d.traceback = NULL;
+  d.other_details = NULL;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 8, &d), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 7);
+  ASSERT_INT_EQ(m.status, BH_RAISED);
+  ASSERT(msgpack_object_equal(*m.exception, ex));
+  ASSERT(msgpack_object_equal(*m.traceback, tb));
+  ASSERT(msgpack_object_equal(*m.other_details, od));
+  ASSERT(key_at(&m, 3, "exception") && key_at(&m, 4, "traceback") &&
+         key_at(&m, 5, "other_details"));
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 8);
+  ASSERT(m.traceback->type == MSGPACK_OBJECT_ARRAY &&
+         m.traceback->via.array.size == 0);
+  ASSERT(m.other_details != NULL &&
+         m.other_details->type == MSGPACK_OBJECT_NIL);
+  ASSERT_INT_EQ(m.root->via.map.size, 6);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(task_done_cancelled_roundtrip)
+{
+  msgpack_zone z;
+  bh__wire_done d = {.status = BH_CANCELLED, .reason = "too slow"};
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 9, &d), 0);
+  d.reason = NULL;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 10, &d), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 9);
+  ASSERT_INT_EQ(m.status, BH_CANCELLED);
+  ASSERT(str_eq(m.reason, "too slow"));
+  ASSERT(key_at(&m, 3, "reason"));
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.task_id, 10);
+  ASSERT(m.reason != NULL && m.reason->type == MSGPACK_OBJECT_NIL);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(die_dead_roundtrip)
+{
+  msgpack_zone z;
+  msgpack_object ex, tb;
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  ex = obj_spec(&z, "{3 \"type \"Boom \"message \"it_broke \"extra i1");
+  tb = obj_spec(&z, "[1 \"main.c:10");
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
+  ASSERT_INT_EQ(bh__wire_put_dead_normal(&b, 1024, "bye"), 0);
+  ASSERT_INT_EQ(bh__wire_put_dead_normal(&b, 1024, NULL), 0);
+  ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, 1024, &ex, &tb), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_DIE);
+  ASSERT_INT_EQ(m.root->via.map.size, 1);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_DEAD);
+  ASSERT_INT_EQ(m.death_type, BH__DEATH_NORMAL);
+  ASSERT(str_eq(m.exit_code, "bye"));
+  ASSERT(key_at(&m, 1, "death_type") && key_at(&m, 2, "exit_code"));
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT(m.exit_code != NULL && m.exit_code->type == MSGPACK_OBJECT_NIL);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.death_type, BH__DEATH_KILLED);
+  ASSERT(msgpack_object_equal(*m.exception, ex));
+  ASSERT(msgpack_object_equal(*m.traceback, tb));
+  ASSERT(key_at(&m, 2, "exception") && key_at(&m, 3, "traceback"));
+  ASSERT_INT_EQ(off, b.len);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* Frames appended back to back come out in order. */
+TEST(back_to_back)
+{
+  msgpack_zone z;
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+  int64_t i;
+
+  msgpack_zone_init(&z, 1024);
+  for (i = 0; i < 50; i++)
+    ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_TASK_DENIED, i), 0);
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
+  for (i = 0; i < 50; i++) {
+    ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+    ASSERT_INT_EQ(m.type, BH__MSG_TASK_DENIED);
+    ASSERT_INT_EQ(m.task_id, i);
+  }
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_DIE);
+  ASSERT_INT_EQ(off, b.len);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Decoding rules. */
+
+TEST(decode_root_errors)
+{
+  return expect_error("[0", "message is not a map") ||
+         expect_error("\"new_task", "message is not a map") ||
+         expect_error("{1 \"task_id i1", "missing field 'msg_type'") ||
+         expect_error("{1 \"msg_type i1", "msg_type must be a str") ||
+         expect_error("{1 \"msg_type n", "msg_type must be a str") ||
+         expect_error("{2 \"msg_type \"die \"msg_type \"die",
+                      "duplicate field 'msg_type'");
+}
+
+TEST(decode_task_id_errors)
+{
+  return expect_error("{1 \"msg_type \"new_task",
+                      "new_task: missing field 'task_id'") ||
+         expect_error("{2 \"msg_type \"task_accepted \"task_id \"1",
+                      "task_accepted: field 'task_id' must be int") ||
+         expect_error("{2 \"msg_type \"task_denied \"task_id d1.0",
+                      "task_denied: field 'task_id' must be int") ||
+         expect_error("{2 \"msg_type \"task_taken \"task_id n",
+                      "task_taken: field 'task_id' must be int") ||
+         expect_error("{2 \"msg_type \"task_taken \"task_id "
+                      "u9223372036854775808",
+                      "task_taken: field 'task_id' must fit in int64") ||
+         expect_error("{3 \"msg_type \"new_task \"task_id i1 \"task_id i2",
+                      "new_task: duplicate field 'task_id'") ||
+         expect_error("{1 \"msg_type \"task_info",
+                      "task_info: missing field 'task_id'") ||
+         expect_error("{1 \"msg_type \"task_done",
+                      "task_done: missing field 'task_id'");
+}
+
+TEST(decode_task_id_range)
+{
+  fx f;
+  int rc;
+
+  fx_init(&f);
+  rc = expect_ok(&f, "{2 \"msg_type \"new_task \"task_id "
+                     "u9223372036854775807");
+  ASSERT_INT_EQ(rc, 0);
+  ASSERT(f.m.task_id == INT64_MAX);
+  rc = expect_ok(&f, "{2 \"msg_type \"new_task \"task_id "
+                     "i-9223372036854775808");
+  ASSERT_INT_EQ(rc, 0);
+  ASSERT(f.m.task_id == INT64_MIN);
+  /* extra keys, non-str keys and a repeated unused key are ignored */
+  rc = expect_ok(&f, "{5 \"task_id i4 i1 i2 \"msg_type \"task_accepted "
+                     "\"name i0 \"name i1");
+  ASSERT_INT_EQ(rc, 0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_TASK_ACCEPTED);
+  ASSERT_INT_EQ(f.m.task_id, 4);
+  fx_close(&f);
+  return 0;
+}
+
+TEST(decode_task_info_errors)
+{
+#define TI "{3 \"msg_type \"task_info \"task_id i0 "
+#define TI4 "{4 \"msg_type \"task_info \"task_id i0 \"name \"f "
+  return expect_error("{2 \"msg_type \"task_info \"task_id i0",
+                      "task_info: missing field 'name'") ||
+         expect_error(TI "\"name i5", "task_info: field 'name' must be str") ||
+         expect_error(TI "\"name \"",
+                      "task_info: field 'name' must be non-empty str") ||
+         expect_error(TI "\"name \"a~b",
+                      "task_info: field 'name' must not contain NUL bytes") ||
+         expect_error(TI4 "\"args {0", "task_info: field 'args' must be array") ||
+         expect_error(TI4 "\"args n", "task_info: field 'args' must be array") ||
+         expect_error(TI4 "\"kwargs [0",
+                      "task_info: field 'kwargs' must be map") ||
+         expect_error(TI4 "\"kwargs n",
+                      "task_info: field 'kwargs' must be map");
+#undef TI
+#undef TI4
+}
+
+TEST(decode_task_info_defaults)
+{
+  fx f;
+
+  fx_init(&f);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"task_info \"task_id i2 "
+                              "\"name \"busy_status"),
+                0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_TASK_INFO);
+  ASSERT(f.m.name_len == 11 && memcmp(f.m.name, "busy_status", 11) == 0);
+  ASSERT(f.m.args->type == MSGPACK_OBJECT_ARRAY &&
+         f.m.args->via.array.size == 0);
+  ASSERT(f.m.kwargs->type == MSGPACK_OBJECT_MAP &&
+         f.m.kwargs->via.map.size == 0);
+  fx_close(&f);
+  return 0;
+}
+
+TEST(decode_task_done_errors)
+{
+#define TD "{3 \"msg_type \"task_done \"task_id i0 "
+#define TDR "{4 \"msg_type \"task_done \"task_id i0 \"status \"raised "
+#define TDR5 "{5 \"msg_type \"task_done \"task_id i0 \"status \"raised "
+#define EX "\"exception {2 \"type \"E \"message \"m "
+  return expect_error("{2 \"msg_type \"task_done \"task_id i0",
+                      "task_done: missing field 'status'") ||
+         expect_error(TD "\"status i0",
+                      "task_done: field 'status' must be str") ||
+         expect_error(TD "\"status \"done",
+                      "task_done: field 'status' must be 'succeeded', "
+                      "'raised' or 'cancelled'") ||
+         expect_error("{3 \"msg_type \"task_done \"task_id i0 \"status "
+                      "\"raised",
+                      "task_done: missing field 'exception'") ||
+         expect_error(TDR "\"exception \"E",
+                      "task_done: field 'exception' must be map with str "
+                      "'type' and str 'message'") ||
+         expect_error(TDR "\"exception {1 \"type \"E",
+                      "task_done: field 'exception' must be map with str "
+                      "'type' and str 'message'") ||
+         expect_error(TDR "\"exception {2 \"type i1 \"message \"m",
+                      "task_done: field 'exception' must be map with str "
+                      "'type' and str 'message'") ||
+         expect_error(TDR "\"exception {3 \"type \"E \"message \"m \"type "
+                      "\"F",
+                      "task_done: field 'exception' must be map with str "
+                      "'type' and str 'message'") ||
+         expect_error(TDR5 EX "\"traceback \"line",
+                      "task_done: field 'traceback' must be array of str") ||
+         expect_error(TDR5 EX "\"traceback [2 \"a i1",
+                      "task_done: field 'traceback' must be array of str") ||
+         expect_error("{4 \"msg_type \"task_done \"task_id i0 \"status "
+                      "\"cancelled \"reason i3",
+                      "task_done: field 'reason' must be str or nil");
+#undef TD
+#undef TDR
+#undef TDR5
+#undef EX
+}
+
+TEST(decode_task_done_defaults)
+{
+  fx f;
+
+  fx_init(&f);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"task_done \"task_id i1 "
+                              "\"status \"succeeded"),
+                0);
+  ASSERT_INT_EQ(f.m.status, BH_SUCCEEDED);
+  ASSERT(f.m.returning_value != NULL &&
+         f.m.returning_value->type == MSGPACK_OBJECT_NIL);
+  ASSERT_INT_EQ(expect_ok(&f, "{4 \"msg_type \"task_done \"task_id i1 "
+                              "\"status \"raised \"exception {2 \"message "
+                              "\"m \"type \"E"),
+                0);
+  ASSERT_INT_EQ(f.m.status, BH_RAISED);
+  ASSERT(f.m.exception->type == MSGPACK_OBJECT_MAP);
+  ASSERT(f.m.traceback->type == MSGPACK_OBJECT_ARRAY &&
+         f.m.traceback->via.array.size == 0);
+  ASSERT(f.m.other_details == NULL);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"task_done \"task_id i1 "
+                              "\"status \"cancelled"),
+                0);
+  ASSERT_INT_EQ(f.m.status, BH_CANCELLED);
+  ASSERT(f.m.reason == NULL);
+  ASSERT_INT_EQ(expect_ok(&f, "{4 \"msg_type \"task_done \"task_id i1 "
+                              "\"status \"succeeded \"returning_value [1 b2"),
+                0);
+  ASSERT(f.m.returning_value->type == MSGPACK_OBJECT_ARRAY);
+  fx_close(&f);
+  return 0;
+}
+
+TEST(decode_dead_errors)
+{
+#define DK "{3 \"msg_type \"dead \"death_type \"killed "
+  return expect_error("{1 \"msg_type \"dead",
+                      "dead: missing field 'death_type'") ||
+         expect_error("{2 \"msg_type \"dead \"death_type i0",
+                      "dead: field 'death_type' must be str") ||
+         expect_error("{2 \"msg_type \"dead \"death_type \"zombie",
+                      "dead: field 'death_type' must be 'normal' or "
+                      "'killed'") ||
+         expect_error("{3 \"msg_type \"dead \"death_type \"normal "
+                      "\"exit_code [0",
+                      "dead: field 'exit_code' must be nil, int or str") ||
+         expect_error("{3 \"msg_type \"dead \"death_type \"normal "
+                      "\"exit_code d1.5",
+                      "dead: field 'exit_code' must be nil, int or str") ||
+         expect_error("{2 \"msg_type \"dead \"death_type \"killed",
+                      "dead: missing field 'exception'") ||
+         expect_error(DK "\"exception [0",
+                      "dead: field 'exception' must be map with str 'type' "
+                      "and str 'message'") ||
+         expect_error("{4 \"msg_type \"dead \"death_type \"killed \"exception "
+                      "{2 \"type \"E \"message \"m \"traceback [1 n",
+                      "dead: field 'traceback' must be array of str");
+#undef DK
+}
+
+TEST(decode_dead_ok)
+{
+  fx f;
+
+  fx_init(&f);
+  ASSERT_INT_EQ(expect_ok(&f, "{2 \"msg_type \"dead \"death_type \"normal"),
+                0);
+  ASSERT_INT_EQ(f.m.death_type, BH__DEATH_NORMAL);
+  ASSERT(f.m.exit_code == NULL);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"dead \"death_type \"normal "
+                              "\"exit_code i-3"),
+                0);
+  ASSERT(f.m.exit_code->type == MSGPACK_OBJECT_NEGATIVE_INTEGER);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"dead \"death_type \"killed "
+                              "\"exception {2 \"type \"E \"message \"m"),
+                0);
+  ASSERT_INT_EQ(f.m.death_type, BH__DEATH_KILLED);
+  ASSERT(f.m.traceback->type == MSGPACK_OBJECT_ARRAY &&
+         f.m.traceback->via.array.size == 0);
+  ASSERT_INT_EQ(expect_ok(&f, "{2 \"msg_type \"die \"task_id \"ignored"), 0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_DIE);
+  fx_close(&f);
+  return 0;
+}
+
+TEST(decode_unknown_type)
+{
+  fx f;
+
+  fx_init(&f);
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"bootstrap \"class \"W \"id "
+                              "i3"),
+                0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
+  ASSERT(f.m.type_len == 9 && memcmp(f.m.type_str, "bootstrap", 9) == 0);
+  ASSERT(f.m.root != NULL && f.m.root->via.map.size == 3);
+  ASSERT_INT_EQ(expect_ok(&f, "{1 \"msg_type \""), 0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
+  ASSERT_INT_EQ(f.m.type_len, 0);
+  /* a prefix or a longer name is not a known type */
+  ASSERT_INT_EQ(expect_ok(&f, "{1 \"msg_type \"di"), 0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
+  ASSERT_INT_EQ(expect_ok(&f, "{1 \"msg_type \"dies"), 0);
+  ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
+  fx_close(&f);
+  return 0;
+}
+
+/* Decodes raw bytes and expects BH_EPROTO with exactly `msg`. */
+static int
+expect_raw_error(const char *body, size_t len, const char *msg)
+{
+  msgpack_zone z;
+  bh__msg m;
+  char err[128];
+  int rc;
+
+  msgpack_zone_init(&z, 1024);
+  rc = bh__wire_decode(body, len, &z, &m, err, sizeof(err));
+  msgpack_zone_destroy(&z);
+  if (rc != BH_EPROTO || strcmp(err, msg) != 0) {
+    fprintf(stderr, "rc %d err \"%s\" want \"%s\"\n", rc, err, msg);
+    return 1;
+  }
+  return 0;
+}
+
+TEST(decode_bad_frames)
+{
+  static const char die[] = "\x81\xa8msg_type\xa3" "die";
+  static const char *const one = "frame does not hold exactly one msgpack "
+                                 "value";
+  static const char *const trailing = "frame does not hold exactly one "
+                                      "msgpack value: trailing bytes";
+  char buf[32];
+  size_t n = sizeof(die) - 1, i;
+
+  for (i = 0; i < n; i++) /* every truncation */
+    if (expect_raw_error(die, i, one))
+      return 1;
+  memcpy(buf, die, n);
+  buf[n] = '\xc0';
+  ASSERT_INT_EQ(expect_raw_error(buf, n + 1, trailing), 0);
+  ASSERT_INT_EQ(expect_raw_error("\xc0\xc0", 2, trailing), 0);
+  ASSERT_INT_EQ(expect_raw_error("\xc1", 1, one), 0); /* never used */
+  ASSERT_INT_EQ(expect_raw_error("\x81\xc1\xc0", 3, one), 0);
+  /* a small frame announcing 2^32-1 items must not allocate for them */
+  ASSERT_INT_EQ(expect_raw_error("\xdd\xff\xff\xff\xff", 5, one), 0);
+  ASSERT_INT_EQ(expect_raw_error("\xdf\xff\xff\xff\xff\xc0\xc0", 7, one), 0);
+  ASSERT_INT_EQ(expect_raw_error("\xdb\xff\xff\xff\xff" "abc", 8, one), 0);
+  ASSERT_INT_EQ(expect_raw_error("\xc9\x00\x00\x00\x05\x01" "ab", 8, one),
+                0);
+  ASSERT_INT_EQ(expect_raw_error("\x92\xc0", 2, one), 0);
+  return 0;
+}
+
+/* {"msg_type": "die", "x": [[[...]]]}: `levels` containers in all. */
+static size_t
+nested(char *buf, int levels)
+{
+  static const char head[] = "\x82\xa8msg_type\xa3" "die\xa1x";
+  size_t n = sizeof(head) - 1;
+  int i;
+
+  memcpy(buf, head, n);
+  for (i = 1; i < levels; i++)
+    buf[n++] = (char)(i + 1 < levels ? 0x91 : 0x90);
+  if (levels == 1)
+    buf[n++] = '\xc0';
+  return n;
+}
+
+TEST(decode_depth_limit)
+{
+  msgpack_zone z;
+  bh__msg m;
+  char buf[128], err[128];
+  size_t n;
+
+  msgpack_zone_init(&z, 1024);
+  n = nested(buf, 32);
+  ASSERT_INT_EQ(bh__wire_decode(buf, n, &z, &m, err, sizeof(err)), 0);
+  ASSERT_INT_EQ(m.type, BH__MSG_DIE);
+  msgpack_zone_destroy(&z);
+  n = nested(buf, 33);
+  return expect_raw_error(buf, n, "frame does not hold exactly one msgpack "
+                                  "value: nested deeper than 32 levels");
+}
+
+/* Every scalar and container format msgpack has, in one frame. */
+TEST(decode_all_formats)
+{
+  fx f;
+  const msgpack_object *x;
+
+  fx_init(&f);
+  ASSERT_INT_EQ(
+      expect_ok(&f, "{2 \"msg_type \"die \"x [20 n t f i0 i-1 i-200 i-40000 "
+                    "i-3000000000 u200 u40000 u3000000000 u9000000000000 "
+                    "d0.5 b0 b3 e1 e2 e4 e8 e3"),
+      0);
+  x = &f.m.root->via.map.ptr[1].val;
+  ASSERT_INT_EQ(x->via.array.size, 20);
+  ASSERT(x->via.array.ptr[19].type == MSGPACK_OBJECT_EXT);
+  ASSERT_INT_EQ(x->via.array.ptr[19].via.ext.size, 3);
+  fx_close(&f);
+  return 0;
+}
+
+/* Every msgpack format written out by hand (the packer would pick the
+ * shortest forms), as items of an array16; then every truncation fails. */
+TEST(decode_raw_formats)
+{
+  static const char items[] =
+      "\xc0\xc2\xc3\x05\xe0\xcc\xff\xcd\x01\x00\xce\x00\x00\x00\x01"
+      "\xcf\x00\x00\x00\x00\x00\x00\x00\x01\xd0\xff\xd1\xff\xff"
+      "\xd2\xff\xff\xff\xff\xd3\xff\xff\xff\xff\xff\xff\xff\xff"
+      "\xca\x3f\x80\x00\x00\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00"
+      "\xa1z\xd9\x01z\xda\x00\x01z\xdb\x00\x00\x00\x01z"
+      "\xc4\x01z\xc5\x00\x01z\xc6\x00\x00\x00\x01z"
+      "\xd4\x01z\xd5\x01zz\xd6\x01zzzz\xd7\x01zzzzzzzz"
+      "\xd8\x01zzzzzzzzzzzzzzzz\xc7\x01\x01z\xc8\x00\x01\x01z"
+      "\xc9\x00\x00\x00\x01\x01z\x91\xc0\xdc\x00\x01\xc0"
+      "\xdd\x00\x00\x00\x01\xc0\x81\xc0\xc0\xde\x00\x01\xc0\xc0"
+      "\xdf\x00\x00\x00\x01\xc0\xc0\x80\x90\xa0";
+  static const char head[] = "\x82\xa8msg_type\xa3" "die\xa1x\xdc\x00\x27";
+  char body[512];
+  msgpack_zone z;
+  bh__msg m;
+  char err[128];
+  size_t n = sizeof(head) - 1, i;
+  const msgpack_object *x;
+
+  memcpy(body, head, n);
+  memcpy(body + n, items, sizeof(items) - 1);
+  n += sizeof(items) - 1;
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(bh__wire_decode(body, n, &z, &m, err, sizeof(err)), 0);
+  x = &m.root->via.map.ptr[1].val;
+  ASSERT_INT_EQ(x->via.array.size, 39);
+  ASSERT(x->via.array.ptr[13].type == MSGPACK_OBJECT_FLOAT32);
+  ASSERT(x->via.array.ptr[38].type == MSGPACK_OBJECT_STR);
+  for (i = 0; i < n; i++) {
+    if (bh__wire_decode(body, i, &z, &m, err, sizeof(err)) != BH_EPROTO) {
+      fprintf(stderr, "truncated at %zu decoded\n", i);
+      return 1;
+    }
+  }
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(decode_null_err)
+{
+  msgpack_zone z;
+  bh__msg m;
+
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(bh__wire_decode("\x90", 1, &z, &m, NULL, 0), BH_EPROTO);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Encoding limits and bad input. */
+
+TEST(max_frame)
+{
+  bh__buf b = {0};
+  size_t body, before;
+  char copy[64];
+
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
+  before = b.len;
+  memcpy(copy, b.data, before);
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_NEW_TASK, 1), 0);
+  body = b.len - before - BH__FRAME_HDR;
+  b.len = before;
+  /* exactly max_frame fits; one byte less does not */
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, body, BH__MSG_NEW_TASK, 1), 0);
+  ASSERT_INT_EQ(b.len, before + BH__FRAME_HDR + body);
+  b.len = before;
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, body - 1, BH__MSG_NEW_TASK, 1),
+                BH_EMSGSIZE);
+  ASSERT_INT_EQ(b.len, before);
+  ASSERT(memcmp(b.data, copy, before) == 0);
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 3), BH_EMSGSIZE);
+  ASSERT_INT_EQ(bh__wire_put_dead_normal(&b, 10, "x"), BH_EMSGSIZE);
+  ASSERT_INT_EQ(b.len, before);
+  ASSERT(memcmp(b.data, copy, before) == 0);
+  bh__buf_free(&b);
+  return 0;
+}
+
+TEST(max_frame_big_value)
+{
+  msgpack_zone z;
+  msgpack_object v;
+  bh__wire_done d = {.status = BH_SUCCEEDED};
+  bh__buf b = {0};
+  size_t before;
+  char *big = malloc(100000);
+
+  ASSERT(big != NULL);
+  memset(big, 'x', 100000);
+  msgpack_zone_init(&z, 1024);
+  v.type = MSGPACK_OBJECT_STR;
+  v.via.str.ptr = big;
+  v.via.str.size = 100000;
+  d.returning_value = &v;
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_TASK_TAKEN, 2), 0);
+  before = b.len;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 65536, 3, &d), BH_EMSGSIZE);
+  ASSERT_INT_EQ(b.len, before);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, BH__DEFAULT_MAX_FRAME, 3, &d), 0);
+  free(big);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+TEST(encode_bad_input)
+{
+  msgpack_zone z;
+  msgpack_object arr, map, ex, badex, tb, badtb;
+  bh__wire_done d = {.status = BH_RAISED};
+  bh__buf b = {0};
+
+  msgpack_zone_init(&z, 1024);
+  arr = obj_spec(&z, "[1 i1");
+  map = obj_spec(&z, "{0");
+  ex = obj_spec(&z, "{2 \"type \"E \"message \"m");
+  badex = obj_spec(&z, "{1 \"type \"E");
+  tb = obj_spec(&z, "[1 \"x");
+  badtb = obj_spec(&z, "[1 i1");
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "", NULL, NULL),
+                BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", &map, NULL),
+                BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", NULL, &arr),
+                BH_EINVAL);
+  d.exception = &badex;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  d.exception = NULL;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  d.exception = &ex;
+  d.traceback = &badtb;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  d.traceback = &tb;
+  d.status = (bh_status)7;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, 1024, &arr, NULL), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, 1024, &ex, &badtb), BH_EINVAL);
+  ASSERT_INT_EQ(b.len, 0);
+  d.status = BH_RAISED;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), 0);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* A value the receiver could not unpack (too deep) is refused on the
+ * sending side instead of failing the channel. */
+TEST(encode_depth_limit)
+{
+  msgpack_object lv[40];
+  bh__wire_done d = {.status = BH_SUCCEEDED};
+  bh__buf b = {0};
+  msgpack_zone z;
+  bh__msg m;
+  size_t off = 0;
+  int i;
+
+  for (i = 0; i < 40; i++) {
+    lv[i].type = MSGPACK_OBJECT_ARRAY;
+    lv[i].via.array.size = i + 1 < 40 ? 1 : 0;
+    lv[i].via.array.ptr = i + 1 < 40 ? &lv[i + 1] : NULL;
+  }
+  d.returning_value = &lv[40 - 31]; /* 31 deep: with the root, 32 */
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), 0);
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  msgpack_zone_destroy(&z);
+  b.len = 0;
+  d.returning_value = &lv[40 - 32];
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", &lv[0], NULL),
+                BH_EINVAL);
+  ASSERT_INT_EQ(b.len, 0);
+  bh__buf_free(&b);
+  return 0;
+}
+
+static void *
+fail_malloc(size_t n)
+{
+  (void)n;
+  return NULL;
+}
+
+static void *
+fail_realloc(void *p, size_t n)
+{
+  (void)p;
+  (void)n;
+  return NULL;
+}
+
+/* Out of memory while packing: BH_ENOMEM and the buffer as it was, both
+ * when the header cannot be reserved and when the body runs out. */
+TEST(encode_nomem)
+{
+  static const bh_allocator failing = {fail_malloc, fail_realloc, free};
+  bh__buf b = {0};
+  size_t full;
+
+  bh_set_allocator(&failing);
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), BH_ENOMEM);
+  ASSERT_INT_EQ(b.len, 0);
+  bh_set_allocator(NULL);
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
+  ASSERT(b.cap >= 18);
+  full = b.cap - 6; /* room for a header, not for a body */
+  memset(b.data, 0, b.cap);
+  b.len = full;
+  bh_set_allocator(&failing);
+  ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), BH_ENOMEM);
+  ASSERT_INT_EQ(b.len, full);
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_TASK_TAKEN, 1),
+                BH_ENOMEM);
+  ASSERT_INT_EQ(b.len, full);
+  bh_set_allocator(NULL);
+  bh__buf_free(&b);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(msg_type_str), TEST_ENTRY(frame_len),
+          TEST_ENTRY(exact_bytes), TEST_ENTRY(simple_roundtrip),
+          TEST_ENTRY(task_info_roundtrip),
+          TEST_ENTRY(task_done_succeeded_roundtrip),
+          TEST_ENTRY(task_done_raised_roundtrip),
+          TEST_ENTRY(task_done_cancelled_roundtrip),
+          TEST_ENTRY(die_dead_roundtrip), TEST_ENTRY(back_to_back),
+          TEST_ENTRY(decode_root_errors), TEST_ENTRY(decode_task_id_errors),
+          TEST_ENTRY(decode_task_id_range),
+          TEST_ENTRY(decode_task_info_errors),
+          TEST_ENTRY(decode_task_info_defaults),
+          TEST_ENTRY(decode_task_done_errors),
+          TEST_ENTRY(decode_task_done_defaults),
+          TEST_ENTRY(decode_dead_errors), TEST_ENTRY(decode_dead_ok),
+          TEST_ENTRY(decode_unknown_type), TEST_ENTRY(decode_bad_frames),
+          TEST_ENTRY(decode_depth_limit), TEST_ENTRY(decode_all_formats),
+          TEST_ENTRY(decode_raw_formats),
+          TEST_ENTRY(decode_null_err), TEST_ENTRY(max_frame),
+          TEST_ENTRY(max_frame_big_value), TEST_ENTRY(encode_bad_input),
+          TEST_ENTRY(encode_depth_limit), TEST_ENTRY(encode_nomem))
