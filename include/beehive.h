@@ -96,13 +96,28 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  *   o  const msgpack_object *    v  const bh_value * (its whole value)
  *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
  *
- * Blanks, commas and colons are ignored. When unpacking, the same letters take
- * pointers (s gives a const char * that is NUL-terminated copy-free only when
- * the source allows it: use s# to get pointer and length; o gives
- * const msgpack_object *), `?` after a map key marks the key optional (the
- * target is left untouched when missing), `*` skips one item, and a map
- * pattern ignores keys it does not name. Unpacking never allocates: strings
- * point into the value, valid as long as the value. */
+ * Blanks, commas and colons are ignored. Several items at top level make one
+ * array, both ways. s#, y#, o and v with NULL pack nil too. Containers nest at
+ * most 32 deep (msgpack-c's decoder limit). A malformed format fails with
+ * BH_EFORMAT before anything is packed or stored; after any other packing
+ * error the packer may hold a partial value (bh_value_pack() discards it).
+ *
+ * When unpacking, the letters take pointers: b int *, i int *, I int64_t *,
+ * u unsigned *, U uint64_t * (integers are range-checked for the target),
+ * f double * (from a float or an int), s# const char **, size_t * (borrowed,
+ * not NUL-terminated), y# const void **, size_t * (a bin or a str, borrowed),
+ * o const msgpack_object ** (borrowed); n takes nothing and checks nil; s
+ * takes char *buf, size_t bufsize and copies the string NUL-terminated into
+ * buf (BH_ETYPE if it does not fit or holds a NUL byte). A NULL target checks
+ * the type and stores nothing. In a map pattern each key is an s taking the
+ * const char * name to look up; `?` after it marks the key optional (the
+ * target is left untouched when missing); keys the pattern does not name are
+ * ignored. `*` skips one item of any type. An array pattern matches only an
+ * array of exactly as many items. v is pack-only. Unpacking never allocates:
+ * borrowed pointers are valid as long as the object. Messages name the
+ * position: "[2][0]", "{opts}[3]", "[]" for an array's length, "value" for the
+ * top; a format error reads "format: unknown letter 'x' at 3" (a 0-based
+ * offset). */
 
 /* An owned, immutable msgpack value. */
 typedef struct bh_value bh_value;

@@ -54,7 +54,7 @@ struct bh__fiber {
   void *main_arg;
 };
 
-#define POOL_MAX 64
+#define POOL_MAX 1024
 
 static _Thread_local struct {
   fcontext_t main_ctx;

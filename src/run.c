@@ -149,6 +149,14 @@ outcome(run *r, bh_result **out) {
     *out = bh__result_new(bh_value_from_object(cause), QUEEN_ID);
     return *out ? BH_ERAISED : BH_ENOMEM;
   }
+  if (bh_result_status(r->res) == BH_RAISED && reason == NULL &&
+      (d == NULL || bh__map_get(d, "reason") == NULL)) {
+    /* The root's own failure (e.g. arguments over the frame limit). */
+    bh_logger_debug_msg(r->o->logger, m);
+    *out = r->res;
+    r->res = NULL;
+    return BH_ERAISED;
+  }
   if (reason == NULL && d != NULL && (cause = bh__map_get(d, "reason")) &&
       cause->type == MSGPACK_OBJECT_STR)
     reason = NULL, text = bh__asprintf(

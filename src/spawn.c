@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,29 +111,66 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
   return w.status;
 }
 
-/* Closes every descriptor but stdio and keep. */
+/* The two lowest free descriptor numbers: where libuv's fork handler will
+ * put its new signal-lock pipe in the child. */
 static void
-close_others(int keep) {
-  if (keep > 3)
-    close_range(3, (unsigned)keep - 1, 0);
-  close_range((unsigned)keep + 1, ~0U, 0);
+lowest_free(int out[2]) {
+  out[0] = dup(0);
+  out[1] = dup(0);
+  if (out[0] >= 0)
+    close(out[0]);
+  if (out[1] >= 0)
+    close(out[1]);
 }
 
-/* In the new process: die with the parent, hold only our channel. */
+static int
+cmp_int(const void *a, const void *b) {
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every descriptor above stderr except those in keep[]. */
 static void
-child_setup(pid_t parent, int keep) {
+close_except(int *keep, int n) {
+  unsigned from = 3;
+  int i;
+
+  qsort(keep, (size_t)n, sizeof(int), cmp_int);
+  for (i = 0; i < n; i++) {
+    if (keep[i] < (int)from)
+      continue;
+    if ((unsigned)keep[i] > from)
+      close_range(from, (unsigned)keep[i] - 1, 0);
+    from = (unsigned)keep[i] + 1;
+  }
+  close_range(from, ~0U, 0);
+}
+
+/* In the new process: die with the parent, and hold only our channel and
+ * libuv's process-wide signal lock (a pipe libuv's own fork handler has
+ * just made at the lowest free numbers: closing it would break libuv's
+ * signals here and make its next fork handler close fds it no longer
+ * owns). */
+static void
+child_setup(pid_t parent, int chan, const int lock[2]) {
+  int keep[3] = {chan, -1, -1};
+  struct stat st;
+  int i;
+
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)
     _exit(1); /* the parent died before the line above took effect */
-  close_others(keep);
+  for (i = 0; i < 2; i++)
+    if (lock[i] >= 0 && fstat(lock[i], &st) == 0 && S_ISFIFO(st.st_mode))
+      keep[1 + i] = lock[i];
+  close_except(keep, 3);
 }
 
 static void
-fork_child(const bh_spawn_opts *o, int fd, pid_t parent) {
+fork_child(const bh_spawn_opts *o, int fd, pid_t parent, const int lock[2]) {
   static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
-  child_setup(parent, fd);
+  child_setup(parent, fd, lock);
   bh__turn_forget();
   _exit(bh__worker_run(o, fd,
                        o->init_args ? bh_value_object(o->init_args)
@@ -142,7 +180,7 @@ fork_child(const bh_spawn_opts *o, int fd, pid_t parent) {
 }
 
 static void
-exec_child(int fd, pid_t parent) {
+exec_child(int fd, pid_t parent, const int lock[2]) {
   char *argv[] = {(char *)"beehive-worker", NULL};
 
   if (fd != BOOT_FD) {
@@ -154,7 +192,7 @@ exec_child(int fd, pid_t parent) {
 
     fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
-  child_setup(parent, fd);
+  child_setup(parent, fd, lock);
   setenv("BH_WORKER", "1", 1);
   execv("/proc/self/exe", argv);
   _exit(127);
@@ -210,7 +248,9 @@ static void
 do_fork(void *arg) {
   spawn_call *sc = arg;
   pid_t parent = getpid();
+  int lock[2];
 
+  lowest_free(lock);
   sc->pid = fork();
   if (sc->pid < 0) {
     sc->err = -errno;
@@ -219,8 +259,8 @@ do_fork(void *arg) {
   if (sc->pid == 0) {
     close(sc->sv[0]);
     if (sc->o->start == BH_START_EXEC)
-      exec_child(sc->sv[1], parent);
-    fork_child(sc->o, sc->sv[1], parent);
+      exec_child(sc->sv[1], parent, lock);
+    fork_child(sc->o, sc->sv[1], parent, lock);
   }
 }
 

@@ -109,8 +109,8 @@ fmt_bad_token(checker *c, int t, size_t at) {
   case 'y':
     return fmt_fail(c, at, "'y' must be followed by '#'");
   case '?':
-    return fmt_fail(c, at, c->unpack ? "'?' must follow a map key"
-                                     : "'?' is unpack-only");
+    return fmt_fail(
+        c, at, c->unpack ? "'?' must follow a map key" : "'?' is unpack-only");
   case '*':
     return fmt_fail(c, at, "'*' is unpack-only");
   case 'v':
@@ -165,8 +165,7 @@ check_seq(checker *c, size_t *pos, int open, size_t open_at, int depth) {
   size_t at;
 
   if (depth > BH__VALUE_MAX_DEPTH) {
-    snprintf(what, sizeof(what), "nesting deeper than %d",
-             BH__VALUE_MAX_DEPTH);
+    snprintf(what, sizeof(what), "nesting deeper than %d", BH__VALUE_MAX_DEPTH);
     return fmt_fail(c, open_at, what);
   }
   while ((t = tok_peek(c->fmt, *pos)) != close) {
@@ -229,8 +228,7 @@ check_format(const char *fmt, bool unpack, char *err, size_t errlen,
 
 /* Validates the first item of fmt; *end gets the offset just past it. */
 static int
-check_one(const char *fmt, bool unpack, char *err, size_t errlen,
-          size_t *end) {
+check_one(const char *fmt, bool unpack, char *err, size_t errlen, size_t *end) {
   checker c = {fmt, unpack, err, errlen};
   int rc;
 
@@ -457,8 +455,8 @@ typedef struct unpacker {
   va_list *ap; /* the next target */
   char *err;   /* message buffer, or NULL */
   size_t errlen;
-  size_t plen;               /* strlen(path) */
-  char path[PATH_MAX_LEN];   /* the item's position, e.g. "{opts}[3]" */
+  size_t plen;             /* strlen(path) */
+  char path[PATH_MAX_LEN]; /* the item's position, e.g. "{opts}[3]" */
 } unpacker;
 
 static void
@@ -507,8 +505,7 @@ fail(unpacker *u, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  snprintf(u->err, u->errlen, "%s: %s", u->plen > 0 ? u->path : "value",
-           msg);
+  snprintf(u->err, u->errlen, "%s: %s", u->plen > 0 ? u->path : "value", msg);
   return BH_ETYPE;
 }
 
@@ -590,8 +587,8 @@ unpack_int(unpacker *u, int t, const msgpack_object *o) {
       snprintf(got, sizeof(got), "%" PRId64, sv);
     else
       snprintf(got, sizeof(got), "%" PRIu64, uv);
-    return fail(u, "expected int from %" PRId64 " to %" PRIu64 ", got %s",
-                min, max, got);
+    return fail(u, "expected int from %" PRId64 " to %" PRIu64 ", got %s", min,
+                max, got);
   }
   store_int(u, t, neg, sv, uv);
   return 0;
@@ -682,7 +679,8 @@ unpack_object(unpacker *u, const msgpack_object *o) {
 }
 
 /* Consumes the next item's format and targets, storing nothing: the pattern
- * of an optional key that is missing. */
+ * of an optional key that is missing. One case per target type, hence the
+ * length. */
 static void
 skip_item(unpacker *u) {
   va_list *ap = u->ap;

@@ -19,11 +19,10 @@
  * Message types. */
 
 const char *
-bh__msg_type_str(bh__msg_type t)
-{
+bh__msg_type_str(bh__msg_type t) {
   switch (t) {
-#define BH__MSG_STR(e, s)                                                    \
-  case BH__MSG_##e:                                                          \
+#define BH__MSG_STR(e, s)                                                      \
+  case BH__MSG_##e:                                                            \
     return s;
     BH__MSG_MAP(BH__MSG_STR)
 #undef BH__MSG_STR
@@ -33,14 +32,12 @@ bh__msg_type_str(bh__msg_type t)
 }
 
 static bool
-str_is(const char *p, size_t n, const char *s)
-{
+str_is(const char *p, size_t n, const char *s) {
   return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
 static bh__msg_type
-type_from_str(const char *p, size_t n)
-{
+type_from_str(const char *p, size_t n) {
   int t;
 
   for (t = 0; t < BH__MSG_UNKNOWN; t++)
@@ -50,8 +47,7 @@ type_from_str(const char *p, size_t n)
 }
 
 size_t
-bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR])
-{
+bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR]) {
   return (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
          (size_t)hdr[3];
 }
@@ -66,8 +62,7 @@ bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR])
 
 /* Reads a big-endian unsigned of n bytes at p. */
 static uint64_t
-be(const unsigned char *p, int n)
-{
+be(const unsigned char *p, int n) {
   uint64_t v = 0;
 
   while (n-- > 0)
@@ -78,11 +73,10 @@ be(const unsigned char *p, int n)
 /* Size of the header fields after the type byte, and for sized types the
  * number of bytes the announced length counts. Returns -1 for 0xc1. */
 static int
-hdr_extra(unsigned c, int *lenbytes)
-{
+hdr_extra(unsigned c, int *lenbytes) {
   static const signed char fixed[0x20] = {
-      /* c0 */ 0, -1, 0, 0, 1, 2, 4, 2, 3, 5, 4, 8, 1, 2, 4, 8,
-      /* d0 */ 1, 2, 4, 8, 2, 3, 5, 9, 17, 1, 2, 4, 2, 4, 2, 4};
+      /* c0 */ 0, -1, 0, 0, 1, 2, 4, 2, 3,  5, 4, 8, 1, 2, 4, 8,
+      /* d0 */ 1, 2,  4, 8, 2, 3, 5, 9, 17, 1, 2, 4, 2, 4, 2, 4};
   static const signed char sized[0x20] = {
       /* c0 */ 0, 0, 0, 0, 1, 2, 4, 1, 2, 4, 0, 0, 0, 0, 0, 0,
       /* d0 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 0, 0, 0, 0};
@@ -99,8 +93,7 @@ hdr_extra(unsigned c, int *lenbytes)
  * false if it does not fit. */
 static bool
 item_head(const unsigned char *p, uint64_t left, uint64_t *size,
-          uint64_t *items)
-{
+          uint64_t *items) {
   unsigned c = p[0];
   int lenbytes, extra = hdr_extra(c, &lenbytes);
 
@@ -120,16 +113,14 @@ item_head(const unsigned char *p, uint64_t left, uint64_t *size,
 }
 
 static bool
-is_container(unsigned c)
-{
+is_container(unsigned c) {
   return (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
 }
 
 /* Returns NULL if body[0..len) is exactly one decodable msgpack value, else
  * what is wrong with it. */
 static const char *
-scan(const unsigned char *body, size_t len)
-{
+scan(const unsigned char *body, size_t len) {
   uint64_t left[MAX_DEPTH], size, items, off = 0;
   int depth = 0; /* open containers with items still to read */
 
@@ -153,19 +144,19 @@ scan(const unsigned char *body, size_t len)
  * Decoding. */
 
 /* Every field any message uses: enum suffix, key. */
-#define FIELD_MAP(XX)                                                        \
-  XX(MSG_TYPE, "msg_type")                                                   \
-  XX(TASK_ID, "task_id")                                                     \
-  XX(NAME, "name")                                                           \
-  XX(ARGS, "args")                                                           \
-  XX(KWARGS, "kwargs")                                                       \
-  XX(STATUS, "status")                                                       \
-  XX(RETURNING_VALUE, "returning_value")                                     \
-  XX(REASON, "reason")                                                       \
-  XX(EXCEPTION, "exception")                                                 \
-  XX(TRACEBACK, "traceback")                                                 \
-  XX(OTHER_DETAILS, "other_details")                                         \
-  XX(DEATH_TYPE, "death_type")                                               \
+#define FIELD_MAP(XX)                                                          \
+  XX(MSG_TYPE, "msg_type")                                                     \
+  XX(TASK_ID, "task_id")                                                       \
+  XX(NAME, "name")                                                             \
+  XX(ARGS, "args")                                                             \
+  XX(KWARGS, "kwargs")                                                         \
+  XX(STATUS, "status")                                                         \
+  XX(RETURNING_VALUE, "returning_value")                                       \
+  XX(REASON, "reason")                                                         \
+  XX(EXCEPTION, "exception")                                                   \
+  XX(TRACEBACK, "traceback")                                                   \
+  XX(OTHER_DETAILS, "other_details")                                           \
+  XX(DEATH_TYPE, "death_type")                                                 \
   XX(EXIT_CODE, "exit_code")
 
 enum field {
@@ -196,9 +187,8 @@ typedef struct dec {
 
 /* Writes "<msg_type>: <message>" (no prefix before the type is known) and
  * returns BH_EPROTO. */
-static int BH_PRINTF(2, 3)
-fail(dec *d, const char *fmt, ...)
-{
+static int
+BH_PRINTF(2, 3) fail(dec *d, const char *fmt, ...) {
   va_list ap;
   int n = 0;
 
@@ -216,8 +206,7 @@ fail(dec *d, const char *fmt, ...)
 
 /* Files every str key of the root map that names a field. */
 static void
-collect(dec *d, const msgpack_object *root)
-{
+collect(dec *d, const msgpack_object *root) {
   const msgpack_object_kv *kv = root->via.map.ptr;
   uint32_t i;
   int f;
@@ -241,8 +230,7 @@ collect(dec *d, const msgpack_object *root)
  * without default (dflt NULL) is an error if `required`. */
 static int
 get(dec *d, enum field f, bool required, const msgpack_object *dflt,
-    const msgpack_object **o)
-{
+    const msgpack_object **o) {
   if (d->dup & (1u << f))
     return fail(d, "duplicate field '%s'", field_names[f]);
   *o = d->v[f] != NULL ? d->v[f] : dflt;
@@ -254,8 +242,7 @@ get(dec *d, enum field f, bool required, const msgpack_object *dflt,
 /* Field f, if present, must have msgpack type `type`. */
 static int
 get_typed(dec *d, enum field f, bool required, const msgpack_object *dflt,
-          msgpack_object_type type, const msgpack_object **o)
-{
+          msgpack_object_type type, const msgpack_object **o) {
   static const char *const names[] = {
       [MSGPACK_OBJECT_STR] = "str",
       [MSGPACK_OBJECT_ARRAY] = "array",
@@ -269,8 +256,7 @@ get_typed(dec *d, enum field f, bool required, const msgpack_object *dflt,
 }
 
 static bool
-is_str_array(const msgpack_object *o)
-{
+is_str_array(const msgpack_object *o) {
   uint32_t i;
 
   if (o->type != MSGPACK_OBJECT_ARRAY)
@@ -284,8 +270,7 @@ is_str_array(const msgpack_object *o)
 /* An exception travels as a map holding str "type" and str "message", once
  * each; other keys are allowed. */
 static bool
-is_exception(const msgpack_object *o)
-{
+is_exception(const msgpack_object *o) {
   const msgpack_object_kv *kv;
   int type = 0, message = 0;
   uint32_t i;
@@ -304,8 +289,7 @@ is_exception(const msgpack_object *o)
 }
 
 static int
-dec_task_id(dec *d)
-{
+dec_task_id(dec *d) {
   const msgpack_object *o;
   int rc = get(d, F_TASK_ID, true, NULL, &o);
 
@@ -324,8 +308,7 @@ dec_task_id(dec *d)
 }
 
 static int
-dec_task_info(dec *d)
-{
+dec_task_info(dec *d) {
   const msgpack_object *name;
   int rc;
 
@@ -348,8 +331,7 @@ dec_task_info(dec *d)
 /* exception (required) and traceback (empty array when missing), shared by
  * task_done raised and dead killed. */
 static int
-dec_exception(dec *d)
-{
+dec_exception(dec *d) {
   bh__msg *m = d->out;
   int rc;
 
@@ -366,8 +348,7 @@ dec_exception(dec *d)
 }
 
 static int
-dec_status(dec *d)
-{
+dec_status(dec *d) {
   const msgpack_object *o;
   int rc = get_typed(d, F_STATUS, true, NULL, MSGPACK_OBJECT_STR, &o);
 
@@ -386,8 +367,7 @@ dec_status(dec *d)
 }
 
 static int
-dec_task_done(dec *d)
-{
+dec_task_done(dec *d) {
   bh__msg *m = d->out;
   int rc;
 
@@ -413,8 +393,7 @@ dec_task_done(dec *d)
 }
 
 static int
-dec_dead(dec *d)
-{
+dec_dead(dec *d) {
   bh__msg *m = d->out;
   const msgpack_object *o;
   int rc = get_typed(d, F_DEATH_TYPE, true, NULL, MSGPACK_OBJECT_STR, &o);
@@ -442,8 +421,7 @@ dec_dead(dec *d)
 /* Reads msg_type, then checks the fields of that type. A long switch,
  * one line per message type. */
 static int
-dec_fields(dec *d)
-{
+dec_fields(dec *d) {
   const msgpack_object *t;
   int rc = get(d, F_MSG_TYPE, true, NULL, &t);
 
@@ -474,9 +452,8 @@ dec_fields(dec *d)
 }
 
 int
-bh__wire_decode(const char *body, size_t len, msgpack_zone *zone,
-                bh__msg *out, char *err, size_t errlen)
-{
+bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
+                char *err, size_t errlen) {
   dec d = {.out = out, .err = err, .errlen = errlen};
   msgpack_object *root;
   const char *bad;
@@ -516,8 +493,7 @@ typedef struct enc {
 } enc;
 
 static void
-put_str(enc *e, const char *s)
-{
+put_str(enc *e, const char *s) {
   size_t n = strlen(s);
 
   if (e->rc == 0)
@@ -527,24 +503,21 @@ put_str(enc *e, const char *s)
 }
 
 static void
-put_int(enc *e, int64_t v)
-{
+put_int(enc *e, int64_t v) {
   if (e->rc == 0)
     e->rc = msgpack_pack_int64(&e->pk, v);
 }
 
 /* Packs o, or nil when o is NULL. */
 static void
-put_obj(enc *e, const msgpack_object *o)
-{
+put_obj(enc *e, const msgpack_object *o) {
   if (e->rc == 0)
     e->rc = msgpack_pack_object(&e->pk, o != NULL ? *o : nil_obj);
 }
 
 /* Starts a frame whose map has `nkeys` keys, msg_type first. */
 static int
-enc_begin(enc *e, bh__buf *b, bh__msg_type type, uint32_t nkeys)
-{
+enc_begin(enc *e, bh__buf *b, bh__msg_type type, uint32_t nkeys) {
   static const char zero[BH__FRAME_HDR];
 
   e->b = b;
@@ -560,8 +533,7 @@ enc_begin(enc *e, bh__buf *b, bh__msg_type type, uint32_t nkeys)
 }
 
 static int
-enc_end(enc *e, size_t max_frame)
-{
+enc_end(enc *e, size_t max_frame) {
   unsigned char *hdr;
   size_t body;
 
@@ -588,8 +560,7 @@ enc_end(enc *e, size_t max_frame)
  * so that the receiver's unpacker, limited to MAX_DEPTH, can read it. The
  * recursion stops at `levels`. */
 static bool
-depth_ok(const msgpack_object *o, int levels)
-{
+depth_ok(const msgpack_object *o, int levels) {
   uint32_t i;
 
   if (o == NULL ||
@@ -612,15 +583,13 @@ depth_ok(const msgpack_object *o, int levels)
 
 /* A value put in a field of the root map may nest MAX_DEPTH - 1 deep. */
 static bool
-field_ok(const msgpack_object *o)
-{
+field_ok(const msgpack_object *o) {
   return depth_ok(o, MAX_DEPTH - 1);
 }
 
 int
 bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
-                    int64_t task_id)
-{
+                    int64_t task_id) {
   enc e;
 
   BH_ASSERT(type == BH__MSG_NEW_TASK || type == BH__MSG_TASK_ACCEPTED ||
@@ -638,8 +607,7 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
 int
 bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
                        const char *name, const msgpack_object *args,
-                       const msgpack_object *kwargs)
-{
+                       const msgpack_object *kwargs) {
   enc e;
 
   BH_ASSERT(name != NULL);
@@ -664,16 +632,14 @@ bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
 
 /* Checks an exception and a traceback (NULL: empty) before they are put. */
 static bool
-exception_ok(const msgpack_object *exception, const msgpack_object *traceback)
-{
-  return exception != NULL && is_exception(exception) &&
-         field_ok(exception) && (traceback == NULL || is_str_array(traceback));
+exception_ok(const msgpack_object *exception, const msgpack_object *traceback) {
+  return exception != NULL && is_exception(exception) && field_ok(exception) &&
+         (traceback == NULL || is_str_array(traceback));
 }
 
 static void
 put_exception(enc *e, const msgpack_object *exception,
-              const msgpack_object *traceback)
-{
+              const msgpack_object *traceback) {
   put_str(e, "exception");
   put_obj(e, exception);
   put_str(e, "traceback");
@@ -685,10 +651,9 @@ put_exception(enc *e, const msgpack_object *exception,
  * str, or a value nested too deep. */
 int
 bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
-                       const bh__wire_done *d)
-{
-  static const uint32_t nkeys[] = {[BH_SUCCEEDED] = 4, [BH_RAISED] = 6,
-                                   [BH_CANCELLED] = 4};
+                       const bh__wire_done *d) {
+  static const uint32_t nkeys[] = {
+      [BH_SUCCEEDED] = 4, [BH_RAISED] = 6, [BH_CANCELLED] = 4};
   static const char *const status[] = {[BH_SUCCEEDED] = "succeeded",
                                        [BH_RAISED] = "raised",
                                        [BH_CANCELLED] = "cancelled"};
@@ -698,9 +663,8 @@ bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
   if ((d->status != BH_SUCCEEDED && d->status != BH_RAISED &&
        d->status != BH_CANCELLED) ||
       (d->status == BH_SUCCEEDED && !field_ok(d->returning_value)) ||
-      (d->status == BH_RAISED &&
-       (!exception_ok(d->exception, d->traceback) ||
-        !field_ok(d->other_details))))
+      (d->status == BH_RAISED && (!exception_ok(d->exception, d->traceback) ||
+                                  !field_ok(d->other_details))))
     return BH_EINVAL;
   if (enc_begin(&e, b, BH__MSG_TASK_DONE, nkeys[d->status]) != 0)
     return BH_ENOMEM;
@@ -726,8 +690,7 @@ bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
 }
 
 int
-bh__wire_put_die(bh__buf *b, size_t max_frame)
-{
+bh__wire_put_die(bh__buf *b, size_t max_frame) {
   enc e;
 
   if (enc_begin(&e, b, BH__MSG_DIE, 1) != 0)
@@ -736,8 +699,7 @@ bh__wire_put_die(bh__buf *b, size_t max_frame)
 }
 
 int
-bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code)
-{
+bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code) {
   enc e;
 
   if (enc_begin(&e, b, BH__MSG_DEAD, 3) != 0)
@@ -756,8 +718,7 @@ bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code)
 int
 bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
                          const msgpack_object *exception,
-                         const msgpack_object *traceback)
-{
+                         const msgpack_object *traceback) {
   enc e;
 
   if (!exception_ok(exception, traceback))

@@ -57,21 +57,21 @@ nested_bytes(size_t levels, size_t *n) {
 }
 
 /* Unpacks and expects failure `code` with message `msg`. */
-#define EXPECT_FAIL(code, msg, obj, ...)                                     \
-  do {                                                                       \
-    char e_[256];                                                            \
-    memset(e_, 'X', sizeof(e_));                                             \
-    ASSERT_INT_EQ(bh_unpack((obj), e_, sizeof(e_), __VA_ARGS__), (code));    \
-    ASSERT_STR_EQ(e_, (msg));                                                \
+#define EXPECT_FAIL(code, msg, obj, ...)                                       \
+  do {                                                                         \
+    char e_[256];                                                              \
+    memset(e_, 'X', sizeof(e_));                                               \
+    ASSERT_INT_EQ(bh_unpack((obj), e_, sizeof(e_), __VA_ARGS__), (code));      \
+    ASSERT_STR_EQ(e_, (msg));                                                  \
   } while (0)
 
-#define EXPECT_OK(obj, ...)                                                  \
-  do {                                                                       \
-    char e_[256] = "";                                                       \
-    int rc_ = bh_unpack((obj), e_, sizeof(e_), __VA_ARGS__);                 \
-    if (rc_ != 0)                                                            \
-      fprintf(stderr, "unpack failed: %d %s\n", rc_, e_);                    \
-    ASSERT_INT_EQ(rc_, 0);                                                   \
+#define EXPECT_OK(obj, ...)                                                    \
+  do {                                                                         \
+    char e_[256] = "";                                                         \
+    int rc_ = bh_unpack((obj), e_, sizeof(e_), __VA_ARGS__);                   \
+    if (rc_ != 0)                                                              \
+      fprintf(stderr, "unpack failed: %d %s\n", rc_, e_);                      \
+    ASSERT_INT_EQ(rc_, 0);                                                     \
   } while (0)
 
 /* ------------------------------------------------------------------------
@@ -93,11 +93,15 @@ TEST(pack_encodes_each_letter) {
   c[5].v = bh_value_pack(&err, "u", 200u), c[5].hex = "cc c8";
   c[6].v = bh_value_pack(&err, "U", UINT64_MAX);
   c[6].hex = "cf ff ff ff ff ff ff ff ff";
-  c[7].v = bh_value_pack(&err, "f", 1.5), c[7].hex = "cb 3f f8 00 00 00 00 00 00";
+  c[7].v = bh_value_pack(&err, "f", 1.5),
+  c[7].hex = "cb 3f f8 00 00 00 00 00 00";
   c[8].v = bh_value_pack(&err, "s", "ab"), c[8].hex = "a2 61 62";
-  c[9].v = bh_value_pack(&err, "s#", "a\0b", (size_t)3), c[9].hex = "a3 61 00 62";
-  c[10].v = bh_value_pack(&err, "y#", bin, sizeof(bin)), c[10].hex = "c4 02 00 01";
-  c[11].v = bh_value_pack(&err, "[i, {s: n}]", 1, "k"), c[11].hex = "92 01 81 a1 6b c0";
+  c[9].v = bh_value_pack(&err, "s#", "a\0b", (size_t)3),
+  c[9].hex = "a3 61 00 62";
+  c[10].v = bh_value_pack(&err, "y#", bin, sizeof(bin)),
+  c[10].hex = "c4 02 00 01";
+  c[11].v = bh_value_pack(&err, "[i, {s: n}]", 1, "k"),
+  c[11].hex = "92 01 81 a1 6b c0";
   for (i = 0; i < 12; i++) {
     ASSERT(c[i].v != NULL);
     ASSERT_STR_EQ(hex(c[i].v), c[i].hex);
@@ -122,9 +126,8 @@ TEST(round_trip_every_letter) {
   bh_value *v;
 
   v = bh_value_pack(&err, "[n b b i i I I u U f s s# y# s n]", 1, 0, INT_MIN,
-                    INT_MAX, INT64_MIN, INT64_MAX, UINT_MAX, UINT64_MAX,
-                    -2.25, "h\xc3\xa9llo", "a\0b", (size_t)3, bin,
-                    sizeof(bin), "");
+                    INT_MAX, INT64_MIN, INT64_MAX, UINT_MAX, UINT64_MAX, -2.25,
+                    "h\xc3\xa9llo", "a\0b", (size_t)3, bin, sizeof(bin), "");
   ASSERT(v != NULL);
   ASSERT_INT_EQ(err, 0);
   EXPECT_OK(bh_value_object(v), "[n b b i i I I u U f s s# y# s o]", &b1, &b2,
@@ -192,9 +195,8 @@ TEST(top_level_items) {
 
 TEST(null_pointers_pack_nil) {
   bh_value *v = bh_value_pack(NULL, "[s s# y# o v]", (const char *)NULL,
-                              (const char *)NULL, (size_t)5,
-                              (const void *)NULL, (size_t)5,
-                              (const msgpack_object *)NULL,
+                              (const char *)NULL, (size_t)5, (const void *)NULL,
+                              (size_t)5, (const msgpack_object *)NULL,
                               (const bh_value *)NULL);
 
   ASSERT(v != NULL);
@@ -303,8 +305,8 @@ TEST(nested_structures) {
 }
 
 TEST(optional_keys) {
-  bh_value *v = bh_value_pack(NULL, "{s:i s:s s:[i i]}", "a", 1, "c", "z",
-                              "p", 5, 6);
+  bh_value *v =
+      bh_value_pack(NULL, "{s:i s:s s:[i i]}", "a", 1, "c", "z", "p", 5, 6);
   int a = 0, b = -7, x = -7, p1 = 0, p2 = 0;
   const char *sp = "untouched";
   size_t sl = 99;
@@ -313,9 +315,9 @@ TEST(optional_keys) {
   ASSERT(v != NULL);
   /* Missing optional keys leave targets alone and consume their pattern's
    * arguments, even nested ones, so later targets line up. */
-  EXPECT_OK(bh_value_object(v), "{s:i s?:i s?:[i s# {s:i}] s:s s?:[i i]}",
-            "a", &a, "b", &b, "x", &x, &sp, &sl, "deep", &x, "c", c,
-            sizeof(c), "p", &p1, &p2);
+  EXPECT_OK(bh_value_object(v), "{s:i s?:i s?:[i s# {s:i}] s:s s?:[i i]}", "a",
+            &a, "b", &b, "x", &x, &sp, &sl, "deep", &x, "c", c, sizeof(c), "p",
+            &p1, &p2);
   ASSERT_INT_EQ(a, 1);
   ASSERT_INT_EQ(b, -7);
   ASSERT_INT_EQ(x, -7);
@@ -353,9 +355,9 @@ TEST(null_targets_check_without_storing) {
                               (size_t)1, 1.0, 1, NULL);
 
   ASSERT(v != NULL);
-  EXPECT_OK(bh_value_object(v), "[i s s# y# f b o]", (int *)NULL,
-            (char *)NULL, (size_t)0, (const char **)NULL, (size_t *)NULL,
-            (const void **)NULL, (size_t *)NULL, (double *)NULL, (int *)NULL,
+  EXPECT_OK(bh_value_object(v), "[i s s# y# f b o]", (int *)NULL, (char *)NULL,
+            (size_t)0, (const char **)NULL, (size_t *)NULL, (const void **)NULL,
+            (size_t *)NULL, (double *)NULL, (int *)NULL,
             (const msgpack_object **)NULL);
   EXPECT_FAIL(BH_ETYPE, "[1]: expected int, got str", bh_value_object(v),
               "[i i * * * * *]", (int *)NULL, (int *)NULL);
@@ -395,14 +397,13 @@ TEST(errors_name_array_positions) {
   ASSERT(v != NULL);
   EXPECT_FAIL(BH_ETYPE, "[1]: expected str, got int", o, "[i s *]", &i, s,
               sizeof(s));
-  EXPECT_FAIL(BH_ETYPE, "[2][1]: expected int, got str", o, "[* * [i i]]",
-              &i, &i);
-  EXPECT_FAIL(BH_ETYPE, "[]: expected array of 2 items, got 3", o, "[i i]",
-              &i, &i);
+  EXPECT_FAIL(BH_ETYPE, "[2][1]: expected int, got str", o, "[* * [i i]]", &i,
+              &i);
+  EXPECT_FAIL(BH_ETYPE, "[]: expected array of 2 items, got 3", o, "[i i]", &i,
+              &i);
   EXPECT_FAIL(BH_ETYPE, "[2][]: expected array of 1 item, got 2", o,
               "[* * [i]]", &i);
-  EXPECT_FAIL(BH_ETYPE, "value: expected map, got array", o, "{s:i}", "a",
-              &i);
+  EXPECT_FAIL(BH_ETYPE, "value: expected map, got array", o, "{s:i}", "a", &i);
   EXPECT_FAIL(BH_ETYPE, "[2]: expected map, got array", o, "[* * {}]");
   EXPECT_FAIL(BH_ETYPE, "[0]: expected array, got int", o, "[[] * *]");
   bh_value_free(v);
@@ -410,15 +411,15 @@ TEST(errors_name_array_positions) {
 }
 
 TEST(errors_name_map_positions) {
-  bh_value *v = bh_value_pack(NULL, "{s:[b i i n], s:s}", "opts", 1, 2, 3,
-                              "name", "x");
+  bh_value *v =
+      bh_value_pack(NULL, "{s:[b i i n], s:s}", "opts", 1, 2, 3, "name", "x");
   const msgpack_object *o = bh_value_object(v);
   int b, i;
   double f;
 
   ASSERT(v != NULL);
-  EXPECT_FAIL(BH_ETYPE, "{opts}[3]: expected bool, got nil", o,
-              "{s:[b i i b]}", "opts", &b, &i, &i, &b);
+  EXPECT_FAIL(BH_ETYPE, "{opts}[3]: expected bool, got nil", o, "{s:[b i i b]}",
+              "opts", &b, &i, &i, &b);
   EXPECT_FAIL(BH_ETYPE, "{timeout}: missing key", o, "{s:* s:i}", "name",
               "timeout", &i);
   EXPECT_FAIL(BH_ETYPE, "{name}: expected int, got str", o, "{s?:i s:i}",
@@ -427,16 +428,16 @@ TEST(errors_name_map_positions) {
               "opts", "x", &i);
   EXPECT_FAIL(BH_ETYPE, "{opts}[]: expected array of 1 item, got 4", o,
               "{s:[*]}", "opts");
-  EXPECT_FAIL(BH_ETYPE, "{name}: expected float, got str", o, "{s:f}",
-              "name", &f);
+  EXPECT_FAIL(BH_ETYPE, "{name}: expected float, got str", o, "{s:f}", "name",
+              &f);
   bh_value_free(v);
   return 0;
 }
 
 /* Each letter against a value of another type. */
 TEST(errors_name_expected_and_actual_types) {
-  bh_value *v = bh_value_pack(NULL, "[n b i f s y# [] {}]", 1, 2, 0.5, "s",
-                              "y", (size_t)1);
+  bh_value *v = bh_value_pack(NULL, "[n b i f s y# [] {}]", 1, 2, 0.5, "s", "y",
+                              (size_t)1);
   const msgpack_object *o = bh_value_object(v);
   const char *sp;
   const void *yp;
@@ -450,20 +451,28 @@ TEST(errors_name_expected_and_actual_types) {
 
   ASSERT(v != NULL);
   EXPECT_FAIL(BH_ETYPE, "[2]: expected nil, got int", o, "[* * n * * * * *]");
-  EXPECT_FAIL(BH_ETYPE, "[2]: expected bool, got int", o, "[* * b * * * * *]", &i);
-  EXPECT_FAIL(BH_ETYPE, "[3]: expected int, got float", o, "[* * * i * * * *]", &i);
-  EXPECT_FAIL(BH_ETYPE, "[4]: expected int, got str", o, "[* * * * I * * *]", &I);
-  EXPECT_FAIL(BH_ETYPE, "[0]: expected int, got nil", o, "[u * * * * * * *]", &u);
-  EXPECT_FAIL(BH_ETYPE, "[1]: expected int, got bool", o, "[* U * * * * * *]", &U);
-  EXPECT_FAIL(BH_ETYPE, "[4]: expected float, got str", o, "[* * * * f * * *]", &f);
+  EXPECT_FAIL(BH_ETYPE, "[2]: expected bool, got int", o, "[* * b * * * * *]",
+              &i);
+  EXPECT_FAIL(BH_ETYPE, "[3]: expected int, got float", o, "[* * * i * * * *]",
+              &i);
+  EXPECT_FAIL(BH_ETYPE, "[4]: expected int, got str", o, "[* * * * I * * *]",
+              &I);
+  EXPECT_FAIL(BH_ETYPE, "[0]: expected int, got nil", o, "[u * * * * * * *]",
+              &u);
+  EXPECT_FAIL(BH_ETYPE, "[1]: expected int, got bool", o, "[* U * * * * * *]",
+              &U);
+  EXPECT_FAIL(BH_ETYPE, "[4]: expected float, got str", o, "[* * * * f * * *]",
+              &f);
   EXPECT_FAIL(BH_ETYPE, "[5]: expected str, got bin", o, "[* * * * * s * *]", s,
               sizeof(s));
   EXPECT_FAIL(BH_ETYPE, "[5]: expected str, got bin", o, "[* * * * * s# * *]",
               &sp, &n);
   EXPECT_FAIL(BH_ETYPE, "[2]: expected bin, got int", o, "[* * y# * * * * *]",
               &yp, &n);
-  EXPECT_FAIL(BH_ETYPE, "[7]: expected array, got map", o, "[* * * * * * * []]");
-  EXPECT_FAIL(BH_ETYPE, "[6]: expected map, got array", o, "[* * * * * * {} *]");
+  EXPECT_FAIL(BH_ETYPE, "[7]: expected array, got map", o,
+              "[* * * * * * * []]");
+  EXPECT_FAIL(BH_ETYPE, "[6]: expected map, got array", o,
+              "[* * * * * * {} *]");
   bh_value_free(v);
   return 0;
 }
@@ -520,10 +529,10 @@ TEST(long_paths_are_cut_not_overflowed) {
  * Integer ranges and conversions. */
 
 TEST(int_targets_are_range_checked) {
-  bh_value *v = bh_value_pack(NULL, "[I I I I I U U]", (int64_t)10000000000,
-                              (int64_t)INT_MIN - 1, (int64_t)INT_MIN,
-                              (int64_t)INT_MAX, (int64_t)-1,
-                              (uint64_t)UINT_MAX + 1, UINT64_MAX);
+  bh_value *v =
+      bh_value_pack(NULL, "[I I I I I U U]", (int64_t)10000000000,
+                    (int64_t)INT_MIN - 1, (int64_t)INT_MIN, (int64_t)INT_MAX,
+                    (int64_t)-1, (uint64_t)UINT_MAX + 1, UINT64_MAX);
   const msgpack_object *a = bh_value_object(v), *o = a->via.array.ptr;
   int i = 42;
   unsigned u = 42;
@@ -531,10 +540,14 @@ TEST(int_targets_are_range_checked) {
   uint64_t U = 42;
 
   ASSERT(v != NULL);
-  EXPECT_FAIL(BH_ETYPE, "[0]: expected int from -2147483648 to 2147483647, "
-              "got 10000000000", a, "[i * * * * * *]", &i);
-  EXPECT_FAIL(BH_ETYPE, "value: expected int from -2147483648 to 2147483647, "
-              "got -2147483649", &o[1], "i", &i);
+  EXPECT_FAIL(BH_ETYPE,
+              "[0]: expected int from -2147483648 to 2147483647, "
+              "got 10000000000",
+              a, "[i * * * * * *]", &i);
+  EXPECT_FAIL(BH_ETYPE,
+              "value: expected int from -2147483648 to 2147483647, "
+              "got -2147483649",
+              &o[1], "i", &i);
   ASSERT_INT_EQ(i, 42); /* untouched on failure */
   EXPECT_OK(&o[2], "i", &i);
   ASSERT_INT_EQ(i, INT_MIN);
@@ -542,17 +555,23 @@ TEST(int_targets_are_range_checked) {
   ASSERT_INT_EQ(i, INT_MAX);
   EXPECT_FAIL(BH_ETYPE, "value: expected int from 0 to 4294967295, got -1",
               &o[4], "u", &u);
-  EXPECT_FAIL(BH_ETYPE, "value: expected int from 0 to 4294967295, "
-              "got 4294967296", &o[5], "u", &u);
+  EXPECT_FAIL(BH_ETYPE,
+              "value: expected int from 0 to 4294967295, "
+              "got 4294967296",
+              &o[5], "u", &u);
   ASSERT_INT_EQ(u, 42);
   EXPECT_OK(&o[3], "u", &u);
   ASSERT_INT_EQ(u, INT_MAX);
-  EXPECT_FAIL(BH_ETYPE, "value: expected int from 0 to 18446744073709551615, "
-              "got -1", &o[4], "U", &U);
+  EXPECT_FAIL(BH_ETYPE,
+              "value: expected int from 0 to 18446744073709551615, "
+              "got -1",
+              &o[4], "U", &U);
   EXPECT_OK(&o[6], "U", &U);
   ASSERT(U == UINT64_MAX);
-  EXPECT_FAIL(BH_ETYPE, "value: expected int from -9223372036854775808 to "
-              "9223372036854775807, got 18446744073709551615", &o[6], "I", &I);
+  EXPECT_FAIL(BH_ETYPE,
+              "value: expected int from -9223372036854775808 to "
+              "9223372036854775807, got 18446744073709551615",
+              &o[6], "I", &I);
   ASSERT_INT_EQ(I, 42);
   EXPECT_OK(&o[4], "I", &I);
   ASSERT_INT_EQ(I, -1);
@@ -592,7 +611,8 @@ TEST(hand_built_negative_type_with_positive_value) {
 TEST(float_target_takes_floats_and_ints) {
   /* [1.5f as float32, -3, 7, 0.25] */
   bh_value *v = bytes("\x94\xca\x3f\xc0\x00\x00\xfd\x07"
-                      "\xcb\x3f\xd0\x00\x00\x00\x00\x00\x00", 17);
+                      "\xcb\x3f\xd0\x00\x00\x00\x00\x00\x00",
+                      17);
   double a, b, c, d;
 
   ASSERT(v != NULL);
@@ -621,8 +641,8 @@ TEST(string_buffers) {
   ASSERT_STR_EQ(b3, "zz"); /* untouched on failure */
   EXPECT_OK(&o[1], "s", b1, sizeof(b1));
   ASSERT_STR_EQ(b1, "");
-  EXPECT_FAIL(BH_ETYPE, "value: no room for a string in a 0-byte buffer",
-              &o[1], "s", b1, (size_t)0);
+  EXPECT_FAIL(BH_ETYPE, "value: no room for a string in a 0-byte buffer", &o[1],
+              "s", b1, (size_t)0);
   EXPECT_FAIL(BH_ETYPE, "[2]: string holds a NUL byte", bh_value_object(v),
               "[* * s]", b4, sizeof(b4));
   bh_value_free(v);
@@ -672,8 +692,8 @@ TEST(format_errors_when_unpacking) {
   EXPECT_FAIL(BH_EFORMAT, "format: map key must be 's' at 2",
               bh_value_object(v), "{ ?s:i}");
   /* The format is checked before anything is stored. */
-  EXPECT_FAIL(BH_EFORMAT, "format: unknown letter 'x' at 3",
-              bh_value_object(v), "[i x]", &i);
+  EXPECT_FAIL(BH_EFORMAT, "format: unknown letter 'x' at 3", bh_value_object(v),
+              "[i x]", &i);
   ASSERT_INT_EQ(i, 42);
   bh_value_free(v);
   return 0;
@@ -699,7 +719,7 @@ TEST(format_errors_when_packing) {
   ASSERT_INT_EQ(bh_pack(&pk, NULL), BH_EFORMAT);
   ASSERT_INT_EQ(bh_pack(&pk, "[i i x]", 1, 2), BH_EFORMAT);
   ASSERT(bh_value_pack(NULL, "[i x]", 1) == NULL); /* err may be NULL */
-  ASSERT_INT_EQ(sb.size, 0); /* nothing was written */
+  ASSERT_INT_EQ(sb.size, 0);                       /* nothing was written */
   msgpack_sbuffer_destroy(&sb);
   return 0;
 }
@@ -723,6 +743,8 @@ nested_format(int levels) {
 TEST(nesting_limit_in_formats) {
   char *f32 = nested_format(32), *f33 = nested_format(33), e[128];
   char two[80];
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
   bh_value *v;
   int err = 0;
 
@@ -737,6 +759,14 @@ TEST(nesting_limit_in_formats) {
   snprintf(two, sizeof(two), "n %s", f32);
   ASSERT(bh_value_pack(&err, two) == NULL);
   ASSERT_INT_EQ(err, BH_EFORMAT);
+  ASSERT_INT_EQ(bh_unpack(bh_value_object(v), e, sizeof(e), two), BH_EFORMAT);
+  ASSERT_STR_EQ(e, "format: nesting deeper than 32 at 33");
+  /* Found by the format check, so the packer is left untouched. */
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  ASSERT_INT_EQ(bh_pack(&pk, two), BH_EFORMAT);
+  ASSERT_INT_EQ(sb.size, 0);
+  msgpack_sbuffer_destroy(&sb);
   bh_value_free(v);
   free(f32);
   free(f33);
@@ -989,8 +1019,8 @@ TEST(out_of_memory_is_reported_and_leaks_nothing) {
  * Rendering. */
 
 TEST(repr_scalars_and_containers) {
-  bh_value *v = bh_value_pack(NULL, "[n b b i i U I]", 1, 0, 0, -1,
-                              UINT64_MAX, INT64_MIN);
+  bh_value *v = bh_value_pack(NULL, "[n b b i i U I]", 1, 0, 0, -1, UINT64_MAX,
+                              INT64_MIN);
   bh_value *m = bh_value_pack(NULL, "{s:[i i] i:{} s:[]}", "a", 1, 2, 3, "e");
   bh_value *ext = bytes("\xd4\x05\x2a", 3);
   int i;
@@ -1015,10 +1045,14 @@ TEST(repr_floats) {
   static const struct {
     double d;
     const char *text;
-  } c[] = {{1.5, "1.5"},          {0.1, "0.1"},
-           {100.0, "100.0"},      {-0.0, "-0.0"},
-           {1e300, "1e+300"},     {1.0 / 3, "0.3333333333333333"},
-           {123456789.0, "123456789.0"}, {5e-324, "4.94065645841247e-324"}};
+  } c[] = {{1.5, "1.5"},
+           {0.1, "0.1"},
+           {100.0, "100.0"},
+           {-0.0, "-0.0"},
+           {1e300, "1e+300"},
+           {1.0 / 3, "0.3333333333333333"},
+           {123456789.0, "123456789.0"},
+           {5e-324, "4.94065645841247e-324"}};
   size_t k;
   bh_value *v;
 
@@ -1040,8 +1074,8 @@ TEST(repr_floats) {
 }
 
 TEST(repr_escapes_strings) {
-  bh_value *v = bh_value_pack(NULL, "s#", "a\"b\\c\n\r\t\b\f\x01\x7f\0z\xc3\xa9",
-                              (size_t)16);
+  bh_value *v = bh_value_pack(
+      NULL, "s#", "a\"b\\c\n\r\t\b\f\x01\x7f\0z\xc3\xa9", (size_t)16);
 
   ASSERT(v != NULL);
   ASSERT_STR_EQ(repr(bh_value_object(v)),
@@ -1144,8 +1178,8 @@ TEST(pack_object_helper) {
 
 /* The task module's pattern: "[...]{...}" in two parts. */
 static int
-unpack_two(const msgpack_object *args, const msgpack_object *kwargs,
-           char *e, size_t elen, const char *fmt, ...) {
+unpack_two(const msgpack_object *args, const msgpack_object *kwargs, char *e,
+           size_t elen, const char *fmt, ...) {
   va_list ap;
   int rc;
 
@@ -1182,8 +1216,9 @@ TEST(item_helpers_for_args_and_kwargs) {
   int i = 0, t = 0;
 
   ASSERT(args && kw);
-  ASSERT_INT_EQ(unpack_two(a, k, e, sizeof(e), "[i s] {s:i}", &i, s,
-                           sizeof(s), "t", &t), 0);
+  ASSERT_INT_EQ(
+      unpack_two(a, k, e, sizeof(e), "[i s] {s:i}", &i, s, sizeof(s), "t", &t),
+      0);
   ASSERT(i == 1 && t == 5 && strcmp(s, "x") == 0);
   ASSERT_INT_EQ(unpack_two(a, k, e, sizeof(e), "[i i]", &i, &i), BH_ETYPE);
   ASSERT_STR_EQ(e, "args[1]: expected int, got str");
@@ -1210,42 +1245,38 @@ TEST(item_helpers_for_args_and_kwargs) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY(pack_encodes_each_letter),
-          TEST_ENTRY(round_trip_every_letter),
-          TEST_ENTRY(borrowed_pointers_point_into_the_value),
-          TEST_ENTRY(top_level_items), TEST_ENTRY(null_pointers_pack_nil),
-          TEST_ENTRY(pack_object_and_value), TEST_ENTRY(map_keys_are_any_item),
-          TEST_ENTRY(pack_into_an_existing_packer),
-          TEST_ENTRY(pack_write_failure_is_enomem),
-          TEST_ENTRY(pack_refuses_oversized_strings),
-          TEST_ENTRY(nested_structures), TEST_ENTRY(optional_keys),
-          TEST_ENTRY(skip_and_unnamed_keys),
-          TEST_ENTRY(null_targets_check_without_storing),
-          TEST_ENTRY(map_lookup_ignores_non_string_keys),
-          TEST_ENTRY(null_object_is_refused),
-          TEST_ENTRY(errors_name_array_positions),
-          TEST_ENTRY(errors_name_map_positions),
-          TEST_ENTRY(errors_name_expected_and_actual_types),
-          TEST_ENTRY(bin_target_accepts_str),
-          TEST_ENTRY(error_buffer_is_optional_and_truncated),
-          TEST_ENTRY(long_paths_are_cut_not_overflowed),
-          TEST_ENTRY(int_targets_are_range_checked),
-          TEST_ENTRY(int_extremes_round_trip),
-          TEST_ENTRY(hand_built_negative_type_with_positive_value),
-          TEST_ENTRY(float_target_takes_floats_and_ints),
-          TEST_ENTRY(string_buffers), TEST_ENTRY(format_errors_when_unpacking),
-          TEST_ENTRY(format_errors_when_packing),
-          TEST_ENTRY(nesting_limit_in_formats),
-          TEST_ENTRY(nesting_limit_for_objects_and_values),
-          TEST_ENTRY(nesting_limit_for_bytes),
-          TEST_ENTRY(from_bytes_takes_exactly_one_value),
-          TEST_ENTRY(from_bytes_copies),
-          TEST_ENTRY(from_object_is_a_deep_copy),
-          TEST_ENTRY(accessors_and_null), TEST_ENTRY(large_values),
-          TEST_ENTRY(large_arrays),
-          TEST_ENTRY(out_of_memory_is_reported_and_leaks_nothing),
-          TEST_ENTRY(repr_scalars_and_containers), TEST_ENTRY(repr_floats),
-          TEST_ENTRY(repr_escapes_strings),
-          TEST_ENTRY(repr_truncates_like_snprintf), TEST_ENTRY(type_names),
-          TEST_ENTRY(map_get), TEST_ENTRY(pack_object_helper),
-          TEST_ENTRY(item_helpers_for_args_and_kwargs))
+TEST_MAIN(
+    TEST_ENTRY(pack_encodes_each_letter), TEST_ENTRY(round_trip_every_letter),
+    TEST_ENTRY(borrowed_pointers_point_into_the_value),
+    TEST_ENTRY(top_level_items), TEST_ENTRY(null_pointers_pack_nil),
+    TEST_ENTRY(pack_object_and_value), TEST_ENTRY(map_keys_are_any_item),
+    TEST_ENTRY(pack_into_an_existing_packer),
+    TEST_ENTRY(pack_write_failure_is_enomem),
+    TEST_ENTRY(pack_refuses_oversized_strings), TEST_ENTRY(nested_structures),
+    TEST_ENTRY(optional_keys), TEST_ENTRY(skip_and_unnamed_keys),
+    TEST_ENTRY(null_targets_check_without_storing),
+    TEST_ENTRY(map_lookup_ignores_non_string_keys),
+    TEST_ENTRY(null_object_is_refused), TEST_ENTRY(errors_name_array_positions),
+    TEST_ENTRY(errors_name_map_positions),
+    TEST_ENTRY(errors_name_expected_and_actual_types),
+    TEST_ENTRY(bin_target_accepts_str),
+    TEST_ENTRY(error_buffer_is_optional_and_truncated),
+    TEST_ENTRY(long_paths_are_cut_not_overflowed),
+    TEST_ENTRY(int_targets_are_range_checked),
+    TEST_ENTRY(int_extremes_round_trip),
+    TEST_ENTRY(hand_built_negative_type_with_positive_value),
+    TEST_ENTRY(float_target_takes_floats_and_ints), TEST_ENTRY(string_buffers),
+    TEST_ENTRY(format_errors_when_unpacking),
+    TEST_ENTRY(format_errors_when_packing),
+    TEST_ENTRY(nesting_limit_in_formats),
+    TEST_ENTRY(nesting_limit_for_objects_and_values),
+    TEST_ENTRY(nesting_limit_for_bytes),
+    TEST_ENTRY(from_bytes_takes_exactly_one_value),
+    TEST_ENTRY(from_bytes_copies), TEST_ENTRY(from_object_is_a_deep_copy),
+    TEST_ENTRY(accessors_and_null), TEST_ENTRY(large_values),
+    TEST_ENTRY(large_arrays),
+    TEST_ENTRY(out_of_memory_is_reported_and_leaks_nothing),
+    TEST_ENTRY(repr_scalars_and_containers), TEST_ENTRY(repr_floats),
+    TEST_ENTRY(repr_escapes_strings), TEST_ENTRY(repr_truncates_like_snprintf),
+    TEST_ENTRY(type_names), TEST_ENTRY(map_get), TEST_ENTRY(pack_object_helper),
+    TEST_ENTRY(item_helpers_for_args_and_kwargs))

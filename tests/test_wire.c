@@ -15,8 +15,7 @@
  *   bN bin of N bytes   eN ext (type 1) of N bytes
  * e.g. `{2 "msg_type "new_task "task_id i7`. */
 static void
-pack_spec(msgpack_packer *pk, const char *spec)
-{
+pack_spec(msgpack_packer *pk, const char *spec) {
   char tok[256];
   const char *p = spec;
   size_t n, i;
@@ -24,8 +23,12 @@ pack_spec(msgpack_packer *pk, const char *spec)
   while (sscanf(p, "%255s%zn", tok, &n) == 1) {
     p += n;
     switch (tok[0]) {
-    case '{': msgpack_pack_map(pk, (size_t)atoi(tok + 1)); break;
-    case '[': msgpack_pack_array(pk, (size_t)atoi(tok + 1)); break;
+    case '{':
+      msgpack_pack_map(pk, (size_t)atoi(tok + 1));
+      break;
+    case '[':
+      msgpack_pack_array(pk, (size_t)atoi(tok + 1));
+      break;
     case '"':
       n = strlen(tok + 1);
       for (i = 1; i <= n; i++)
@@ -34,12 +37,24 @@ pack_spec(msgpack_packer *pk, const char *spec)
       msgpack_pack_str(pk, n);
       msgpack_pack_str_body(pk, tok + 1, n);
       break;
-    case 'i': msgpack_pack_int64(pk, strtoll(tok + 1, NULL, 10)); break;
-    case 'u': msgpack_pack_uint64(pk, strtoull(tok + 1, NULL, 10)); break;
-    case 'n': msgpack_pack_nil(pk); break;
-    case 't': msgpack_pack_true(pk); break;
-    case 'f': msgpack_pack_false(pk); break;
-    case 'd': msgpack_pack_double(pk, strtod(tok + 1, NULL)); break;
+    case 'i':
+      msgpack_pack_int64(pk, strtoll(tok + 1, NULL, 10));
+      break;
+    case 'u':
+      msgpack_pack_uint64(pk, strtoull(tok + 1, NULL, 10));
+      break;
+    case 'n':
+      msgpack_pack_nil(pk);
+      break;
+    case 't':
+      msgpack_pack_true(pk);
+      break;
+    case 'f':
+      msgpack_pack_false(pk);
+      break;
+    case 'd':
+      msgpack_pack_double(pk, strtod(tok + 1, NULL));
+      break;
     case 'b':
       n = (size_t)atoi(tok + 1);
       msgpack_pack_bin(pk, n);
@@ -66,24 +81,21 @@ typedef struct fx {
 } fx;
 
 static void
-fx_init(fx *f)
-{
+fx_init(fx *f) {
   memset(f, 0, sizeof(*f));
   msgpack_sbuffer_init(&f->sb);
   msgpack_zone_init(&f->zone, 1024);
 }
 
 static void
-fx_close(fx *f)
-{
+fx_close(fx *f) {
   msgpack_sbuffer_destroy(&f->sb);
   msgpack_zone_destroy(&f->zone);
 }
 
 /* Packs `spec` into f->sb and decodes it. */
 static int
-fx_decode(fx *f, const char *spec)
-{
+fx_decode(fx *f, const char *spec) {
   msgpack_packer pk;
 
   f->sb.size = 0;
@@ -95,8 +107,7 @@ fx_decode(fx *f, const char *spec)
 
 /* Decodes `spec` and expects BH_EPROTO with exactly `msg`. */
 static int
-expect_error(const char *spec, const char *msg)
-{
+expect_error(const char *spec, const char *msg) {
   fx f;
   int rc;
 
@@ -104,8 +115,8 @@ expect_error(const char *spec, const char *msg)
   rc = fx_decode(&f, spec);
   fx_close(&f);
   if (rc != BH_EPROTO || strcmp(f.err, msg) != 0) {
-    fprintf(stderr, "spec: %s\n  rc %d, err \"%s\"\n  want \"%s\"\n", spec,
-            rc, f.err, msg);
+    fprintf(stderr, "spec: %s\n  rc %d, err \"%s\"\n  want \"%s\"\n", spec, rc,
+            f.err, msg);
     return 1;
   }
   return 0;
@@ -113,8 +124,7 @@ expect_error(const char *spec, const char *msg)
 
 /* Decodes `spec` and expects success. */
 static int
-expect_ok(fx *f, const char *spec)
-{
+expect_ok(fx *f, const char *spec) {
   int rc = fx_decode(f, spec);
 
   if (rc != 0) {
@@ -127,8 +137,7 @@ expect_ok(fx *f, const char *spec)
 /* Decodes the frame at b->data + *off (header checked against the
  * remaining bytes) and advances *off past it. */
 static int
-decode_frame(const bh__buf *b, size_t *off, msgpack_zone *z, bh__msg *m)
-{
+decode_frame(const bh__buf *b, size_t *off, msgpack_zone *z, bh__msg *m) {
   char err[256] = "";
   size_t n;
   int rc;
@@ -148,8 +157,7 @@ decode_frame(const bh__buf *b, size_t *off, msgpack_zone *z, bh__msg *m)
 
 /* Unpacks `spec` into an object living in zone z. */
 static msgpack_object
-obj_spec(msgpack_zone *z, const char *spec)
-{
+obj_spec(msgpack_zone *z, const char *spec) {
   msgpack_sbuffer sb;
   msgpack_packer pk;
   msgpack_object o;
@@ -171,8 +179,7 @@ obj_spec(msgpack_zone *z, const char *spec)
 }
 
 static bool
-str_eq(const msgpack_object *o, const char *s)
-{
+str_eq(const msgpack_object *o, const char *s) {
   return o != NULL && o->type == MSGPACK_OBJECT_STR &&
          o->via.str.size == strlen(s) &&
          memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
@@ -180,8 +187,7 @@ str_eq(const msgpack_object *o, const char *s)
 
 /* The i-th key of the root map is `key`. */
 static bool
-key_at(const bh__msg *m, uint32_t i, const char *key)
-{
+key_at(const bh__msg *m, uint32_t i, const char *key) {
   return m->root != NULL && i < m->root->via.map.size &&
          str_eq(&m->root->via.map.ptr[i].key, key);
 }
@@ -189,8 +195,7 @@ key_at(const bh__msg *m, uint32_t i, const char *key)
 /* ------------------------------------------------------------------------
  * Types and headers. */
 
-TEST(msg_type_str)
-{
+TEST(msg_type_str) {
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_NEW_TASK), "new_task");
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_ACCEPTED), "task_accepted");
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_DENIED), "task_denied");
@@ -203,8 +208,7 @@ TEST(msg_type_str)
   return 0;
 }
 
-TEST(frame_len)
-{
+TEST(frame_len) {
   static const unsigned char a[4] = {0x01, 0x02, 0x03, 0x04};
   static const unsigned char b[4] = {0xff, 0xff, 0xff, 0xfe};
   static const unsigned char c[4] = {0, 0, 0, 0};
@@ -216,16 +220,15 @@ TEST(frame_len)
 }
 
 /* The exact bytes shown in docs/PROTOCOL.md. */
-TEST(exact_bytes)
-{
+TEST(exact_bytes) {
   static const char new_task[] =
       "\x00\x00\x00\x1c\x82\xa8msg_type\xa8new_task\xa7task_id\x00";
-  static const char die[] = "\x00\x00\x00\x0e\x81\xa8msg_type\xa3" "die";
+  static const char die[] = "\x00\x00\x00\x0e\x81\xa8msg_type\xa3"
+                            "die";
   static const char done[] =
       "\x00\x00\x00\x3f\x84\xa8msg_type\xa9task_done\xa7task_id\x03"
       "\xa6status\xa9succeeded\xafreturning_value\x2a";
-  msgpack_object v = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER,
-                      .via.u64 = 42};
+  msgpack_object v = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = 42};
   bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &v};
   bh__buf b = {0};
 
@@ -247,12 +250,9 @@ TEST(exact_bytes)
 /* ------------------------------------------------------------------------
  * Round trips. */
 
-TEST(simple_roundtrip)
-{
-  static const bh__msg_type types[] = {BH__MSG_NEW_TASK,
-                                       BH__MSG_TASK_ACCEPTED,
-                                       BH__MSG_TASK_DENIED,
-                                       BH__MSG_TASK_TAKEN};
+TEST(simple_roundtrip) {
+  static const bh__msg_type types[] = {BH__MSG_NEW_TASK, BH__MSG_TASK_ACCEPTED,
+                                       BH__MSG_TASK_DENIED, BH__MSG_TASK_TAKEN};
   static const int64_t ids[] = {0, 1, -5, 300, INT64_MAX, INT64_MIN};
   msgpack_zone z;
   bh__msg m;
@@ -270,8 +270,7 @@ TEST(simple_roundtrip)
       ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
       ASSERT_INT_EQ(m.type, types[i]);
       ASSERT(m.type_len == strlen(bh__msg_type_str(types[i])));
-      ASSERT(memcmp(m.type_str, bh__msg_type_str(types[i]), m.type_len) ==
-             0);
+      ASSERT(memcmp(m.type_str, bh__msg_type_str(types[i]), m.type_len) == 0);
       ASSERT(m.task_id == ids[j]);
       ASSERT_INT_EQ(m.root->via.map.size, 2);
       ASSERT(key_at(&m, 0, "msg_type") && key_at(&m, 1, "task_id"));
@@ -282,8 +281,7 @@ TEST(simple_roundtrip)
   return 0;
 }
 
-TEST(task_info_roundtrip)
-{
+TEST(task_info_roundtrip) {
   msgpack_zone z;
   msgpack_object args, kwargs;
   bh__buf b = {0};
@@ -316,8 +314,7 @@ TEST(task_info_roundtrip)
   return 0;
 }
 
-TEST(task_done_succeeded_roundtrip)
-{
+TEST(task_done_succeeded_roundtrip) {
   msgpack_zone z;
   msgpack_object v;
   bh__wire_done d = {.status = BH_SUCCEEDED};
@@ -346,8 +343,7 @@ TEST(task_done_succeeded_roundtrip)
   return 0;
 }
 
-TEST(task_done_raised_roundtrip)
-{
+TEST(task_done_raised_roundtrip) {
   msgpack_zone z;
   msgpack_object ex, tb, od;
   bh__wire_done d = {.status = BH_RAISED};
@@ -386,8 +382,7 @@ TEST(task_done_raised_roundtrip)
   return 0;
 }
 
-TEST(task_done_cancelled_roundtrip)
-{
+TEST(task_done_cancelled_roundtrip) {
   msgpack_zone z;
   bh__wire_done d = {.status = BH_CANCELLED, .reason = "too slow"};
   bh__buf b = {0};
@@ -411,8 +406,7 @@ TEST(task_done_cancelled_roundtrip)
   return 0;
 }
 
-TEST(die_dead_roundtrip)
-{
+TEST(die_dead_roundtrip) {
   msgpack_zone z;
   msgpack_object ex, tb;
   bh__buf b = {0};
@@ -448,8 +442,7 @@ TEST(die_dead_roundtrip)
 }
 
 /* Frames appended back to back come out in order. */
-TEST(back_to_back)
-{
+TEST(back_to_back) {
   msgpack_zone z;
   bh__buf b = {0};
   bh__msg m;
@@ -476,8 +469,7 @@ TEST(back_to_back)
 /* ------------------------------------------------------------------------
  * Decoding rules. */
 
-TEST(decode_root_errors)
-{
+TEST(decode_root_errors) {
   return expect_error("[0", "message is not a map") ||
          expect_error("\"new_task", "message is not a map") ||
          expect_error("{1 \"task_id i1", "missing field 'msg_type'") ||
@@ -487,8 +479,7 @@ TEST(decode_root_errors)
                       "duplicate field 'msg_type'");
 }
 
-TEST(decode_task_id_errors)
-{
+TEST(decode_task_id_errors) {
   return expect_error("{1 \"msg_type \"new_task",
                       "new_task: missing field 'task_id'") ||
          expect_error("{2 \"msg_type \"task_accepted \"task_id \"1",
@@ -508,8 +499,7 @@ TEST(decode_task_id_errors)
                       "task_done: missing field 'task_id'");
 }
 
-TEST(decode_task_id_range)
-{
+TEST(decode_task_id_range) {
   fx f;
   int rc;
 
@@ -532,8 +522,7 @@ TEST(decode_task_id_range)
   return 0;
 }
 
-TEST(decode_task_info_errors)
-{
+TEST(decode_task_info_errors) {
 #define TI "{3 \"msg_type \"task_info \"task_id i0 "
 #define TI4 "{4 \"msg_type \"task_info \"task_id i0 \"name \"f "
   return expect_error("{2 \"msg_type \"task_info \"task_id i0",
@@ -543,8 +532,10 @@ TEST(decode_task_info_errors)
                       "task_info: field 'name' must be non-empty str") ||
          expect_error(TI "\"name \"a~b",
                       "task_info: field 'name' must not contain NUL bytes") ||
-         expect_error(TI4 "\"args {0", "task_info: field 'args' must be array") ||
-         expect_error(TI4 "\"args n", "task_info: field 'args' must be array") ||
+         expect_error(TI4 "\"args {0",
+                      "task_info: field 'args' must be array") ||
+         expect_error(TI4 "\"args n",
+                      "task_info: field 'args' must be array") ||
          expect_error(TI4 "\"kwargs [0",
                       "task_info: field 'kwargs' must be map") ||
          expect_error(TI4 "\"kwargs n",
@@ -553,8 +544,7 @@ TEST(decode_task_info_errors)
 #undef TI4
 }
 
-TEST(decode_task_info_defaults)
-{
+TEST(decode_task_info_defaults) {
   fx f;
 
   fx_init(&f);
@@ -571,8 +561,7 @@ TEST(decode_task_info_defaults)
   return 0;
 }
 
-TEST(decode_task_done_errors)
-{
+TEST(decode_task_done_errors) {
 #define TD "{3 \"msg_type \"task_done \"task_id i0 "
 #define TDR "{4 \"msg_type \"task_done \"task_id i0 \"status \"raised "
 #define TDR5 "{5 \"msg_type \"task_done \"task_id i0 \"status \"raised "
@@ -597,7 +586,7 @@ TEST(decode_task_done_errors)
                       "task_done: field 'exception' must be map with str "
                       "'type' and str 'message'") ||
          expect_error(TDR "\"exception {3 \"type \"E \"message \"m \"type "
-                      "\"F",
+                          "\"F",
                       "task_done: field 'exception' must be map with str "
                       "'type' and str 'message'") ||
          expect_error(TDR5 EX "\"traceback \"line",
@@ -613,8 +602,7 @@ TEST(decode_task_done_errors)
 #undef EX
 }
 
-TEST(decode_task_done_defaults)
-{
+TEST(decode_task_done_defaults) {
   fx f;
 
   fx_init(&f);
@@ -646,8 +634,7 @@ TEST(decode_task_done_defaults)
   return 0;
 }
 
-TEST(decode_dead_errors)
-{
+TEST(decode_dead_errors) {
 #define DK "{3 \"msg_type \"dead \"death_type \"killed "
   return expect_error("{1 \"msg_type \"dead",
                       "dead: missing field 'death_type'") ||
@@ -673,13 +660,11 @@ TEST(decode_dead_errors)
 #undef DK
 }
 
-TEST(decode_dead_ok)
-{
+TEST(decode_dead_ok) {
   fx f;
 
   fx_init(&f);
-  ASSERT_INT_EQ(expect_ok(&f, "{2 \"msg_type \"dead \"death_type \"normal"),
-                0);
+  ASSERT_INT_EQ(expect_ok(&f, "{2 \"msg_type \"dead \"death_type \"normal"), 0);
   ASSERT_INT_EQ(f.m.death_type, BH__DEATH_NORMAL);
   ASSERT(f.m.exit_code == NULL);
   ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"dead \"death_type \"normal "
@@ -698,8 +683,7 @@ TEST(decode_dead_ok)
   return 0;
 }
 
-TEST(decode_unknown_type)
-{
+TEST(decode_unknown_type) {
   fx f;
 
   fx_init(&f);
@@ -723,8 +707,7 @@ TEST(decode_unknown_type)
 
 /* Decodes raw bytes and expects BH_EPROTO with exactly `msg`. */
 static int
-expect_raw_error(const char *body, size_t len, const char *msg)
-{
+expect_raw_error(const char *body, size_t len, const char *msg) {
   msgpack_zone z;
   bh__msg m;
   char err[128];
@@ -740,9 +723,9 @@ expect_raw_error(const char *body, size_t len, const char *msg)
   return 0;
 }
 
-TEST(decode_bad_frames)
-{
-  static const char die[] = "\x81\xa8msg_type\xa3" "die";
+TEST(decode_bad_frames) {
+  static const char die[] = "\x81\xa8msg_type\xa3"
+                            "die";
   static const char *const one = "frame does not hold exactly one msgpack "
                                  "value";
   static const char *const trailing = "frame does not hold exactly one "
@@ -762,8 +745,13 @@ TEST(decode_bad_frames)
   /* a small frame announcing 2^32-1 items must not allocate for them */
   ASSERT_INT_EQ(expect_raw_error("\xdd\xff\xff\xff\xff", 5, one), 0);
   ASSERT_INT_EQ(expect_raw_error("\xdf\xff\xff\xff\xff\xc0\xc0", 7, one), 0);
-  ASSERT_INT_EQ(expect_raw_error("\xdb\xff\xff\xff\xff" "abc", 8, one), 0);
-  ASSERT_INT_EQ(expect_raw_error("\xc9\x00\x00\x00\x05\x01" "ab", 8, one),
+  ASSERT_INT_EQ(expect_raw_error("\xdb\xff\xff\xff\xff"
+                                 "abc",
+                                 8, one),
+                0);
+  ASSERT_INT_EQ(expect_raw_error("\xc9\x00\x00\x00\x05\x01"
+                                 "ab",
+                                 8, one),
                 0);
   ASSERT_INT_EQ(expect_raw_error("\x92\xc0", 2, one), 0);
   return 0;
@@ -771,9 +759,9 @@ TEST(decode_bad_frames)
 
 /* {"msg_type": "die", "x": [[[...]]]}: `levels` containers in all. */
 static size_t
-nested(char *buf, int levels)
-{
-  static const char head[] = "\x82\xa8msg_type\xa3" "die\xa1x";
+nested(char *buf, int levels) {
+  static const char head[] = "\x82\xa8msg_type\xa3"
+                             "die\xa1x";
   size_t n = sizeof(head) - 1;
   int i;
 
@@ -785,8 +773,7 @@ nested(char *buf, int levels)
   return n;
 }
 
-TEST(decode_depth_limit)
-{
+TEST(decode_depth_limit) {
   msgpack_zone z;
   bh__msg m;
   char buf[128], err[128];
@@ -798,13 +785,13 @@ TEST(decode_depth_limit)
   ASSERT_INT_EQ(m.type, BH__MSG_DIE);
   msgpack_zone_destroy(&z);
   n = nested(buf, 33);
-  return expect_raw_error(buf, n, "frame does not hold exactly one msgpack "
-                                  "value: nested deeper than 32 levels");
+  return expect_raw_error(buf, n,
+                          "frame does not hold exactly one msgpack "
+                          "value: nested deeper than 32 levels");
 }
 
 /* Every scalar and container format msgpack has, in one frame. */
-TEST(decode_all_formats)
-{
+TEST(decode_all_formats) {
   fx f;
   const msgpack_object *x;
 
@@ -824,8 +811,7 @@ TEST(decode_all_formats)
 
 /* Every msgpack format written out by hand (the packer would pick the
  * shortest forms), as items of an array16; then every truncation fails. */
-TEST(decode_raw_formats)
-{
+TEST(decode_raw_formats) {
   static const char items[] =
       "\xc0\xc2\xc3\x05\xe0\xcc\xff\xcd\x01\x00\xce\x00\x00\x00\x01"
       "\xcf\x00\x00\x00\x00\x00\x00\x00\x01\xd0\xff\xd1\xff\xff"
@@ -838,7 +824,8 @@ TEST(decode_raw_formats)
       "\xc9\x00\x00\x00\x01\x01z\x91\xc0\xdc\x00\x01\xc0"
       "\xdd\x00\x00\x00\x01\xc0\x81\xc0\xc0\xde\x00\x01\xc0\xc0"
       "\xdf\x00\x00\x00\x01\xc0\xc0\x80\x90\xa0";
-  static const char head[] = "\x82\xa8msg_type\xa3" "die\xa1x\xdc\x00\x27";
+  static const char head[] = "\x82\xa8msg_type\xa3"
+                             "die\xa1x\xdc\x00\x27";
   char body[512];
   msgpack_zone z;
   bh__msg m;
@@ -865,8 +852,7 @@ TEST(decode_raw_formats)
   return 0;
 }
 
-TEST(decode_null_err)
-{
+TEST(decode_null_err) {
   msgpack_zone z;
   bh__msg m;
 
@@ -879,8 +865,7 @@ TEST(decode_null_err)
 /* ------------------------------------------------------------------------
  * Encoding limits and bad input. */
 
-TEST(max_frame)
-{
+TEST(max_frame) {
   bh__buf b = {0};
   size_t body, before;
   char copy[64];
@@ -907,8 +892,7 @@ TEST(max_frame)
   return 0;
 }
 
-TEST(max_frame_big_value)
-{
+TEST(max_frame_big_value) {
   msgpack_zone z;
   msgpack_object v;
   bh__wire_done d = {.status = BH_SUCCEEDED};
@@ -934,8 +918,7 @@ TEST(max_frame_big_value)
   return 0;
 }
 
-TEST(encode_bad_input)
-{
+TEST(encode_bad_input) {
   msgpack_zone z;
   msgpack_object arr, map, ex, badex, tb, badtb;
   bh__wire_done d = {.status = BH_RAISED};
@@ -948,8 +931,7 @@ TEST(encode_bad_input)
   badex = obj_spec(&z, "{1 \"type \"E");
   tb = obj_spec(&z, "[1 \"x");
   badtb = obj_spec(&z, "[1 i1");
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "", NULL, NULL),
-                BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "", NULL, NULL), BH_EINVAL);
   ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", &map, NULL),
                 BH_EINVAL);
   ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", NULL, &arr),
@@ -976,8 +958,7 @@ TEST(encode_bad_input)
 
 /* A value the receiver could not unpack (too deep) is refused on the
  * sending side instead of failing the channel. */
-TEST(encode_depth_limit)
-{
+TEST(encode_depth_limit) {
   msgpack_object lv[40];
   bh__wire_done d = {.status = BH_SUCCEEDED};
   bh__buf b = {0};
@@ -1007,15 +988,13 @@ TEST(encode_depth_limit)
 }
 
 static void *
-fail_malloc(size_t n)
-{
+fail_malloc(size_t n) {
   (void)n;
   return NULL;
 }
 
 static void *
-fail_realloc(void *p, size_t n)
-{
+fail_realloc(void *p, size_t n) {
   (void)p;
   (void)n;
   return NULL;
@@ -1023,8 +1002,7 @@ fail_realloc(void *p, size_t n)
 
 /* Out of memory while packing: BH_ENOMEM and the buffer as it was, both
  * when the header cannot be reserved and when the body runs out. */
-TEST(encode_nomem)
-{
+TEST(encode_nomem) {
   static const bh_allocator failing = {fail_malloc, fail_realloc, free};
   bh__buf b = {0};
   size_t full;
@@ -1057,15 +1035,13 @@ TEST_MAIN(TEST_ENTRY(msg_type_str), TEST_ENTRY(frame_len),
           TEST_ENTRY(task_done_cancelled_roundtrip),
           TEST_ENTRY(die_dead_roundtrip), TEST_ENTRY(back_to_back),
           TEST_ENTRY(decode_root_errors), TEST_ENTRY(decode_task_id_errors),
-          TEST_ENTRY(decode_task_id_range),
-          TEST_ENTRY(decode_task_info_errors),
+          TEST_ENTRY(decode_task_id_range), TEST_ENTRY(decode_task_info_errors),
           TEST_ENTRY(decode_task_info_defaults),
           TEST_ENTRY(decode_task_done_errors),
-          TEST_ENTRY(decode_task_done_defaults),
-          TEST_ENTRY(decode_dead_errors), TEST_ENTRY(decode_dead_ok),
-          TEST_ENTRY(decode_unknown_type), TEST_ENTRY(decode_bad_frames),
-          TEST_ENTRY(decode_depth_limit), TEST_ENTRY(decode_all_formats),
-          TEST_ENTRY(decode_raw_formats),
+          TEST_ENTRY(decode_task_done_defaults), TEST_ENTRY(decode_dead_errors),
+          TEST_ENTRY(decode_dead_ok), TEST_ENTRY(decode_unknown_type),
+          TEST_ENTRY(decode_bad_frames), TEST_ENTRY(decode_depth_limit),
+          TEST_ENTRY(decode_all_formats), TEST_ENTRY(decode_raw_formats),
           TEST_ENTRY(decode_null_err), TEST_ENTRY(max_frame),
           TEST_ENTRY(max_frame_big_value), TEST_ENTRY(encode_bad_input),
           TEST_ENTRY(encode_depth_limit), TEST_ENTRY(encode_nomem))

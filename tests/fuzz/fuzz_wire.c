@@ -22,13 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Frames larger than this are skipped, as a bee would refuse them. */
 #define FUZZ_MAX_FRAME ((size_t)1 << 20)
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "fuzz_wire.c:%d: check failed: %s\n", __LINE__,      \
-              #cond);                                                        \
-      abort();                                                               \
-    }                                                                        \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "fuzz_wire.c:%d: check failed: %s\n", __LINE__, #cond);  \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
@@ -36,8 +35,7 @@ static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
 /* Two objects are the same when they pack to the same bytes (NULL packs as
  * nil). Unlike msgpack_object_equal(), NaN equals NaN. */
 static bool
-same(const msgpack_object *a, const msgpack_object *b)
-{
+same(const msgpack_object *a, const msgpack_object *b) {
   msgpack_sbuffer sa, sb;
   msgpack_packer pa, pb;
   bool eq;
@@ -57,8 +55,7 @@ same(const msgpack_object *a, const msgpack_object *b)
 /* A NUL-terminated copy of str object o (up to its first NUL byte), or NULL
  * when o is NULL or not a str. */
 static char *
-cstr(const msgpack_object *o)
-{
+cstr(const msgpack_object *o) {
   if (o == NULL || o->type != MSGPACK_OBJECT_STR)
     return NULL;
   return strndup(o->via.str.ptr, o->via.str.size);
@@ -66,16 +63,14 @@ cstr(const msgpack_object *o)
 
 /* A str whose text is s. */
 static bool
-str_is(const msgpack_object *o, const char *s)
-{
+str_is(const msgpack_object *o, const char *s) {
   return o != NULL && o->type == MSGPACK_OBJECT_STR &&
          o->via.str.size == strlen(s) &&
          memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
 static int
-put_task_done(bh__buf *b, const bh__msg *m, char **reason)
-{
+put_task_done(bh__buf *b, const bh__msg *m, char **reason) {
   bh__wire_done d = {.status = m->status,
                      .returning_value = m->returning_value,
                      .exception = m->exception,
@@ -90,8 +85,7 @@ put_task_done(bh__buf *b, const bh__msg *m, char **reason)
 /* Encodes m again; returns the put's result, or 1 when m cannot be put
  * back (an int exit_code: the encoder only writes str or nil). */
 static int
-reencode(bh__buf *b, const bh__msg *m, char **text)
-{
+reencode(bh__buf *b, const bh__msg *m, char **text) {
   *text = NULL;
   switch (m->type) {
   case BH__MSG_TASK_INFO:
@@ -114,16 +108,14 @@ reencode(bh__buf *b, const bh__msg *m, char **text)
   case BH__MSG_UNKNOWN:
     return 1;
   default:
-    return bh__wire_put_simple(b, BH__DEFAULT_MAX_FRAME, m->type,
-                               m->task_id);
+    return bh__wire_put_simple(b, BH__DEFAULT_MAX_FRAME, m->type, m->task_id);
   }
 }
 
 /* The second decoding r of a message must match the first, m. `text` is
  * the C string given to the encoder (name, reason or exit code). */
 static void
-compare(const bh__msg *m, const bh__msg *r, const char *text)
-{
+compare(const bh__msg *m, const bh__msg *r, const char *text) {
   CHECK(r->type == m->type);
   if (m->type != BH__MSG_DIE && m->type != BH__MSG_DEAD)
     CHECK(r->task_id == m->task_id);
@@ -153,8 +145,7 @@ compare(const bh__msg *m, const bh__msg *r, const char *text)
 }
 
 static void
-roundtrip(const bh__msg *m)
-{
+roundtrip(const bh__msg *m) {
   msgpack_zone zone;
   bh__buf b = {0};
   bh__msg r;
@@ -170,8 +161,8 @@ roundtrip(const bh__msg *m)
   CHECK(bh__wire_frame_len((const unsigned char *)b.data) ==
         b.len - BH__FRAME_HDR);
   msgpack_zone_init(&zone, 1024);
-  rc = bh__wire_decode(b.data + BH__FRAME_HDR, b.len - BH__FRAME_HDR, &zone,
-                       &r, err, sizeof(err));
+  rc = bh__wire_decode(b.data + BH__FRAME_HDR, b.len - BH__FRAME_HDR, &zone, &r,
+                       err, sizeof(err));
   if (rc != 0)
     fprintf(stderr, "re-decode: %s\n", err);
   CHECK(rc == 0);
@@ -182,8 +173,7 @@ roundtrip(const bh__msg *m)
 }
 
 static void
-one_frame(const char *body, size_t len)
-{
+one_frame(const char *body, size_t len) {
   msgpack_zone zone;
   bh__msg m;
   char err[256];
@@ -203,8 +193,7 @@ one_frame(const char *body, size_t len)
 }
 
 int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t off = 0, n;
 
   while (size - off >= BH__FRAME_HDR) {

@@ -1,0 +1,792 @@
+/* test_hive.c - whole hives through bh_run(): every outcome, workers that
+ * crash, max_concurrency seen from inside the tasks, spreading a burst,
+ * a two-level hive, an idle hive's CPU, local fibers, fds and contexts. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "runner.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+
+/* ---- worker tasks ------------------------------------------------------ */
+
+static int
+w_echo(bh_task *t) {
+  return bh_return_object(t, bh_task_args(t));
+}
+
+static int
+w_fail(bh_task *t) {
+  char what[64];
+
+  if (bh_task_unpack(t, "[s]", what, sizeof(what)) != 0)
+    return BH_ERAISED;
+  return bh_raise(t, "ValueError", "bad input: %s", what);
+}
+
+static int
+w_crash(bh_task *t) {
+  char how[16];
+  volatile int *null = NULL;
+
+  if (bh_task_unpack(t, "[s]", how, sizeof(how)) != 0)
+    return BH_ERAISED;
+  if (strcmp(how, "kill") == 0)
+    kill(getpid(), SIGKILL);
+  else if (strcmp(how, "abort") == 0)
+    abort();
+  else if (strcmp(how, "exit") == 0)
+    _exit(7); /* not exit(): LeakSanitizer would turn it into an abort */
+  else
+    *null = 1;
+  return 0;
+}
+
+/* Sleeps ms and returns [bee id, most tasks seen running at once]. */
+static int
+w_nap(bh_task *t) {
+  int64_t ms;
+  size_t before, after;
+
+  if (bh_task_unpack(t, "[I]", &ms) != 0)
+    return BH_ERAISED;
+  before = bh_bee_running(bh_task_bee(t));
+  bh_sleep(t, ms);
+  after = bh_bee_running(bh_task_bee(t));
+  return bh_return(t, "[I I]", bh_bee_id(bh_task_bee(t)),
+                   (int64_t)(before > after ? before : after));
+}
+
+static int
+w_pids(bh_task *t) {
+  return bh_return(t, "[I I]", (int64_t)getpid(), (int64_t)getppid());
+}
+
+/* The parent of process pid, from /proc; -1 if unknown. */
+static int64_t
+parent_of(int64_t pid) {
+  char path[64];
+  long pp = -1;
+  FILE *f;
+
+  snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+  f = fopen(path, "r");
+  if (f != NULL) {
+    if (fscanf(f, "%*d (%*[^)]) %*c %ld", &pp) != 1)
+      pp = -1;
+    fclose(f);
+  }
+  return pp;
+}
+
+/* [my pid, my parent, the pids a delegation of "pids" saw] */
+static int
+w_chain(bh_task *t) {
+  bh_result *r;
+  int64_t pid = -1, ppid = -1;
+
+  if (bh_delegate(t, &r, "pids", NULL) == 0)
+    bh_result_unpack(r, NULL, 0, "[I I]", &pid, &ppid);
+  bh_result_free(r);
+  return bh_return(t, "[I I I I I]", (int64_t)getpid(), (int64_t)getppid(),
+                   pid, ppid, parent_of(ppid));
+}
+
+static int
+w_cpu_us(bh_task *t) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return bh_return(t, "I", (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/* [sockets held, whether any fd here opens the file named args[0]] */
+static int
+w_fds(bh_task *t) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int64_t sockets = 0;
+  int found = 0;
+  char path[300], link[300] = "", probe[256];
+  ssize_t n;
+
+  if (bh_task_unpack(t, "[s]", probe, sizeof(probe)) != 0)
+    return BH_ERAISED;
+  while (d != NULL && (e = readdir(d)) != NULL) {
+    snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+    n = readlink(path, link, sizeof(link) - 1);
+    link[n > 0 ? n : 0] = '\0';
+    sockets += strncmp(link, "socket:", 7) == 0;
+    found |= strcmp(link, probe) == 0;
+  }
+  if (d != NULL)
+    closedir(d);
+  return bh_return(t, "[I b]", sockets, found);
+}
+
+static int
+w_context(bh_task *t) {
+  const bh_context *c = bh_task_context(t);
+  const char *user = c->user;
+
+  return bh_return(t, "[b s s]", c->async, c->s3_profile, user);
+}
+
+static int
+w_init_seen(bh_task *t) {
+  int64_t *st = bh_bee_state(bh_task_bee(t));
+
+  return bh_return(t, "[I I]", st[0], st[1]);
+}
+
+static int
+w_big(bh_task *t) {
+  int64_t n;
+  char *buf;
+  int rc;
+
+  if (bh_task_unpack(t, "[I]", &n) != 0)
+    return BH_ERAISED;
+  buf = calloc(1, (size_t)n);
+  rc = bh_return(t, "y#", buf, (size_t)n);
+  free(buf);
+  return rc;
+}
+
+static int
+w_init(bh_bee *bee, const msgpack_object *args, const msgpack_object *kwargs) {
+  int64_t *st = bh_bee_state(bee);
+
+  (void)kwargs;
+  if (args->via.array.size == 2)
+    return bh_unpack(args, NULL, 0, "[I I]", &st[0], &st[1]);
+  return 0;
+}
+
+static void *
+w_ctx_new(bh_bee *bee, const char *s3_profile) {
+  (void)bee;
+  (void)s3_profile;
+  return (void *)"made by the hook";
+}
+
+static const bh_task_def worker_tasks[] = {
+    {"echo", w_echo},       {"fail", w_fail},   {"crash", w_crash},
+    {"nap", w_nap},         {"pids", w_pids},   {"cpu_us", w_cpu_us},
+    {"fds", w_fds},       {"context", w_context},
+    {"init_seen", w_init_seen}, {"big", w_big}, {NULL, NULL}};
+static const bh_class worker = {.name = "W",
+                                .tasks = worker_tasks,
+                                .state_size = 2 * sizeof(int64_t),
+                                .init = w_init,
+                                .context_new = w_ctx_new};
+
+/* ---- queen tasks ------------------------------------------------------- */
+
+/* Delegates args[0] with args[1:] and returns the value or re-raises. */
+static int
+q_pass(bh_task *t) {
+  const msgpack_object *a = bh_task_args(t);
+  msgpack_object rest = {.type = MSGPACK_OBJECT_ARRAY};
+  char name[64];
+  bh_result *r;
+  int rc;
+
+  if (bh_unpack(&a->via.array.ptr[0], NULL, 0, "s", name, sizeof(name)))
+    return bh_raise(t, "TypeError", "args[0] must be a task name");
+  rest.via.array.ptr = a->via.array.ptr + 1;
+  rest.via.array.size = a->via.array.size - 1;
+  rc = bh_delegate_value(t, &r, name, &rest, NULL);
+  if (r == NULL)
+    return rc;
+  if (rc == 0)
+    rc = bh_return_object(t, bh_result_value(r));
+  else
+    rc = bh_raise_result(t, r);
+  bh_result_free(r);
+  return rc;
+}
+
+static int
+q_raise(bh_task *t) {
+  return bh_raise(t, "KeyError", "queen says no");
+}
+
+static int
+q_cancel(bh_task *t) {
+  bh_cancel_reason(t, "because");
+  return BH_ECANCELLED;
+}
+
+/* Delegates n naps of ms and returns [max running seen, count by bee 0,
+ * count by bee 1]. */
+static int
+q_naps(bh_task *t) {
+  int64_t n, ms, i, most = 0, by[2] = {0, 0}, id, seen;
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+
+  if (bh_task_unpack(t, "[I I]", &n, &ms) != 0)
+    return BH_ERAISED;
+  for (i = 0; i < n; i++)
+    bh_group_delegate(g, NULL, NULL, "nap", "[I]", ms);
+  while (bh_group_next(g, &f, -1) == 0) {
+    if (bh_result_unpack(bh_future_result(f), NULL, 0, "[I I]", &id,
+                         &seen) == 0) {
+      most = seen > most ? seen : most;
+      by[id & 1]++;
+    }
+    bh_future_free(f);
+  }
+  bh_group_free(g);
+  return bh_return(t, "[I I I]", most, by[0], by[1]);
+}
+
+/* Returns the worker's CPU time used over a 500 ms idle stretch, and the
+ * queen's own. */
+static int
+q_idle(bh_task *t) {
+  struct timespec a, b;
+  int64_t w0, w1;
+  bh_result *r;
+
+  bh_delegate(t, &r, "cpu_us", NULL);
+  bh_result_unpack(r, NULL, 0, "I", &w0);
+  bh_result_free(r);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+  bh_sleep(t, 500);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+  bh_delegate(t, &r, "cpu_us", NULL);
+  bh_result_unpack(r, NULL, 0, "I", &w1);
+  bh_result_free(r);
+  return bh_return(t, "[I I]", w1 - w0,
+                   (int64_t)((b.tv_sec - a.tv_sec) * 1000000 +
+                             (b.tv_nsec - a.tv_nsec) / 1000));
+}
+
+static int
+local_nap(bh_task *t, void *arg) {
+  bh_sleep(t, (int64_t)(intptr_t)arg);
+  return bh_return(t, "I", (int64_t)(intptr_t)arg);
+}
+
+/* Three local fibers: returns their values in completion order. */
+static int
+q_local(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+  int64_t order[3], i = 0;
+
+  bh_group_go(g, NULL, NULL, local_nap, (void *)(intptr_t)60);
+  bh_group_go(g, NULL, NULL, local_nap, (void *)(intptr_t)5);
+  bh_group_go(g, NULL, NULL, local_nap, (void *)(intptr_t)30);
+  while (i < 3 && bh_group_next(g, &f, -1) == 0) {
+    bh_result_unpack(bh_future_result(f), NULL, 0, "I", &order[i++]);
+    bh_future_free(f);
+  }
+  bh_group_free(g);
+  return bh_return(t, "[I I I]", order[0], order[1], order[2]);
+}
+
+static int
+local_write(bh_task *t, void *arg) {
+  bh_sleep(t, 20);
+  return write((int)(intptr_t)arg, "x", 1) == 1 ? 0 : BH_EPIPE;
+}
+
+/* Waits for a pipe to become readable while a local fiber writes to it. */
+static int
+q_fd(bh_task *t) {
+  int p[2], ev, timed;
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+
+  if (pipe(p) != 0)
+    return bh_raise(t, "OSError", "pipe");
+  timed = bh_wait_fd(t, p[0], BH_READABLE, bh_now() + 5);
+  bh_group_go(g, NULL, NULL, local_write, (void *)(intptr_t)p[1]);
+  ev = bh_wait_fd(t, p[0], BH_READABLE, -1);
+  bh_group_next(g, &f, -1);
+  bh_future_free(f);
+  bh_group_free(g);
+  close(p[0]);
+  close(p[1]);
+  return bh_return(t, "[i i]", timed, ev);
+}
+
+/* A deadline on one delegation: returns the wait's code, then the value
+ * once it is done. */
+static int
+q_deadline(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+  int64_t id, seen;
+  int rc, rc2;
+
+  bh_group_delegate(g, &f, NULL, "nap", "[I]", (int64_t)200);
+  rc = bh_future_wait(f, bh_now() + 20);
+  rc2 = bh_future_wait(f, -1);
+  bh_result_unpack(bh_future_result(f), NULL, 0, "[I I]", &id, &seen);
+  bh_future_free(f);
+  bh_group_free(g);
+  return bh_return(t, "[i i I]", rc, rc2, seen);
+}
+
+/* Sends the worker's pid down fd args[0], then naps forever. */
+static int
+q_report_and_hang(bh_task *t) {
+  int64_t fd, wpid, ppid;
+  bh_result *r;
+
+  bh_task_unpack(t, "[I]", &fd);
+  bh_delegate(t, &r, "pids", NULL);
+  bh_result_unpack(r, NULL, 0, "[I I]", &wpid, &ppid);
+  bh_result_free(r);
+  if (write((int)fd, &wpid, sizeof(wpid)) != sizeof(wpid))
+    return BH_EPIPE;
+  bh_sleep(t, 1000000);
+  return 0;
+}
+
+static const bh_task_def queen_tasks[] = {
+    {"pass", q_pass},     {"raise", q_raise}, {"cancel", q_cancel},
+    {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
+    {"fd", q_fd},         {"deadline", q_deadline},
+    {"report_and_hang", q_report_and_hang}, {"chain", w_chain},
+    {NULL, NULL}};
+static const bh_class queen = {.name = "Q",
+                               .tasks = queen_tasks,
+                               .worker_class = &worker};
+
+/* A queen class whose workers are themselves queens (of `worker`). */
+static const bh_class subqueen = {.name = "SubQ",
+                                  .base = &queen,
+                                  .worker_class = &worker,
+                                  .workers = 1};
+static const bh_class topqueen = {.name = "TopQ",
+                                  .tasks = queen_tasks,
+                                  .worker_class = &subqueen};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Runs task `name` with packed args on `q` and one worker. */
+static int
+run(const bh_class *q, int workers, bh_result **out, const char *name,
+    const char *fmt, ...) {
+  bh_run_opts o = {.queen_class = q, .task_name = name, .workers = workers};
+  va_list ap;
+  int rc;
+
+  va_start(ap, fmt);
+  o.task_args = bh_value_vpack(NULL, fmt, ap);
+  va_end(ap);
+  rc = bh_run(&o, out);
+  bh_value_free((bh_value *)o.task_args);
+  return rc;
+}
+
+static bool
+contains(const char *hay, const char *needle) {
+  return hay != NULL && strstr(hay, needle) != NULL;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+TEST(run_returns_value) {
+  bh_result *r;
+  int64_t a, b;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s I I]", "echo", 3, 4), 0);
+  ASSERT_INT_EQ(bh_result_status(r), BH_SUCCEEDED);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I]", &a, &b), 0);
+  ASSERT_INT_EQ(a * 10 + b, 34);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(run_raised_carries_the_chain) {
+  char text[4096];
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s s]", "fail", "x"),
+                BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_errmsg(r), "Delegated task raised an exception.");
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "ValueError");
+  ASSERT_STR_EQ(bh_result_root_errmsg(r), "bad input: x");
+  bh_result_format(r, text, sizeof(text));
+  ASSERT(contains(text, "test_hive.c\", line"));
+  ASSERT(contains(text, "in w_fail"));
+  ASSERT(contains(text, "in task 'fail' (id 0) of bee 0 (class W)"));
+  ASSERT(contains(text, "in task 'pass' (id 0) of bee 10000 (class Q)"));
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(run_queen_raises) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "raise", "[]"), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_errtype(r), "KeyError");
+  ASSERT_STR_EQ(bh_result_errmsg(r), "queen says no");
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(run_queen_cancels) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "cancel", "[]"), BH_ECANCELLED);
+  ASSERT_INT_EQ(bh_result_status(r), BH_CANCELLED);
+  ASSERT_STR_EQ(bh_result_reason(r),
+                "The queen bee cancelled the task. Reason: because");
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(run_refuses_sync_mode) {
+  bh_context ctx = {.async = 0};
+  bh_run_opts o = {.queen_class = &queen, .task_name = "raise",
+                   .context_vars = &ctx};
+  bh_result *r;
+
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_EINVAL);
+  ASSERT_STR_EQ(bh_result_errmsg(r),
+                "The function can only be run in asynchronous mode.");
+  bh_result_free(r);
+  o.context_vars = NULL;
+  o.task_name = NULL;
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_EINVAL);
+  ASSERT_STR_EQ(bh_result_errmsg(r), "bh_run needs a task_name.");
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(unknown_task_names) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "no_such_task", "[]"), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_errtype(r), "AttributeError");
+  ASSERT_STR_EQ(bh_result_errmsg(r), "Bee class 'Q' has no task "
+                                     "'no_such_task'.");
+  bh_result_free(r);
+  ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s]", "nope"), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "AttributeError");
+  ASSERT_STR_EQ(bh_result_root_errmsg(r), "Bee class 'W' has no task "
+                                          "'nope'.");
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(malformed_argument_names_position) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s I]", "fail", 5), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "TypeError");
+  ASSERT_STR_EQ(bh_result_root_errmsg(r), "args[0]: expected str, got int");
+  bh_result_free(r);
+  return 0;
+}
+
+/* A worker that dies mid-task: the delegation is answered, raised, with
+ * the cause of death. */
+static int
+crash_case(const char *how, const char *cause) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s s]", "crash", how),
+                BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_errmsg(r), "Delegated task cancelled as the "
+                                     "delegated bee has been killed.");
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "BeeDied");
+  if (!contains(bh_result_root_errmsg(r), cause)) {
+    fprintf(stderr, "cause: %s\n", bh_result_root_errmsg(r));
+    return 1;
+  }
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(worker_killed_mid_task) {
+  return crash_case("kill", "killed by signal SIGKILL");
+}
+
+TEST(worker_segfault) {
+  /* ASan catches the fault itself, reports it, and exits with status 1. */
+  return crash_case("segv", UNDER_ASAN ? "without sending a last wish"
+                                       : "killed by signal SIGSEGV");
+}
+
+TEST(worker_abort) {
+  return crash_case("abort", "killed by signal SIGABRT");
+}
+
+TEST(worker_exit) {
+  return crash_case("exit", "exited with status 7");
+}
+
+TEST(max_concurrency_is_a_real_limit) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
+                   .workers = 1, .max_concurrency = 4};
+  bh_result *r;
+  int64_t most, by0, by1;
+
+  o.task_args = bh_value_pack(NULL, "[I I]", (int64_t)40, (int64_t)10);
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I I]", &most, &by0, &by1),
+                0);
+  ASSERT_INT_EQ(most, 4);
+  ASSERT_INT_EQ(by0, 40);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  return 0;
+}
+
+TEST(burst_spreads_over_workers) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
+                   .workers = 2, .max_concurrency = 8};
+  bh_result *r;
+  int64_t most, by0, by1;
+
+  o.task_args = bh_value_pack(NULL, "[I I]", (int64_t)400, (int64_t)5);
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I I]", &most, &by0, &by1),
+                0);
+  ASSERT_INT_EQ(by0 + by1, 400);
+  ASSERT(most <= 8);
+  ASSERT(by0 >= 100 && by1 >= 100);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  return 0;
+}
+
+/* The top queen delegates "pass pids" to a worker that is itself a queen,
+ * which delegates "pids" to her own worker: three processes deep. */
+TEST(two_level_hive) {
+  bh_result *r;
+  int64_t sub, sub_parent, leaf, leaf_parent, leaf_grandparent;
+
+  ASSERT_INT_EQ(run(&topqueen, 1, &r, "pass", "[s]", "chain"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I I I I]", &sub,
+                                 &sub_parent, &leaf, &leaf_parent,
+                                 &leaf_grandparent), 0);
+  ASSERT_INT_EQ(sub_parent, getpid());
+  ASSERT_INT_EQ(leaf_parent, sub);
+  ASSERT_INT_EQ(leaf_grandparent, getpid());
+  ASSERT(leaf != sub && leaf != getpid());
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(two_level_errors_chain) {
+  char text[8192];
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&topqueen, 1, &r, "pass", "[s s s]", "pass", "fail",
+                    "deep"), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "ValueError");
+  ASSERT_STR_EQ(bh_result_root_errmsg(r), "bad input: deep");
+  bh_result_format(r, text, sizeof(text));
+  ASSERT(contains(text, "of bee 0 (class SubQ)"));
+  ASSERT(contains(text, "of bee 0 (class W)"));
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(idle_hive_uses_no_cpu) {
+  bh_result *r;
+  int64_t worker_us, queen_us;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "idle", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I]", &worker_us,
+                                 &queen_us), 0);
+  /* Half a second idle: a polling loop would burn far more than this. */
+  fprintf(stderr, "idle cpu: worker %lld us, queen %lld us\n",
+          (long long)worker_us, (long long)queen_us);
+  ASSERT(worker_us < 5000);
+  ASSERT(queen_us < 5000);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(local_fibers_complete_in_order) {
+  bh_result *r;
+  int64_t a, b, c;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "local", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I I]", &a, &b, &c), 0);
+  ASSERT_INT_EQ(a, 5);
+  ASSERT_INT_EQ(b, 30);
+  ASSERT_INT_EQ(c, 60);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(wait_fd) {
+  bh_result *r;
+  int timed, ev;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "fd", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i]", &timed, &ev), 0);
+  ASSERT_INT_EQ(timed, BH_ETIMEDOUT);
+  ASSERT_INT_EQ(ev, BH_READABLE);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(future_deadline) {
+  bh_result *r;
+  int rc, rc2;
+  int64_t seen;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "deadline", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i I]", &rc, &rc2, &seen),
+                0);
+  ASSERT_INT_EQ(rc, BH_ETIMEDOUT);
+  ASSERT_INT_EQ(rc2, 0);
+  ASSERT_INT_EQ(seen, 1);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(busy_status_builtin) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
+                   .workers = 1, .max_concurrency = 4};
+  bh_result *r;
+  double busy;
+
+  o.task_args = bh_value_pack(NULL, "[s]", "busy_status");
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "f", &busy), 0);
+  ASSERT(busy == 0.25); /* itself, of four */
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  return 0;
+}
+
+TEST(context_vars_and_init_args) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
+                   .workers = 1, .s3_profile = "research"};
+  char prof[32], user[32];
+  bh_result *r;
+  int async;
+  int64_t a, b;
+
+  o.task_args = bh_value_pack(NULL, "[s]", "context");
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[b s s]", &async, prof,
+                                 sizeof(prof), user, sizeof(user)), 0);
+  ASSERT_INT_EQ(async, 1);
+  ASSERT_STR_EQ(prof, "research");
+  ASSERT_STR_EQ(user, "made by the hook");
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  o.task_args = bh_value_pack(NULL, "[s]", "init_seen");
+  o.worker_init_args = bh_value_pack(NULL, "[I I]", (int64_t)11,
+                                     (int64_t)22);
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I]", &a, &b), 0);
+  ASSERT_INT_EQ(a * 100 + b, 1122);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  bh_value_free((bh_value *)o.worker_init_args);
+  return 0;
+}
+
+/* Two workers: the second must not hold the first one's channel, nor a
+ * file the queen's process had open. */
+TEST(worker_holds_only_its_channel) {
+  bh_result *r;
+  int64_t sockets;
+  int open_there;
+  char name[] = "/tmp/bh_test_fd_XXXXXX";
+  int fd = mkstemp(name); /* not close-on-exec */
+
+  ASSERT(fd >= 0);
+  ASSERT_INT_EQ(run(&queen, 2, &r, "pass", "[s s]", "fds", name), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I b]", &sockets, &open_there),
+                0);
+  ASSERT_INT_EQ(sockets, 1);
+  ASSERT_INT_EQ(open_there, 0);
+  bh_result_free(r);
+  close(fd);
+  unlink(name);
+  return 0;
+}
+
+TEST(frame_limit_is_an_error) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
+                   .workers = 1, .max_frame = 64 << 10};
+  bh_result *r;
+  char *big = calloc(1, 100 << 10);
+
+  o.task_args = bh_value_pack(NULL, "[s y#]", "echo", big, (size_t)100 << 10);
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "FrameSizeError");
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  o.task_args = bh_value_pack(NULL, "[s I]", "big", (int64_t)100 << 10);
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_root_errtype(r), "FrameSizeError");
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  free(big);
+  return 0;
+}
+
+/* SIGKILL the queen's process: her worker must follow within a second. */
+TEST(workers_die_with_the_queen) {
+  int p[2], pfd;
+  int64_t wpid = 0;
+  pid_t q;
+  struct pollfd pl;
+
+  ASSERT(pipe(p) == 0);
+  q = fork();
+  if (q == 0) {
+    bh_result *r;
+
+    close(p[0]);
+    run(&queen, 1, &r, "report_and_hang", "[I]", (int64_t)p[1]);
+    _exit(0);
+  }
+  close(p[1]);
+  ASSERT(read(p[0], &wpid, sizeof(wpid)) == sizeof(wpid));
+  pfd = pidfd_open((pid_t)wpid, 0);
+  ASSERT(pfd >= 0);
+  kill(q, SIGKILL);
+  waitpid(q, NULL, 0);
+  pl = (struct pollfd){.fd = pfd, .events = POLLIN};
+  ASSERT_INT_EQ(poll(&pl, 1, 1000), 1);
+  close(pfd);
+  close(p[0]);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
+          TEST_ENTRY(run_queen_raises), TEST_ENTRY(run_queen_cancels),
+          TEST_ENTRY(run_refuses_sync_mode), TEST_ENTRY(unknown_task_names),
+          TEST_ENTRY(malformed_argument_names_position),
+          TEST_ENTRY(worker_killed_mid_task), TEST_ENTRY(worker_segfault),
+          TEST_ENTRY(worker_abort), TEST_ENTRY(worker_exit),
+          TEST_ENTRY(max_concurrency_is_a_real_limit),
+          TEST_ENTRY(burst_spreads_over_workers), TEST_ENTRY(two_level_hive),
+          TEST_ENTRY(two_level_errors_chain),
+          TEST_ENTRY(idle_hive_uses_no_cpu),
+          TEST_ENTRY(local_fibers_complete_in_order), TEST_ENTRY(wait_fd),
+          TEST_ENTRY(future_deadline), TEST_ENTRY(busy_status_builtin),
+          TEST_ENTRY(context_vars_and_init_args),
+          TEST_ENTRY(worker_holds_only_its_channel),
+          TEST_ENTRY(frame_limit_is_an_error),
+          TEST_ENTRY(workers_die_with_the_queen))
