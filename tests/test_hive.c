@@ -36,6 +36,16 @@ w_fail(bh_task *t) {
   return bh_raise(t, "ValueError", "bad input: %s", what);
 }
 
+/* Recurses until the fiber's guard page stops it. */
+static int
+overflow(volatile char *prev, int depth) {
+  volatile char frame[4096];
+
+  frame[0] = (char)depth;
+  frame[4095] = prev ? prev[0] : 0;
+  return depth > 1000000 ? frame[1] : overflow(frame, depth + 1) + frame[0];
+}
+
 static int
 w_crash(bh_task *t) {
   char how[16];
@@ -47,6 +57,8 @@ w_crash(bh_task *t) {
     kill(getpid(), SIGKILL);
   else if (strcmp(how, "abort") == 0)
     abort();
+  else if (strcmp(how, "overflow") == 0)
+    return overflow(NULL, 0);
   else if (strcmp(how, "exit") == 0)
     _exit(7); /* not exit(): LeakSanitizer would turn it into an abort */
   else
@@ -360,7 +372,28 @@ q_report_and_hang(bh_task *t) {
   return 0;
 }
 
+static int
+local_long_sleep(bh_task *t, void *arg) {
+  *(int *)arg = bh_sleep(t, 10000);
+  return 0;
+}
+
+/* Frees a group while its local fiber sleeps: the fiber wakes cancelled. */
+static int
+q_cancel_local(bh_task *t) {
+  static int code = 1;
+  bh_group *g = bh_group_new(t);
+  int64_t t0 = bh_now();
+
+  bh_group_go(g, NULL, NULL, local_long_sleep, &code);
+  bh_sleep(t, 10);
+  bh_group_free(g);
+  bh_sleep(t, 10);
+  return bh_return(t, "[i I]", code, bh_now() - t0);
+}
+
 static const bh_task_def queen_tasks[] = {
+    {"cancel_local", q_cancel_local},
     {"pass", q_pass},     {"raise", q_raise}, {"cancel", q_cancel},
     {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
     {"fd", q_fd},         {"deadline", q_deadline},
@@ -774,7 +807,51 @@ TEST(workers_die_with_the_queen) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
+/* Exec starts: the helper program re-runs itself in worker mode; its
+ * worker reports its pid, parent, command line, init args and id. */
+TEST(exec_start) {
+  char out[1024] = "", cmd[512];
+  long long self = 0, wpid = 0, parent = 0, tag = 0, id = -1;
+  char exe[64] = "";
+  FILE *p;
+  size_t n;
+
+  snprintf(cmd, sizeof(cmd), "%s/exec_hive", BH_HELPER_DIR);
+  p = popen(cmd, "r");
+  ASSERT(p != NULL);
+  n = fread(out, 1, sizeof(out) - 1, p);
+  out[n] = '\0';
+  ASSERT_INT_EQ(pclose(p), 0);
+  ASSERT_INT_EQ(sscanf(out, "self %lld worker %lld parent %lld exe %63s "
+                       "tag %lld id %lld", &self, &wpid, &parent, exe,
+                       &tag, &id), 6);
+  ASSERT(wpid != self);
+  ASSERT_INT_EQ(parent, self);
+  ASSERT_STR_EQ(exe, "beehive-worker");
+  ASSERT_INT_EQ(tag, 4242);
+  ASSERT_INT_EQ(id, 0);
+  return 0;
+}
+
+TEST(worker_stack_overflow) {
+  return crash_case("overflow", UNDER_ASAN ? "without sending a last wish"
+                                           : "killed by signal SIGSEGV");
+}
+
+TEST(cancel_wakes_the_fiber) {
+  bh_result *r;
+  int code;
+  int64_t ms;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "cancel_local", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i I]", &code, &ms), 0);
+  ASSERT_INT_EQ(code, BH_ECANCELED);
+  ASSERT(ms < 5000);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(cancel_wakes_the_fiber), TEST_ENTRY(exec_start), TEST_ENTRY(worker_stack_overflow), TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
           TEST_ENTRY(run_queen_raises), TEST_ENTRY(run_queen_cancels),
           TEST_ENTRY(run_refuses_sync_mode), TEST_ENTRY(unknown_task_names),
           TEST_ENTRY(malformed_argument_names_position),

@@ -228,6 +228,11 @@ TEST(exact_bytes) {
   static const char done[] =
       "\x00\x00\x00\x3f\x84\xa8msg_type\xa9task_done\xa7task_id\x03"
       "\xa6status\xa9succeeded\xafreturning_value\x2a";
+  static const char info[] =
+      "\x00\x00\x00\x3c\x85\xa8msg_type\xa9task_info\xa7task_id\x00"
+      "\xa4name\xab"
+      "busy_status\xa4"
+      "args\x90\xa6kwargs\x80";
   msgpack_object v = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = 42};
   bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &v};
   bh__buf b = {0};
@@ -243,6 +248,11 @@ TEST(exact_bytes) {
   ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 3, &d), 0);
   ASSERT_INT_EQ(b.len, sizeof(done) - 1);
   ASSERT(memcmp(b.data, done, b.len) == 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 0, "busy_status", NULL, NULL),
+                0);
+  ASSERT_INT_EQ(b.len, sizeof(info) - 1);
+  ASSERT(memcmp(b.data, info, b.len) == 0);
   bh__buf_free(&b);
   return 0;
 }
@@ -705,6 +715,36 @@ TEST(decode_unknown_type) {
   return 0;
 }
 
+/* The bootstrap frame shown in docs/PROTOCOL.md: an unknown type to the
+ * message decoder, whose root the exec-start code reads. */
+TEST(decode_bootstrap_example) {
+  static const char frame[] =
+      "\x00\x00\x00\x6b\x88\xa8msg_type\xa9"
+      "bootstrap\xa5"
+      "class\xa6Worker"
+      "\xa2id\x03\xafmax_concurrency\xcd\x04\x00\xa9init_args\x90"
+      "\xabinit_kwargs\x80\xaas3_profile\xc0\xa9max_frame"
+      "\xce\x04\x00\x00\x00";
+  msgpack_zone z;
+  bh__msg m;
+  char err[128];
+  size_t n = sizeof(frame) - 1;
+
+  ASSERT_INT_EQ(bh__wire_frame_len((const unsigned char *)frame),
+                n - BH__FRAME_HDR);
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(bh__wire_decode(frame + BH__FRAME_HDR, n - BH__FRAME_HDR, &z,
+                                &m, err, sizeof(err)),
+                0);
+  ASSERT_INT_EQ(m.type, BH__MSG_UNKNOWN);
+  ASSERT(m.type_len == 9 && memcmp(m.type_str, "bootstrap", 9) == 0);
+  ASSERT_INT_EQ(m.root->via.map.size, 8);
+  ASSERT(key_at(&m, 7, "max_frame"));
+  ASSERT(m.root->via.map.ptr[7].val.via.u64 == BH__DEFAULT_MAX_FRAME);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
 /* Decodes raw bytes and expects BH_EPROTO with exactly `msg`. */
 static int
 expect_raw_error(const char *body, size_t len, const char *msg) {
@@ -1040,8 +1080,9 @@ TEST_MAIN(TEST_ENTRY(msg_type_str), TEST_ENTRY(frame_len),
           TEST_ENTRY(decode_task_done_errors),
           TEST_ENTRY(decode_task_done_defaults), TEST_ENTRY(decode_dead_errors),
           TEST_ENTRY(decode_dead_ok), TEST_ENTRY(decode_unknown_type),
-          TEST_ENTRY(decode_bad_frames), TEST_ENTRY(decode_depth_limit),
-          TEST_ENTRY(decode_all_formats), TEST_ENTRY(decode_raw_formats),
-          TEST_ENTRY(decode_null_err), TEST_ENTRY(max_frame),
-          TEST_ENTRY(max_frame_big_value), TEST_ENTRY(encode_bad_input),
-          TEST_ENTRY(encode_depth_limit), TEST_ENTRY(encode_nomem))
+          TEST_ENTRY(decode_bootstrap_example), TEST_ENTRY(decode_bad_frames),
+          TEST_ENTRY(decode_depth_limit), TEST_ENTRY(decode_all_formats),
+          TEST_ENTRY(decode_raw_formats), TEST_ENTRY(decode_null_err),
+          TEST_ENTRY(max_frame), TEST_ENTRY(max_frame_big_value),
+          TEST_ENTRY(encode_bad_input), TEST_ENTRY(encode_depth_limit),
+          TEST_ENTRY(encode_nomem))
