@@ -70,8 +70,10 @@ be(const unsigned char *p, int n) {
   return v;
 }
 
-/* Size of the header fields after the type byte, and for sized types the
- * number of bytes the announced length counts. Returns -1 for 0xc1. */
+/* For a type byte c in 0xc0..0xdf: how many header bytes follow it, and in
+ * *lenbytes how many of those hold a payload length (str, bin, ext; 0 for
+ * the others). Returns -1 for 0xc1, which msgpack never uses. Other type
+ * bytes (fixint, fixmap, fixarray, fixstr) have no further header. */
 static int
 hdr_extra(unsigned c, int *lenbytes) {
   static const signed char fixed[0x20] = {
@@ -187,8 +189,10 @@ typedef struct dec {
 
 /* Writes "<msg_type>: <message>" (no prefix before the type is known) and
  * returns BH_EPROTO. */
+static int fail(dec *d, const char *fmt, ...) BH_PRINTF(2, 3);
+
 static int
-BH_PRINTF(2, 3) fail(dec *d, const char *fmt, ...) {
+fail(dec *d, const char *fmt, ...) {
   va_list ap;
   int n = 0;
 

@@ -851,7 +851,56 @@ TEST(cancel_wakes_the_fiber) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY(cancel_wakes_the_fiber), TEST_ENTRY(exec_start), TEST_ENTRY(worker_stack_overflow), TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
+typedef struct captured {
+  char lines[64][160];
+  int indent[64];
+  int n;
+} captured;
+
+static void
+capture(void *ud, bh_log_level level, int indent, const char *line) {
+  captured *c = ud;
+
+  if (level != BH_LOG_DEBUG || c->n >= 64)
+    return;
+  snprintf(c->lines[c->n], sizeof(c->lines[0]), "%s", line);
+  c->indent[c->n++] = indent;
+}
+
+static int
+find_line(const captured *c, const char *prefix) {
+  int i;
+
+  for (i = 0; i < c->n; i++)
+    if (strncmp(c->lines[i], prefix, strlen(prefix)) == 0)
+      return i;
+  return -1;
+}
+
+/* A raised outcome is logged through bh_logger_debug_msg, nested causes
+ * one block deeper each. */
+TEST(run_logs_raised_message) {
+  static captured c;
+  bh_logger *lg = bh_logger_new(BH_LOG_DEBUG, capture, &c);
+  bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
+                   .workers = 1, .logger = lg};
+  bh_result *r;
+  int tb, exc, inner;
+
+  o.task_args = bh_value_pack(NULL, "[s s]", "fail", "logged");
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_ERAISED);
+  tb = find_line(&c, "Traceback:");
+  exc = find_line(&c, "Exception:");
+  inner = find_line(&c, "ValueError: bad input: logged");
+  ASSERT(tb >= 0 && exc >= 0 && inner >= 0);
+  ASSERT(c.indent[inner] > c.indent[exc]);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  bh_logger_free(lg);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(run_logs_raised_message), TEST_ENTRY(cancel_wakes_the_fiber), TEST_ENTRY(exec_start), TEST_ENTRY(worker_stack_overflow), TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
           TEST_ENTRY(run_queen_raises), TEST_ENTRY(run_queen_cancels),
           TEST_ENTRY(run_refuses_sync_mode), TEST_ENTRY(unknown_task_names),
           TEST_ENTRY(malformed_argument_names_position),

@@ -14,61 +14,61 @@
  *   iN int64   uN uint64   n nil   t true   f false   dX double
  *   bN bin of N bytes   eN ext (type 1) of N bytes
  * e.g. `{2 "msg_type "new_task "task_id i7`. */
+/* Packs a str, bin or ext token (see pack_spec). */
+static void
+pack_blob(msgpack_packer *pk, char *tok) {
+  static const char zeros[8];
+  size_t n = tok[0] == '"' ? strlen(tok + 1) : (size_t)atoi(tok + 1), i;
+
+  if (tok[0] == '"') {
+    for (i = 1; i <= n; i++)
+      if (tok[i] == '~')
+        tok[i] = '\0';
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, tok + 1, n);
+  } else if ((tok[0] == 'b' || tok[0] == 'e') && n <= 8) {
+    if (tok[0] == 'b') {
+      msgpack_pack_bin(pk, n);
+      msgpack_pack_bin_body(pk, zeros, n);
+    } else {
+      msgpack_pack_ext(pk, n, 1);
+      msgpack_pack_ext_body(pk, zeros, n);
+    }
+  } else {
+    fprintf(stderr, "bad spec token %s\n", tok);
+    abort();
+  }
+}
+
+/* Packs a value described by whitespace-separated tokens:
+ *   {N map of N pairs   [N array of N items   "text str (~ is a NUL byte)
+ *   iN int64   uN uint64   n nil   t true   f false   dX double
+ *   bN bin of N bytes   eN ext (type 1) of N bytes (N <= 8)
+ * e.g. `{2 "msg_type "new_task "task_id i7`. */
 static void
 pack_spec(msgpack_packer *pk, const char *spec) {
   char tok[256];
-  const char *p = spec;
-  size_t n, i;
+  size_t n;
 
-  while (sscanf(p, "%255s%zn", tok, &n) == 1) {
-    p += n;
-    switch (tok[0]) {
-    case '{':
+  for (; sscanf(spec, "%255s%zn", tok, &n) == 1; spec += n) {
+    if (tok[0] == '{')
       msgpack_pack_map(pk, (size_t)atoi(tok + 1));
-      break;
-    case '[':
+    else if (tok[0] == '[')
       msgpack_pack_array(pk, (size_t)atoi(tok + 1));
-      break;
-    case '"':
-      n = strlen(tok + 1);
-      for (i = 1; i <= n; i++)
-        if (tok[i] == '~')
-          tok[i] = '\0';
-      msgpack_pack_str(pk, n);
-      msgpack_pack_str_body(pk, tok + 1, n);
-      break;
-    case 'i':
+    else if (tok[0] == 'i')
       msgpack_pack_int64(pk, strtoll(tok + 1, NULL, 10));
-      break;
-    case 'u':
+    else if (tok[0] == 'u')
       msgpack_pack_uint64(pk, strtoull(tok + 1, NULL, 10));
-      break;
-    case 'n':
-      msgpack_pack_nil(pk);
-      break;
-    case 't':
-      msgpack_pack_true(pk);
-      break;
-    case 'f':
-      msgpack_pack_false(pk);
-      break;
-    case 'd':
+    else if (tok[0] == 'd')
       msgpack_pack_double(pk, strtod(tok + 1, NULL));
-      break;
-    case 'b':
-      n = (size_t)atoi(tok + 1);
-      msgpack_pack_bin(pk, n);
-      msgpack_pack_bin_body(pk, "\0\0\0\0\0\0\0\0", n);
-      break;
-    case 'e':
-      n = (size_t)atoi(tok + 1);
-      msgpack_pack_ext(pk, n, 1);
-      msgpack_pack_ext_body(pk, "\0\0\0\0\0\0\0\0", n);
-      break;
-    default:
-      fprintf(stderr, "bad spec token %s\n", tok);
-      abort();
-    }
+    else if (strcmp(tok, "n") == 0)
+      msgpack_pack_nil(pk);
+    else if (strcmp(tok, "t") == 0)
+      msgpack_pack_true(pk);
+    else if (strcmp(tok, "f") == 0)
+      msgpack_pack_false(pk);
+    else
+      pack_blob(pk, tok);
   }
 }
 

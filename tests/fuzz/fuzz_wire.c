@@ -6,11 +6,15 @@
  * Every message that decodes is encoded again with the bh__wire_put_*
  * functions and decoded a second time: the fields must come back the same.
  *
- * Not part of the CMake build. Build and run by hand:
+ * Not part of the CMake build. Build and run by hand, from the top of the
+ * repository:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/buf.c \
- *     src/alloc.c -lmsgpackc -o fuzz_wire
- *   ./fuzz_wire tests/fuzz/corpus -max_total_time=60
+ *     src/alloc.c src/error.c -luv -lmsgpackc -o fuzz_wire
+ *   mkdir -p corpus && ./fuzz_wire corpus tests/fuzz/corpus \
+ *     -max_total_time=600
+ * (the first directory collects new inputs; tests/fuzz/corpus is the seed
+ * corpus: valid frames of every message type, and one conversation).
  */
 #include <stdint.h>
 #include <string.h>
