@@ -421,6 +421,78 @@ BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
 BH_EXTERN int bh_worker_main(int argc, char **argv,
                              const bh_class *const *classes);
 
+/* ------------------------------------------------------------------------
+ * Stats, progress and the timeline. A bee counts what happens to its
+ * delegations and children; a bh_trace records one span per delegated task
+ * (and per span a task marks on its own bee) for a timeline picture. */
+typedef struct bh_child_stats {
+  int64_t id;          /* the child's id */
+  pid_t pid;           /* 0 for an in-process child */
+  int alive;
+  uint64_t done;       /* tasks it answered succeeded */
+  uint64_t raised;     /* ... raised */
+  uint64_t cancelled;  /* ... cancelled */
+  uint64_t lost;       /* tasks it held when it died */
+  uint64_t inflight;   /* offers and tasks on it now */
+  uint64_t deaths;     /* 1 when it ended other than by a normal death */
+  const char *cause;   /* why it ended, or NULL; borrowed */
+} bh_child_stats;
+
+typedef struct bh_stats {
+  uint64_t delegated;  /* delegations started */
+  uint64_t succeeded, raised, cancelled; /* their answers so far */
+  uint64_t inflight;   /* started and not answered */
+  uint64_t backlog;    /* waiting for a child with a free slot */
+  uint64_t retried;    /* re-offered after their child died */
+  uint64_t deaths;     /* children that ended abnormally */
+  uint64_t spawned;    /* children started */
+  size_t alive;        /* living children */
+  size_t n_children;   /* entries in children, living and dead */
+  const bh_child_stats *children; /* borrowed: valid until the next call */
+} bh_stats;
+
+/* Fills *out with the bee's counts. The children array stays valid until
+ * the next bh_bee_stats() on this bee or the bee's end. Returns 0. */
+BH_EXTERN int bh_bee_stats(bh_bee *bee, bh_stats *out);
+
+/* Called on the queen's loop every interval while her task runs, and once
+ * more with final = 1 when it has ended. */
+typedef void (*bh_progress_fn)(void *udata, const bh_stats *s, int final);
+
+typedef struct bh_trace bh_trace;
+
+typedef struct bh_span {
+  int64_t lane;        /* the child's id, or -1 for the recording bee */
+  const char *name;    /* the task name; borrowed from the trace */
+  int64_t task_id;
+  int64_t made_us;     /* delegated (µs since the trace started) */
+  int64_t start_us;    /* handed to the child (task_info sent) */
+  int64_t end_us;      /* answered */
+  bh_status status;
+} bh_span;
+
+/* Returns owned: an empty trace. Give it to bh_run_opts.trace (or
+ * bh_bee_trace()) and read it after. */
+BH_EXTERN bh_trace *bh_trace_new(void);
+BH_EXTERN void bh_trace_free(bh_trace *tr);
+/* Borrows: the spans recorded so far, in the order they were recorded
+ * (delegations when answered, own spans when begun). */
+BH_EXTERN size_t bh_trace_spans(const bh_trace *tr, const bh_span **out);
+/* The lanes seen: for lane i (a child id, or -1), its label, e.g.
+ * "worker 3 (pid 1234)" or "queen 10000". Returns NULL past the end. */
+BH_EXTERN const char *bh_trace_lane_label(const bh_trace *tr, int64_t lane);
+/* Makes the bee record into tr from now on (NULL stops). Borrows tr. */
+BH_EXTERN void bh_bee_trace(bh_bee *bee, bh_trace *tr);
+/* Marks a span of the task's own work on its bee's lane (-1), e.g. a batch
+ * prediction in the queen. Returns a handle for bh_span_end(). */
+BH_EXTERN int64_t bh_span_begin(bh_task *t, const char *name);
+BH_EXTERN void bh_span_end(bh_task *t, int64_t span, bh_status status);
+/* Writes the trace as Chrome trace-event JSON (Perfetto, chrome://tracing
+ * open it) or as an SVG timeline: a lane per bee, a bar per task coloured
+ * by status. Return 0 or -errno. */
+BH_EXTERN int bh_trace_write_json(const bh_trace *tr, const char *path);
+BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
+
 typedef struct bh_run_opts {
   const bh_class *queen_class;  /* required */
   const bh_class *worker_class; /* NULL: queen_class->worker_class */
@@ -439,6 +511,10 @@ typedef struct bh_run_opts {
   bh_start start;
   int64_t pickup_timeout_ms; /* 0: 600,000 */
   size_t max_frame;          /* 0: 64 MiB */
+  bh_trace *trace;           /* the queen records her delegations here */
+  bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */
+  void *progress_udata;
+  int64_t progress_interval_ms; /* 0: 200 */
 } bh_run_opts;
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and

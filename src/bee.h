@@ -69,6 +69,7 @@ struct bh__child {
   int wstatus;           /* the reaped status */
   char *cause;           /* why it ended, when abnormal */
   bh_value *dead_msg;    /* the dead message it sent, if any */
+  uint64_t done, raised, cancelled, lost; /* its answers, for stats */
 };
 
 struct bh_bee {
@@ -110,6 +111,11 @@ struct bh_bee {
   void (*on_orphan)(bh_bee *bee); /* the parent channel failed */
   void *owner;           /* for on_dead */
   size_t n_local;        /* local fibers (bh_group_go) still running */
+  /* Stats and the timeline. */
+  bh_stats st;           /* counters; children filled in by bh_bee_stats */
+  bh_child_stats *kid_stats;
+  size_t n_backlog;
+  bh_trace *trace;       /* borrowed; NULL: not recording */
 };
 
 /* bee.c */
@@ -197,6 +203,10 @@ bh_result *bh__result_make(bh_status st, int64_t child_id, const char *type,
                            const msgpack_object *value);
 
 bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);
+
+/* stats.c */
+/* Names the lane of child c in the bee's trace, if it records. */
+void bh__stats_child_lane(bh_bee *bee, const bh__child *c);
 
 /* queen.c */
 /* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */

@@ -286,6 +286,8 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
     err = pidwatch_start(c);
   bee->kids[bee->n_kids++] = c;
   bee->n_alive++;
+  bee->st.spawned++;
+  bh__stats_child_lane(bee, c);
   if (err != 0) {
     bh__child_kill(c, "its channel could not be opened");
     return err;

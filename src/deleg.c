@@ -11,6 +11,8 @@
 #include <string.h>
 #include <utlist.h>
 
+#include "trace.h"
+
 typedef struct cand {
   int64_t child;
   bool open; /* no answer yet */
@@ -36,6 +38,7 @@ struct bh__deleg {
   cand *cands;
   uint32_t n_cands, n_open;
   int64_t t0;           /* when it was made, for the pickup timeout */
+  uint64_t made_ns, start_ns; /* for the timeline */
   bh__deleg *prev, *next;
 };
 
@@ -60,16 +63,37 @@ unqueue(bh__deleg *d) {
 
   if (!d->queued)
     return;
-  if (d->state == D_BACKLOG)
+  if (d->state == D_BACKLOG) {
     DL_DELETE(bee->backlog_head, d);
-  else
+    bee->n_backlog--;
+  } else {
     DL_DELETE(bee->unpicked_head, d);
+  }
   d->queued = false;
+}
+
+/* Counts the answer and records its span. */
+static void
+account(bh__deleg *d, const bh_result *r) {
+  bh_bee *bee = d->bee;
+  bh_status st = r ? bh_result_status(r) : BH_RAISED;
+
+  if (st == BH_SUCCEEDED)
+    bee->st.succeeded++;
+  else if (st == BH_CANCELLED)
+    bee->st.cancelled++;
+  else
+    bee->st.raised++;
+  if (bee->trace != NULL)
+    bh__trace_add(bee->trace, d->child, d->name, d->tid, d->made_ns,
+                  d->start_ns, uv_hrtime(), st);
 }
 
 /* The delegation has its answer: hand it to the future, if any. */
 static void
 conclude(bh__deleg *d, bh_result *r) {
+  if (d->state != D_OVER)
+    account(d, r);
   unqueue(d);
   d->state = D_OVER;
   bh_value_free(d->call);
@@ -125,6 +149,7 @@ offer(bh__deleg *d) {
   }
   d->n_open = d->n_cands;
   DL_DELETE(bee->backlog_head, d);
+  bee->n_backlog--;
   d->state = D_OFFERED;
   DL_APPEND(bee->unpicked_head, d);
   return true;
@@ -222,10 +247,13 @@ bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
   d->tid = bee->next_tid++;
   d->child = -1;
   d->t0 = bh_now();
+  d->made_ns = uv_hrtime();
   d->state = D_BACKLOG;
   d->queued = true;
   HASH_ADD(hh, bee->delegs, tid, sizeof(d->tid), d);
   DL_APPEND(bee->backlog_head, d);
+  bee->n_backlog++;
+  bee->st.delegated++;
   if (fut != NULL)
     bh__future_set_deleg(fut, d);
   pump(bee);
@@ -271,6 +299,7 @@ send_info(bh__deleg *d, bh__child *c) {
   bh__chan_kick(c->chan);
   bh_value_free(d->call);
   d->call = NULL;
+  d->start_ns = uv_hrtime();
 }
 
 static void
@@ -345,6 +374,12 @@ wrap_done(const bh__deleg *d, const bh__child *c, const bh__msg *m) {
 static void
 on_done(bh__child *c, bh__deleg *d, const bh__msg *m) {
   c->inflight--;
+  if (m->status == BH_SUCCEEDED)
+    c->done++;
+  else if (m->status == BH_CANCELLED)
+    c->cancelled++;
+  else
+    c->raised++;
   conclude(d, wrap_done(d, c, m));
 }
 
@@ -401,8 +436,10 @@ bh__deleg_on_death(bh__child *c) {
   bh__deleg *d, *tmp;
   cand *k;
 
+  if (!c->got_dead)
+    bee->st.deaths++;
   HASH_ITER(hh, bee->delegs, d, tmp) {
-    if (d->state == D_STARTED && d->child == c->id)
+    if (d->state == D_STARTED && d->child == c->id && ++c->lost)
       conclude(d, wrap(d, c, "Delegated task cancelled as the delegated "
                        "bee has been killed.", "cause",
                        cause ? bh_value_object(cause) : &nil_obj));

@@ -17,6 +17,7 @@ typedef struct run {
   const bh_run_opts *o;
   bh_bee *root, *queen;
   bh_result *res;  /* what the root's delegation got */
+  uv_timer_t progress;
 } run;
 
 static void
@@ -40,14 +41,38 @@ queen_dead(bh_bee *queen) {
   bh__chan_on_drained(queen->parent, queen_drained);
 }
 
+static void
+report(run *r, int final) {
+  bh_stats s;
+
+  if (bh_bee_stats(r->queen, &s) == 0)
+    r->o->progress(r->o->progress_udata, &s, final);
+}
+
+static void
+progress_cb(uv_timer_t *h) {
+  report(h->data, 0);
+}
+
 static int
 root_fn(bh_task *t, void *arg) {
   run *r = arg;
   const bh_run_opts *o = r->o;
 
+  if (o->progress != NULL) {
+    int64_t every = o->progress_interval_ms > 0 ? o->progress_interval_ms
+                                                : 200;
+
+    uv_timer_start(&r->progress, progress_cb, (uint64_t)every,
+                   (uint64_t)every);
+  }
   bh_delegate_value(t, &r->res, o->task_name,
                     o->task_args ? bh_value_object(o->task_args) : NULL,
                     o->task_kwargs ? bh_value_object(o->task_kwargs) : NULL);
+  if (o->progress != NULL) {
+    uv_timer_stop(&r->progress);
+    report(r, 1);
+  }
   bh__bee_terminate(t->bee, "The task is done.");
   return 0;
 }
@@ -118,6 +143,8 @@ make_hive(run *r, int sv[2], char **why) {
     *why = bh__strdup("No worker bee class: set worker_class.");
     return BH_EINVAL;
   }
+  if (rc == 0 && o->trace != NULL)
+    bh_bee_trace(r->queen, o->trace);
   if (rc == 0)
     rc = bh__bee_init(r->queen, obj(o->queen_init_args),
                       obj(o->queen_init_kwargs), why);
@@ -225,6 +252,9 @@ bh_run(const bh_run_opts *o, bh_result **out) {
   }
   uv_loop_init(&r.loop);
   bh__turn_init(&r.loop);
+  uv_timer_init(&r.loop, &r.progress);
+  r.progress.data = &r;
+  uv_unref((uv_handle_t *)&r.progress);
   rc = make_hive(&r, sv, &why);
   if (rc == 0)
     rc = start_root_task(&r);

@@ -111,7 +111,7 @@ typedef struct peer {
 
 /* Says what went wrong in a fake, and evaluates to 1 (its failure). */
 #define FAKE_FAIL(...)                                                       \
-  (fprintf(stderr, "fake %d (line %d): ", (int)getpid(), __LINE__),          \
+  (fprintf(stderr, "pid %d (line %d): ", (int)getpid(), __LINE__),          \
    fprintf(stderr, __VA_ARGS__), fputc('\n', stderr), 1)
 #define CHECK(cond, ...)                                                     \
   do {                                                                       \
@@ -1490,6 +1490,9 @@ expect_dead(peer *p, const char *exit_code) {
 
 #define DIE_CODE "The parent bee ordered to die gracefully."
 
+static int drv_basic_rest(peer *p);
+
+/* Succeeded, unknown task, raised; then drv_basic_rest(). */
 static int
 drv_basic(peer *p, void *arg) {
   const msgpack_object *tbk;
@@ -1518,6 +1521,12 @@ drv_basic(peer *p, void *arg) {
     return 1;
   CHECK(same(p->m.exception, "{s:s s:s}", "type", "ValueError", "message",
              "bad 3"), "raised");
+  return drv_basic_rest(p);
+}
+
+/* Cancelled, ids held twice, task_taken, busy_status, die. */
+static int
+drv_basic_rest(peer *p) {
   if (offer(p, 10, BH__MSG_TASK_ACCEPTED) != 0 ||
       send_info(p, 10, "cancel", "[[] {}]") != 0 ||
       expect_done(p, 10, BH_CANCELLED, 4) != 0)
