@@ -8,6 +8,9 @@ set(BH_WARNING_FLAGS
 
 function(bh_set_warnings target)
   target_compile_options(${target} PRIVATE ${BH_WARNING_FLAGS})
+  # Fibers have guarded stacks: probe every page of a large frame so that a
+  # deep call hits the guard instead of jumping past it.
+  target_compile_options(${target} PRIVATE -fstack-clash-protection)
   if(BH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

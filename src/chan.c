@@ -1,5 +1,6 @@
 /* chan.c - framed msgpack channels over libuv pipes. See chan.h. */
 #include "chan.h"
+#include "turn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -248,10 +249,12 @@ bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
   c->pipe.data = c->wreq.data = c;
   c->handles = 1;
   err = uv_pipe_open(&c->pipe, fd);
-  if (err == 0)
+  if (err != 0)
+    close(fd); /* libuv did not take it */
+  else
     err = uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
   if (err != 0) {
-    close(fd);
+    /* From here the pipe owns fd (if it took it): uv_close closes it. */
     c->failed = true;
     bh__chan_close(c);
     return err;
@@ -276,6 +279,7 @@ bh__chan_kick(bh__chan *c) {
     c->dirty = true;
     c->dirty_next = dirty_head;
     dirty_head = c;
+    bh__turn_pending();
   }
 }
 

@@ -37,7 +37,7 @@ struct bh__deleg {
   int64_t child;
   cand *cands;
   uint32_t n_cands, n_open;
-  int64_t t0;           /* when it was made, for the pickup timeout */
+  int64_t t0;           /* when it was offered, for the pickup timeout */
   uint64_t made_ns, start_ns; /* for the timeline */
   bh__deleg *prev, *next;
 };
@@ -148,6 +148,7 @@ offer(bh__deleg *d) {
     send_simple(c, BH__MSG_NEW_TASK, d->tid);
   }
   d->n_open = d->n_cands;
+  d->t0 = bh_now(); /* the pickup clock runs from the offer */
   DL_DELETE(bee->backlog_head, d);
   bee->n_backlog--;
   d->state = D_OFFERED;
@@ -182,15 +183,11 @@ pickup_reason(const bh_bee *bee) {
                       (long long)bee->pickup_ms);
 }
 
+/* The oldest offer nobody has taken. Time in the backlog does not count:
+ * there every child is busy, which is not a failure to pick up. */
 static bh__deleg *
 oldest(const bh_bee *bee) {
-  bh__deleg *a = bee->backlog_head, *b = bee->unpicked_head;
-
-  if (a == NULL)
-    return b;
-  if (b == NULL)
-    return a;
-  return a->t0 <= b->t0 ? a : b;
+  return bee->unpicked_head;
 }
 
 static void

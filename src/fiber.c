@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "turn.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BH_ASAN 1
@@ -36,7 +37,7 @@ extern fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
 
 typedef struct stack {
   struct stack *next; /* pool link */
-  char *map;          /* the mapping, guard page first */
+  char *map;          /* the mapping, guard region first */
   size_t map_size;
   unsigned vg_id;     /* valgrind's stack id */
 } stack;
@@ -73,7 +74,7 @@ static _Thread_local struct {
 static stack *
 stack_get(void) {
   stack *s = S.pool;
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t page = BH__GUARD_SIZE;
 
   if (s != NULL) {
     S.pool = s->next;
@@ -175,8 +176,7 @@ bh__fiber_new(bh__fiber_fn fn, void *arg) {
   f->fn = fn;
   f->arg = arg;
   f->ctx = make_fcontext(f->stk->map + f->stk->map_size,
-                         f->stk->map_size - (size_t)sysconf(_SC_PAGESIZE),
-                         entry);
+                         f->stk->map_size - BH__GUARD_SIZE, entry);
   S.live++;
   return f;
 }
@@ -237,6 +237,7 @@ bh__fiber_wake(bh__fiber *f, int status) {
   else
     S.head = f;
   S.tail = f;
+  bh__turn_pending();
 }
 
 bool

@@ -14,8 +14,14 @@
 typedef struct bh__fiber bh__fiber;
 typedef void (*bh__fiber_fn)(void *arg);
 
-/* Default usable stack size; each stack also gets one guard page below. */
+/* Default usable stack size. Below each stack lies a guard region with no
+ * access: 64 KiB rather than one page, so that a function whose frame is
+ * larger than a page (a big local array it does not touch in order) still
+ * lands in the guard instead of skipping over it into the next stack. Only
+ * address space is spent on it. Our own code is also built with
+ * -fstack-clash-protection, which probes every page of a large frame. */
 #define BH__STACK_SIZE ((size_t)256 << 10)
+#define BH__GUARD_SIZE ((size_t)64 << 10)
 
 /* Makes a fiber that will run fn(arg) when first woken. Returns owned (the
  * scheduler frees it when fn returns) or NULL. */

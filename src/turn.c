@@ -12,6 +12,16 @@ bh__turn_run(void) {
     bh__sched_run();
     bh__chan_flush_all();
   } while (bh__sched_pending());
+  if (hook != NULL)
+    uv_unref((uv_handle_t *)hook);
+}
+
+/* Work is queued for the end of this turn: the loop must not end first,
+ * even if the callback that queued it closed the last other handle. */
+void
+bh__turn_pending(void) {
+  if (hook != NULL)
+    uv_ref((uv_handle_t *)hook);
 }
 
 static void

@@ -11,6 +11,9 @@
 int bh__turn_init(uv_loop_t *loop);
 /* Runs one turn's work now (also what the hook does). */
 void bh__turn_run(void);
+/* Keeps the loop alive until the next turn's end: a fiber was woken or a
+ * channel has output (fiber.c and chan.c call it). */
+void bh__turn_pending(void);
 /* Stops and closes the hook; uv_run() must then run to let it close. */
 void bh__turn_close(void);
 /* In a forked child: forgets the parent's hook without touching it. */
