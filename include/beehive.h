@@ -338,6 +338,20 @@ BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
 typedef int (*bh_local_fn)(bh_task *t, void *arg);
 BH_EXTERN int bh_group_go(bh_group *g, bh_future **out, void *udata,
                           bh_local_fn fn, void *arg);
+/* Options of the delegations a group starts from now on. A negative field
+ * keeps the hive's default (bh_run_opts.retries / task_timeout_ms). */
+typedef struct bh_deleg_opts {
+  int retries;        /* re-offers to another worker when the one running
+                       * the task dies; 0: none (the reference's way) */
+  int64_t timeout_ms; /* the answer comes by then, cancelled if need be;
+                       * 0: no deadline */
+} bh_deleg_opts;
+BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
+/* Cancels f: it completes now, cancelled ("Cancelled by the delegating
+ * bee."); a task running on a child gets cancel_task, and a child that
+ * does not answer within the grace period is killed. A local future's
+ * fiber wakes with BH_ECANCELED. Returns 0, or BH_EDONE if f was done. */
+BH_EXTERN int bh_future_cancel(bh_future *f);
 /* Waits for the next completed future in the group, in completion order
  * (as_completed). Returns 0 with *out owned by the caller (free with
  * bh_future_free), BH_EDONE when nothing is pending, or a wait error. */
@@ -493,6 +507,8 @@ BH_EXTERN void bh_span_end(bh_task *t, int64_t span, bh_status status);
 BH_EXTERN int bh_trace_write_json(const bh_trace *tr, const char *path);
 BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
 
+enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
+
 typedef struct bh_run_opts {
   const bh_class *queen_class;  /* required */
   const bh_class *worker_class; /* NULL: queen_class->worker_class */
@@ -511,6 +527,27 @@ typedef struct bh_run_opts {
   bh_start start;
   int64_t pickup_timeout_ms; /* 0: 600,000 */
   size_t max_frame;          /* 0: 64 MiB */
+  /* Population (the queen's workers). */
+  int min_workers;           /* 0: 1 */
+  int max_workers;           /* 0: max(cpu count - 1, 1) */
+  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000 */
+  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9 */
+  int max_restarts;          /* give up after more deaths than this... */
+  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000 */
+  int64_t recycle_after;     /* retire a worker after N tasks; 0: never */
+  /* Fault tolerance of the queen's delegations. */
+  int retries;               /* default re-offers of a task lost with its
+                              * worker; 0: none */
+  int poison_kills;          /* a task that killed this many workers is
+                              * refused ("poison task"); 0: 2 */
+  int64_t task_timeout_ms;   /* default deadline; 0: none */
+  int64_t kill_grace_ms;     /* cancel_task unanswered -> kill; 0: 1,000 */
+  /* SIGINT and SIGTERM while bh_run runs: BH_SIGNALS_CANCEL (the default)
+   * cancels the queen's work and shuts the hive down in order, bh_run
+   * returning BH_ECANCELLED naming the signal; BH_SIGNALS_FINISH lets the
+   * work finish first (a second signal cancels); BH_SIGNALS_IGNORE leaves
+   * the signals to the program. */
+  int on_signal;
   bh_trace *trace;           /* the queen records her delegations here */
   bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */
   void *progress_udata;

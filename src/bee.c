@@ -2,6 +2,7 @@
  * running tasks within max_concurrency, and dying in order. The
  * delegating side is deleg.c; children are child.c. */
 #include "bee.h"
+#include "pop.h"
 
 #include <string.h>
 
@@ -133,6 +134,52 @@ on_info(bh_bee *bee, const bh__msg *m) {
   run_queued(bee);
 }
 
+/* Cancels t with reason: a running task's fiber wakes with BH_ECANCELED
+ * (or sees it at its next wait); a queued one is answered cancelled at
+ * once. */
+void
+bh__bee_cancel_task(bh_bee *bee, bh_task *t, const char *reason) {
+  bh_task **p;
+
+  if (t->state == TASK_ACCEPTED || t->cancelled)
+    return;
+  t->cancelled = true;
+  if (t->reason == NULL)
+    t->reason = bh__strdup(reason);
+  if (t->state == TASK_RUNNING) {
+    bh__task_wake(t, BH_ECANCELED);
+    return;
+  }
+  for (p = &bee->rq_head; *p != NULL; p = &(*p)->qnext)
+    if (*p == t) {
+      *p = t->qnext;
+      break;
+    }
+  bee->rq_tail = NULL;
+  for (p = &bee->rq_head; *p != NULL; p = &(*p)->qnext)
+    bee->rq_tail = *p;
+  bh__task_cancel_queued(t);
+}
+
+void
+bh__bee_cancel_all(bh_bee *bee, const char *reason) {
+  bh_task *t, *tmp;
+
+  HASH_ITER(hh, bee->tasks, t, tmp)
+    bh__bee_cancel_task(bee, t, reason);
+}
+
+/* The parent no longer wants task id. A task already answered is not
+ * found: its task_done is on its way, which is answer enough. */
+static void
+on_cancel(bh_bee *bee, int64_t id) {
+  bh_task *t;
+
+  HASH_FIND(hh, bee->tasks, &id, sizeof(id), t);
+  if (t != NULL)
+    bh__bee_cancel_task(bee, t, "Cancelled by the parent bee.");
+}
+
 static void
 on_unknown(bh_bee *bee, const bh__msg *m) {
   char *why = bh__asprintf("Unknown message with type '%.*s'.",
@@ -164,6 +211,9 @@ parent_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   case BH__MSG_DIE:
     bh__bee_terminate(bee, "The parent bee ordered to die gracefully.");
     break;
+  case BH__MSG_CANCEL_TASK:
+    on_cancel(bee, m->task_id);
+    break;
   default:
     on_unknown(bee, m);
     break;
@@ -187,7 +237,8 @@ void
 bh__bee_task_finished(bh_bee *bee, bh_task *t) {
   HASH_DEL(bee->tasks, t);
   bee->n_reserved--;
-  bee->n_running--;
+  if (t->state == TASK_RUNNING)
+    bee->n_running--;
   run_queued(bee);
   bh__bee_progress(bee);
 }
@@ -230,6 +281,7 @@ bh__bee_progress(bh_bee *bee) {
     return;
   if (!bee->dying) {
     bee->dying = true;
+    bh__pop_stop(bee);
     for (i = 0; i < bee->n_kids; i++)
       if (bee->kids[i]->alive)
         bh__child_die(bee->kids[i]);
@@ -338,6 +390,8 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   bee->pickup_ms = o->pickup_ms > 0 ? o->pickup_ms : 600000;
   bee->on_dead = o->on_dead;
   bee->on_orphan = o->on_orphan;
+  bee->ft.poison_kills = 2;
+  bee->ft.grace_ms = 1000;
   bee->owner = o->owner;
   if (o->ctx != NULL)
     bee->ctx = *o->ctx;
@@ -372,10 +426,12 @@ bh__bee_free(bh_bee *bee) {
   }
   bh__children_free(bee);
   bh__deleg_close(bee);
+  bh__pop_free(bee);
   bh__chan_close(bee->parent);
   bh_value_free(bee->w_args);
   bh_value_free(bee->w_kwargs);
   bh__free(bee->kid_stats);
+  bh__free(bee->pop_failed);
   bh__free(bee->state);
   bh__free(bee->exit_code);
   /* The pickup timer lives in the bee: free it once libuv lets go. */

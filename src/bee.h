@@ -16,6 +16,7 @@
 
 typedef struct bh__deleg bh__deleg;
 typedef struct bh__child bh__child;
+typedef struct bh__pop bh__pop;
 
 /* Where a task from the parent is in its life. */
 typedef enum task_state {
@@ -111,6 +112,15 @@ struct bh_bee {
   void (*on_orphan)(bh_bee *bee); /* the parent channel failed */
   void *owner;           /* for on_dead */
   size_t n_local;        /* local fibers (bh_group_go) still running */
+  /* Fault tolerance: the defaults of this bee's delegations. */
+  struct {
+    int retries;         /* re-offers of a task lost with its worker */
+    int poison_kills;    /* workers a task may kill before it is refused */
+    int64_t timeout_ms;  /* deadline of each delegation; 0: none */
+    int64_t grace_ms;    /* after cancel_task, before the kill */
+  } ft;
+  char *pop_failed;      /* the queen gave up: why (new work fails) */
+  bh__pop *pop;          /* queens: the population manager */
   /* Stats and the timeline. */
   bh_stats st;           /* counters; children filled in by bh_bee_stats */
   bh_child_stats *kid_stats;
@@ -148,6 +158,9 @@ void bh__bee_terminate(bh_bee *bee, const char *exit_code);
 /* Checks whether the end of life can proceed; called after every event
  * that may have finished the work. */
 void bh__bee_progress(bh_bee *bee);
+/* Cancels one task, or every task the bee holds, with reason. */
+void bh__bee_cancel_task(bh_bee *bee, bh_task *t, const char *reason);
+void bh__bee_cancel_all(bh_bee *bee, const char *reason);
 /* A running task sent its task_done: free its slot, start the next. */
 void bh__bee_task_finished(bh_bee *bee, bh_task *t);
 /* Looks up a task function by name through the class chain. */
@@ -157,6 +170,8 @@ bh_task_fn bh__bee_find_task(const bh_bee *bee, const char *name);
 /* A task finished: sends task_done and frees it. */
 void bh__task_start(bh_task *t);
 void bh__task_free(bh_task *t);
+/* Answers a queued task cancelled without running it, and frees it. */
+void bh__task_cancel_queued(bh_task *t);
 int bh__task_wait(bh_task *t, int64_t deadline);
 void bh__task_wake(bh_task *t, int status);
 /* Appends a traceback line; adds the "in task ... of bee ..." line. */
@@ -166,11 +181,19 @@ void bh__task_tb_where(bh_task *t);
 void bh__task_set_error(bh_task *t, const char *type, char *msg);
 
 /* deleg.c */
-/* Starts a delegation whose result completes `fut`. */
+/* Starts a delegation whose result completes `fut`, with options o (NULL:
+ * the bee's defaults). */
 int bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
-                    const msgpack_object *args, const msgpack_object *kwargs);
+                    const msgpack_object *args, const msgpack_object *kwargs,
+                    const bh_deleg_opts *o);
 /* The future's owner went away: drop the answer when it comes. */
 void bh__deleg_forget(bh__deleg *d);
+/* Answers d cancelled now, and cancels it on its child. */
+void bh__deleg_cancel(bh__deleg *d);
+/* deleg.c, for deleg_answer.c: a child's accept or deny of an offer
+ * (false if it fits no open offer), and its open offers on its death. */
+bool bh__d_on_offer_answer(bh__child *c, bh__deleg *d, const bh__msg *m);
+void bh__d_close_offers(bh__child *c, bh__deleg *d);
 /* A child's message about a delegation. */
 void bh__deleg_on_msg(bh__child *c, const bh__msg *m);
 /* A child is gone: fail or re-home its delegations. */
@@ -210,10 +233,19 @@ void bh__stats_child_lane(bh_bee *bee, const bh__child *c);
 
 /* queen.c */
 /* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */
+struct bh__pop_opts;
 int bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                     const bh_value *kwargs, int n, int w_max_conc,
-                    bh_start start);
+                    bh_start start, const struct bh__pop_opts *po);
 int bh__queen_spawn(bh_bee *bee, int n);
+/* True when the bee may still get children (a queen under her limits). */
+bool bh__queen_can_grow(const bh_bee *bee);
+/* Delegations wait because every child is full: grow if allowed. */
+void bh__queen_saturated(bh_bee *bee);
+/* A child answered a task (for recycling). */
+void bh__queen_task_done(bh__child *c);
+/* A child was mourned (replacement, restart limit). */
+void bh__queen_on_death(bh__child *c);
 
 /* spawn.c */
 /* Runs a worker bee on fd in this process until its life ends; returns the

@@ -3,7 +3,6 @@
 #include "turn.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -281,30 +280,6 @@ bh__chan_kick(bh__chan *c) {
     dirty_head = c;
     bh__turn_pending();
   }
-}
-
-/* Writes everything pending, waiting with poll() when the socket is full. */
-int
-bh__chan_flush_sync(bh__chan *c) {
-  uv_os_fd_t fd;
-  size_t off = 0;
-
-  if (c->writing || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
-    return BH_EPIPE;
-  while (off < c->out.len) {
-    ssize_t n = write(fd, c->out.data + off, c->out.len - off);
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-
-    if (n > 0) {
-      off += (size_t)n;
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      poll(&p, 1, -1);
-    } else {
-      return n < 0 ? -errno : BH_EPIPE;
-    }
-  }
-  c->out.len = 0;
-  return 0;
 }
 
 void

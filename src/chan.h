@@ -37,8 +37,6 @@ void bh__chan_kick(bh__chan *c);
 void bh__chan_flush_all(void);
 /* In a forked child: forgets the parent's channels. */
 void bh__chan_forget_all(void);
-/* Writes all pending output now, blocking (used right before exit). */
-int bh__chan_flush_sync(bh__chan *c);
 /* Calls cb once when every byte appended so far has reached the kernel
  * (at once if nothing is pending). */
 void bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata));

@@ -41,6 +41,7 @@ mourn(bh__child *c) {
          "bee %lld: child bee %lld is gone%s%s", (long long)bee->id,
          (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
   bh__deleg_on_death(c);
+  bh__queen_on_death(c);
   bh__bee_progress(bee);
 }
 

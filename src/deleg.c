@@ -1,64 +1,34 @@
-/* deleg.c - the delegating side of the protocol: offering a task to every
- * child with free capacity, choosing the first accepter, telling late
- * accepters the task was taken, waiting for task_done, and wrapping every
- * outcome (ORIGINAL-BEHAVIOUR.md, "Results seen by the delegating bee").
+/* deleg.c - the delegating side of the protocol, up to the hand-over:
+ * offering a task to every child with free capacity, choosing the first
+ * accepter, telling late accepters the task was taken, the pickup timeout.
+ * Answers are deleg_answer.c's; deadlines and cancellation deleg_cancel.c's.
  *
  * A delegation waits in the bee's backlog, in order, while every living
  * child is at its max_concurrency, so a burst never overruns the workers
  * and spreads over them as their slots free up. */
-#include "bee.h"
+#include "deleg.h"
 
 #include <string.h>
 #include <utlist.h>
 
 #include "trace.h"
 
-typedef struct cand {
-  int64_t child;
-  bool open; /* no answer yet */
-} cand;
+static void arm_pickup(bh_bee *bee);
 
-typedef enum deleg_state {
-  D_BACKLOG, /* not offered yet */
-  D_OFFERED, /* offered, nobody accepted yet */
-  D_STARTED, /* task_info sent to `child` */
-  D_OVER     /* answered or forgotten; waits for late answers */
-} deleg_state;
-
-struct bh__deleg {
-  int64_t tid;
-  UT_hash_handle hh;
-  bh_bee *bee;
-  bh_future *fut;       /* NULL once forgotten */
-  char *name;
-  bh_value *call;       /* [args, kwargs], until task_info is sent */
-  deleg_state state;
-  bool queued;          /* in backlog or unpicked list */
-  int64_t child;
-  cand *cands;
-  uint32_t n_cands, n_open;
-  int64_t t0;           /* when it was offered, for the pickup timeout */
-  uint64_t made_ns, start_ns; /* for the timeline */
-  bh__deleg *prev, *next;
-};
-
-#define DENIED_ALL "Every child bee has denied the task."
-
-static void pump(bh_bee *bee);
-
-static void
-maybe_free(bh__deleg *d) {
+void
+bh__d_maybe_free(bh__deleg *d) {
   if (d->state != D_OVER || d->n_open > 0)
     return;
   HASH_DEL(d->bee->delegs, d);
+  bh__d_timer_free(d);
   bh_value_free(d->call);
   bh__free(d->name);
   bh__free(d->cands);
   bh__free(d);
 }
 
-static void
-unqueue(bh__deleg *d) {
+void
+bh__d_unqueue(bh__deleg *d) {
   bh_bee *bee = d->bee;
 
   if (!d->queued)
@@ -89,15 +59,17 @@ account(bh__deleg *d, const bh_result *r) {
                   d->start_ns, uv_hrtime(), st);
 }
 
-/* The delegation has its answer: hand it to the future, if any. */
-static void
-conclude(bh__deleg *d, bh_result *r) {
-  if (d->state != D_OVER)
+void
+bh__d_conclude(bh__deleg *d, bh_result *r) {
+  if (d->state != D_OVER && d->state != D_ABANDONED)
     account(d, r);
-  unqueue(d);
-  d->state = D_OVER;
-  bh_value_free(d->call);
-  d->call = NULL;
+  bh__d_unqueue(d);
+  if (d->state != D_ABANDONED)
+    d->state = D_OVER;
+  if (d->state == D_OVER) {
+    bh_value_free(d->call);
+    d->call = NULL;
+  }
   if (d->fut != NULL)
     bh__future_complete(d->fut, r);
   else
@@ -105,10 +77,17 @@ conclude(bh__deleg *d, bh_result *r) {
   d->fut = NULL;
 }
 
-static void
-conclude_cancelled(bh__deleg *d, const char *reason) {
-  conclude(d, bh__result_make(BH_CANCELLED, -1, NULL, NULL, reason, NULL,
-                              NULL, NULL));
+void
+bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason) {
+  bh__d_conclude(d, bh__result_make(BH_CANCELLED, child, NULL, NULL, reason,
+                                    NULL, NULL, NULL));
+}
+
+bh__child *
+bh__d_child(const bh__deleg *d) {
+  if (d->child < 0 || (size_t)d->child >= d->bee->n_kids)
+    return NULL;
+  return d->bee->kids[d->child];
 }
 
 static bool
@@ -117,154 +96,12 @@ has_room(const bh__child *c) {
          (c->capacity < 0 || c->inflight < (size_t)c->capacity);
 }
 
-static void
-send_simple(bh__child *c, bh__msg_type type, int64_t tid) {
-  if (c->chan != NULL && bh__wire_put_simple(bh__chan_out(c->chan),
-                                             c->bee->max_frame, type,
-                                             tid) == 0)
-    bh__chan_kick(c->chan);
-}
-
-/* Offers d to every child with a free slot. False: none has one now. */
-static bool
-offer(bh__deleg *d) {
-  bh_bee *bee = d->bee;
-  size_t i, n = 0;
-
-  for (i = 0; i < bee->n_kids; i++)
-    n += has_room(bee->kids[i]);
-  if (n == 0)
-    return false;
-  d->cands = bh__calloc(n, sizeof(cand));
-  if (d->cands == NULL)
-    return false;
-  for (i = 0; i < bee->n_kids; i++) {
-    bh__child *c = bee->kids[i];
-
-    if (!has_room(c))
-      continue;
-    d->cands[d->n_cands++] = (cand){c->id, true};
-    c->inflight++;
-    send_simple(c, BH__MSG_NEW_TASK, d->tid);
-  }
-  d->n_open = d->n_cands;
-  d->t0 = bh_now(); /* the pickup clock runs from the offer */
-  DL_DELETE(bee->backlog_head, d);
-  bee->n_backlog--;
-  d->state = D_OFFERED;
-  DL_APPEND(bee->unpicked_head, d);
-  return true;
-}
-
-static void arm_pickup(bh_bee *bee);
-
-/* Offers backlogged delegations, oldest first, while children have room. */
-static void
-pump(bh_bee *bee) {
-  while (bee->backlog_head != NULL) {
-    bh__deleg *d = bee->backlog_head;
-
-    if (bee->n_alive == 0) {
-      conclude_cancelled(d, DENIED_ALL);
-      maybe_free(d);
-      continue;
-    }
-    if (!offer(d))
-      break;
-  }
-  arm_pickup(bee);
-}
-
-static char *
-pickup_reason(const bh_bee *bee) {
-  if (bee->pickup_ms == 600000)
-    return bh__strdup("No child bee has picked up the task for 10 minutes.");
-  return bh__asprintf("No child bee has picked up the task for %lld ms.",
-                      (long long)bee->pickup_ms);
-}
-
-/* The oldest offer nobody has taken. Time in the backlog does not count:
- * there every child is busy, which is not a failure to pick up. */
-static bh__deleg *
-oldest(const bh_bee *bee) {
-  return bee->unpicked_head;
-}
-
-static void
-pickup_cb(uv_timer_t *h) {
-  bh_bee *bee = h->data;
-  int64_t now = bh_now();
-  bh__deleg *d;
-
-  while ((d = oldest(bee)) != NULL && d->t0 + bee->pickup_ms <= now) {
-    char *why = pickup_reason(bee);
-
-    conclude_cancelled(d, why ? why : "pickup timeout");
-    bh__free(why);
-    maybe_free(d);
-  }
-  arm_pickup(bee);
-}
-
-/* One timer serves every waiting delegation: it fires for the oldest. */
-static void
-arm_pickup(bh_bee *bee) {
-  bh__deleg *d = oldest(bee);
-  int64_t left;
-
-  if (d == NULL) {
-    uv_timer_stop(&bee->pickup_timer);
-    return;
-  }
-  left = d->t0 + bee->pickup_ms - bh_now();
-  uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,
-                 0);
-}
-
-int
-bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
-                const msgpack_object *args, const msgpack_object *kwargs) {
-  bh__deleg *d = bh__calloc(1, sizeof(*d));
-  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
-
-  if (d == NULL)
-    return BH_ENOMEM;
-  d->name = bh__strdup(name);
-  d->call = bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
-                          kwargs ? kwargs : &empty_map);
-  if (d->name == NULL || d->call == NULL) {
-    bh_value_free(d->call);
-    bh__free(d->name);
-    bh__free(d);
-    return BH_ENOMEM;
-  }
-  d->bee = bee;
-  d->fut = fut;
-  d->tid = bee->next_tid++;
-  d->child = -1;
-  d->t0 = bh_now();
-  d->made_ns = uv_hrtime();
-  d->state = D_BACKLOG;
-  d->queued = true;
-  HASH_ADD(hh, bee->delegs, tid, sizeof(d->tid), d);
-  DL_APPEND(bee->backlog_head, d);
-  bee->n_backlog++;
-  bee->st.delegated++;
-  if (fut != NULL)
-    bh__future_set_deleg(fut, d);
-  pump(bee);
-  return 0;
-}
-
 void
-bh__deleg_forget(bh__deleg *d) {
-  d->fut = NULL;
-  if (d->state == D_BACKLOG || d->state == D_OFFERED) {
-    unqueue(d);
-    d->state = D_OVER;
-    maybe_free(d);
-  }
+bh__d_send(bh__child *c, bh__msg_type type, int64_t tid) {
+  if (c != NULL && c->chan != NULL &&
+      bh__wire_put_simple(bh__chan_out(c->chan), c->bee->max_frame, type,
+                          tid) == 0)
+    bh__chan_kick(c->chan);
 }
 
 static cand *
@@ -277,6 +114,194 @@ find_cand(bh__deleg *d, int64_t child) {
   return NULL;
 }
 
+/* Offers d to every child with a free slot that has not an offer of it
+ * open already (a retried task keeps its earlier candidates). False: no
+ * child has a slot now. */
+static bool
+offer(bh__deleg *d) {
+  bh_bee *bee = d->bee;
+  size_t i, n = 0;
+  cand *grown;
+
+  for (i = 0; i < bee->n_kids; i++)
+    n += has_room(bee->kids[i]);
+  if (n == 0)
+    return false;
+  grown = bh__realloc(d->cands, (d->n_cands + n) * sizeof(cand));
+  if (grown == NULL)
+    return false;
+  d->cands = grown;
+  for (i = 0; i < bee->n_kids; i++) {
+    bh__child *c = bee->kids[i];
+    cand *k = find_cand(d, c->id);
+
+    if (!has_room(c) || (k != NULL && k->open))
+      continue;
+    if (k == NULL)
+      k = &d->cands[d->n_cands++];
+    *k = (cand){c->id, true};
+    d->n_open++;
+    c->inflight++;
+    bh__d_send(c, BH__MSG_NEW_TASK, d->tid);
+  }
+  d->t0 = bh_now(); /* the pickup clock runs from the offer */
+  bh__d_unqueue(d);
+  d->state = D_OFFERED;
+  d->queued = true;
+  DL_APPEND(bee->unpicked_head, d);
+  return true;
+}
+
+static void
+fail_backlog(bh_bee *bee) {
+  while (bee->backlog_head != NULL) {
+    bh__deleg *d = bee->backlog_head;
+
+    if (bee->pop_failed != NULL)
+      bh__d_conclude(d, bh__result_make(BH_RAISED, -1, "PopulationError",
+                                        bee->pop_failed, NULL, NULL, NULL,
+                                        NULL));
+    else
+      bh__d_cancelled(d, -1, DENIED_ALL);
+    bh__d_maybe_free(d);
+  }
+}
+
+/* Offers backlogged delegations, oldest first, while children have room;
+ * a queen short of room grows her population. */
+void
+bh__d_pump(bh_bee *bee) {
+  if (bee->pop_failed != NULL ||
+      (bee->n_alive == 0 && !bh__queen_can_grow(bee)))
+    fail_backlog(bee);
+  while (bee->backlog_head != NULL && offer(bee->backlog_head))
+    ;
+  if (bee->backlog_head != NULL)
+    bh__queen_saturated(bee);
+  arm_pickup(bee);
+}
+
+static char *
+pickup_reason(const bh_bee *bee) {
+  if (bee->pickup_ms == 600000)
+    return bh__strdup("No child bee has picked up the task for 10 minutes.");
+  return bh__asprintf("No child bee has picked up the task for %lld ms.",
+                      (long long)bee->pickup_ms);
+}
+
+static void
+pickup_cb(uv_timer_t *h) {
+  bh_bee *bee = h->data;
+  int64_t now = bh_now();
+  bh__deleg *d;
+
+  while ((d = bee->unpicked_head) != NULL && d->t0 + bee->pickup_ms <= now) {
+    char *why = pickup_reason(bee);
+
+    bh__d_cancelled(d, -1, why ? why : "pickup timeout");
+    bh__free(why);
+    bh__d_maybe_free(d);
+  }
+  arm_pickup(bee);
+}
+
+/* One timer serves every offer nobody has taken: it fires for the oldest.
+ * Time in the backlog does not count: there every child is busy, which is
+ * not a failure to pick up. */
+static void
+arm_pickup(bh_bee *bee) {
+  bh__deleg *d = bee->unpicked_head;
+  int64_t left;
+
+  if (d == NULL) {
+    uv_timer_stop(&bee->pickup_timer);
+    return;
+  }
+  left = d->t0 + bee->pickup_ms - bh_now();
+  uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,
+                 0);
+}
+
+static bh__deleg *
+deleg_new(bh_bee *bee, const char *name, const msgpack_object *args,
+          const msgpack_object *kwargs) {
+  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+  bh__deleg *d = bh__calloc(1, sizeof(*d));
+
+  if (d == NULL)
+    return NULL;
+  d->name = bh__strdup(name);
+  d->call = bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
+                          kwargs ? kwargs : &empty_map);
+  if (d->name == NULL || d->call == NULL) {
+    bh_value_free(d->call);
+    bh__free(d->name);
+    bh__free(d);
+    return NULL;
+  }
+  d->bee = bee;
+  d->tid = bee->next_tid++;
+  d->child = -1;
+  d->made_ns = uv_hrtime();
+  return d;
+}
+
+int
+bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
+                const msgpack_object *args, const msgpack_object *kwargs,
+                const bh_deleg_opts *o) {
+  bh__deleg *d = deleg_new(bee, name, args, kwargs);
+
+  if (d == NULL)
+    return BH_ENOMEM;
+  d->fut = fut;
+  d->retries = o && o->retries >= 0 ? o->retries : bee->ft.retries;
+  d->timeout_ms = o && o->timeout_ms >= 0 ? o->timeout_ms
+                                          : bee->ft.timeout_ms;
+  d->state = D_BACKLOG;
+  d->queued = true;
+  HASH_ADD(hh, bee->delegs, tid, sizeof(d->tid), d);
+  DL_APPEND(bee->backlog_head, d);
+  bee->n_backlog++;
+  bee->st.delegated++;
+  if (fut != NULL)
+    bh__future_set_deleg(fut, d);
+  if (bh__d_arm_deadline(d) != 0) {
+    bh__d_cancelled(d, -1, "No memory for the task's deadline.");
+    bh__d_maybe_free(d);
+    return 0;
+  }
+  bh__d_pump(bee);
+  return 0;
+}
+
+void
+bh__d_requeue(bh__deleg *d) {
+  bh_bee *bee = d->bee;
+
+  d->state = D_BACKLOG;
+  d->child = -1;
+  d->queued = true;
+  DL_PREPEND(bee->backlog_head, d);
+  bee->n_backlog++;
+  bee->st.retried++;
+}
+
+/* The future's owner went away: an answer not yet given is dropped; a
+ * task that runs on a child is cancelled there. */
+void
+bh__deleg_forget(bh__deleg *d) {
+  d->fut = NULL;
+  if (d->state == D_BACKLOG || d->state == D_OFFERED) {
+    bh__d_unqueue(d);
+    d->state = D_OVER;
+    bh__d_maybe_free(d);
+  } else if (d->state == D_STARTED) {
+    bh__d_abandon(d, false);
+  }
+}
+
 static void
 send_info(bh__deleg *d, bh__child *c) {
   const msgpack_object *call = bh_value_object(d->call);
@@ -285,17 +310,24 @@ send_info(bh__deleg *d, bh__child *c) {
   rc = bh__wire_put_task_info(bh__chan_out(c->chan), c->bee->max_frame,
                               d->tid, d->name, &call->via.array.ptr[0],
                               &call->via.array.ptr[1]);
-  if (rc == BH_EMSGSIZE) {
-    conclude(d, bh__result_make(BH_RAISED, c->id, "FrameSizeError",
-                                "The task's arguments exceed the frame size "
-                                "limit.", NULL, NULL, NULL, NULL));
+  if (rc != 0) {
+    bh__d_conclude(d, bh__result_make(
+                          BH_RAISED, c->id,
+                          rc == BH_EMSGSIZE ? "FrameSizeError" : "EncodeError",
+                          rc == BH_EMSGSIZE ? "The task's arguments exceed "
+                                              "the frame size limit."
+                                            : "The task's arguments could "
+                                              "not be encoded.",
+                          NULL, NULL, NULL, NULL));
     c->inflight--;
-    send_simple(c, BH__MSG_TASK_TAKEN, d->tid);
+    bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;
   }
   bh__chan_kick(c->chan);
-  bh_value_free(d->call);
-  d->call = NULL;
+  if (d->retries == 0) {
+    bh_value_free(d->call);
+    d->call = NULL;
+  }
   d->start_ns = uv_hrtime();
 }
 
@@ -305,10 +337,10 @@ on_accepted(bh__child *c, bh__deleg *d, cand *k) {
   d->n_open--;
   if (d->state != D_OFFERED) {
     c->inflight--;
-    send_simple(c, BH__MSG_TASK_TAKEN, d->tid);
+    bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;
   }
-  unqueue(d);
+  bh__d_unqueue(d);
   d->state = D_STARTED;
   d->child = c->id;
   send_info(d, c);
@@ -320,137 +352,41 @@ on_denied(bh__child *c, bh__deleg *d, cand *k) {
   d->n_open--;
   c->inflight--;
   if (d->state == D_OFFERED && d->n_open == 0)
-    conclude_cancelled(d, DENIED_ALL);
+    bh__d_cancelled(d, -1, DENIED_ALL);
 }
 
-/* other_details of a wrapped result: {child_id, <key>: <obj>}. */
-static bh_value *
-details(int64_t child, const char *key, const msgpack_object *obj) {
-  return bh_value_pack(NULL, "{s:I s:o}", "child_id", (int64_t)child, key,
-                       obj);
-}
+/* A child's answer to an offer. False: it fits no open offer to it. */
+bool
+bh__d_on_offer_answer(bh__child *c, bh__deleg *d, const bh__msg *m) {
+  cand *k = d ? find_cand(d, c->id) : NULL;
 
-static bh_result *
-wrap(const bh__deleg *d, const bh__child *c, const char *msg,
-     const char *key, const msgpack_object *obj) {
-  bh_value *det = details(c->id, key, obj);
-  char line[256];
-  bh_value *tb;
-  bh_result *r;
-
-  snprintf(line, sizeof(line),
-           "  in delegation of task '%s' (id %lld) by bee %lld to child "
-           "bee %lld", d->name, (long long)d->tid, (long long)c->bee->id,
-           (long long)c->id);
-  tb = bh_value_pack(NULL, "[s]", line);
-  r = bh__result_make(BH_RAISED, c->id, "RuntimeError", msg, NULL,
-                      tb ? bh_value_object(tb) : NULL,
-                      det ? bh_value_object(det) : NULL, NULL);
-  bh_value_free(det);
-  bh_value_free(tb);
-  return r;
-}
-
-static bh_result *
-wrap_done(const bh__deleg *d, const bh__child *c, const bh__msg *m) {
-  static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
-
-  switch (m->status) {
-  case BH_SUCCEEDED:
-    return bh__result_make(BH_SUCCEEDED, c->id, NULL, NULL, NULL, NULL, NULL,
-                           m->returning_value);
-  case BH_CANCELLED:
-    return wrap(d, c, "Delegated task has been cancelled.", "reason",
-                m->reason ? m->reason : &nil_obj);
-  default:
-    return wrap(d, c, "Delegated task raised an exception.", "cause",
-                m->root);
-  }
-}
-
-static void
-on_done(bh__child *c, bh__deleg *d, const bh__msg *m) {
-  c->inflight--;
-  if (m->status == BH_SUCCEEDED)
-    c->done++;
-  else if (m->status == BH_CANCELLED)
-    c->cancelled++;
-  else
-    c->raised++;
-  conclude(d, wrap_done(d, c, m));
-}
-
-/* A child's message about delegation m->task_id. Anything that does not
- * fit what this bee asked of that child is a protocol error: the child is
- * killed and mourned, and nothing else is affected. */
-void
-bh__deleg_on_msg(bh__child *c, const bh__msg *m) {
-  bh__deleg *d;
-  cand *k = NULL;
-  char why[160];
-
-  HASH_FIND(hh, c->bee->delegs, &m->task_id, sizeof(m->task_id), d);
-  if (d != NULL && m->type != BH__MSG_TASK_DONE)
-    k = find_cand(d, c->id);
-  if (m->type == BH__MSG_TASK_DONE && d != NULL && d->state == D_STARTED &&
-      d->child == c->id) {
-    on_done(c, d, m);
-  } else if (k != NULL && k->open && m->type == BH__MSG_TASK_ACCEPTED) {
+  if (k == NULL || !k->open)
+    return false;
+  if (m->type == BH__MSG_TASK_ACCEPTED)
     on_accepted(c, d, k);
-  } else if (k != NULL && k->open && m->type == BH__MSG_TASK_DENIED) {
+  else
     on_denied(c, d, k);
-  } else {
-    snprintf(why, sizeof(why), "protocol error: %s for task %lld, which "
-             "was not asked of child bee %lld", bh__msg_type_str(m->type),
-             (long long)m->task_id, (long long)c->id);
-    bh__child_kill(c, why);
-    return;
-  }
-  if (d->state == D_OVER)
-    maybe_free(d);
-  pump(c->bee);
+  return true;
 }
 
-/* The message that says how child c ended, as the cause of its tasks. */
-static bh_value *
-death_cause(const bh__child *c) {
-  char msg[300];
-
-  if (c->dead_msg != NULL)
-    return bh_value_from_object(bh_value_object(c->dead_msg));
-  snprintf(msg, sizeof(msg), "Child bee id %lld has died without sending a "
-           "last wish: %s.", (long long)c->id, c->cause ? c->cause : "?");
-  return bh_value_pack(NULL, "{s:s s:s s:{s:s s:s} s:[]}", "msg_type", "dead",
-                       "death_type", "killed", "exception", "type",
-                       "BeeDied", "message", msg, "traceback");
-}
-
+/* A child is gone with an offer open. Death is not a denial: when it was
+ * the last open candidate the task goes back to the head of the backlog,
+ * for the other children or a replacement (pump fails it if there can be
+ * none). */
 void
-bh__deleg_on_death(bh__child *c) {
-  bh_bee *bee = c->bee;
-  bh_value *cause = death_cause(c);
-  static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
-  bh__deleg *d, *tmp;
-  cand *k;
+bh__d_close_offers(bh__child *c, bh__deleg *d) {
+  cand *k = find_cand(d, c->id);
 
-  if (!c->got_dead)
-    bee->st.deaths++;
-  HASH_ITER(hh, bee->delegs, d, tmp) {
-    if (d->state == D_STARTED && d->child == c->id && ++c->lost)
-      conclude(d, wrap(d, c, "Delegated task cancelled as the delegated "
-                       "bee has been killed.", "cause",
-                       cause ? bh_value_object(cause) : &nil_obj));
-    k = find_cand(d, c->id);
-    if (k != NULL && k->open) {
-      k->open = false;
-      if (--d->n_open == 0 && d->state == D_OFFERED)
-        conclude_cancelled(d, DENIED_ALL);
-    }
-    maybe_free(d);
-  }
-  bh_value_free(cause);
-  c->inflight = 0;
-  pump(bee);
+  if (k == NULL || !k->open)
+    return;
+  k->open = false;
+  if (--d->n_open > 0 || d->state != D_OFFERED)
+    return;
+  bh__d_unqueue(d);
+  d->state = D_BACKLOG;
+  d->queued = true;
+  DL_PREPEND(d->bee->backlog_head, d);
+  d->bee->n_backlog++;
 }
 
 void
@@ -459,18 +395,17 @@ bh__deleg_init(bh_bee *bee) {
   bee->pickup_timer.data = bee;
 }
 
-/* Frees every delegation record and the timer; the bee is going away. The
- * timer's memory is the bee's, so the bee is freed after the close. */
+/* Frees every delegation record; the bee is going away. */
 void
 bh__deleg_close(bh_bee *bee) {
   bh__deleg *d, *tmp;
 
   HASH_ITER(hh, bee->delegs, d, tmp) {
-    unqueue(d);
+    bh__d_unqueue(d);
     d->state = D_OVER;
     d->n_open = 0;
     if (d->fut != NULL)
       bh__future_set_deleg(d->fut, NULL);
-    maybe_free(d);
+    bh__d_maybe_free(d);
   }
 }

@@ -23,6 +23,7 @@ static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
 struct bh_group {
   bh_task *t;
+  bh_deleg_opts opts;
   bh_future *pend, *done;
   size_t pending;    /* owned futures: pend + done */
   bool waiting;
@@ -32,8 +33,10 @@ bh_group *
 bh_group_new(bh_task *t) {
   bh_group *g = bh__calloc(1, sizeof(*g));
 
-  if (g != NULL)
+  if (g != NULL) {
     g->t = t;
+    g->opts = (bh_deleg_opts){-1, -1};
+  }
   return g;
 }
 
@@ -181,7 +184,7 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
   f = future_new(g, g->t, udata);
   if (f == NULL)
     return BH_ENOMEM;
-  rc = bh__deleg_start(g->t->bee, f, name, args, kwargs);
+  rc = bh__deleg_start(g->t->bee, f, name, args, kwargs, &g->opts);
   if (rc != 0) {
     claim(f);
     bh_future_free(f);
@@ -261,6 +264,24 @@ bh_group_next(bh_group *g, bh_future **out, int64_t deadline) {
   return 0;
 }
 
+void
+bh_group_set_opts(bh_group *g, const bh_deleg_opts *o) {
+  g->opts = *o;
+}
+
+int
+bh_future_cancel(bh_future *f) {
+  if (f->done)
+    return BH_EDONE;
+  if (f->d != NULL)
+    bh__deleg_cancel(f->d);
+  else if (f->local != NULL) {
+    f->local->cancelled = true;
+    bh__task_wake(f->local, BH_ECANCELED);
+  }
+  return 0;
+}
+
 size_t
 bh_group_pending(const bh_group *g) {
   return g->pending;
@@ -318,7 +339,7 @@ bh_delegate_value(bh_task *t, bh_result **out, const char *name,
   f = future_new(NULL, t, NULL);
   if (f == NULL)
     return BH_ENOMEM;
-  rc = bh__deleg_start(t->bee, f, name, args, kwargs);
+  rc = bh__deleg_start(t->bee, f, name, args, kwargs, NULL);
   if (rc == 0)
     rc = bh_future_wait(f, -1);
   if (rc == 0) {

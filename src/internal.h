@@ -59,7 +59,8 @@ int bh__buf_write(void *data, const char *buf, size_t len);
   XX(TASK_INFO, "task_info")                                                 \
   XX(TASK_DONE, "task_done")                                                 \
   XX(DIE, "die")                                                             \
-  XX(DEAD, "dead")
+  XX(DEAD, "dead")                                                           \
+  XX(CANCEL_TASK, "cancel_task") /* beehive's extension: parent to child */
 
 typedef enum bh__msg_type {
 #define BH__MSG_ENUM(e, s) BH__MSG_##e,
@@ -120,7 +121,7 @@ typedef struct bh__wire_done {
 
 int bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
                         int64_t task_id); /* new_task, accepted, denied,
-                                             taken */
+                                             taken, cancel_task */
 int bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
                            const char *name, const msgpack_object *args,
                            const msgpack_object *kwargs);

@@ -1,7 +1,7 @@
 /* queen.c - the queen's side of the hive: she is a bee with a worker
  * class, and she spawns her workers as subprocesses. Growth, shrinking and
  * replacement of workers are the population manager's (a later module). */
-#include "bee.h"
+#include "pop.h"
 
 static int
 norm_conc(int n) {
@@ -42,9 +42,14 @@ bh__queen_spawn(bh_bee *bee, int n) {
 int
 bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                 const bh_value *kwargs, int n, int w_max_conc,
-                bh_start start) {
+                bh_start start, const bh__pop_opts *po) {
+  bh__pop_opts o = po ? *po : (bh__pop_opts){0};
+  int rc;
+
   if (wc == NULL)
     return BH_EINVAL;
+  n = n > 0 ? n : (o.min > 0 ? o.min : 1);
+  bh__pop_opts_norm(&o, n);
   bee->worker_class = wc;
   if (args != NULL)
     bee->w_args = bh_value_from_object(bh_value_object(args));
@@ -55,5 +60,6 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
     return BH_ENOMEM;
   bee->w_max_conc = norm_conc(w_max_conc);
   bee->w_start = start;
-  return bh__queen_spawn(bee, n > 0 ? n : 1);
+  rc = bh__pop_start(bee, &o);
+  return rc != 0 ? rc : bh__queen_spawn(bee, n);
 }

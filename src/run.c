@@ -2,7 +2,7 @@
  * process delegates one task to a fresh queen (id 10000, in the same
  * process, over a private channel like any child), then tells her to die
  * and waits for her dead message. */
-#include "bee.h"
+#include "pop.h"
 #include "turn.h"
 
 #include <signal.h>
@@ -18,6 +18,8 @@ typedef struct run {
   bh_bee *root, *queen;
   bh_result *res;  /* what the root's delegation got */
   uv_timer_t progress;
+  uv_signal_t sigs[2];  /* SIGINT, SIGTERM */
+  int interrupts;
 } run;
 
 static void
@@ -52,6 +54,38 @@ report(run *r, int final) {
 static void
 progress_cb(uv_timer_t *h) {
   report(h->data, 0);
+}
+
+/* SIGINT/SIGTERM: the queen's work is cancelled (after the first signal
+ * with BH_SIGNALS_FINISH, which only logs it) and new work refused; her
+ * task answers cancelled and the hive dies in order. */
+static void
+signal_cb(uv_signal_t *h, int signum) {
+  run *r = h->data;
+  char why[96];
+
+  snprintf(why, sizeof(why), "The hive was interrupted by SIG%s.",
+           sigabbrev_np(signum));
+  bh_log(r->o->logger, BH_LOG_WARNING, "%s", why);
+  if (r->o->on_signal == BH_SIGNALS_FINISH && r->interrupts++ == 0)
+    return;
+  if (r->queen->pop_failed == NULL)
+    r->queen->pop_failed = bh__strdup(why);
+  bh__bee_cancel_all(r->queen, why);
+}
+
+static void
+watch_signals(run *r) {
+  static const int which[2] = {SIGINT, SIGTERM};
+  int i;
+
+  for (i = 0; i < 2; i++) {
+    uv_signal_init(&r->loop, &r->sigs[i]);
+    r->sigs[i].data = r;
+    if (r->o->on_signal != BH_SIGNALS_IGNORE)
+      uv_signal_start(&r->sigs[i], signal_cb, which[i]);
+    uv_unref((uv_handle_t *)&r->sigs[i]);
+  }
 }
 
 static int
@@ -107,6 +141,16 @@ error_result(const char *type, const char *msg) {
   return bh__result_make(BH_RAISED, -1, type, msg, NULL, NULL, NULL, NULL);
 }
 
+static void
+set_ft(bh_bee *queen, const bh_run_opts *o) {
+  queen->ft.retries = o->retries > 0 ? o->retries : 0;
+  if (o->poison_kills > 0)
+    queen->ft.poison_kills = o->poison_kills;
+  queen->ft.timeout_ms = o->task_timeout_ms > 0 ? o->task_timeout_ms : 0;
+  if (o->kill_grace_ms > 0)
+    queen->ft.grace_ms = o->kill_grace_ms;
+}
+
 /* Makes the root and the queen, joined by a socketpair, and her workers.
  * On failure *why is an owned explanation. */
 static int
@@ -148,10 +192,16 @@ make_hive(run *r, int sv[2], char **why) {
   if (rc == 0)
     rc = bh__bee_init(r->queen, obj(o->queen_init_args),
                       obj(o->queen_init_kwargs), why);
-  if (rc == 0)
+  if (rc == 0) {
+    bh__pop_opts po = {o->min_workers, o->max_workers, o->pop_interval_ms,
+                       o->cpu_high, o->mem_high, o->max_restarts,
+                       o->restart_period_ms, o->recycle_after};
+
+    set_ft(r->queen, o);
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
                          o->worker_init_kwargs, n, o->max_concurrency,
-                         o->start);
+                         o->start, &po);
+  }
   return rc;
 }
 
@@ -255,6 +305,7 @@ bh_run(const bh_run_opts *o, bh_result **out) {
   uv_timer_init(&r.loop, &r.progress);
   r.progress.data = &r;
   uv_unref((uv_handle_t *)&r.progress);
+  watch_signals(&r);
   rc = make_hive(&r, sv, &why);
   if (rc == 0)
     rc = start_root_task(&r);

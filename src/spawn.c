@@ -76,7 +76,7 @@ worker_start(worker_run *w, const bh_spawn_opts *o,
 
   if (rc == 0 && o->cls->worker_class != NULL)
     rc = bh__queen_setup(w->bee, o->cls->worker_class, NULL, NULL,
-                         o->cls->workers, 0, o->start);
+                         o->cls->workers, 0, o->start, NULL);
   if (rc != 0) {
     w->status = 1;
     bh__bee_die_killed(w->bee, "InitError",

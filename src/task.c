@@ -117,6 +117,31 @@ run_handler(bh_task *t) {
   return fn(t);
 }
 
+/* The outcome could not be encoded (too big, nested too deep, no memory):
+ * the task still gets exactly one answer, raised with why, or cancelled if
+ * even that cannot be packed. */
+static void
+send_fallback(bh_task *t, int err) {
+  bh_bee *bee = t->bee;
+  bh__buf *out = bh__chan_out(bee->parent);
+  bh__wire_done d = {.status = BH_RAISED};
+  bh_value *exc = bh_value_pack(
+      NULL, "{s:s s:s}", "type",
+      err == BH_EMSGSIZE ? "FrameSizeError" : "EncodeError", "message",
+      err == BH_EMSGSIZE ? "The task's result exceeds the frame size limit."
+                         : "The task's outcome could not be encoded.");
+
+  d.exception = exc ? bh_value_object(exc) : NULL;
+  if (exc == NULL ||
+      bh__wire_put_task_done(out, bee->max_frame, t->id, &d) != 0) {
+    d = (bh__wire_done){.status = BH_CANCELLED,
+                        .reason = "The task's outcome could not be encoded."};
+    if (bh__wire_put_task_done(out, bee->max_frame, t->id, &d) != 0)
+      BH_ASSERT(!"no memory left to answer a task");
+  }
+  bh_value_free(exc);
+}
+
 /* Sends the outcome of a task from the parent as task_done. */
 static void
 finish_remote(bh_task *t, int rc) {
@@ -127,18 +152,8 @@ finish_remote(bh_task *t, int rc) {
   outcome_make(t, rc, &o);
   err = bh__wire_put_task_done(bh__chan_out(bee->parent), bee->max_frame,
                                t->id, &o.d);
-  if (err == BH_EMSGSIZE) {
-    /* The answer is too big for a frame: it still gets exactly one. */
-    bh__wire_done d = {.status = BH_RAISED};
-    bh_value *exc = bh_value_pack(
-        NULL, "{s:s s:s}", "type", "FrameSizeError", "message",
-        "The task's result exceeds the frame size limit.");
-
-    d.exception = exc ? bh_value_object(exc) : &nil_obj;
-    bh__wire_put_task_done(bh__chan_out(bee->parent), bee->max_frame, t->id,
-                           &d);
-    bh_value_free(exc);
-  }
+  if (err != 0)
+    send_fallback(t, err);
   outcome_free(&o);
   bh__chan_kick(bee->parent);
   bh__bee_task_finished(bee, t);
@@ -156,6 +171,12 @@ finish_local(bh_task *t, int rc) {
   outcome_free(&o);
   bee->n_local--;
   bh__bee_progress(bee);
+}
+
+void
+bh__task_cancel_queued(bh_task *t) {
+  finish_remote(t, BH_ECANCELLED);
+  bh__task_free(t);
 }
 
 static void

@@ -441,6 +441,7 @@ dec_fields(dec *d) {
   case BH__MSG_TASK_ACCEPTED:
   case BH__MSG_TASK_DENIED:
   case BH__MSG_TASK_TAKEN:
+  case BH__MSG_CANCEL_TASK:
     return dec_task_id(d);
   case BH__MSG_TASK_INFO:
     return dec_task_info(d);
@@ -597,7 +598,8 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
   enc e;
 
   BH_ASSERT(type == BH__MSG_NEW_TASK || type == BH__MSG_TASK_ACCEPTED ||
-            type == BH__MSG_TASK_DENIED || type == BH__MSG_TASK_TAKEN);
+            type == BH__MSG_TASK_DENIED || type == BH__MSG_TASK_TAKEN ||
+            type == BH__MSG_CANCEL_TASK);
   if (enc_begin(&e, b, type, 2) != 0)
     return BH_ENOMEM;
   put_str(&e, "task_id");

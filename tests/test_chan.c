@@ -960,84 +960,6 @@ TEST(close_while_kicked) {
   return 0;
 }
 
-TEST(flush_sync_writes_everything_now) {
-  char got[4096];
-  size_t total;
-  ssize_t n;
-  int64_t ids[64];
-  int i;
-  fx f;
-
-  ASSERT_INT_EQ(fx_open(&f, SOCK_STREAM, 0), 0);
-  for (i = 0; i < 30; i++)
-    ASSERT_INT_EQ(put_new_task(bh__chan_out(f.a.c), i), 0);
-  total = bh__chan_out(f.a.c)->len;
-  ASSERT_INT_EQ(bh__chan_flush_sync(f.a.c), 0);
-  ASSERT_INT_EQ(bh__chan_out(f.a.c)->len, 0);
-  n = recv_now(f.raw, got, sizeof(got));
-  ASSERT_INT_EQ(n, total);
-  ASSERT_INT_EQ(split_frames(got, (size_t)n, ids, 64), 30);
-  FX_CLOSE(&f);
-  return 0;
-}
-
-/* A child that reads `fd` to the end and reports how many bytes it got on
- * the returned pipe; it closes every other descriptor first, so that the
- * end comes when the parent's channel closes. Returns the pipe or -1. */
-static int
-count_reader(int fd, pid_t *pid) {
-  int rep[2], i;
-  long long total = 0;
-  char buf[65536];
-  ssize_t n;
-
-  if (pipe(rep) != 0 || (*pid = fork()) < 0)
-    return -1;
-  if (*pid > 0) {
-    close(rep[1]);
-    return rep[0];
-  }
-  for (i = 3; i < 1024; i++)
-    if (i != fd && i != rep[1])
-      syscall(SYS_close, i);
-  while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-    total += n > 0 ? n : 0;
-  _exit(write_all(rep[1], &total, sizeof(total)) == 0 ? 0 : 1);
-}
-
-/* flush_sync's promise, "writes all pending output now", with part of it
- * already handed to an asynchronous write: nothing may be lost. */
-TEST(flush_sync_with_a_write_in_flight_writes_everything) {
-  long long got = -1;
-  size_t total;
-  int rep, status, rc;
-  pid_t pid;
-  fx f;
-
-  ASSERT_INT_EQ(fx_open(&f, SOCK_STREAM, 0), 0);
-  ASSERT_INT_EQ(put_big(bh__chan_out(f.a.c), 1, BIG, 5), 0);
-  total = bh__chan_out(f.a.c)->len;
-  bh__chan_kick(f.a.c);
-  bh__turn_run(); /* part in the kernel, the rest in flight */
-  ASSERT_INT_EQ(put_new_task(bh__chan_out(f.a.c), 2), 0);
-  total += bh__chan_out(f.a.c)->len;
-  rep = count_reader(f.raw, &pid);
-  ASSERT(rep >= 0);
-  close(f.raw);
-  f.raw = -1;
-  rc = bh__chan_flush_sync(f.a.c);
-  bh__chan_close(f.a.c); /* as right before exit */
-  f.a.closed = true;
-  uv_run(&f.loop, UV_RUN_DEFAULT);
-  ASSERT(read(rep, &got, sizeof(got)) == (ssize_t)sizeof(got));
-  close(rep);
-  ASSERT(waitpid(pid, &status, 0) == pid);
-  FX_CLOSE(&f);
-  ASSERT_INT_EQ(rc, 0);
-  ASSERT_INT_EQ(got, total);
-  return 0;
-}
-
 /* Writing to a peer that is gone fails the channel with BH_EPIPE (the
  * process ignores SIGPIPE, as bh_run does). */
 TEST(write_to_a_closed_peer_is_epipe) {
@@ -1124,9 +1046,6 @@ TEST_MAIN(TEST_ENTRY(frames_one_byte_at_a_time),
           TEST_ENTRY(close_in_err_callback),
           TEST_ENTRY(close_with_a_write_in_flight),
           TEST_ENTRY(close_while_kicked),
-          TEST_ENTRY(flush_sync_writes_everything_now),
-          TEST_ENTRY_T(flush_sync_with_a_write_in_flight_writes_everything,
-                       30),
           TEST_ENTRY(write_to_a_closed_peer_is_epipe),
           TEST_ENTRY(open_of_a_bad_fd_fails_clean),
           TEST_ENTRY(open_failure_closes_fd_once))

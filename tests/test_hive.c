@@ -571,7 +571,7 @@ TEST(worker_exit) {
 
 TEST(max_concurrency_is_a_real_limit) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
-                   .workers = 1, .max_concurrency = 4};
+                   .workers = 1, .max_workers = 1, .max_concurrency = 4};
   bh_result *r;
   int64_t most, by0, by1;
 
@@ -588,7 +588,7 @@ TEST(max_concurrency_is_a_real_limit) {
 
 TEST(burst_spreads_over_workers) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
-                   .workers = 2, .max_concurrency = 8};
+                   .workers = 2, .max_workers = 2, .max_concurrency = 8};
   bh_result *r;
   int64_t most, by0, by1;
 
