@@ -2,13 +2,25 @@
 #
 #   make test    build/ (-O2 -g) and ctest, then build-asan/ (ASan+UBSan)
 #                and ctest again
-#   make demo    build, then run build/examples/hello
+#   make demo    build, then run the main job, build/examples/predict
+#                (100,000 rows of predictions; hello stays built too)
 #   make build   configure and build build/
 #   make asan    configure, build and test build-asan/ only
-#   make clean   remove both build trees
+#   make bench   build-bench/ (-O2 -DNDEBUG, benchmarks on) and run the
+#                whole suite (scripts/bench.sh): prints the figures and
+#                rewrites docs/PERFORMANCE.md
+#   make bench-profile  build-profile/ and profile the hot paths
+#                (scripts/bench-profile.sh)
+#   make soak    the chaos run: 2 x 200,000 delegations while a worker is
+#                SIGKILLed every 20 ms; prints one "soak: ..." line
+#   make fuzz    libFuzzer on the frame and message decoder for
+#                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
+#   make clean   remove the build trees
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+BENCH_DIR ?= build-bench
+PROFILE_DIR ?= build-profile
 JOBS ?= 2
 CTEST_JOBS ?= 1
 CMAKE ?= cmake
@@ -19,7 +31,8 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1 \
            BH_TEST_TIMEOUT_MULT=3
 
-.PHONY: all deps build test test-build asan demo clean
+.PHONY: all deps build test test-build asan demo bench bench-profile clean \
+        soak fuzz
 
 all: build
 
@@ -45,7 +58,37 @@ asan: deps
 	cd $(ASAN_DIR) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(CTEST_JOBS)
 
 demo: build
-	./$(BUILD_DIR)/examples/hello
+	./$(BUILD_DIR)/examples/predict
+
+bench: deps
+	$(CMAKE) -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DBH_BUILD_BENCH=ON \
+	  -DBH_BUILD_TESTS=OFF -DBH_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build $(BENCH_DIR) -j$(JOBS)
+	bash scripts/bench.sh $(BENCH_DIR)
+
+bench-profile: deps
+	$(CMAKE) -S . -B $(PROFILE_DIR) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_C_FLAGS_RELEASE="-O2 -g -fno-omit-frame-pointer -DNDEBUG" \
+	  -DBH_BUILD_BENCH=ON -DBH_BUILD_TESTS=OFF -DBH_BUILD_EXAMPLES=OFF \
+	  $(CMAKE_ARGS)
+	$(CMAKE) --build $(PROFILE_DIR) -j$(JOBS)
+	bash scripts/bench-profile.sh $(PROFILE_DIR)
+
+soak: build
+	./$(BUILD_DIR)/tests/helpers/soak
+
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= build-fuzz
+fuzz:
+	@sh scripts/deps.sh clang libclang-rt-14-dev
+	mkdir -p $(FUZZ_DIR)/corpus
+	clang -std=c11 -D_GNU_SOURCE -g -O1 \
+	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+	  tests/fuzz/fuzz_wire.c src/wire.c src/buf.c src/alloc.c src/error.c \
+	  -luv -lmsgpackc -o $(FUZZ_DIR)/fuzz_wire
+	$(FUZZ_DIR)/fuzz_wire $(FUZZ_DIR)/corpus tests/fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(FUZZ_DIR) $(BUILD_DIR) $(ASAN_DIR) $(BENCH_DIR) $(PROFILE_DIR)

@@ -449,7 +449,8 @@ typedef struct bh_child_stats {
   uint64_t lost;       /* tasks it held when it died */
   uint64_t inflight;   /* offers and tasks on it now */
   uint64_t deaths;     /* 1 when it ended other than by a normal death */
-  const char *cause;   /* why it ended, or NULL; borrowed */
+  const char *cause;   /* why it ended, or NULL; borrowed like children
+                        * below: copy it to keep it past the bee's end */
 } bh_child_stats;
 
 typedef struct bh_stats {
@@ -506,6 +507,15 @@ BH_EXTERN void bh_span_end(bh_task *t, int64_t span, bh_status status);
  * by status. Return 0 or -errno. */
 BH_EXTERN int bh_trace_write_json(const bh_trace *tr, const char *path);
 BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
+/* Renders a progress line into buf (truncated to len, NUL-terminated when
+ * len > 0) and returns the length it would have written, e.g.
+ * "[#####---------------] 1234/100000 rows  5,432 rows/s  ETA 0:18  workers 2"
+ * for done 1234, total 100000, per_s 5432.0, workers 2, unit "rows" (NULL:
+ * "tasks"). total 0 means unknown: no bar and no ETA. For a
+ * bh_progress_fn that redraws one terminal line. */
+BH_EXTERN size_t bh_progress_format(char *buf, size_t len, uint64_t done,
+                                    uint64_t total, double per_s,
+                                    size_t workers, const char *unit);
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 

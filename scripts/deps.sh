@@ -1,11 +1,14 @@
 #!/bin/sh
-# deps.sh - makes sure the Debian packages the build needs are installed.
+# deps.sh [PKG...] - makes sure the Debian packages the build needs (and
+# any named) are installed.
 # Does nothing (and no network work) when they all are. As root it installs
 # the missing ones with apt-get; otherwise it names them and fails.
 set -eu
 
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
 libboost-context-dev uthash-dev valgrind"
+# Extra packages a target needs (make fuzz: clang and its runtimes).
+[ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "deps.sh: not a Debian-like system (no dpkg-query)." >&2

@@ -116,7 +116,11 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (n == 0)
     return;
   if (n < 0) {
-    fail(c, n == UV_EOF ? BH_EPIPE : (int)n,
+    /* A peer that died with our bytes unread resets the connection: that
+     * is the end of the stream too, not hostile input. */
+    bool end = n == UV_EOF || n == UV_ECONNRESET;
+
+    fail(c, end ? BH_EPIPE : (int)n,
          n == UV_EOF ? "end of stream" : uv_strerror((int)n));
     return;
   }

@@ -10,16 +10,38 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The kernel's count of OOM kills (/proc/vmstat oom_kill); -1 unknown. */
+static int64_t
+oom_kills(void) {
+  char line[64];
+  long long n = -1;
+  FILE *f = fopen("/proc/vmstat", "r");
+
+  while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "oom_kill %lld", &n) == 1)
+      break;
+  if (f != NULL)
+    fclose(f);
+  return n;
+}
+
 static void
 describe_status(bh__child *c) {
-  int st = c->wstatus;
+  int st = c->wstatus, sig = WTERMSIG(st);
+  int64_t ooms;
 
   if (c->cause != NULL)
     return;
-  if (WIFSIGNALED(st))
+  ooms = WIFSIGNALED(st) && sig == SIGKILL ? oom_kills() : -1;
+  if (ooms > c->oom_kills && c->oom_kills >= 0)
+    c->cause = bh__asprintf("killed by signal SIGKILL (Killed), by the "
+                            "kernel's OOM killer (its oom_kill count rose "
+                            "by %lld while the worker lived)",
+                            (long long)(ooms - c->oom_kills));
+  else if (WIFSIGNALED(st))
     c->cause = bh__asprintf("killed by signal SIG%s (%s)",
-                            sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
-                            strsignal(WTERMSIG(st)));
+                            sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+                            strsignal(sig));
   else if (WIFEXITED(st))
     c->cause = bh__asprintf("exited with status %d", WEXITSTATUS(st));
 }
@@ -281,6 +303,7 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
   c->pid = pid;
   c->capacity = capacity;
   c->alive = true;
+  c->oom_kills = pid != 0 ? oom_kills() : -1;
   err = bh__chan_open(&c->chan, bee->loop, fd, bee->max_frame, child_msg,
                       child_err, c);
   if (err == 0 && pid != 0)

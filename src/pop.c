@@ -18,8 +18,9 @@ struct bh__pop {
   bh__pop_opts o;
   uv_timer_t tick;
   uv_timer_t grow;          /* zero-delay: spawns happen on main, soon */
-  int64_t *deaths;          /* ring of death times (ms), max_restarts + 1 */
-  size_t n_deaths;
+  int64_t *deaths;          /* ring: times (ms) of the deaths in the last
+                             * period, oldest at `first` */
+  size_t first, n_deaths, cap_deaths;
   char *causes[N_CAUSES];   /* the last causes of death, newest last */
   uint64_t cpu_busy, cpu_total; /* the last /proc/stat sample */
   int closing;              /* timers still closing */
@@ -244,17 +245,32 @@ remember(bh__pop *p, const char *cause) {
   return bh__strdup(all);
 }
 
-/* More than max_restarts deaths within period: true. */
+/* Records a death now; true when more than max_restarts happened within
+ * the period. The ring holds only the deaths of the last period, so its
+ * size follows the actual death rate, whatever max_restarts is. */
 static bool
 too_many(bh__pop *p) {
-  size_t cap = (size_t)p->o.max_restarts + 1;
   int64_t now = bh_now();
 
-  memmove(p->deaths, p->deaths + 1, (cap - 1) * sizeof(int64_t));
-  p->deaths[cap - 1] = now;
-  if (p->n_deaths < cap)
-    p->n_deaths++;
-  return p->n_deaths == cap && now - p->deaths[0] <= p->o.period_ms;
+  while (p->n_deaths > 0 && p->deaths[p->first] < now - p->o.period_ms) {
+    p->first = (p->first + 1) % p->cap_deaths;
+    p->n_deaths--;
+  }
+  if (p->n_deaths == p->cap_deaths) {
+    size_t cap = p->cap_deaths ? p->cap_deaths * 2 : 16, i;
+    int64_t *grown = bh__malloc(cap * sizeof(int64_t));
+
+    if (grown == NULL)
+      return false;
+    for (i = 0; i < p->n_deaths; i++)
+      grown[i] = p->deaths[(p->first + i) % p->cap_deaths];
+    bh__free(p->deaths);
+    p->deaths = grown;
+    p->cap_deaths = cap;
+    p->first = 0;
+  }
+  p->deaths[(p->first + p->n_deaths++) % p->cap_deaths] = now;
+  return p->n_deaths > (size_t)p->o.max_restarts;
 }
 
 void
@@ -310,11 +326,6 @@ bh__pop_start(bh_bee *bee, const bh__pop_opts *o) {
   if (p == NULL)
     return BH_ENOMEM;
   p->o = *o;
-  p->deaths = bh__calloc((size_t)o->max_restarts + 1, sizeof(int64_t));
-  if (p->deaths == NULL) {
-    bh__free(p);
-    return BH_ENOMEM;
-  }
   p->bee = bee;
   uv_timer_init(bee->loop, &p->tick);
   uv_timer_init(bee->loop, &p->grow);

@@ -1,0 +1,746 @@
+/* predict.c - the main job: predictions over a dataframe in a hive.
+ *
+ * The queen owns the dataframe (the UCI handwritten digits, data/) and the
+ * model (multinomial logistic regression, data/digits_model.txt). For every
+ * row she delegates the preprocessing to a worker: the worker reads the
+ * row's image file (an 8x8 PGM the queen wrote once into a cache
+ * directory) through a pluggable reader, decodes and normalises it, and
+ * returns 64 floats. The queen predicts in batches (a matrix product and a
+ * softmax over the whole batch), then delegates each row's postprocessing
+ * (top-3 labels with probabilities and the output CSV line) to a worker.
+ *
+ * Rows flow through a bounded window: new rows start while earlier ones are
+ * being predicted and postprocessed, so memory stays bounded whatever
+ * --rows is, and the CSV comes out in input order whatever the number of
+ * workers or the batch size.
+ *
+ *   predict [--rows N] [--workers N] [--batch N] [--out FILE] ...
+ *   (predict --help lists every option)
+ *
+ * It ends with one line on stdout:
+ *   predict: rows N, accuracy A, rows/s R, workers W, retried K
+ *
+ * The dataframe and the model are in digits.h, the input readers and the
+ * image format in input.h.
+ */
+#include <beehive.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "digits.h"
+#include "input.h"
+
+#define TOP_K 3
+
+/* ---- options ------------------------------------------------------------ */
+
+typedef struct opts {
+  const char *data_dir, *cache_dir, *out, *trace, *timeline;
+  uint64_t rows;
+  long workers, max_conc, batch, window, retries;
+  int quiet, stats;
+} opts;
+
+static void
+usage(FILE *f) {
+  fputs("usage: predict [options]\n"
+        "  --rows N             rows to predict, cycling the dataset "
+        "(default 100000)\n"
+        "  --workers N          worker bees (default 2)\n"
+        "  --max-concurrency N  tasks at once per worker (default 64)\n"
+        "  --batch N            rows per batch prediction (default 256)\n"
+        "  --window N           rows in flight at most (default 4096, at "
+        "least 2 batches)\n"
+        "  --retries N          re-offers of a task lost with its worker "
+        "(default 0)\n"
+        "  --out FILE           write row_id,label,predicted,probability "
+        "CSV\n"
+        "  --data DIR           digits.csv.gz and digits_model.txt "
+        "(default: ./data,\n"
+        "                       else the source tree's data/)\n"
+        "  --cache DIR          the per-row image files (default "
+        "$TMPDIR/beehive-digits-cache-UID)\n"
+        "  --trace FILE.json    write the timeline as Chrome trace-event "
+        "JSON\n"
+        "  --timeline FILE.svg  draw the timeline as SVG\n"
+        "  --stats              print per-worker counts at the end\n"
+        "  --quiet              no progress line\n", f);
+}
+
+static int
+number(const char *name, const char *s, long min, long *out) {
+  char *end;
+  long long v;
+
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || errno != 0 || v < min || v > LONG_MAX) {
+    fprintf(stderr, "predict: %s wants an integer >= %ld, got \"%s\"\n",
+            name, min, s);
+    return -1;
+  }
+  *out = (long)v;
+  return 0;
+}
+
+/* The option at argv[i] that takes a value: stores it, returns 1; 0 if
+ * argv[i] is not `name`; -1 on a bad value. */
+static int
+valued(int argc, char **argv, int *i, const char *name, const char **val) {
+  if (strcmp(argv[*i], name) != 0)
+    return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "predict: %s wants a value\n", name);
+    return -1;
+  }
+  *val = argv[++*i];
+  return 1;
+}
+
+static int
+parse_number(int argc, char **argv, int *i, opts *o) {
+  static const struct { const char *name; long min; size_t off; } nums[] = {
+      {"--workers", 1, offsetof(opts, workers)},
+      {"--max-concurrency", 1, offsetof(opts, max_conc)},
+      {"--batch", 1, offsetof(opts, batch)},
+      {"--window", 1, offsetof(opts, window)},
+      {"--retries", 0, offsetof(opts, retries)}};
+  const char *v;
+  long rows;
+  size_t k;
+  int r;
+
+  if ((r = valued(argc, argv, i, "--rows", &v)) != 0) {
+    if (r < 0 || number("--rows", v, 0, &rows) != 0)
+      return -1;
+    o->rows = (uint64_t)rows;
+    return 1;
+  }
+  for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+    if ((r = valued(argc, argv, i, nums[k].name, &v)) != 0)
+      return r < 0 ? -1 : number(nums[k].name, v, nums[k].min,
+                                 (long *)((char *)o + nums[k].off)) == 0
+                              ? 1 : -1;
+  return 0;
+}
+
+static int
+parse_path(int argc, char **argv, int *i, opts *o) {
+  static const struct { const char *name; size_t off; } paths[] = {
+      {"--out", offsetof(opts, out)},
+      {"--data", offsetof(opts, data_dir)},
+      {"--cache", offsetof(opts, cache_dir)},
+      {"--trace", offsetof(opts, trace)},
+      {"--timeline", offsetof(opts, timeline)}};
+  size_t k;
+  int r;
+
+  for (k = 0; k < sizeof(paths) / sizeof(paths[0]); k++)
+    if ((r = valued(argc, argv, i, paths[k].name,
+                    (const char **)((char *)o + paths[k].off))) != 0)
+      return r;
+  return 0;
+}
+
+/* Returns 0, 1 after --help, -1 on a bad option (explained on stderr). */
+static int
+parse(int argc, char **argv, opts *o) {
+  int i, r;
+
+  *o = (opts){.rows = 100000, .workers = 2, .max_conc = 64, .batch = 256,
+              .window = 4096, .retries = 0};
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 1;
+    } else if (strcmp(argv[i], "--quiet") == 0) {
+      o->quiet = 1;
+    } else if (strcmp(argv[i], "--stats") == 0) {
+      o->stats = 1;
+    } else if ((r = parse_number(argc, argv, &i, o)) == 0 &&
+               (r = parse_path(argc, argv, &i, o)) == 0) {
+      fprintf(stderr, "predict: unknown option \"%s\"\n", argv[i]);
+      usage(stderr);
+      return -1;
+    } else if (r < 0) {
+      return -1;
+    }
+  }
+  if (o->window < 2 * o->batch)
+    o->window = 2 * o->batch;
+  return 0;
+}
+
+/* ---- the queen's world (she runs in this process) ------------------------ */
+
+typedef struct app {
+  opts o;
+  digits_data data;   /* the dataframe */
+  digits_model model;
+  char **urls;        /* per dataset row, its image's URL */
+  FILE *out;          /* the CSV, or NULL */
+  uint64_t done;      /* rows written, in order */
+  struct timespec t0; /* when the run started */
+  int live;           /* draw the progress line */
+  int drawn;          /* a progress line is on the terminal */
+  bh_stats final;     /* the queen's counts at the end */
+  bh_child_stats *kids;
+} app;
+
+static app A;
+
+static double
+since(const struct timespec *t0) {
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) +
+         (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- the worker's tasks ------------------------------------------------- */
+
+/* [row_id, url] -> 64 float32 (a bin, native byte order). */
+static int
+preprocess(bh_task *t) {
+  unsigned char raw[INPUT_MAX]; /* on the fiber's stack: reads may wait */
+  char url[PATH_MAX + 16], why[160];
+  float x[DIGITS_FEATURES];
+  const char *u;
+  size_t ulen, n;
+  int64_t row;
+
+  if (bh_task_unpack(t, "[I s#]", &row, &u, &ulen) != 0)
+    return BH_ERAISED;
+  if (ulen >= sizeof(url))
+    return bh_raise(t, "ValueError", "row %lld: URL too long",
+                    (long long)row);
+  memcpy(url, u, ulen);
+  url[ulen] = '\0';
+  if (fetch(t, url, raw, sizeof(raw), &n, why, sizeof(why)) != 0)
+    return bh_raise(t, "OSError", "row %lld: %s: %s", (long long)row, url,
+                    why);
+  if (pgm_decode(raw, n, x, why, sizeof(why)) != 0)
+    return bh_raise(t, "ValueError", "row %lld: %s: %s", (long long)row, url,
+                    why);
+  return bh_return(t, "y#", (const void *)x, sizeof(x));
+}
+
+/* [row_id, label or nil, [10 probabilities]] -> [csv line, [top-3 labels],
+ * [their probabilities]]. */
+static int
+postprocess(bh_task *t) {
+  const msgpack_object *label;
+  double p[DIGITS_CLASSES], top_p[TOP_K];
+  int top[TOP_K];
+  char line[128], lab[24] = "";
+  int64_t row;
+
+  if (bh_task_unpack(t, "[I o [ffffffffff]]", &row, &label, &p[0], &p[1],
+                     &p[2], &p[3], &p[4], &p[5], &p[6], &p[7], &p[8],
+                     &p[9]) != 0)
+    return BH_ERAISED;
+  if (label->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    snprintf(lab, sizeof(lab), "%llu", (unsigned long long)label->via.u64);
+  else if (label->type != MSGPACK_OBJECT_NIL)
+    return bh_raise(t, "TypeError", "row %lld: label must be an int or nil",
+                    (long long)row);
+  digits_top(p, TOP_K, top, top_p);
+  snprintf(line, sizeof(line), "%lld,%s,%d,%.6f", (long long)row, lab,
+           top[0], top_p[0]);
+  return bh_return(t, "[s [iii] [fff]]", line, top[0], top[1], top[2],
+                   top_p[0], top_p[1], top_p[2]);
+}
+
+/* ---- the queen: the image cache ------------------------------------------ */
+
+/* Writes buf to path unless the file already holds exactly that. */
+static int
+write_once(const char *path, const unsigned char *buf, size_t n) {
+  unsigned char old[256];
+  char tmp[PATH_MAX + 64];
+  FILE *f = fopen(path, "rb");
+  size_t got = f ? fread(old, 1, sizeof(old), f) : 0;
+  int ok;
+
+  if (f != NULL)
+    fclose(f);
+  if (got == n && memcmp(old, buf, n) == 0)
+    return 0;
+  snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+  if ((f = fopen(tmp, "wb")) == NULL)
+    return -1;
+  ok = fwrite(buf, 1, n, f) == n;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* One image file per dataset row in the cache directory, and its URL. */
+static int
+write_cache(bh_task *t) {
+  char dir[PATH_MAX], path[PATH_MAX + 32];
+  unsigned char img[128];
+  size_t i;
+
+  if (mkdir(A.o.cache_dir, 0700) != 0 && errno != EEXIST)
+    return bh_raise(t, "OSError", "%s: %s", A.o.cache_dir, strerror(errno));
+  if (realpath(A.o.cache_dir, dir) == NULL)
+    return bh_raise(t, "OSError", "%s: %s", A.o.cache_dir, strerror(errno));
+  if ((A.urls = calloc(A.data.n, sizeof(*A.urls))) == NULL)
+    return bh_raise(t, "MemoryError", "no memory for the URLs");
+  for (i = 0; i < A.data.n; i++) {
+    snprintf(path, sizeof(path), "%s/digit-%05zu.pgm", dir, i);
+    if (write_once(path, img, pgm_image(A.data.rows[i].px, img)) != 0)
+      return bh_raise(t, "OSError", "%s: %s", path, strerror(errno));
+    if ((A.urls[i] = malloc(strlen(path) + 8)) == NULL)
+      return bh_raise(t, "MemoryError", "no memory for the URLs");
+    sprintf(A.urls[i], "file://%s", path);
+  }
+  return 0;
+}
+
+/* ---- the queen: the pipeline --------------------------------------------- */
+
+enum { PRE, READY, POST, DONE }; /* a row's stage */
+
+typedef struct slot {
+  uint64_t row;
+  int stage;
+  int predicted;
+  char *line; /* owned: the CSV line, once postprocessed */
+  float x[DIGITS_FEATURES];
+} slot;
+
+typedef struct pipeline {
+  bh_task *t;
+  bh_group *g;
+  slot *ring;          /* rows [head, next) live in ring[row % cap] */
+  size_t cap;
+  uint64_t n_rows, head, next, labelled, correct;
+  slot **ready;        /* preprocessed rows waiting for a batch, FIFO */
+  size_t n_ready, batch, pre_pending;
+  float *bx;           /* the batch's inputs, batch x 64 */
+  double *bp;          /* its probabilities, batch x 10 */
+} pipeline;
+
+static int
+start_row(pipeline *pl) {
+  slot *s = &pl->ring[pl->next % pl->cap];
+  uint64_t row = pl->next++;
+
+  *s = (slot){.row = row, .stage = PRE};
+  pl->pre_pending++;
+  return bh_group_delegate(pl->g, NULL, s, "preprocess", "[I s]",
+                           (int64_t)row, A.urls[row % A.data.n]);
+}
+
+/* Predicts the oldest ready rows as one batch and hands each row's
+ * probabilities to a worker for postprocessing. */
+static int
+predict_batch(pipeline *pl) {
+  size_t n = pl->n_ready < pl->batch ? pl->n_ready : pl->batch, i;
+  int64_t span = bh_span_begin(pl->t, "predict");
+  int rc = 0;
+
+  for (i = 0; i < n; i++)
+    memcpy(pl->bx + i * DIGITS_FEATURES, pl->ready[i]->x,
+           sizeof(pl->ready[i]->x));
+  digits_predict(&A.model, pl->bx, n, pl->bp);
+  bh_span_end(pl->t, span, BH_SUCCEEDED);
+  for (i = 0; i < n && rc == 0; i++) {
+    slot *s = pl->ready[i];
+    const double *p = pl->bp + i * DIGITS_CLASSES;
+    int label = A.data.rows[s->row % A.data.n].label;
+
+    s->stage = POST;
+    rc = bh_group_delegate(pl->g, NULL, s, "postprocess",
+                           label >= 0 ? "[I i [ffffffffff]]"
+                                      : "[I n [ffffffffff]]",
+                           (int64_t)s->row, label, p[0], p[1], p[2], p[3],
+                           p[4], p[5], p[6], p[7], p[8], p[9]);
+  }
+  pl->n_ready -= n;
+  memmove(pl->ready, pl->ready + n, pl->n_ready * sizeof(*pl->ready));
+  return rc;
+}
+
+/* Writes the finished rows at the head of the window, in input order. */
+static void
+flush_rows(pipeline *pl) {
+  slot *s;
+
+  while (pl->head < pl->next &&
+         (s = &pl->ring[pl->head % pl->cap])->stage == DONE) {
+    int label = A.data.rows[s->row % A.data.n].label;
+
+    if (A.out != NULL) {
+      fputs(s->line, A.out);
+      fputc('\n', A.out);
+    }
+    pl->labelled += label >= 0;
+    pl->correct += label >= 0 && label == s->predicted;
+    free(s->line);
+    s->line = NULL;
+    pl->head++;
+    A.done = pl->head;
+  }
+}
+
+/* Takes one answer. Returns 0, or an error the queen raises. */
+static int
+take(pipeline *pl, bh_future *f) {
+  const bh_result *r = bh_future_result(f);
+  slot *s = bh_future_udata(f);
+  const void *x;
+  const char *line;
+  size_t n;
+
+  if (bh_result_status(r) != BH_SUCCEEDED)
+    return bh_raise_result(pl->t, r);
+  if (s->stage == PRE) {
+    if (bh_result_unpack(r, NULL, 0, "y#", &x, &n) != 0 || n != sizeof(s->x))
+      return bh_raise(pl->t, "ValueError", "row %llu: bad preprocess answer",
+                      (unsigned long long)s->row);
+    memcpy(s->x, x, n);
+    s->stage = READY;
+    pl->ready[pl->n_ready++] = s;
+    pl->pre_pending--;
+    return 0;
+  }
+  if (bh_result_unpack(r, NULL, 0, "[s# [i * *] *]", &line, &n,
+                       &s->predicted) != 0 ||
+      (s->line = strndup(line, n)) == NULL)
+    return bh_raise(pl->t, "ValueError", "row %llu: bad postprocess answer",
+                    (unsigned long long)s->row);
+  s->stage = DONE;
+  flush_rows(pl);
+  return 0;
+}
+
+/* The loop: keep the window full, predict when a batch is ready (or when
+ * nothing else can fill it), take answers as they come. */
+static int
+pump(pipeline *pl) {
+  bh_future *f;
+  int rc = 0;
+
+  while (rc == 0 && pl->head < pl->n_rows) {
+    while (rc == 0 && pl->next < pl->n_rows &&
+           pl->next - pl->head < pl->cap)
+      rc = start_row(pl);
+    if (rc != 0)
+      break;
+    if (pl->n_ready >= pl->batch ||
+        (pl->n_ready > 0 && pl->pre_pending == 0)) {
+      rc = predict_batch(pl);
+      continue;
+    }
+    if ((rc = bh_group_next(pl->g, &f, -1)) != 0)
+      break;
+    rc = take(pl, f);
+    bh_future_free(f);
+  }
+  if (rc != 0 && rc != BH_ERAISED)
+    rc = bh_raise(pl->t, "RuntimeError", "the pipeline stopped: %s",
+                  bh_strerror(rc));
+  return rc;
+}
+
+static void
+pipeline_free(pipeline *pl) {
+  size_t i;
+
+  bh_group_free(pl->g);
+  for (i = 0; pl->ring != NULL && i < pl->cap; i++)
+    free(pl->ring[i].line);
+  free(pl->ring);
+  free(pl->ready);
+  free(pl->bx);
+  free(pl->bp);
+}
+
+/* The queen's task: [rows, batch, window] -> [rows, labelled, correct]. */
+static int
+predict(bh_task *t) {
+  pipeline pl = {.t = t};
+  int64_t rows, batch, window;
+  int rc;
+
+  if (bh_task_unpack(t, "[I I I]", &rows, &batch, &window) != 0)
+    return BH_ERAISED;
+  if ((rc = write_cache(t)) != 0)
+    return rc;
+  pl.n_rows = (uint64_t)rows;
+  pl.batch = (size_t)batch;
+  pl.cap = (size_t)window;
+  pl.g = bh_group_new(t);
+  pl.ring = calloc(pl.cap, sizeof(*pl.ring));
+  pl.ready = calloc(pl.cap, sizeof(*pl.ready));
+  pl.bx = calloc(pl.batch * DIGITS_FEATURES, sizeof(*pl.bx));
+  pl.bp = calloc(pl.batch * DIGITS_CLASSES, sizeof(*pl.bp));
+  if (pl.g == NULL || !pl.ring || !pl.ready || !pl.bx || !pl.bp)
+    rc = bh_raise(t, "MemoryError", "no memory for a window of %zu rows",
+                  pl.cap);
+  else
+    rc = pump(&pl);
+  pipeline_free(&pl);
+  if (rc == 0)
+    rc = bh_return(t, "[U U U]", pl.head, pl.labelled, pl.correct);
+  return rc;
+}
+
+/* ---- progress and stats -------------------------------------------------- */
+
+/* Copies the final counts: s and what it points to are only lent. */
+static void
+keep_stats(app *a, const bh_stats *s) {
+  size_t i;
+
+  a->final = *s;
+  a->final.children = NULL;
+  a->kids = s->n_children ? calloc(s->n_children, sizeof(*a->kids)) : NULL;
+  if (a->kids == NULL) {
+    a->final.n_children = 0;
+    return;
+  }
+  for (i = 0; i < s->n_children; i++) {
+    a->kids[i] = s->children[i];
+    if (s->children[i].cause != NULL)
+      a->kids[i].cause = strdup(s->children[i].cause);
+  }
+}
+
+static void
+on_progress(void *udata, const bh_stats *s, int final) {
+  app *a = udata;
+  double secs = since(&a->t0);
+  char line[160];
+
+  if (a->live) {
+    bh_progress_format(line, sizeof(line), a->done, a->o.rows,
+                       secs > 0 ? (double)a->done / secs : 0, s->alive,
+                       "rows");
+    fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+    a->drawn = !final;
+  }
+  if (final)
+    keep_stats(a, s);
+}
+
+static void
+print_stats(const app *a) {
+  const bh_stats *s = &a->final;
+  size_t i;
+
+  printf("stats: queen: delegated %llu, succeeded %llu, raised %llu, "
+         "cancelled %llu, in flight %llu, retried %llu, deaths %llu, "
+         "spawned %llu\n", (unsigned long long)s->delegated,
+         (unsigned long long)s->succeeded, (unsigned long long)s->raised,
+         (unsigned long long)s->cancelled, (unsigned long long)s->inflight,
+         (unsigned long long)s->retried, (unsigned long long)s->deaths,
+         (unsigned long long)s->spawned);
+  for (i = 0; i < s->n_children; i++) {
+    const bh_child_stats *c = &a->kids[i];
+
+    printf("stats: worker %lld (pid %d): done %llu, raised %llu, "
+           "cancelled %llu, in flight %llu, lost %llu, deaths %llu%s%s\n",
+           (long long)c->id, (int)c->pid, (unsigned long long)c->done,
+           (unsigned long long)c->raised, (unsigned long long)c->cancelled,
+           (unsigned long long)c->inflight, (unsigned long long)c->lost,
+           (unsigned long long)c->deaths, c->cause ? ": " : "",
+           c->cause ? c->cause : "");
+  }
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const bh_task_def worker_tasks[] = {{"preprocess", preprocess},
+                                           {"postprocess", postprocess},
+                                           {NULL, NULL}};
+static const bh_class worker = {.name = "Worker", .tasks = worker_tasks};
+static const bh_task_def queen_tasks[] = {{"predict", predict},
+                                          {NULL, NULL}};
+static const bh_class queen = {.name = "Queen", .tasks = queen_tasks,
+                               .worker_class = &worker};
+
+/* --data, else $BEEHIVE_DATA, else ./data, else where it is installed,
+ * else the source tree's. */
+static const char *
+data_dir(const char *given, char *buf, size_t len) {
+  const char *env = getenv("BEEHIVE_DATA"), *slash;
+  struct stat st;
+
+  if (given != NULL)
+    return given;
+  if (env != NULL && *env != '\0')
+    return env;
+  if (stat("data/digits_model.txt", &st) == 0)
+    return "data";
+#ifdef BH_INSTALL_DATADIR
+  snprintf(buf, len, "%s/digits_model.txt", BH_INSTALL_DATADIR);
+  if (stat(buf, &st) == 0)
+    return BH_INSTALL_DATADIR;
+#endif
+  slash = strrchr(__FILE__, '/');
+  snprintf(buf, len, "%.*s/../data", slash ? (int)(slash - __FILE__) : 1,
+           slash ? __FILE__ : ".");
+  return buf;
+}
+
+static int
+load(app *a) {
+  char dir[PATH_MAX], path[PATH_MAX + 32], err[PATH_MAX + 512];
+  const char *d = data_dir(a->o.data_dir, dir, sizeof(dir));
+
+  snprintf(path, sizeof(path), "%s/digits.csv.gz", d);
+  if (digits_load(path, &a->data, err, sizeof(err)) != 0) {
+    fprintf(stderr, "predict: %s\n", err);
+    return -1;
+  }
+  snprintf(path, sizeof(path), "%s/digits_model.txt", d);
+  if (digits_model_load(path, &a->model, err, sizeof(err)) != 0) {
+    fprintf(stderr, "predict: %s\n", err);
+    return -1;
+  }
+  if (a->o.out != NULL && (a->out = fopen(a->o.out, "w")) == NULL) {
+    fprintf(stderr, "predict: %s: %s\n", a->o.out, strerror(errno));
+    return -1;
+  }
+  if (a->out != NULL)
+    fputs("row_id,label,predicted,probability\n", a->out);
+  return 0;
+}
+
+static void
+default_cache(opts *o, char *buf, size_t len) {
+  const char *tmp = getenv("TMPDIR");
+
+  if (o->cache_dir != NULL)
+    return;
+  snprintf(buf, len, "%s/beehive-digits-cache-%d",
+           tmp && *tmp ? tmp : "/tmp", (int)getuid());
+  o->cache_dir = buf;
+}
+
+/* Runs the hive. Returns 0 with the queen's counts, or 1 (explained). */
+static int
+run(app *a, bh_trace *tr, uint64_t counts[3]) {
+  bh_value *args = bh_value_pack(NULL, "[I I I]", (int64_t)a->o.rows,
+                                 (int64_t)a->o.batch, (int64_t)a->o.window);
+  bh_run_opts o = {.queen_class = &queen, .task_name = "predict",
+                   .task_args = args, .workers = (int)a->o.workers,
+                   .min_workers = (int)a->o.workers,
+                   .max_workers = (int)a->o.workers,
+                   .max_concurrency = (int)a->o.max_conc,
+                   .retries = (int)a->o.retries, .trace = tr,
+                   .progress = on_progress, .progress_udata = a};
+  bh_result *r = NULL;
+  char why[4096];
+  int rc = args ? bh_run(&o, &r) : BH_ENOMEM;
+
+  if (rc == 0 && bh_result_unpack(r, why, sizeof(why), "[U U U]", &counts[0],
+                                  &counts[1], &counts[2]) != 0)
+    rc = BH_ETYPE;
+  if (rc != 0) {
+    if (a->drawn)
+      fputc('\n', stderr);
+    if (r != NULL)
+      bh_result_format(r, why, sizeof(why));
+    else
+      snprintf(why, sizeof(why), "%s", bh_strerror(rc));
+    fprintf(stderr, "predict: the hive failed (%s):\n%s\n", bh_err_name(rc),
+            why);
+  }
+  bh_result_free(r);
+  bh_value_free(args);
+  return rc == 0 ? 0 : 1;
+}
+
+static int
+write_trace(const opts *o, const bh_trace *tr) {
+  int rc = 0, e;
+
+  if (o->trace != NULL && (e = bh_trace_write_json(tr, o->trace)) != 0) {
+    fprintf(stderr, "predict: %s: %s\n", o->trace, bh_strerror(e));
+    rc = 1;
+  }
+  if (o->timeline != NULL && (e = bh_trace_write_svg(tr, o->timeline)) != 0) {
+    fprintf(stderr, "predict: %s: %s\n", o->timeline, bh_strerror(e));
+    rc = 1;
+  }
+  return rc;
+}
+
+static void
+summary(const app *a, const uint64_t counts[3], double secs) {
+  char acc[16] = "n/a";
+
+  if (counts[1] > 0)
+    snprintf(acc, sizeof(acc), "%.4f",
+             (double)counts[2] / (double)counts[1]);
+  printf("predict: rows %llu, accuracy %s, rows/s %.0f, workers %ld, "
+         "retried %llu\n", (unsigned long long)counts[0], acc,
+         secs > 0 ? (double)counts[0] / secs : 0.0, a->o.workers,
+         (unsigned long long)a->final.retried);
+}
+
+static void
+cleanup(app *a) {
+  size_t i;
+
+  for (i = 0; a->urls != NULL && i < a->data.n; i++)
+    free(a->urls[i]);
+  free(a->urls);
+  for (i = 0; a->kids != NULL && i < a->final.n_children; i++)
+    free((char *)a->kids[i].cause);
+  free(a->kids);
+  digits_data_free(&a->data);
+}
+
+int
+main(int argc, char **argv) {
+  char cache[PATH_MAX];
+  uint64_t counts[3] = {0, 0, 0};
+  bh_trace *tr = NULL;
+  double secs;
+  int rc = parse(argc, argv, &A.o);
+
+  if (rc != 0)
+    return rc > 0 ? 0 : 2;
+  default_cache(&A.o, cache, sizeof(cache));
+  A.live = !A.o.quiet && isatty(2);
+  if (load(&A) != 0)
+    return 1;
+  if ((A.o.trace || A.o.timeline) && (tr = bh_trace_new()) == NULL)
+    rc = 1;
+  clock_gettime(CLOCK_MONOTONIC, &A.t0);
+  if (rc == 0)
+    rc = run(&A, tr, counts);
+  secs = since(&A.t0);
+  if (A.out != NULL && fclose(A.out) != 0 && rc == 0) {
+    fprintf(stderr, "predict: %s: %s\n", A.o.out, strerror(errno));
+    rc = 1;
+  }
+  if (rc == 0)
+    rc = write_trace(&A.o, tr);
+  if (rc == 0 && A.o.stats)
+    print_stats(&A);
+  if (rc == 0)
+    summary(&A, counts, secs);
+  bh_trace_free(tr);
+  cleanup(&A);
+  return rc;
+}
