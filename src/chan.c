@@ -119,7 +119,14 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     /* A peer that died with our bytes unread resets the connection: that
      * is the end of the stream too, not hostile input. */
     bool end = n == UV_EOF || n == UV_ECONNRESET;
+    char why[96];
 
+    if (end && c->in.len > 0) {
+      snprintf(why, sizeof(why), "the channel ended inside a frame (%zu "
+               "bytes of it came)", c->in.len);
+      fail(c, BH_EPROTO, why);
+      return;
+    }
     fail(c, end ? BH_EPIPE : (int)n,
          n == UV_EOF ? "end of stream" : uv_strerror((int)n));
     return;

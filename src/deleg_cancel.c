@@ -89,6 +89,9 @@ bh__d_arm_deadline(bh__deleg *d) {
     return 0;
   if (timer_get(d) != 0)
     return BH_ENOMEM;
+  /* libuv counts from the loop's cached time, which may lag: the deadline
+   * must not come early. */
+  uv_update_time(d->bee->loop);
   uv_timer_start(d->timer, deadline_cb, (uint64_t)d->timeout_ms, 0);
   return 0;
 }

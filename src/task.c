@@ -260,6 +260,7 @@ bh__task_wait(bh_task *t, int64_t deadline) {
       t->timer.data = t;
       t->timer_on = true;
     }
+    uv_update_time(t->bee->loop); /* the cached loop time may lag */
     uv_timer_start(&t->timer, timer_cb, left > 0 ? (uint64_t)left : 0, 0);
   }
   t->waiting = true;

@@ -526,26 +526,37 @@ TEST(wrong_field_type_is_eproto_naming_the_field) {
   return 0;
 }
 
-TEST(peer_close_is_epipe) {
+static int
+close_after(size_t cut, int want_err, int want_msgs) {
   bh__buf b = {0};
   fx f;
 
   ASSERT_INT_EQ(fx_open(&f, SOCK_STREAM, 0), 0);
   ASSERT_INT_EQ(put_new_task(&b, 5), 0);
   ASSERT_INT_EQ(put_new_task(&b, 6), 0);
-  /* A whole frame, then half of one, then the end. */
-  ASSERT_INT_EQ(write_all(f.raw, b.data, b.len - 3), 0);
+  ASSERT_INT_EQ(write_all(f.raw, b.data, b.len - cut), 0);
   close(f.raw);
   f.raw = -1;
   ASSERT_INT_EQ(run_until(&f.loop, &f.a.nerr, 1), 0);
-  ASSERT_INT_EQ(f.a.err, BH_EPIPE);
+  ASSERT_INT_EQ(f.a.err, want_err);
   ASSERT(f.a.why[0] != '\0');
-  ASSERT_INT_EQ(f.a.nmsg, 1);
-  ASSERT_INT_EQ(f.a.nmsg_at_err, 1);
+  ASSERT_INT_EQ(f.a.nmsg, want_msgs);
+  ASSERT_INT_EQ(f.a.nmsg_at_err, want_msgs);
   ASSERT(bh__chan_closed(f.a.c));
   bh__buf_free(&b);
   FX_CLOSE(&f);
   return 0;
+}
+
+/* Whole frames, then the end: the end of the stream. */
+TEST(peer_close_is_epipe) {
+  return close_after(0, BH_EPIPE, 2);
+}
+
+/* A whole frame, then half of one, then the end: the peer broke off a
+ * frame, which is a protocol error. */
+TEST(peer_close_inside_a_frame_is_eproto) {
+  return close_after(3, BH_EPROTO, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -1033,7 +1044,8 @@ TEST_MAIN(TEST_ENTRY(frames_one_byte_at_a_time),
           TEST_ENTRY(huge_announced_length_fails_at_the_header),
           TEST_ENTRY(garbage_body_is_eproto),
           TEST_ENTRY(wrong_field_type_is_eproto_naming_the_field),
-          TEST_ENTRY(peer_close_is_epipe), TEST_ENTRY(one_turn_one_write),
+          TEST_ENTRY(peer_close_is_epipe),
+          TEST_ENTRY(peer_close_inside_a_frame_is_eproto), TEST_ENTRY(one_turn_one_write),
           TEST_ENTRY(replies_from_a_callback_leave_in_one_write),
           TEST_ENTRY(frames_of_a_turn_are_all_in_the_kernel_after_it),
           TEST_ENTRY(appending_without_kick_sends_nothing),

@@ -2,6 +2,7 @@
  * the restart limit, replacement, deadlines, hung workers, cancellation,
  * recycling, growth and shrinking, signals, and 1,000 spawn/kill cycles. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -595,6 +596,9 @@ TEST(spawn_kill_cycles_stay_flat) {
           (long long)fd100, (long long)fd_end, (long long)rss100,
           (long long)rss_end);
   bh_result_free(r);
+  /* Every worker was reaped: this process has no child left, not even a
+   * zombie. */
+  ASSERT(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
   ASSERT_INT_EQ(fd_end, fd100);
 #ifndef __SANITIZE_ADDRESS__
   /* Under ASan freed memory sits in its quarantine: RSS says nothing. */

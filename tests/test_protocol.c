@@ -1060,6 +1060,9 @@ static const breach breaches[] = {
                          "was not asked of child bee 0"},
     {"accept_twice", "protocol error: task_accepted for task 0, which was "
                      "not asked of child bee 0"},
+    {"wrong_types", "protocol error: task_done: field 'task_id' must be "
+                    "int"},
+    {"truncated", "protocol error: the channel ended inside a frame"},
 };
 
 static int
@@ -1079,6 +1082,17 @@ send_breach(peer *p, const char *name) {
     return send_done_value(p, 99, "n");
   if (strcmp(name, "accept_unoffered") == 0)
     return send_simple(p, BH__MSG_TASK_ACCEPTED, 5);
+  if (strcmp(name, "wrong_types") == 0)
+    return send_map(p, "{s:s s:s s:s}", "msg_type", "task_done", "task_id",
+                    "zero", "status", "succeeded");
+  if (strcmp(name, "truncated") == 0) {
+    /* A header announcing 10 bytes, 3 of them, then our end closes. */
+    static const unsigned char part[] = {0, 0, 0, 10, 0x82, 0xa8, 'm'};
+
+    if (send_raw(p, part, sizeof(part)) != 0)
+      return 1;
+    return shutdown(p->fd, SHUT_WR);
+  }
   return send_simple(p, BH__MSG_TASK_ACCEPTED, 0);
 }
 
@@ -1151,6 +1165,14 @@ run_breach(const char *name) {
 
 TEST(deleg_breach_garbage) {
   return run_breach("garbage");
+}
+
+TEST(deleg_breach_wrong_types) {
+  return run_breach("wrong_types");
+}
+
+TEST(deleg_breach_truncated) {
+  return run_breach("truncated");
 }
 
 TEST(deleg_breach_oversize) {
@@ -1748,6 +1770,8 @@ TEST_MAIN(TEST_ENTRY(deleg_succeeded), TEST_ENTRY(deleg_first_accepter_wins),
           TEST_ENTRY(deleg_child_last_wish),
           TEST_ENTRY(deleg_child_dies_holding_offer),
           TEST_ENTRY(deleg_breach_garbage), TEST_ENTRY(deleg_breach_oversize),
+          TEST_ENTRY(deleg_breach_wrong_types),
+          TEST_ENTRY(deleg_breach_truncated),
           TEST_ENTRY(deleg_breach_unknown_type),
           TEST_ENTRY(deleg_breach_wrong_way),
           TEST_ENTRY(deleg_breach_done_unknown),
