@@ -5,6 +5,7 @@
 #include "bee.h"
 #include "turn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -111,66 +112,74 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
   return w.status;
 }
 
-/* The two lowest free descriptor numbers: where libuv's fork handler will
- * put its new signal-lock pipe in the child. */
-static void
-lowest_free(int out[2]) {
-  out[0] = dup(0);
-  out[1] = dup(0);
-  if (out[0] >= 0)
-    close(out[0]);
-  if (out[1] >= 0)
-    close(out[1]);
-}
+/* A descriptor open in the parent at the fork, by number and identity. */
+typedef struct open_fd {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+} open_fd;
 
-static int
-cmp_int(const void *a, const void *b) {
-  return *(const int *)a - *(const int *)b;
-}
-
-/* Closes every descriptor above stderr except those in keep[]. */
-static void
-close_except(int *keep, int n) {
-  unsigned from = 3;
-  int i;
-
-  qsort(keep, (size_t)n, sizeof(int), cmp_int);
-  for (i = 0; i < n; i++) {
-    if (keep[i] < (int)from)
-      continue;
-    if ((unsigned)keep[i] > from)
-      close_range(from, (unsigned)keep[i] - 1, 0);
-    from = (unsigned)keep[i] + 1;
-  }
-  close_range(from, ~0U, 0);
-}
-
-/* In the new process: die with the parent, and hold only our channel and
- * libuv's process-wide signal lock (a pipe libuv's own fork handler has
- * just made at the lowest free numbers: closing it would break libuv's
- * signals here and make its next fork handler close fds it no longer
- * owns). */
-static void
-child_setup(pid_t parent, int chan, const int lock[2]) {
-  int keep[3] = {chan, -1, -1};
+/* The descriptors open in this process now, to close in the child: what
+ * the child inherits it must not hold, while what fork handlers make in
+ * the child (libuv's signal-lock pipe, often under a number just freed)
+ * it must keep: closing that would break libuv's signals there and make
+ * its next fork handler close fds it no longer owns. Hence identities,
+ * not only numbers. Returns owned (terminated by fd -1) or NULL. */
+static open_fd *
+open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  size_t n = 0, cap = 64;
+  open_fd *fds = bh__malloc(cap * sizeof(*fds));
+  int self = d ? dirfd(d) : -1;
+  struct dirent *e;
   struct stat st;
-  int i;
+
+  while (fds != NULL && d != NULL && (e = readdir(d)) != NULL) {
+    int fd = e->d_name[0] == '.' ? -1 : atoi(e->d_name);
+
+    if (fd <= 2 || fd == self || fstat(fd, &st) != 0)
+      continue;
+    if (n + 1 == cap) {
+      open_fd *grown = bh__realloc(fds, (cap *= 2) * sizeof(*fds));
+
+      if (grown == NULL) {
+        bh__free(fds);
+        fds = NULL;
+        break;
+      }
+      fds = grown;
+    }
+    fds[n++] = (open_fd){fd, st.st_dev, st.st_ino};
+  }
+  if (d != NULL)
+    closedir(d);
+  if (fds != NULL)
+    fds[n].fd = -1;
+  return fds;
+}
+
+/* In the new process: die with the parent, and close every descriptor
+ * inherited but the channel. */
+static void
+child_setup(pid_t parent, int chan, const open_fd *inherited) {
+  struct stat st;
 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)
     _exit(1); /* the parent died before the line above took effect */
-  for (i = 0; i < 2; i++)
-    if (lock[i] >= 0 && fstat(lock[i], &st) == 0 && S_ISFIFO(st.st_mode))
-      keep[1 + i] = lock[i];
-  close_except(keep, 3);
+  for (; inherited->fd >= 0; inherited++)
+    if (inherited->fd != chan && fstat(inherited->fd, &st) == 0 &&
+        st.st_dev == inherited->dev && st.st_ino == inherited->ino)
+      close(inherited->fd);
 }
 
 static void
-fork_child(const bh_spawn_opts *o, int fd, pid_t parent, const int lock[2]) {
+fork_child(const bh_spawn_opts *o, int fd, pid_t parent,
+           const open_fd *inherited) {
   static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
-  child_setup(parent, fd, lock);
+  child_setup(parent, fd, inherited);
   bh__turn_forget();
   _exit(bh__worker_run(o, fd,
                        o->init_args ? bh_value_object(o->init_args)
@@ -180,7 +189,7 @@ fork_child(const bh_spawn_opts *o, int fd, pid_t parent, const int lock[2]) {
 }
 
 static void
-exec_child(int fd, pid_t parent, const int lock[2]) {
+exec_child(int fd, pid_t parent, const open_fd *inherited) {
   char *argv[] = {(char *)"beehive-worker", NULL};
 
   if (fd != BOOT_FD) {
@@ -192,7 +201,7 @@ exec_child(int fd, pid_t parent, const int lock[2]) {
 
     fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
-  child_setup(parent, fd, lock);
+  child_setup(parent, fd, inherited);
   setenv("BH_WORKER", "1", 1);
   execv("/proc/self/exe", argv);
   _exit(127);
@@ -248,20 +257,23 @@ static void
 do_fork(void *arg) {
   spawn_call *sc = arg;
   pid_t parent = getpid();
-  int lock[2];
+  open_fd *inherited = open_fds();
 
-  lowest_free(lock);
-  sc->pid = fork();
-  if (sc->pid < 0) {
-    sc->err = -errno;
+  if (inherited == NULL) {
+    sc->err = BH_ENOMEM;
     return;
   }
-  if (sc->pid == 0) {
-    close(sc->sv[0]);
-    if (sc->o->start == BH_START_EXEC)
-      exec_child(sc->sv[1], parent, lock);
-    fork_child(sc->o, sc->sv[1], parent, lock);
+  sc->pid = fork();
+  if (sc->pid < 0)
+    sc->err = -errno;
+  if (sc->pid != 0) {
+    bh__free(inherited);
+    return;
   }
+  /* The child: sv[0], the parent's end, is among the inherited. */
+  if (sc->o->start == BH_START_EXEC)
+    exec_child(sc->sv[1], parent, inherited);
+  fork_child(sc->o, sc->sv[1], parent, inherited);
 }
 
 int

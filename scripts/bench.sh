@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# bench.sh - runs the benchmark suite (bench/) and reports it.
+#
+#   scripts/bench.sh [BUILD_DIR]     (default: build-bench, built by
+#                                     `make bench` with -O2 -DNDEBUG)
+#
+# Runs every program BENCH_REPEAT times (default 3) and keeps the median of
+# each figure, then prints one line per figure,
+#
+#   key value unit [target verdict]
+#
+# with the issue's targets where it sets one, and rewrites
+# docs/PERFORMANCE.md with the same table and the machine's description.
+# Everything in docs/PERFORMANCE.md below the findings marker line is
+# written by hand and kept as it is. Exits 1 if a program failed (its
+# figures are missing), 0 otherwise, whether or not targets are met.
+#
+# Sizes can be cut for a quick look: BENCH_BURST_N, BENCH_SEQ_N,
+# BENCH_RTT_N, BENCH_MEMORY_N, BENCH_STARTUP_N, BENCH_BALANCE_N,
+# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$ROOT/build-bench}
+BIN=$BUILD/bench
+DOC=${BENCH_DOC:-$ROOT/docs/PERFORMANCE.md}
+REPEAT=${BENCH_REPEAT:-3}
+PROG_TIMEOUT=${BENCH_PROG_TIMEOUT:-180}
+MARKER='<!-- findings: everything below this line is written by hand; scripts/bench.sh keeps it -->'
+
+# The figures in report order: key|target|what it is. Target is "<=N",
+# ">=N" or empty.
+SPEC='pipe_rtt_us||floor: median 1-byte round trip between two processes over an AF_UNIX socketpair (the hive'"'"'s transport), unpinned
+pipe_rtt_p99_us||floor: its 99th percentile
+pipe_rtt_same_cpu_us||floor: the same, both processes pinned to one CPU
+pipe_rtt_same_cpu_p99_us||floor: its 99th percentile
+pipe_rtt_cross_cpu_us||floor: the same, each process pinned to its own CPU
+pipe_rtt_cross_cpu_p99_us||floor: its 99th percentile
+pipe_rtt_pipe_same_cpu_us||floor: a pair of pipes instead, one CPU
+pipe_rtt_pipe_same_cpu_p99_us||floor: its 99th percentile
+pipe_rtt_pipe_cross_cpu_us||floor: a pair of pipes instead, two CPUs
+pipe_rtt_pipe_cross_cpu_p99_us||floor: its 99th percentile
+stream32_msgs_per_s||floor: 32-byte length-prefixed frames one way through a socketpair, written in 64 KiB batches, parsed one by one; both processes on one CPU
+stream256_msgs_per_s||floor: the same with 256-byte frames
+delegate_seq_p50_us||one worker, bh_delegate of a trivial task from the queen'"'"'s task, one at a time: median per call, unpinned
+delegate_seq_p99_us||the same, 99th percentile
+delegate_seq_same_cpu_p50_us||the same with queen and worker pinned to one CPU
+delegate_seq_same_cpu_p99_us||the same, 99th percentile
+delegate_seq_ratio|<=2.5|delegate_seq_same_cpu_p50_us / pipe_rtt_same_cpu_us: both pinned to one CPU, where the scheduler puts such pairs (a delegation is two round trips: 2.0 is the floor)
+delegate_seq_ratio_unpinned||delegate_seq_p50_us / pipe_rtt_us: meaningful only when both landed on the same placement
+delegate_seq_cross_cpu_p50_us||the same with queen and worker pinned to two CPUs
+delegate_seq_cross_cpu_p99_us||the same, 99th percentile
+delegate_seq_ratio_cross_cpu||delegate_seq_cross_cpu_p50_us / pipe_rtt_cross_cpu_us
+burst_tasks_per_s_w1|>=250000|1,000,000 trivial delegations, 4,096 in flight (bh_group_delegate + bh_group_next), one worker
+burst_tasks_per_s_w2|>=250000|the same with two workers
+burst_queen_cpu_w1||the queen process'"'"'s CPU time over the wall time during the w1 burst (1.0: she alone is the limit)
+burst_queen_cpu_w2||the same for w2
+burst_workers_cpu_w1||the workers'"'"' CPU time over the same wall time (queen + workers near 1.0: they share one CPU)
+burst_workers_cpu_w2||the same for w2 (both workers together)
+balance_min_share|>=0.45|20,000 tasks sleeping 1 ms, two workers with max_concurrency 64: the smaller worker'"'"'s share (by bh_result_child_id)
+balance_makespan_ratio|<=1.15|makespan / ideal, ideal = 20,000 x 1 ms / (2 x 64) = 156.25 ms
+balance_makespan_ms||the makespan: first delegation to last answer
+balance_nap_mean_ms||how long a 1 ms bh_sleep really slept in the workers, on average
+balance_makespan_ratio_slept||makespan / (the naps'"'"' real total / 128): the loss that is not the timer'"'"'s
+payload_mb_per_s_64k||echo of a 64 KiB bin arg (worker returns it), 16 in flight, queen and worker on one CPU: payload bytes both ways per second (1 MB = 10^6 B)
+payload_mb_per_s_16m||the same with 16 MiB, 2 in flight, max_frame 64 MiB
+raw_stream_mb_per_s_64k||floor: one-way socketpair stream of 64 KiB frames, each read whole into one buffer, both processes on one CPU
+raw_stream_mb_per_s_16m||floor: the same with 16 MiB frames
+payload_ratio_64k|>=0.5|payload_mb_per_s_64k / raw_stream_mb_per_s_64k (same placement)
+payload_ratio_16m||payload_mb_per_s_16m / raw_stream_mb_per_s_16m
+payload_unpinned_mb_per_s_64k||the hive'"'"'s echo of 64 KiB, unpinned
+payload_unpinned_mb_per_s_16m||the same, 16 MiB
+raw_stream_unpinned_mb_per_s_64k||floor: the 64 KiB stream, unpinned
+raw_stream_unpinned_mb_per_s_16m||floor: the 16 MiB stream, unpinned
+payload_ratio_64k_unpinned||payload_unpinned_mb_per_s_64k / raw_stream_unpinned_mb_per_s_64k: meaningful only when both landed on the same placement
+payload_ratio_16m_unpinned||the same for 16 MiB
+startup_ms|<=20|a whole bh_run of a queen task delegating one trivial task to one fork-started worker, spawn to exit, median of 50
+startup_exec_ms||the same with an exec-started worker
+queen_bytes_per_inflight|<=1024|queen RSS growth per delegation with 1,000,000 started by bh_group_delegate and none answered (see Method)
+queen_heap_bytes_per_inflight||the same growth counted by malloc (mallinfo2 uordblks)
+worker_idle_rss_kib|<=4096|VmRSS of an idle fork-started worker
+worker_idle_pss_kib||its Pss (pages shared with the queen counted by share)
+worker_idle_anon_kib||its RssAnon
+worker_idle_rss_exec_kib||VmRSS of an idle exec-started worker
+worker_idle_pss_exec_kib||its Pss
+fiber_switch_ns||one hand-over between two fibers through the scheduler (wake + suspend: two jump_fcontext)
+fiber_jump_ns||half of it: one fiber <-> main context switch
+fiber_spawn_ns||bh__fiber_new + first run of a fiber that returns at once
+ppe_submit_tasks_per_s||Python ProcessPoolExecutor (nproc workers): 20,000 submits of a trivial function, then wait for all
+ppe_seq_us||the same, one submit + result() at a time, median
+ppe_map_chunk100_tasks_per_s||the same, map over 200,000 items with chunksize 100'
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+FAILED=""
+NOTES=""
+
+note() {
+  NOTES="$NOTES$1"$'\n'
+  echo "# $1" >&2
+}
+
+# run NAME CMD...: appends the program's figures to $TMP/raw.
+run() {
+  local name=$1 out=$TMP/out rc
+  shift
+  echo "bench.sh: $name" >&2
+  timeout "$PROG_TIMEOUT" "$@" >"$out" 2>"$TMP/err"
+  rc=$?
+  cat "$out" >&2
+  grep -E '^[a-z0-9_]+ [-+0-9.e]+ [^ ]+$' "$out" >>"$TMP/raw"
+  if [ $rc -ne 0 ]; then
+    FAILED="$FAILED $name"
+    note "$name failed (exit $rc): $(tr '\n' ' ' <"$TMP/err" | cut -c1-300)"
+  fi
+}
+
+if [ ! -x "$BIN/bench_floor" ]; then
+  echo "bench.sh: no benchmarks in $BIN (run \`make bench\`)" >&2
+  exit 2
+fi
+
+PY=""
+if [ -x /usr/bin/python3 ]; then
+  PY=/usr/bin/python3
+elif command -v python3 >/dev/null 2>&1; then
+  PY=$(command -v python3)
+fi
+
+# Other work on the machine skews every figure: before each round, the
+# share of the CPUs busy over one second (nothing of ours runs then).
+busy_share() {
+  local a b
+  a=$(head -n 1 /proc/stat)
+  sleep 1
+  b=$(head -n 1 /proc/stat)
+  printf '%s\n%s\n' "$a" "$b" | awk '
+    { t = 0; for (i = 2; i <= NF; i++) t += $i; idle = $5 + $6 }
+    NR == 1 { t0 = t; i0 = idle }
+    NR == 2 { printf "%.2f", ((t - t0) > 0 ? 1 - (idle - i0) / (t - t0) : 0) }'
+}
+BUSY=""
+: >"$TMP/raw"
+for i in $(seq 1 "$REPEAT"); do
+  BUSY="$BUSY $(busy_share)"
+  echo "bench.sh: round $i of $REPEAT (CPUs busy before it: ${BUSY##* })" >&2
+  run bench_floor "$BIN/bench_floor"
+  run bench_fiber "$BIN/bench_fiber"
+  run bench_startup "$BIN/bench_startup"
+  run bench_memory "$BIN/bench_memory"
+  run bench_seq "$BIN/bench_seq"
+  run bench_burst "$BIN/bench_burst"
+  run bench_balance "$BIN/bench_balance"
+  run bench_payload "$BIN/bench_payload"
+  if [ -n "$PY" ]; then
+    run ppe "$PY" "$ROOT/bench/ppe.py" "${BENCH_PPE_N:-20000}"
+  fi
+done
+[ -n "$PY" ] || note "ppe: skipped, python3 is not installed"
+# shellcheck disable=SC2086 # one share per line
+if printf '%s\n' $BUSY | awk '$1 > 0.1 { bad = 1 } END { exit !bad }'; then
+  note "other work kept the CPUs busy before a round (shares:$BUSY): figures may be low"
+fi
+
+# The median of each key over the rounds, then the derived ratios.
+awk '
+  { v[$1] = v[$1] " " $2; u[$1] = $3 }
+  END {
+    for (k in v) {
+      n = split(substr(v[k], 2), a, " ")
+      for (i = 2; i <= n; i++)          # insertion sort, n is small
+        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+          t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+        }
+      m = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+      print k, m, u[k]
+    }
+  }' "$TMP/raw" >"$TMP/med"
+
+val() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/med"; }
+ratio() { # ratio KEY NUM DEN
+  local a b
+  a=$(val "$2")
+  b=$(val "$3")
+  if [ -n "$a" ] && [ -n "$b" ]; then
+    awk -v k="$1" -v a="$a" -v b="$b" \
+      'BEGIN { if (b > 0) printf "%s %.3f ratio\n", k, a / b }' >>"$TMP/med"
+  fi
+}
+# The targets compare the hive with the floor in the same, pinned placement
+# (one CPU); the unpinned ratios depend on where the scheduler happened to
+# put each pair of processes.
+ratio delegate_seq_ratio delegate_seq_same_cpu_p50_us pipe_rtt_same_cpu_us
+ratio delegate_seq_ratio_unpinned delegate_seq_p50_us pipe_rtt_us
+ratio delegate_seq_ratio_cross_cpu delegate_seq_cross_cpu_p50_us \
+  pipe_rtt_cross_cpu_us
+ratio payload_ratio_64k payload_mb_per_s_64k raw_stream_mb_per_s_64k
+ratio payload_ratio_16m payload_mb_per_s_16m raw_stream_mb_per_s_16m
+ratio payload_ratio_64k_unpinned payload_unpinned_mb_per_s_64k \
+  raw_stream_unpinned_mb_per_s_64k
+ratio payload_ratio_16m_unpinned payload_unpinned_mb_per_s_16m \
+  raw_stream_unpinned_mb_per_s_16m
+a=$(val delegate_seq_ratio_unpinned)
+b=$(val delegate_seq_ratio)
+if [ -n "$a" ] && [ -n "$b" ] &&
+   awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 2 * b || b > 2 * a) }'; then
+  note "delegate_seq_ratio_unpinned ($a) is far from the pinned delegate_seq_ratio ($b): unpinned, the floor and the hive ran in different placements (pipe_rtt_us $(val pipe_rtt_us) us, delegate_seq_p50_us $(val delegate_seq_p50_us) us)"
+fi
+
+# The table: key value unit target verdict what, tab-separated, in SPEC
+# order, then any figure SPEC does not name.
+printf '%s\n' "$SPEC" | awk -F'|' -v med="$TMP/med" '
+  function fmt(x) {
+    if (x + 0 >= 1000 || x + 0 <= -1000) return sprintf("%.0f", x)
+    return sprintf("%.3f", x)
+  }
+  BEGIN { while ((getline l < med) > 0) { split(l, f, " ");
+                                           v[f[1]] = f[2]; u[f[1]] = f[3] } }
+  {
+    k = $1; tgt = $2; what = $3; seen[k] = 1
+    if (!(k in v)) {
+      print k "\t-\t-\t" (tgt == "" ? "-" : tgt) "\tmissing\t" what
+      next
+    }
+    verdict = "-"
+    if (tgt ~ /^<=/) verdict = (v[k] + 0 <= substr(tgt, 3) + 0) ? "met" : "NOT MET"
+    if (tgt ~ /^>=/) verdict = (v[k] + 0 >= substr(tgt, 3) + 0) ? "met" : "NOT MET"
+    print k "\t" fmt(v[k]) "\t" u[k] "\t" (tgt == "" ? "-" : tgt) "\t" verdict "\t" what
+  }
+  END { for (k in v) if (!(k in seen))
+          print k "\t" fmt(v[k]) "\t" u[k] "\t-\t-\t(not described)" }
+' >"$TMP/table"
+
+echo
+awk -F'\t' '{ if ($4 == "-" && $5 == "-") printf "%-32s %14s %-8s\n", $1, $2, $3
+              else printf "%-32s %14s %-8s %-10s %s\n", $1, $2, $3, $4, $5 }' \
+  "$TMP/table"
+[ -z "$NOTES" ] || printf '%s' "$NOTES" | sed 's/^/# /'
+
+# ---- docs/PERFORMANCE.md ------------------------------------------------
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+flags=$(sed -n 's/^CMAKE_C_FLAGS_RELEASE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+compiler=$("${cc:-cc}" --version 2>/dev/null | head -n 1)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+libuv=$(pkg-config --modversion libuv 2>/dev/null || echo "?")
+msgpack=$(pkg-config --modversion msgpack 2>/dev/null ||
+          pkg-config --modversion msgpack-c 2>/dev/null || echo "?")
+pyver=$([ -n "$PY" ] && "$PY" --version 2>&1 || echo "not installed")
+kept=""
+if [ -f "$DOC" ] && grep -qF -- "$MARKER" "$DOC"; then
+  kept=$(awk -v m="$MARKER" 'found { print } $0 == m { found = 1 }' "$DOC")
+fi
+if [ -z "$kept" ]; then
+  kept=$'\n## Findings\n\n(Not written yet.)'
+fi
+
+{
+  cat <<EOF
+# Performance
+
+Written by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC');
+everything above the findings marker is regenerated by each run. Each
+figure is the median of $REPEAT runs of its program. Raw figures drift from
+run to run and from machine to machine; ratios to the floor measured in the
+same run hold better.
+
+## Machine
+
+| what | value |
+| --- | --- |
+| CPUs (nproc) | $(nproc) |
+| CPU model | ${cpu:-unknown} |
+| kernel | $(uname -srm) |
+| compiler | ${compiler:-unknown}, flags \`${flags:-?}\` |
+| libuv / msgpack-c | $libuv / $msgpack |
+| python3 (peer) | $pyver |
+| CPUs busy with other work before each round | $BUSY (share of all CPUs over one second) |
+
+## Figures
+
+| key | value | unit | target | met | what |
+| --- | ---: | --- | --- | --- | --- |
+EOF
+  awk -F'\t' '{ printf "| `%s` | %s | %s | %s | %s | %s |\n",
+                $1, $2, $3, $4, $5, $6 }' "$TMP/table"
+  if [ -n "$NOTES" ]; then
+    echo
+    printf '%s' "$NOTES" | sed 's/^/- /'
+  fi
+  cat <<'EOF'
+
+## Method
+
+- Every program is in `bench/`, one per topic, built with `-O2 -DNDEBUG`
+  into `build-bench/bench/`; each prints `key value unit` lines and can be
+  run alone (its header comment gives its arguments). Hive figures are
+  timed inside the queen's task unless said otherwise, so they leave out
+  spawning and shutting down the hive (startup_ms measures those).
+- The floor is measured by `bench_floor` in the same run, on the hive's own
+  transport, an AF_UNIX stream socketpair. Placement matters a lot on a
+  virtual machine: a wake-up across CPUs can cost far more than one on the
+  same CPU, and where the scheduler puts a pair of processes changes from
+  run to run. So the hive and the floor are measured in the same pinned
+  placement, both processes on one CPU (where the scheduler puts
+  ping-pong pairs anyway), and the targets' ratios compare those:
+  `delegate_seq_ratio` and `payload_ratio_*`. The unpinned figures (as
+  users run) and, for round trips, the cross-CPU ones are given too; an
+  unpinned ratio means something only when both sides landed alike.
+- Payload figures count the bin's bytes both ways (to the worker and back)
+  per second; the floor streams frames of the same size one way. Both move
+  each byte through the kernel once per direction.
+- `queen_bytes_per_inflight`: in the queen's task, read VmRSS
+  (`/proc/self/statm`), call `bh_group_delegate` 1,000,000 times without
+  yielding (so no answer can arrive and every delegation is in flight:
+  future, delegation record, backlog entry, and the offers to the worker's
+  free slots queued in the channel's output buffer), read VmRSS again, and
+  divide the growth by 1,000,000; then free the group (the delegations are
+  forgotten) and end the hive. `queen_heap_bytes_per_inflight` is the same
+  growth counted by malloc, which does not depend on which pages were
+  touched.
+- `worker_idle_*`: the queen delegates `pid` then `noop` to a fresh worker
+  and reads `/proc/<pid>/status` and `smaps_rollup` of the worker, idle
+  between tasks. A fork-started worker's RSS includes the pages it shares
+  with the queen copy-on-write; its Pss divides those by their sharers.
+- `fiber_*` use the internal scheduler directly (`src/fiber.h`), no loop.
+- The peer is Debian's `/usr/bin/python3` when present.
+EOF
+  echo
+  echo "$MARKER"
+  printf '%s\n' "$kept"
+} >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+echo "bench.sh: wrote $DOC" >&2
+
+[ -z "$FAILED" ] || { echo "bench.sh: failed:$FAILED" >&2; exit 1; }
+exit 0
