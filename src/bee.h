@@ -183,10 +183,10 @@ void bh__task_set_error(bh_task *t, const char *type, char *msg);
 
 /* deleg.c */
 /* Starts a delegation whose result completes `fut`, with options o (NULL:
- * the bee's defaults). */
+ * the bee's defaults). Takes `call`, an array [args] or [args, kwargs],
+ * whatever happens. */
 int bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
-                    const msgpack_object *args, const msgpack_object *kwargs,
-                    const bh_deleg_opts *o);
+                    bh_value *call, const bh_deleg_opts *o);
 /* The future's owner went away: drop the answer when it comes. */
 void bh__deleg_forget(bh__deleg *d);
 /* Answers d cancelled now, and cancels it on its child. */

@@ -213,45 +213,40 @@ arm_pickup(bh_bee *bee) {
   bh__deleg *d = bee->unpicked_head;
   int64_t left;
 
-  if (d == NULL) {
-    uv_timer_stop(&bee->pickup_timer);
+  /* Offers are in the list in the order they were made, so the head's
+   * deadline only moves later: a running timer is early or right, and
+   * pickup_cb re-arms it for the head of the moment. No churn per offer. */
+  if (d == NULL || uv_is_active((uv_handle_t *)&bee->pickup_timer))
     return;
-  }
   left = d->t0 + bee->pickup_ms - bh_now();
   uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,
                  0);
 }
 
 static bh__deleg *
-deleg_new(bh_bee *bee, const char *name, const msgpack_object *args,
-          const msgpack_object *kwargs) {
-  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+deleg_new(bh_bee *bee, const char *name, bh_value *call) {
   bh__deleg *d = bh__calloc(1, sizeof(*d));
 
-  if (d == NULL)
-    return NULL;
-  d->name = bh__strdup(name);
-  d->call = bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
-                          kwargs ? kwargs : &empty_map);
-  if (d->name == NULL || d->call == NULL) {
-    bh_value_free(d->call);
-    bh__free(d->name);
+  if (d != NULL)
+    d->name = bh__strdup(name);
+  if (d == NULL || d->name == NULL) {
+    bh_value_free(call);
     bh__free(d);
     return NULL;
   }
+  d->call = call;
   d->bee = bee;
   d->tid = bee->next_tid++;
   d->child = -1;
-  d->made_ns = uv_hrtime();
+  if (bee->trace != NULL)
+    d->made_ns = uv_hrtime();
   return d;
 }
 
 int
 bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
-                const msgpack_object *args, const msgpack_object *kwargs,
-                const bh_deleg_opts *o) {
-  bh__deleg *d = deleg_new(bee, name, args, kwargs);
+                bh_value *call, const bh_deleg_opts *o) {
+  bh__deleg *d = deleg_new(bee, name, call);
 
   if (d == NULL)
     return BH_ENOMEM;
@@ -309,7 +304,9 @@ send_info(bh__deleg *d, bh__child *c) {
 
   rc = bh__wire_put_task_info(bh__chan_out(c->chan), c->bee->max_frame,
                               d->tid, d->name, &call->via.array.ptr[0],
-                              &call->via.array.ptr[1]);
+                              call->via.array.size > 1
+                                  ? &call->via.array.ptr[1]
+                                  : NULL);
   if (rc != 0) {
     bh__d_conclude(d, bh__result_make(
                           BH_RAISED, c->id,
@@ -328,7 +325,8 @@ send_info(bh__deleg *d, bh__child *c) {
     bh_value_free(d->call);
     d->call = NULL;
   }
-  d->start_ns = uv_hrtime();
+  if (c->bee->trace != NULL)
+    d->start_ns = uv_hrtime();
 }
 
 static void
@@ -393,6 +391,9 @@ void
 bh__deleg_init(bh_bee *bee) {
   uv_timer_init(bee->loop, &bee->pickup_timer);
   bee->pickup_timer.data = bee;
+  /* It may run on after the last offer is taken (see arm_pickup): it must
+   * not keep the loop alive by itself. */
+  uv_unref((uv_handle_t *)&bee->pickup_timer);
 }
 
 /* Frees every delegation record; the bee is going away. */

@@ -40,8 +40,8 @@ static bh_result *
 wrap_done(const bh__deleg *d, const bh__child *c, const bh__msg *m) {
   switch (m->status) {
   case BH_SUCCEEDED:
-    return bh__result_make(BH_SUCCEEDED, c->id, NULL, NULL, NULL, NULL, NULL,
-                           m->returning_value);
+    /* The child's message is the result: a copy of its bytes, no repack. */
+    return bh__result_new(bh_value_from_bytes(m->body, m->body_len), c->id);
   case BH_CANCELLED:
     return wrap(d, c, "RuntimeError", "Delegated task has been cancelled.",
                 "reason", m->reason ? m->reason : &nil_obj);

@@ -155,36 +155,52 @@ pack_call(const char *fmt, va_list ap, int *err) {
   return bh_value_vpack(err, wrapped, ap);
 }
 
-/* Splits a packed call into args and kwargs; BH_EFORMAT if malformed. */
-static int
-call_parts(const bh_value *v, const msgpack_object **args,
-           const msgpack_object **kwargs) {
+/* The shape of a call: [args] or [args, kwargs]. */
+static bool
+call_ok(const bh_value *v) {
   const msgpack_object *o = bh_value_object(v);
   uint32_t n = o->via.array.size;
 
-  *args = *kwargs = NULL;
-  if (n < 1 || n > 2 || o->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY ||
-      (n == 2 && o->via.array.ptr[1].type != MSGPACK_OBJECT_MAP))
-    return BH_EFORMAT;
-  *args = &o->via.array.ptr[0];
-  if (n == 2)
-    *kwargs = &o->via.array.ptr[1];
-  return 0;
+  return n >= 1 && n <= 2 && o->via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY &&
+         (n == 1 || o->via.array.ptr[1].type == MSGPACK_OBJECT_MAP);
 }
 
-int
-bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
-                        const char *name, const msgpack_object *args,
-                        const msgpack_object *kwargs) {
-  bh_future *f;
+/* Returns owned: a call from a format, or NULL with *err set. */
+static bh_value *
+call_of_fmt(const char *fmt, va_list ap, int *err) {
+  bh_value *v = pack_call(fmt, ap, err);
+
+  if (v == NULL && *err == 0)
+    *err = BH_ENOMEM;
+  if (v != NULL && !call_ok(v)) {
+    bh_value_free(v);
+    *err = BH_EFORMAT;
+    return NULL;
+  }
+  return v;
+}
+
+/* Returns owned: a call from objects (NULL: none). */
+static bh_value *
+call_of(const msgpack_object *args, const msgpack_object *kwargs) {
+  return bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
+                       kwargs ? kwargs : &empty_map);
+}
+
+/* Starts a delegation of `call` (taken, whatever happens) for task t, in
+ * group g or alone. The arguments are packed once, here or by the caller,
+ * and travel as they are. */
+static int
+start_call(bh_group *g, bh_task *t, bh_future **out, void *udata,
+           const char *name, bh_value *call, const bh_deleg_opts *o) {
+  bh_future *f = future_new(g, t, udata);
   int rc;
 
-  if (g == NULL || name == NULL)
-    return BH_EINVAL;
-  f = future_new(g, g->t, udata);
-  if (f == NULL)
+  if (f == NULL) {
+    bh_value_free(call);
     return BH_ENOMEM;
-  rc = bh__deleg_start(g->t->bee, f, name, args, kwargs, &g->opts);
+  }
+  rc = bh__deleg_start(t->bee, f, name, call, o);
   if (rc != 0) {
     claim(f);
     bh_future_free(f);
@@ -196,23 +212,34 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
 }
 
 int
+bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
+                        const char *name, const msgpack_object *args,
+                        const msgpack_object *kwargs) {
+  bh_value *call;
+
+  if (g == NULL || name == NULL)
+    return BH_EINVAL;
+  call = call_of(args, kwargs);
+  if (call == NULL)
+    return BH_ENOMEM;
+  return start_call(g, g->t, out, udata, name, call, &g->opts);
+}
+
+int
 bh_group_delegate(bh_group *g, bh_future **out, void *udata,
                   const char *name, const char *fmt, ...) {
-  const msgpack_object *args, *kwargs;
-  bh_value *v;
+  bh_value *call;
   va_list ap;
   int rc = 0;
 
+  if (g == NULL || name == NULL)
+    return BH_EINVAL;
   va_start(ap, fmt);
-  v = pack_call(fmt, ap, &rc);
+  call = call_of_fmt(fmt, ap, &rc);
   va_end(ap);
-  if (v == NULL)
-    return rc ? rc : BH_ENOMEM;
-  rc = call_parts(v, &args, &kwargs);
-  if (rc == 0)
-    rc = bh_group_delegate_value(g, out, udata, name, args, kwargs);
-  bh_value_free(v);
-  return rc;
+  if (call == NULL)
+    return rc;
+  return start_call(g, g->t, out, udata, name, call, &g->opts);
 }
 
 int
@@ -327,21 +354,15 @@ status_rc(const bh_result *r) {
   }
 }
 
-int
-bh_delegate_value(bh_task *t, bh_result **out, const char *name,
-                  const msgpack_object *args, const msgpack_object *kwargs) {
+/* Delegates `call` (taken) and waits for its answer. */
+static int
+run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
   bh_future *f;
-  int rc;
+  int rc = start_call(NULL, t, &f, NULL, name, call, NULL);
 
-  *out = NULL;
-  if (name == NULL)
-    return BH_EINVAL;
-  f = future_new(NULL, t, NULL);
-  if (f == NULL)
-    return BH_ENOMEM;
-  rc = bh__deleg_start(t->bee, f, name, args, kwargs, NULL);
-  if (rc == 0)
-    rc = bh_future_wait(f, -1);
+  if (rc != 0)
+    return rc;
+  rc = bh_future_wait(f, -1);
   if (rc == 0) {
     *out = f->res;
     f->res = NULL;
@@ -352,22 +373,29 @@ bh_delegate_value(bh_task *t, bh_result **out, const char *name,
 }
 
 int
+bh_delegate_value(bh_task *t, bh_result **out, const char *name,
+                  const msgpack_object *args, const msgpack_object *kwargs) {
+  bh_value *call;
+
+  *out = NULL;
+  if (name == NULL)
+    return BH_EINVAL;
+  call = call_of(args, kwargs);
+  return call ? run_single(t, out, name, call) : BH_ENOMEM;
+}
+
+int
 bh_delegate(bh_task *t, bh_result **out, const char *name, const char *fmt,
             ...) {
-  const msgpack_object *args, *kwargs;
-  bh_value *v;
+  bh_value *call;
   va_list ap;
   int rc = 0;
 
   *out = NULL;
+  if (name == NULL)
+    return BH_EINVAL;
   va_start(ap, fmt);
-  v = pack_call(fmt, ap, &rc);
+  call = call_of_fmt(fmt, ap, &rc);
   va_end(ap);
-  if (v == NULL)
-    return rc ? rc : BH_ENOMEM;
-  rc = call_parts(v, &args, &kwargs);
-  if (rc == 0)
-    rc = bh_delegate_value(t, out, name, args, kwargs);
-  bh_value_free(v);
-  return rc;
+  return call ? run_single(t, out, name, call) : rc;
 }

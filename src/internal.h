@@ -91,6 +91,8 @@ typedef struct bh__msg {
   bh__death death_type;                  /* dead */
   const msgpack_object *exit_code;       /* dead normal: nil, int or str */
   const msgpack_object *root;            /* the whole map */
+  const char *body;                      /* its encoded bytes, borrowed */
+  size_t body_len;
 } bh__msg;
 
 /* The wire string of a message type ("new_task"...); NULL for UNKNOWN. */

@@ -468,6 +468,8 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
   BH_ASSERT(zone != NULL && out != NULL);
   memset(out, 0, sizeof(*out));
   out->type = BH__MSG_UNKNOWN;
+  out->body = body;
+  out->body_len = len;
   if (err != NULL && errlen > 0)
     err[0] = '\0';
   bad = scan((const unsigned char *)body, len);
