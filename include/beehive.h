@@ -533,7 +533,8 @@ typedef struct bh_run_opts {
   const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
   bh_logger *logger;
   /* Beyond the reference. 0 picks the default. */
-  int workers;               /* initial workers; 0: class's, else 1 */
+  int workers;               /* initial workers; 0: the class's, else
+                              * min_workers (1) */
   bh_start start;
   int64_t pickup_timeout_ms; /* 0: 600,000 */
   size_t max_frame;          /* 0: 64 MiB */
