@@ -170,6 +170,9 @@ bh_task_fn bh__bee_find_task(const bh_bee *bee, const char *name);
 /* task.c */
 /* A task finished: sends task_done and frees it. */
 void bh__task_start(bh_task *t);
+/* Returns owned: a local task of bee running fn(t, arg), not started. */
+bh_task *bh__task_local_new(bh_bee *bee, const char *name, bh_local_fn fn,
+                            void *arg);
 void bh__task_free(bh_task *t);
 /* Answers a queued task cancelled without running it, and frees it. */
 void bh__task_cancel_queued(bh_task *t);

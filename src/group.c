@@ -250,20 +250,13 @@ bh_group_go(bh_group *g, bh_future **out, void *udata, bh_local_fn fn,
 
   if (g == NULL || fn == NULL)
     return BH_EINVAL;
-  t = bh__calloc(1, sizeof(*t));
+  t = bh__task_local_new(g->t->bee, "local", fn, arg);
   f = t ? future_new(g, g->t, udata) : NULL;
   if (f == NULL) {
-    bh__free(t);
+    if (t != NULL)
+      bh__task_free(t);
     return BH_ENOMEM;
   }
-  t->bee = g->t->bee;
-  t->id = -1;
-  t->state = TASK_LOCAL;
-  t->name = bh__strdup("local");
-  t->args = &empty_array;
-  t->kwargs = &empty_map;
-  t->local_fn = fn;
-  t->local_arg = arg;
   t->fut = f;
   f->local = t;
   if (out != NULL)

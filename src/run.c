@@ -113,20 +113,10 @@ root_fn(bh_task *t, void *arg) {
 
 static int
 start_root_task(run *r) {
-  bh_task *t = bh__calloc(1, sizeof(*t));
-  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+  bh_task *t = bh__task_local_new(r->root, "beehive_run", root_fn, r);
 
   if (t == NULL)
     return BH_ENOMEM;
-  t->bee = r->root;
-  t->id = -1;
-  t->state = TASK_LOCAL;
-  t->name = bh__strdup("beehive_run");
-  t->args = &empty_array;
-  t->kwargs = &empty_map;
-  t->local_fn = root_fn;
-  t->local_arg = r;
   bh__task_start(t);
   return 0;
 }

@@ -191,6 +191,26 @@ task_main(void *arg) {
   bh__task_free(t);
 }
 
+bh_task *
+bh__task_local_new(bh_bee *bee, const char *name, bh_local_fn fn,
+                   void *arg) {
+  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
+  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+  bh_task *t = bh__calloc(1, sizeof(*t));
+
+  if (t == NULL)
+    return NULL;
+  t->bee = bee;
+  t->id = -1;
+  t->state = TASK_LOCAL;
+  t->name = bh__strdup(name);
+  t->args = &empty_array;
+  t->kwargs = &empty_map;
+  t->local_fn = fn;
+  t->local_arg = arg;
+  return t;
+}
+
 void
 bh__task_start(bh_task *t) {
   bh_bee *bee = t->bee;

@@ -22,6 +22,7 @@
 #include "../examples/digits.h"
 #include "json_check.h"
 #include "runner.h"
+#include "text_util.h"
 
 #define ROWS 3000
 
@@ -141,38 +142,6 @@ predict(const char *out, const char *err, const char *const *extra) {
     argv[n++] = (char *)*extra++;
   argv[n] = NULL;
   return run(argv, out, err);
-}
-
-static char *
-slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  long n;
-
-  *len = 0;
-  if (f == NULL)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-      fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-    *len = fread(buf, 1, (size_t)n, f);
-    buf[*len] = '\0';
-  }
-  fclose(f);
-  return buf;
-}
-
-/* Occurrences of needle in hay. Not strstr() in a loop: ASan's strstr
- * measures the whole rest of hay on every call. */
-static size_t
-count(const char *hay, const char *needle) {
-  size_t n = 0, m = strlen(needle);
-
-  for (; *hay != '\0'; hay++)
-    if (*hay == *needle && strncmp(hay, needle, m) == 0) {
-      n++;
-      hay += m - 1;
-    }
-  return n;
 }
 
 /* The summary: the last line of stdout, and the only "predict:" line. */

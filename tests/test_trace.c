@@ -12,41 +12,11 @@
 #include "internal.h"
 #include "json_check.h"
 #include "runner.h"
+#include "text_util.h"
 #include "trace.h"
 #include "trace_lanes.h"
 
 /* ---- helpers --------------------------------------------------------- */
-
-static char *
-slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  long n;
-
-  if (f == NULL)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-      fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-    *len = fread(buf, 1, (size_t)n, f);
-    buf[*len] = '\0';
-  }
-  fclose(f);
-  return buf;
-}
-
-/* Occurrences of needle in hay. Not strstr() in a loop: ASan's strstr
- * measures the whole rest of hay on every call. */
-static size_t
-count(const char *hay, const char *needle) {
-  size_t n = 0, m = strlen(needle);
-
-  for (; *hay != '\0'; hay++)
-    if (*hay == *needle && strncmp(hay, needle, m) == 0) {
-      n++;
-      hay += m - 1;
-    }
-  return n;
-}
 
 /* A temporary path unique to this process. */
 static void
