@@ -240,16 +240,16 @@ q_idle_alive(bh_task *t) {
   return bh_return(t, "I", (int64_t)st.alive);
 }
 
-/* Says "ready" on fd args[0], then sleeps until cancelled. */
+/* Says "ready" on fd args[0], then sleeps args[1] ms or until cancelled. */
 static int
 q_wait_signal(bh_task *t) {
-  int64_t fd;
+  int64_t fd, ms;
   int rc;
 
-  bh_task_unpack(t, "[I]", &fd);
+  bh_task_unpack(t, "[I I]", &fd, &ms);
   if (write((int)fd, "r", 1) != 1)
     return BH_EPIPE;
-  rc = bh_sleep(t, 60000);
+  rc = bh_sleep(t, ms);
 
   return rc == BH_ECANCELED ? rc : bh_return(t, "i", rc);
 }
@@ -547,40 +547,87 @@ TEST(cadence_shrinks_under_pressure) {
   return 0;
 }
 
-TEST(sigterm_shuts_the_hive_down) {
-  int p[2], ready[2], status;
+/* A logger callback that passes each line down a pipe. */
+static void
+log_to_fd(void *ud, bh_log_level level, int indent, const char *line) {
+  (void)level;
+  (void)indent;
+  dprintf(*(int *)ud, "%s\n", line);
+}
+
+/* Runs a hive whose queen naps `ms` in a child process, sends it `sig`
+ * `times` times once the queen's task runs, and checks what bh_run
+ * returned: `want_rc` and a reason containing `want`. */
+static int
+signal_case(int sig, int policy, int times, int64_t ms, int want_rc,
+            const char *want) {
+  int p[2], ready[2], logs[2], status, i;
   pid_t pid;
   char buf[256] = "";
   ssize_t n;
 
   ASSERT(pipe(p) == 0);
   ASSERT(pipe(ready) == 0);
+  ASSERT(pipe(logs) == 0);
   pid = fork();
   if (pid == 0) {
-    bh_run_opts o = {.workers = 2, .max_workers = 2};
+    bh_run_opts o = {.workers = 2, .max_workers = 2, .on_signal = policy};
     bh_result *r;
     int rc;
 
     close(p[0]);
     close(ready[0]);
-    rc = run(&o, &r, "wait_signal", "[I]", (int64_t)ready[1]);
+    close(logs[0]);
+    o.logger = bh_logger_new(BH_LOG_WARNING, log_to_fd, &logs[1]);
+    rc = run(&o, &r, "wait_signal", "[I I]", (int64_t)ready[1], ms);
+    bh_logger_free(o.logger);
     dprintf(p[1], "%d %s\n", rc, bh_result_reason(r) ? bh_result_reason(r)
-                                                     : "?");
+                                                     : "-");
     bh_result_free(r);
-    _exit(rc == BH_ECANCELLED ? 0 : 1);
+    _exit(0);
   }
   close(p[1]);
   close(ready[1]);
+  close(logs[1]);
   ASSERT(read(ready[0], buf, 1) == 1); /* the queen's task is running */
-  kill(pid, SIGTERM);
+  for (i = 0; i < times; i++) {
+    kill(pid, sig);
+    /* Signals do not queue: wait until the hive has logged this one. */
+    ASSERT(read(logs[0], buf, sizeof(buf)) > 0);
+  }
   n = read(p[0], buf, sizeof(buf) - 1);
   buf[n > 0 ? n : 0] = '\0';
   ASSERT(waitpid(pid, &status, 0) == pid);
   ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  ASSERT(strstr(buf, "The hive was interrupted by SIGTERM.") != NULL);
+  if (atoi(buf) != want_rc || strstr(buf, want) == NULL) {
+    fprintf(stderr, "got: %s", buf);
+    return 1;
+  }
   close(p[0]);
   close(ready[0]);
+  close(logs[0]);
   return 0;
+}
+
+TEST(sigterm_shuts_the_hive_down) {
+  return signal_case(SIGTERM, BH_SIGNALS_CANCEL, 1, 60000, BH_ECANCELLED,
+                     "The hive was interrupted by SIGTERM.");
+}
+
+TEST(sigint_shuts_the_hive_down) {
+  return signal_case(SIGINT, BH_SIGNALS_CANCEL, 1, 60000, BH_ECANCELLED,
+                     "The hive was interrupted by SIGINT.");
+}
+
+/* BH_SIGNALS_FINISH: one signal lets the work finish... */
+TEST(sigterm_lets_the_work_finish) {
+  return signal_case(SIGTERM, BH_SIGNALS_FINISH, 1, 300, 0, "-");
+}
+
+/* ...and a second one cancels it. */
+TEST(second_sigterm_cancels) {
+  return signal_case(SIGTERM, BH_SIGNALS_FINISH, 2, 60000, BH_ECANCELLED,
+                     "The hive was interrupted by SIGTERM.");
 }
 
 TEST(spawn_kill_cycles_stay_flat) {
@@ -650,4 +697,7 @@ TEST_MAIN(TEST_ENTRY_T(oom_kill_is_named, 30), TEST_ENTRY(retry_after_a_worker_d
           TEST_ENTRY(cadence_grows_to_the_maximum),
           TEST_ENTRY(cadence_shrinks_under_pressure),
           TEST_ENTRY(sigterm_shuts_the_hive_down),
+          TEST_ENTRY(sigint_shuts_the_hive_down),
+          TEST_ENTRY(sigterm_lets_the_work_finish),
+          TEST_ENTRY(second_sigterm_cancels),
           TEST_ENTRY_T(spawn_kill_cycles_stay_flat, 60))
