@@ -65,6 +65,7 @@ struct bh__child {
   bool alive;            /* until mourned */
   bool told_die;
   bool got_dead;         /* sent its dead message */
+  bool killed;           /* ...of death_type killed */
   bool eof;              /* its channel ended */
   bool exited;           /* its process was reaped */
   int wstatus;           /* the reaped status */
@@ -212,6 +213,9 @@ int bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
 void bh__child_die(bh__child *c);   /* sends die */
 void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
 void bh__children_free(bh_bee *bee);
+/* True when the child ended by a normal dead message, not by a crash, a
+ * kill or a dead message of type killed. */
+bool bh__child_normal_end(const bh__child *c);
 
 /* group.c */
 /* Completes a future with an owned result. */

@@ -46,6 +46,11 @@ describe_status(bh__child *c) {
     c->cause = bh__asprintf("exited with status %d", WEXITSTATUS(st));
 }
 
+bool
+bh__child_normal_end(const bh__child *c) {
+  return c->got_dead && !c->killed;
+}
+
 /* Both the channel and the process have ended: the child is gone. */
 static void
 mourn(bh__child *c) {
@@ -59,7 +64,7 @@ mourn(bh__child *c) {
     describe_status(c);
   if (c->cause == NULL && !c->got_dead)
     c->cause = bh__strdup("its channel closed");
-  bh_log(bee->log, c->got_dead ? BH_LOG_DEBUG : BH_LOG_WARNING,
+  bh_log(bee->log, bh__child_normal_end(c) ? BH_LOG_DEBUG : BH_LOG_WARNING,
          "bee %lld: child bee %lld is gone%s%s", (long long)bee->id,
          (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
   bh__deleg_on_death(c);
@@ -99,14 +104,26 @@ bh__child_die(bh__child *c) {
     bh__chan_kick(c->chan);
 }
 
+/* The child's last wish. A killed one (its init failed, its life broke)
+ * is an abnormal death like a crash: it counts towards the restart limit,
+ * and its exception becomes the cause. */
 static void
 on_dead_msg(bh__child *c, const bh__msg *m) {
+  const msgpack_object *type, *msg;
+
   c->got_dead = true;
   c->told_die = true;
   bh_value_free(c->dead_msg);
   c->dead_msg = bh_value_from_object(m->root);
-  if (m->death_type == BH__DEATH_KILLED && c->cause == NULL)
-    c->cause = bh__strdup("it sent a dead message of type killed");
+  if (m->death_type != BH__DEATH_KILLED)
+    return;
+  c->killed = true;
+  type = bh__map_get(m->exception, "type");
+  msg = bh__map_get(m->exception, "message");
+  if (c->cause == NULL && type != NULL && msg != NULL)
+    c->cause = bh__asprintf("it died by an error: %.*s: %.*s",
+                            (int)type->via.str.size, type->via.str.ptr,
+                            (int)msg->via.str.size, msg->via.str.ptr);
 }
 
 static void

@@ -146,7 +146,7 @@ bh__deleg_on_death(bh__child *c) {
   const msgpack_object *co = cause ? bh_value_object(cause) : &nil_obj;
   bh__deleg *d, *tmp;
 
-  if (!c->got_dead)
+  if (!bh__child_normal_end(c))
     bee->st.deaths++;
   HASH_ITER(hh, bee->delegs, d, tmp) {
     if (d->state == D_STARTED && d->child == c->id)

@@ -278,7 +278,7 @@ bh__queen_on_death(bh__child *c) {
   bh__pop *p = c->bee->pop;
   char *causes;
 
-  if (p == NULL || c->got_dead)
+  if (p == NULL || bh__child_normal_end(c))
     return;
   causes = remember(p, c->cause);
   if (too_many(p))

@@ -21,7 +21,7 @@ bh_bee_stats(bh_bee *bee, bh_stats *out) {
                              .done = c->done, .raised = c->raised,
                              .cancelled = c->cancelled, .lost = c->lost,
                              .inflight = c->inflight,
-                             .deaths = !c->alive && !c->got_dead,
+                             .deaths = !c->alive && !bh__child_normal_end(c),
                              .cause = c->alive ? NULL : c->cause};
   }
   *out = bee->st;

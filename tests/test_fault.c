@@ -308,6 +308,21 @@ static const bh_task_def qtasks[] = {
 static const bh_class queen = {.name = "Q", .tasks = qtasks,
                                .worker_class = &worker};
 
+/* A worker class whose init always fails, and a queen of it. */
+static int
+bad_init(bh_bee *bee, const msgpack_object *args,
+         const msgpack_object *kwargs) {
+  (void)bee;
+  (void)args;
+  (void)kwargs;
+  return -1;
+}
+
+static const bh_class bad_worker = {.name = "Bad", .tasks = wtasks,
+                                    .init = bad_init};
+static const bh_class bad_queen = {.name = "BadQ", .tasks = qtasks,
+                                   .worker_class = &bad_worker};
+
 /* ---- helpers ----------------------------------------------------------- */
 
 static int
@@ -394,6 +409,31 @@ TEST(poison_task_is_refused) {
   ASSERT_INT_EQ(u.status, BH_RAISED);
   ASSERT_INT_EQ(u.deaths, 2);
   ASSERT_INT_EQ(u.retried, 1);
+  bh_result_free(r);
+  return 0;
+}
+
+/* Workers whose init fails die with a killed dead message: that counts as
+ * a death, so the queen gives up instead of respawning forever, and the
+ * init's error is the cause. */
+TEST(failing_init_hits_the_restart_limit) {
+  bh_run_opts o = {.queen_class = &bad_queen, .task_name = "once",
+                   .workers = 1, .max_workers = 1, .max_restarts = 3};
+  once_out u;
+  bh_result *r;
+
+  o.task_args = bh_value_pack(NULL, "[s]", "pid");
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  bh_value_free((bh_value *)o.task_args);
+  ASSERT_INT_EQ(unpack_once(r, &u), 0);
+  ASSERT_INT_EQ(u.status, BH_RAISED);
+  ASSERT_STR_EQ(u.type, "PopulationError");
+  if (strstr(u.msg, "it died by an error: InitError: The init of bee class "
+                    "'Bad' failed.") == NULL) {
+    fprintf(stderr, "msg: %s\n", u.msg);
+    return 1;
+  }
+  ASSERT_INT_EQ(u.deaths, 4);
   bh_result_free(r);
   return 0;
 }
@@ -688,6 +728,7 @@ TEST(oom_kill_is_named) {
 TEST_MAIN(TEST_ENTRY_T(oom_kill_is_named, 30), TEST_ENTRY(retry_after_a_worker_dies), TEST_ENTRY(no_retry_by_default),
           TEST_ENTRY(poison_task_is_refused),
           TEST_ENTRY(dead_workers_are_replaced),
+          TEST_ENTRY(failing_init_hits_the_restart_limit),
           TEST_ENTRY(restart_limit_gives_up_with_causes),
           TEST_ENTRY(deadline_answers_on_time),
           TEST_ENTRY(hung_worker_is_killed_after_grace),
