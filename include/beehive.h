@@ -416,6 +416,7 @@ typedef struct bh_spawn_opts {
   const bh_value *init_kwargs; /* map or NULL; borrowed */
   const char *s3_profile;     /* or NULL */
   int max_concurrency;        /* tasks at once; 0 means 1024, -1 no limit */
+  int prefetch;               /* see bh_run_opts.prefetch */
   bh_logger *logger;          /* or NULL; fork starts only */
   bh_start start;
   size_t max_frame;           /* frame size limit; 0 means 64 MiB */
@@ -529,6 +530,12 @@ typedef struct bh_run_opts {
   const bh_value *worker_init_args, *worker_init_kwargs;
   const char *s3_profile;
   int max_concurrency;       /* per worker; 0 means 1024, -1 no limit */
+  /* Tasks a worker may accept beyond max_concurrency, queued until a slot
+   * frees, so that a freed slot starts the next task at once instead of
+   * waiting for the offer round trip (new_task, task_accepted,
+   * task_info). Running tasks never exceed max_concurrency. 0: none, the
+   * reference's accept rule. */
+  int prefetch;
   int queen_max_concurrency; /* 0 means no limit (the reference's None) */
   const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
   bh_logger *logger;

@@ -16,10 +16,13 @@ send_simple(bh_bee *bee, bh__msg_type type, int64_t id) {
     bh__chan_kick(bee->parent);
 }
 
+/* The accept rule: not terminating, and fewer tasks accepted and not
+ * finished than max_concurrency (plus the prefetch, queued). */
 static bool
 has_room(const bh_bee *bee) {
   return !bee->terminating &&
-         (bee->max_conc < 0 || bee->n_reserved < (size_t)bee->max_conc);
+         (bee->max_conc < 0 ||
+          bee->n_reserved < (size_t)bee->max_conc + (size_t)bee->prefetch);
 }
 
 static void
@@ -386,6 +389,7 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   bee->id = o->id;
   bee->log = o->log;
   bee->max_conc = o->max_conc;
+  bee->prefetch = o->prefetch > 0 ? o->prefetch : 0;
   bee->max_frame = o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME;
   bee->pickup_ms = o->pickup_ms > 0 ? o->pickup_ms : 600000;
   bee->on_dead = o->on_dead;

@@ -82,6 +82,7 @@ struct bh_bee {
   void *state;
   bh_logger *log;
   int max_conc;          /* -1: no limit */
+  int prefetch;          /* accepted beyond max_conc, queued */
   bh_context ctx;
   size_t max_frame;
   int64_t pickup_ms;
@@ -108,6 +109,7 @@ struct bh_bee {
   const bh_class *worker_class;
   bh_value *w_args, *w_kwargs;
   int w_max_conc;
+  int w_prefetch;
   bh_start w_start;
   /* The end of life: called once after the dead message is queued. */
   void (*on_dead)(bh_bee *bee);
@@ -135,6 +137,7 @@ typedef struct bh__bee_opts {
   const bh_class *cls;
   int64_t id;
   int max_conc;
+  int prefetch;
   bh_logger *log;
   const bh_context *ctx;
   size_t max_frame;

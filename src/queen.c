@@ -19,6 +19,7 @@ bh__queen_spawn(bh_bee *bee, int n) {
                        .init_kwargs = bee->w_kwargs,
                        .s3_profile = bee->ctx.s3_profile,
                        .max_concurrency = bee->w_max_conc,
+                       .prefetch = bee->w_prefetch,
                        .logger = bee->log,
                        .start = bee->w_start,
                        .max_frame = bee->max_frame};
@@ -27,7 +28,11 @@ bh__queen_spawn(bh_bee *bee, int n) {
 
     rc = bh_subprocess_workerbee(&o, &pid, &fd);
     if (rc == 0)
-      rc = bh__child_add(bee, fd, pid, bee->w_max_conc, NULL);
+      rc = bh__child_add(bee, fd, pid,
+                         bee->w_max_conc < 0
+                             ? -1
+                             : bee->w_max_conc + bee->w_prefetch,
+                         NULL);
     if (rc != 0) {
       bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
              "%s", (long long)bee->id, bh_strerror(rc));

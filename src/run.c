@@ -188,6 +188,7 @@ make_hive(run *r, int sv[2], char **why) {
                        o->restart_period_ms, o->recycle_after};
 
     set_ft(r->queen, o);
+    r->queen->w_prefetch = o->prefetch > 0 ? o->prefetch : 0;
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
                          o->worker_init_kwargs, n, o->max_concurrency,
                          o->start, &po);

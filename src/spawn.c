@@ -94,6 +94,7 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
   bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
   bh__bee_opts bo = {.cls = o->cls, .id = o->id,
                      .max_conc = norm_conc(o->max_concurrency),
+                     .prefetch = o->prefetch,
                      .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
                      .on_dead = worker_dead, .on_orphan = worker_orphan,
                      .owner = &w};
@@ -219,9 +220,10 @@ write_bootstrap(int fd, const bh_spawn_opts *o) {
 
   bh__buf_append(&b, "\0\0\0\0", BH__FRAME_HDR);
   msgpack_packer_init(&pk, &b, bh__buf_write);
-  rc = bh_pack(&pk, "{s:s s:s s:I s:i s:o s:o s:s s:U}", "msg_type",
+  rc = bh_pack(&pk, "{s:s s:s s:I s:i s:i s:o s:o s:s s:U}", "msg_type",
                "bootstrap", "class", o->cls->name, "id", o->id,
-               "max_concurrency", norm_conc(o->max_concurrency), "init_args",
+               "max_concurrency", norm_conc(o->max_concurrency), "prefetch",
+               o->prefetch > 0 ? o->prefetch : 0, "init_args",
                o->init_args ? bh_value_object(o->init_args) : &empty_array,
                "init_kwargs",
                o->init_kwargs ? bh_value_object(o->init_kwargs) : &empty_map,
@@ -362,9 +364,10 @@ exec_worker(const bh_class *const *classes) {
     return 2;
   }
   rc = bh_unpack(bh_value_object(boot), err, sizeof(err),
-                 "{s:s# s:s# s:I s:i s:o s:o s:o s:U}", "msg_type", &kind,
-                 &klen, "class", &cname, &clen, "id", &o.id,
-                 "max_concurrency", &o.max_concurrency, "init_args", &args,
+                 "{s:s# s:s# s:I s:i s?:i s:o s:o s:o s:U}", "msg_type",
+                 &kind, &klen, "class", &cname, &clen, "id", &o.id,
+                 "max_concurrency", &o.max_concurrency, "prefetch",
+                 &o.prefetch, "init_args", &args,
                  "init_kwargs", &kwargs, "s3_profile", &prof, "max_frame",
                  &max_frame);
   o.cls = rc == 0 ? find_class(classes, cname, clen) : NULL;

@@ -586,6 +586,26 @@ TEST(max_concurrency_is_a_real_limit) {
   return 0;
 }
 
+/* With prefetch the worker holds more tasks than it runs: the running
+ * count seen from inside the tasks still never passes max_concurrency. */
+TEST(prefetch_keeps_the_limit) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
+                   .workers = 1, .max_workers = 1, .max_concurrency = 4,
+                   .prefetch = 4};
+  bh_result *r;
+  int64_t most, by0, by1;
+
+  o.task_args = bh_value_pack(NULL, "[I I]", (int64_t)40, (int64_t)10);
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I I]", &most, &by0, &by1),
+                0);
+  ASSERT_INT_EQ(most, 4);
+  ASSERT_INT_EQ(by0, 40);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  return 0;
+}
+
 TEST(burst_spreads_over_workers) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "naps",
                    .workers = 2, .max_workers = 2, .max_concurrency = 8};
@@ -907,6 +927,7 @@ TEST_MAIN(TEST_ENTRY(run_logs_raised_message), TEST_ENTRY(cancel_wakes_the_fiber
           TEST_ENTRY(worker_killed_mid_task), TEST_ENTRY(worker_segfault),
           TEST_ENTRY(worker_abort), TEST_ENTRY(worker_exit),
           TEST_ENTRY(max_concurrency_is_a_real_limit),
+          TEST_ENTRY(prefetch_keeps_the_limit),
           TEST_ENTRY(burst_spreads_over_workers), TEST_ENTRY(two_level_hive),
           TEST_ENTRY(two_level_errors_chain),
           TEST_ENTRY(idle_hive_uses_no_cpu),
