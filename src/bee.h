@@ -229,12 +229,12 @@ void bh__future_set_deleg(bh_future *f, bh__deleg *d);
 /* result.c */
 /* Builds a result from a task_done-like map (takes ownership of v). */
 bh_result *bh__result_new(bh_value *v, int64_t child_id);
-/* Builds {status, exception {type, message}, traceback, other_details} etc. */
+/* Builds a raised result {status, exception {type, message}, traceback,
+ * other_details} or a cancelled one {status, reason}. */
 bh_result *bh__result_make(bh_status st, int64_t child_id, const char *type,
                            const char *message, const char *reason,
                            const msgpack_object *traceback,
-                           const msgpack_object *details,
-                           const msgpack_object *value);
+                           const msgpack_object *details);
 
 bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);
 
@@ -249,6 +249,9 @@ int bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                     const bh_value *kwargs, int n, int w_max_conc,
                     bh_start start, const struct bh__pop_opts *po);
 int bh__queen_spawn(bh_bee *bee, int n);
+/* A max_concurrency as the API takes it (0: 1024, < 0: no limit) as bees
+ * keep it (-1: no limit). */
+int bh__conc_norm(int n);
 /* True when the bee may still get children (a queen under her limits). */
 bool bh__queen_can_grow(const bh_bee *bee);
 /* Delegations wait because every child is full: grow if allowed. */

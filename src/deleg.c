@@ -80,7 +80,7 @@ bh__d_conclude(bh__deleg *d, bh_result *r) {
 void
 bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason) {
   bh__d_conclude(d, bh__result_make(BH_CANCELLED, child, NULL, NULL, reason,
-                                    NULL, NULL, NULL));
+                                    NULL, NULL));
 }
 
 bh__child *
@@ -159,8 +159,7 @@ fail_backlog(bh_bee *bee) {
 
     if (bee->pop_failed != NULL)
       bh__d_conclude(d, bh__result_make(BH_RAISED, -1, "PopulationError",
-                                        bee->pop_failed, NULL, NULL, NULL,
-                                        NULL));
+                                        bee->pop_failed, NULL, NULL, NULL));
     else
       bh__d_cancelled(d, -1, DENIED_ALL);
     bh__d_maybe_free(d);
@@ -315,7 +314,7 @@ send_info(bh__deleg *d, bh__child *c) {
                                               "the frame size limit."
                                             : "The task's arguments could "
                                               "not be encoded.",
-                          NULL, NULL, NULL, NULL));
+                          NULL, NULL, NULL));
     c->inflight--;
     bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;

@@ -30,7 +30,7 @@ wrap(const bh__deleg *d, const bh__child *c, const char *type,
   tb = bh_value_pack(NULL, "[s]", line);
   r = bh__result_make(BH_RAISED, c->id, type, msg, NULL,
                       tb ? bh_value_object(tb) : NULL,
-                      det ? bh_value_object(det) : NULL, NULL);
+                      det ? bh_value_object(det) : NULL);
   bh_value_free(det);
   bh_value_free(tb);
   return r;

@@ -3,8 +3,8 @@
  * replacement of workers are the population manager's (a later module). */
 #include "pop.h"
 
-static int
-norm_conc(int n) {
+int
+bh__conc_norm(int n) {
   return n == 0 ? 1024 : (n < 0 ? -1 : n);
 }
 
@@ -63,7 +63,7 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
   if ((args != NULL && bee->w_args == NULL) ||
       (kwargs != NULL && bee->w_kwargs == NULL))
     return BH_ENOMEM;
-  bee->w_max_conc = norm_conc(w_max_conc);
+  bee->w_max_conc = bh__conc_norm(w_max_conc);
   bee->w_start = start;
   rc = bh__pop_start(bee, &o);
   return rc != 0 ? rc : bh__queen_spawn(bee, n);

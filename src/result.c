@@ -146,9 +146,8 @@ bh_result *
 bh__result_make(bh_status st, int64_t child_id, const char *type,
                 const char *message, const char *reason,
                 const msgpack_object *traceback,
-                const msgpack_object *details, const msgpack_object *value) {
+                const msgpack_object *details) {
   bh__wire_done d = {.status = st,
-                     .returning_value = value,
                      .reason = reason,
                      .traceback = traceback,
                      .other_details = details};

@@ -128,7 +128,7 @@ obj(const bh_value *v) {
 
 static bh_result *
 error_result(const char *type, const char *msg) {
-  return bh__result_make(BH_RAISED, -1, type, msg, NULL, NULL, NULL, NULL);
+  return bh__result_make(BH_RAISED, -1, type, msg, NULL, NULL, NULL);
 }
 
 static void
@@ -233,30 +233,18 @@ outcome(run *r, bh_result **out) {
   else
     text = bh__asprintf("The queen bee cancelled the task. Reason: %s",
                         reason ? reason : bh_result_errmsg(r->res));
-  *out = bh__result_make(BH_CANCELLED, QUEEN_ID, NULL, NULL, text, NULL, NULL,
-                         NULL);
+  *out = bh__result_make(BH_CANCELLED, QUEEN_ID, NULL, NULL, text, NULL, NULL);
   bh__free(text);
   return *out ? BH_ECANCELLED : BH_ENOMEM;
 }
 
-
-static void
-close_walk(uv_handle_t *h, void *arg) {
-  (void)arg;
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
 
 /* Frees both bees and lets libuv close everything. */
 static void
 teardown(run *r) {
   bh__bee_free(r->queen);
   bh__bee_free(r->root);
-  bh__turn_close();
-  uv_run(&r->loop, UV_RUN_DEFAULT);
-  uv_walk(&r->loop, close_walk, NULL);
-  uv_run(&r->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&r->loop);
+  bh__turn_finish(&r->loop);
 }
 
 static int

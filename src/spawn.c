@@ -24,11 +24,6 @@ typedef struct worker_run {
   int status; /* the process's exit status */
 } worker_run;
 
-static int
-norm_conc(int n) {
-  return n == 0 ? 1024 : (n < 0 ? -1 : n);
-}
-
 static void
 drained(bh__chan *c, void *udata) {
   bh_bee *bee = udata;
@@ -51,22 +46,6 @@ worker_orphan(bh_bee *bee) {
 
   w->status = 3;
   uv_stop(bee->loop);
-}
-
-static void
-close_walk(uv_handle_t *h, void *arg) {
-  (void)arg;
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
-static void
-loop_finish(uv_loop_t *loop) {
-  bh__turn_close();
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_walk(loop, close_walk, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  uv_loop_close(loop);
 }
 
 static int
@@ -93,7 +72,7 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
   worker_run w = {.status = 0};
   bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
   bh__bee_opts bo = {.cls = o->cls, .id = o->id,
-                     .max_conc = norm_conc(o->max_concurrency),
+                     .max_conc = bh__conc_norm(o->max_concurrency),
                      .prefetch = o->prefetch,
                      .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
                      .on_dead = worker_dead, .on_orphan = worker_orphan,
@@ -103,13 +82,13 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
   uv_loop_init(&w.loop);
   bh__turn_init(&w.loop);
   if (bh__bee_new(&w.bee, &w.loop, fd, &bo) != 0) {
-    loop_finish(&w.loop);
+    bh__turn_finish(&w.loop);
     return 1;
   }
   worker_start(&w, o, args, kwargs);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   bh__bee_free(w.bee);
-  loop_finish(&w.loop);
+  bh__turn_finish(&w.loop);
   return w.status;
 }
 
@@ -222,7 +201,7 @@ write_bootstrap(int fd, const bh_spawn_opts *o) {
   msgpack_packer_init(&pk, &b, bh__buf_write);
   rc = bh_pack(&pk, "{s:s s:s s:I s:i s:i s:o s:o s:s s:U}", "msg_type",
                "bootstrap", "class", o->cls->name, "id", o->id,
-               "max_concurrency", norm_conc(o->max_concurrency), "prefetch",
+               "max_concurrency", bh__conc_norm(o->max_concurrency), "prefetch",
                o->prefetch > 0 ? o->prefetch : 0, "init_args",
                o->init_args ? bh_value_object(o->init_args) : &empty_array,
                "init_kwargs",

@@ -72,3 +72,19 @@ bh__turn_forget(void) {
   bh__chan_forget_all();
   bh__sched_reset_after_fork();
 }
+
+static void
+close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+void
+bh__turn_finish(uv_loop_t *loop) {
+  bh__turn_close();
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_walk(loop, close_walk, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+}

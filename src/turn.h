@@ -16,6 +16,9 @@ void bh__turn_run(void);
 void bh__turn_pending(void);
 /* Stops and closes the hook; uv_run() must then run to let it close. */
 void bh__turn_close(void);
+/* The end of a loop whose bees are freed: closes the hook and every handle
+ * left, runs the loop until they are closed, and closes it. */
+void bh__turn_finish(uv_loop_t *loop);
 /* In a forked child: forgets the parent's hook without touching it. */
 void bh__turn_forget(void);
 
