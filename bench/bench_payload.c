@@ -75,18 +75,29 @@ static const bh_class queen = {.name = "PayloadQueen",
                                .tasks = queen_tasks,
                                .worker_class = &bench_worker};
 
+/* How the payload travels. */
+enum mode {
+  M_DEFAULT, /* a malloc()ed buffer, the default blob threshold */
+  M_INLINE,  /* the same with blobs off: every byte through the socket */
+  M_BLOB     /* a bh_blob_alloc() buffer, threshold 64 KiB: no copy */
+};
+
 /* Echoes count payloads of `size` bytes, `window` in flight, with the
  * queen and her worker on one CPU (pinned) or where the scheduler puts
  * them; prints the MB/s as `key`. */
 static void
 measure(const char *key, size_t size, size_t count, size_t window,
-        bool pinned) {
+        bool pinned, enum mode mode) {
   bh_run_opts o = {.queen_class = &queen,
                    .task_name = "payload",
                    .max_frame = (size_t)64 << 20};
-  size_t i;
+  size_t i, threshold = bh_blob_threshold();
 
-  S.buf = malloc(size);
+  if (mode == M_INLINE)
+    bh_set_blob_threshold(0);
+  else if (mode == M_BLOB)
+    bh_set_blob_threshold((size_t)64 << 10);
+  S.buf = mode == M_BLOB ? bh_blob_alloc(size) : malloc(size);
   if (S.buf == NULL || (pinned && bench_pin(bench_cpu(0)) != 0))
     exit(2);
   for (i = 0; i < size; i++)
@@ -97,8 +108,15 @@ measure(const char *key, size_t size, size_t count, size_t window,
   bh_result_free(bench_run_opts(&o, 1)); /* the worker inherits the pin */
   bench_pin(-1);
   bench_out(key, 2.0 * (double)size * (double)S.count / S.secs / 1e6, "MB/s");
-  free(S.buf);
+  if (mode == M_BLOB)
+    bh_blob_free(S.buf);
+  else
+    free(S.buf);
+  bh_set_blob_threshold(threshold);
 }
+
+#define K64 ((size_t)64 << 10)
+#define M16 ((size_t)16 << 20)
 
 int
 main(int argc, char **argv) {
@@ -109,12 +127,18 @@ main(int argc, char **argv) {
   if (scale == 0)
     return 2;
   if (strcmp(only, "16m") != 0) {
-    measure("payload_mb_per_s_64k", (size_t)64 << 10, n64, 16, true);
-    measure("payload_unpinned_mb_per_s_64k", (size_t)64 << 10, n64, 16, false);
+    measure("payload_mb_per_s_64k", K64, n64, 16, true, M_DEFAULT);
+    measure("payload_unpinned_mb_per_s_64k", K64, n64, 16, false, M_DEFAULT);
+    measure("payload_blob_mb_per_s_64k", K64, n64, 16, true, M_BLOB);
+    measure("payload_blob_unpinned_mb_per_s_64k", K64, n64, 16, false, M_BLOB);
   }
   if (strcmp(only, "64k") != 0) {
-    measure("payload_mb_per_s_16m", (size_t)16 << 20, n16, 2, true);
-    measure("payload_unpinned_mb_per_s_16m", (size_t)16 << 20, n16, 2, false);
+    measure("payload_mb_per_s_16m", M16, n16, 2, true, M_DEFAULT);
+    measure("payload_unpinned_mb_per_s_16m", M16, n16, 2, false, M_DEFAULT);
+    measure("payload_inline_mb_per_s_16m", M16, n16, 2, true, M_INLINE);
+    measure("payload_blob_mb_per_s_16m", M16, n16 * 4, 2, true, M_BLOB);
+    measure("payload_blob_unpinned_mb_per_s_16m", M16, n16 * 4, 2, false,
+            M_BLOB);
   }
   return 0;
 }

@@ -119,6 +119,35 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  * top; a format error reads "format: unknown letter 'x' at 3" (a 0-based
  * offset). */
 
+/* ------------------------------------------------------------------------
+ * Large binary values. A bin of at least bh_blob_threshold() bytes in a
+ * task's arguments or result does not travel through the channel's byte
+ * stream: it goes as a memfd sealed against shrinking, passed with the
+ * frame (docs/PROTOCOL.md section 9), and the receiver maps it read-only.
+ * The receiver's bin points into that mapping, for as long as the object
+ * holding it lives. Sending such a bin on (a worker returning or
+ * delegating its argument, or any part of it) passes the same memfd: no
+ * byte is copied. Any other large bin is copied once, into a new memfd.
+ *
+ * bh_blob_alloc() gives shared memory to fill in place: a bin anywhere
+ * inside it (y#) is sent without any copy. Do not change its bytes after
+ * handing them to bh_delegate() or bh_return() until the answer came: the
+ * receiver sees the same pages. bh_value_data() of a value holding blobs
+ * names them by a process-local id; use bh_value_object() to read them.
+ *
+ * The threshold is per process; the default is 256 KiB, or the environment
+ * variable BH_BLOB_THRESHOLD when set (read at first use); 0 turns blobs
+ * off (every bin inline, subject to max_frame). A fork-started worker
+ * inherits its queen's setting. These three may be called from any thread.
+ */
+BH_EXTERN void bh_set_blob_threshold(size_t bytes);
+BH_EXTERN size_t bh_blob_threshold(void);
+/* size bytes of zeroed shared memory, or NULL (size 0, or out of memory or
+ * descriptors). Release with bh_blob_free(p); a value or a message in
+ * flight that holds it keeps it alive past that. */
+BH_EXTERN void *bh_blob_alloc(size_t size);
+BH_EXTERN void bh_blob_free(void *p);
+
 /* An owned, immutable msgpack value. */
 typedef struct bh_value bh_value;
 

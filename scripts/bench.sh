@@ -62,14 +62,22 @@ balance_makespan_ratio|<=1.15|makespan / ideal, ideal = 20,000 x 1 ms / (2 x 64)
 balance_makespan_ms||the makespan: first delegation to last answer
 balance_nap_mean_ms||how long a 1 ms bh_sleep really slept in the workers, on average
 balance_makespan_ratio_slept||makespan / (the naps'"'"' real total / 128): the loss that is not the timer'"'"'s
-payload_mb_per_s_64k||echo of a 64 KiB bin arg (worker returns it), 16 in flight, queen and worker on one CPU: payload bytes both ways per second (1 MB = 10^6 B)
-payload_mb_per_s_16m||the same with 16 MiB, 2 in flight, max_frame 64 MiB
+payload_mb_per_s_64k||echo of a 64 KiB bin arg from a malloc()ed buffer (worker returns it), 16 in flight, queen and worker on one CPU: payload bytes both ways per second (1 MB = 10^6 B); default blob threshold (256 KiB), so inline
+payload_mb_per_s_16m||the same with 16 MiB, 2 in flight: it travels as a blob (copied once into a sealed memfd by the queen; the worker sends the same memfd back)
+payload_inline_mb_per_s_16m||the same with blobs off (bh_set_blob_threshold(0)), every byte through the socket, max_frame 64 MiB
+payload_blob_mb_per_s_64k||echo of a 64 KiB bin lying in bh_blob_alloc() memory, blob threshold 64 KiB: no byte copied either way
+payload_blob_mb_per_s_16m||the same with 16 MiB
 raw_stream_mb_per_s_64k||floor: one-way socketpair stream of 64 KiB frames, each read whole into one buffer, both processes on one CPU
 raw_stream_mb_per_s_16m||floor: the same with 16 MiB frames
 payload_ratio_64k|>=0.5|payload_mb_per_s_64k / raw_stream_mb_per_s_64k (same placement)
 payload_ratio_16m||payload_mb_per_s_16m / raw_stream_mb_per_s_16m
+payload_ratio_16m_inline||payload_inline_mb_per_s_16m / raw_stream_mb_per_s_16m
+payload_ratio_64k_blob||payload_blob_mb_per_s_64k / raw_stream_mb_per_s_64k
+payload_ratio_16m_blob||payload_blob_mb_per_s_16m / raw_stream_mb_per_s_16m
 payload_unpinned_mb_per_s_64k||the hive'"'"'s echo of 64 KiB, unpinned
 payload_unpinned_mb_per_s_16m||the same, 16 MiB
+payload_blob_unpinned_mb_per_s_64k||the bh_blob_alloc() echo of 64 KiB, unpinned
+payload_blob_unpinned_mb_per_s_16m||the same, 16 MiB
 raw_stream_unpinned_mb_per_s_64k||floor: the 64 KiB stream, unpinned
 raw_stream_unpinned_mb_per_s_16m||floor: the 16 MiB stream, unpinned
 payload_ratio_64k_unpinned||payload_unpinned_mb_per_s_64k / raw_stream_unpinned_mb_per_s_64k: meaningful only when both landed on the same placement
@@ -196,6 +204,10 @@ ratio delegate_seq_ratio_cross_cpu delegate_seq_cross_cpu_p50_us \
   pipe_rtt_cross_cpu_us
 ratio payload_ratio_64k payload_mb_per_s_64k raw_stream_mb_per_s_64k
 ratio payload_ratio_16m payload_mb_per_s_16m raw_stream_mb_per_s_16m
+ratio payload_ratio_16m_inline payload_inline_mb_per_s_16m \
+  raw_stream_mb_per_s_16m
+ratio payload_ratio_64k_blob payload_blob_mb_per_s_64k raw_stream_mb_per_s_64k
+ratio payload_ratio_16m_blob payload_blob_mb_per_s_16m raw_stream_mb_per_s_16m
 ratio payload_ratio_64k_unpinned payload_unpinned_mb_per_s_64k \
   raw_stream_unpinned_mb_per_s_64k
 ratio payload_ratio_16m_unpinned payload_unpinned_mb_per_s_16m \

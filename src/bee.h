@@ -36,6 +36,7 @@ struct bh_task {
   bh__fiber *fiber;
   /* Outcome. */
   bh__buf ret;           /* packed return value; empty means nil */
+  bh__blobs ret_blobs;   /* blobs that ret names by LOCAL exts */
   char *errtype, *errmsg, *reason;
   bh_value *tb;          /* traceback lines: array of str */
   bh_value *details;     /* other_details */

@@ -1,41 +1,72 @@
-/* chan.c - framed msgpack channels over libuv pipes. See chan.h. */
+/* chan.c - framed msgpack channels over stream sockets. See chan.h.
+ *
+ * The socket is watched with a uv_poll_t and read and written here with
+ * recvmsg()/sendmsg(), not through a uv_pipe_t: libuv's streams cannot
+ * carry an arbitrary descriptor, and blobs (blob.h) travel as memfds
+ * passed with SCM_RIGHTS. A blob's descriptor leaves with the first byte
+ * written after its frame was encoded, so it always arrives no later than
+ * the frame that names it; the reader queues descriptors as they come and
+ * each frame takes its own, in order. */
 #include "chan.h"
+#include "blob.h"
 #include "turn.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#define READ_CHUNK ((size_t)64 << 10)
+#define MAX_FDS_PER_MSG 253 /* SCM_MAX_FD */
+#define MAX_FDS_QUEUED 1024 /* descriptors no frame has claimed yet */
+
 struct bh__chan {
-  uv_pipe_t pipe;
+  uv_poll_t poll;
+  int fd;
+  int events;           /* what the poll handle watches */
   bh__chan *dirty_next; /* in the turn's list of channels to flush */
   bool dirty;
-  uv_write_t wreq;
   bh__buf out;          /* frames not yet handed to the kernel */
-  bh__buf inflight;     /* bytes an async uv_write owns */
+  size_t out_off;       /* how much of out the kernel already has */
+  bh__blobq blobs_out;  /* descriptors to send with out's next bytes */
   bh__buf in;           /* bytes read, not yet a whole frame */
+  int *fds_in;          /* descriptors received, not yet claimed */
+  size_t fds_head, fds_len, fds_cap;
+  uint64_t seq_in;      /* the sequence number of the next one to claim */
+  bh__blobs held;       /* the blobs of the frame being dispatched */
   size_t max_frame;
   msgpack_zone zone;    /* decoded objects of the current message */
   bh__chan_msg_cb on_msg;
   bh__chan_err_cb on_err;
   void *udata;
-  int handles;          /* libuv handles not yet closed */
   void (*drained)(bh__chan *c, void *udata); /* once, when all is out */
-  bool writing;
+  size_t writes;        /* write system calls that took bytes */
   bool failed;
   bool closing;
 };
 
 static void flush(bh__chan *c);
+static void poll_cb(uv_poll_t *h, int status, int events);
 
 static void
 maybe_drained(bh__chan *c) {
   void (*cb)(bh__chan *, void *) = c->drained;
 
-  if (cb != NULL && !c->writing && c->out.len == 0) {
+  if (cb != NULL && c->out.len == 0) {
     c->drained = NULL;
     cb(c, c->udata);
   }
+}
+
+static void
+watch(bh__chan *c, int events) {
+  if (events == c->events)
+    return;
+  c->events = events;
+  if (events == 0)
+    uv_poll_stop(&c->poll);
+  else
+    uv_poll_start(&c->poll, events, poll_cb);
 }
 
 static void
@@ -43,39 +74,141 @@ fail(bh__chan *c, int err, const char *why) {
   if (c->failed || c->closing)
     return;
   c->failed = true;
-  uv_read_stop((uv_stream_t *)&c->pipe);
+  watch(c, 0);
   c->on_err(c, err, why, c->udata);
 }
 
-static void
-alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  bh__chan *c = h->data;
+/* ------------------------------------------------------------------------
+ * Reading. */
 
-  (void)hint;
-  if (bh__buf_reserve(&c->in, 64 << 10) != 0) {
-    buf->base = NULL;
-    buf->len = 0;
-    return;
+static void
+fds_close_all(bh__chan *c) {
+  while (c->fds_len > 0) {
+    close(c->fds_in[c->fds_head++]);
+    c->fds_len--;
   }
-  buf->base = c->in.data + c->in.len;
-  buf->len = c->in.cap - c->in.len;
+  c->fds_head = 0;
+}
+
+/* Queues a received descriptor; false if too many are unclaimed. */
+static bool
+fds_push(bh__chan *c, int fd) {
+  if (c->fds_len == 0)
+    c->fds_head = 0;
+  if (c->fds_len >= MAX_FDS_QUEUED) {
+    close(fd);
+    return false;
+  }
+  if (c->fds_head + c->fds_len == c->fds_cap) {
+    if (c->fds_head > 0) {
+      memmove(c->fds_in, c->fds_in + c->fds_head,
+              c->fds_len * sizeof(*c->fds_in));
+      c->fds_head = 0;
+    } else {
+      size_t cap = c->fds_cap ? c->fds_cap * 2 : 8;
+      int *v = bh__realloc(c->fds_in, cap * sizeof(*v));
+
+      if (v == NULL) {
+        close(fd);
+        return false;
+      }
+      c->fds_in = v;
+      c->fds_cap = cap;
+    }
+  }
+  c->fds_in[c->fds_head + c->fds_len++] = fd;
+  return true;
+}
+
+/* Resolves one WIRE blob ext into a bin over a received memfd, and turns
+ * the ext's bytes into the LOCAL form (values decoded from the frame's
+ * bytes later find the blob by id). Returns 0 or BH_EPROTO/-errno. */
+static int
+claim_blob(bh__chan *c, msgpack_object *o, char *why, size_t whylen) {
+  bh__blob_loc r;
+  bh__blob *b;
+  int fd, rc;
+
+  if (!bh__blob_ext_read(o, &r) || r.kind != BH__BLOB_WIRE) {
+    snprintf(why, whylen, "a blob ext that is not a well-formed wire "
+             "reference");
+    return BH_EPROTO;
+  }
+  if (c->fds_len == 0) {
+    snprintf(why, whylen, "a frame names blob descriptor #%llu, which "
+             "never came", (unsigned long long)r.token);
+    return BH_EPROTO;
+  }
+  if (r.token != c->seq_in) {
+    snprintf(why, whylen, "a frame names blob descriptor #%llu, but the "
+             "next one received is #%llu", (unsigned long long)r.token,
+             (unsigned long long)c->seq_in);
+    return BH_EPROTO;
+  }
+  fd = c->fds_in[c->fds_head++];
+  c->fds_len--;
+  c->seq_in++;
+  if (r.off > UINT64_MAX - r.len || r.len > UINT32_MAX) {
+    close(fd);
+    snprintf(why, whylen, "a blob reference out of range");
+    return BH_EPROTO;
+  }
+  rc = bh__blob_adopt(&b, fd, r.off + r.len, why, whylen);
+  if (rc != 0)
+    return rc;
+  rc = bh__blobs_add(&c->held, b);
+  bh__blob_unref(b); /* held has it now, or nobody does */
+  if (rc != 0) {
+    snprintf(why, whylen, "no memory for a blob");
+    return rc;
+  }
+  r.kind = BH__BLOB_LOCAL;
+  r.token = b->id;
+  bh__blob_ext_write((char *)o->via.ext.ptr, &r);
+  o->type = MSGPACK_OBJECT_BIN;
+  o->via.bin.ptr = b->map + r.off;
+  o->via.bin.size = (uint32_t)r.len;
+  return 0;
+}
+
+/* Claims the blobs of a decoded frame, in the order they were packed. */
+static int
+claim_blobs(bh__chan *c, msgpack_object *o, char *why, size_t whylen) {
+  uint32_t i;
+  int rc = 0;
+
+  if (o->type == MSGPACK_OBJECT_ARRAY) {
+    for (i = 0; i < o->via.array.size && rc == 0; i++)
+      rc = claim_blobs(c, &o->via.array.ptr[i], why, whylen);
+  } else if (o->type == MSGPACK_OBJECT_MAP) {
+    for (i = 0; i < o->via.map.size && rc == 0; i++)
+      rc = claim_blobs(c, &o->via.map.ptr[i].val, why, whylen);
+  } else if (o->type == MSGPACK_OBJECT_EXT &&
+             o->via.ext.type == BH__EXT_BLOB) {
+    rc = claim_blob(c, o, why, whylen);
+  }
+  return rc;
 }
 
 /* Handles one whole frame body; returns false if the channel failed. */
 static bool
-dispatch(bh__chan *c, const char *body, size_t len) {
+dispatch(bh__chan *c, char *body, size_t len) {
   char err[160];
   bh__msg m;
   int rc;
 
   rc = bh__wire_decode(body, len, &c->zone, &m, err, sizeof(err));
+  if (rc == 0 && m.blobs > 0)
+    rc = claim_blobs(c, (msgpack_object *)m.root, err, sizeof(err));
   if (rc != 0) {
     msgpack_zone_clear(&c->zone);
+    bh__blobs_release(&c->held);
     fail(c, rc, err);
     return false;
   }
   c->on_msg(c, &m, c->udata);
   msgpack_zone_clear(&c->zone);
+  bh__blobs_release(&c->held);
   return !(c->failed || c->closing);
 }
 
@@ -108,103 +241,195 @@ parse(bh__chan *c) {
   c->in.len -= off;
 }
 
+/* Queues the descriptors of one recvmsg(); false if the channel failed. */
+static bool
+take_fds(bh__chan *c, struct msghdr *mh) {
+  struct cmsghdr *cm;
+  bool ok = !(mh->msg_flags & MSG_CTRUNC);
+
+  for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+    size_t i, n;
+    int fd;
+
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+      continue;
+    n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (i = 0; i < n; i++) {
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      if (!ok || !fds_push(c, fd)) {
+        if (ok)
+          fail(c, BH_EPROTO, "the peer sent more blob descriptors than its "
+               "frames name");
+        ok = false;
+      }
+    }
+  }
+  if (mh->msg_flags & MSG_CTRUNC)
+    fail(c, BH_EPROTO, "blob descriptors were lost on the way (out of "
+         "file descriptors?)");
+  return ok;
+}
+
 static void
-read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  bh__chan *c = s->data;
+read_end(bh__chan *c, int err) {
+  char why[96];
 
-  (void)buf;
-  if (n == 0)
+  if (c->in.len > 0) {
+    snprintf(why, sizeof(why), "the channel ended inside a frame (%zu "
+             "bytes of it came)", c->in.len);
+    fail(c, BH_EPROTO, why);
     return;
-  if (n < 0) {
-    /* A peer that died with our bytes unread resets the connection: that
-     * is the end of the stream too, not hostile input. */
-    bool end = n == UV_EOF || n == UV_ECONNRESET;
-    char why[96];
+  }
+  fail(c, BH_EPIPE, err == 0 ? "end of stream" : bh_strerror(err));
+}
 
-    if (end && c->in.len > 0) {
-      snprintf(why, sizeof(why), "the channel ended inside a frame (%zu "
-               "bytes of it came)", c->in.len);
-      fail(c, BH_EPROTO, why);
+/* Reads what the socket holds, a 64 KiB chunk at a time (more when a
+ * frame announced is bigger), and dispatches each whole frame. With
+ * `drain` it reads on to the end of the stream: the poll handle reported
+ * an error (a reset) and will not call again, but bytes sent before it may
+ * still wait, the peer's last words among them. */
+static void
+do_read(bh__chan *c, bool drain) {
+  union {
+    char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  int round;
+
+  for (round = 0; (drain || round < 32) && !c->failed && !c->closing;
+       round++) {
+    struct iovec iov;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    ssize_t n;
+
+    if (bh__buf_reserve(&c->in, READ_CHUNK) != 0) {
+      fail(c, BH_ENOMEM, "no memory to read into");
       return;
     }
-    fail(c, end ? BH_EPIPE : (int)n,
-         n == UV_EOF ? "end of stream" : uv_strerror((int)n));
-    return;
+    iov.iov_base = c->in.data + c->in.len;
+    iov.iov_len = c->in.cap - c->in.len;
+    n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    /* A peer that died with our bytes unread resets the connection: that
+     * is the end of the stream too, not hostile input. */
+    if (n < 0 && errno != ECONNRESET) {
+      fail(c, -errno, strerror(errno));
+      return;
+    }
+    if (n > 0 && mh.msg_controllen > 0 && !take_fds(c, &mh))
+      return;
+    if (n <= 0) {
+      read_end(c, n < 0 ? -errno : 0);
+      return;
+    }
+    c->in.len += (size_t)n;
+    parse(c);
+    if ((size_t)n < iov.iov_len && !drain)
+      return;
   }
-  c->in.len += (size_t)n;
-  parse(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Writing. */
+
+/* Sends up to MAX_FDS_PER_MSG queued descriptors with the next bytes (one
+ * byte only when more descriptors wait, so that each leaves no later than
+ * its frame). Returns the bytes written or -errno. */
+static ssize_t
+send_bytes(bh__chan *c, const char *p, size_t n) {
+  ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+
+  return w < 0 ? -errno : w;
+}
+
+static ssize_t
+send_fds(bh__chan *c, const char *p, size_t n) {
+  size_t k = c->blobs_out.len < MAX_FDS_PER_MSG ? c->blobs_out.len
+                                                : MAX_FDS_PER_MSG;
+  union {
+    char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {(void *)p, k < c->blobs_out.len ? 1 : n};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = ctl.buf,
+                      .msg_controllen = CMSG_SPACE(k * sizeof(int))};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  ssize_t w;
+  size_t i;
+
+  memset(ctl.buf, 0, sizeof(ctl.buf));
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+  for (i = 0; i < k; i++)
+    memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->blobs_out.v[i]->fd,
+           sizeof(int));
+  w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+  if (w < 0)
+    return -errno;
+  bh__blobq_shift(&c->blobs_out, k); /* the kernel holds them now */
+  return w;
+}
+
+/* Hands c->out to the kernel: as much as it takes now; the rest when the
+ * socket is writable again. */
+static void
+flush(bh__chan *c) {
+  if (c->failed || c->closing)
+    return;
+  while (c->out_off < c->out.len) {
+    const char *p = c->out.data + c->out_off;
+    size_t n = c->out.len - c->out_off;
+    ssize_t w = c->blobs_out.len > 0 ? send_fds(c, p, n)
+                                     : send_bytes(c, p, n);
+
+    if (w == -EINTR)
+      continue;
+    if (w == -EAGAIN || w == -EWOULDBLOCK) {
+      if (c->out_off > c->out.len / 2) { /* keep the buffer from creeping */
+        memmove(c->out.data, p, n);
+        c->out.len = n;
+        c->out_off = 0;
+      }
+      watch(c, UV_READABLE | UV_WRITABLE);
+      return;
+    }
+    if (w < 0) {
+      fail(c, (int)w, bh_strerror((int)w));
+      return;
+    }
+    c->out_off += (size_t)w;
+    c->writes++;
+  }
+  c->out.len = c->out_off = 0;
+  watch(c, UV_READABLE);
+  maybe_drained(c);
 }
 
 static void
-close_cb(uv_handle_t *h) {
+poll_cb(uv_poll_t *h, int status, int events) {
   bh__chan *c = h->data;
 
-  /* libuv never runs close callbacks inside other callbacks, so nothing
-   * of c is in use here. */
-  if (--c->handles == 0) {
-    bh__buf_free(&c->out);
-    bh__buf_free(&c->inflight);
-    bh__buf_free(&c->in);
-    msgpack_zone_destroy(&c->zone);
-    bh__free(c);
-  }
-}
-
-static void
-write_cb(uv_write_t *req, int status) {
-  bh__chan *c = req->data;
-
-  c->writing = false;
-  c->inflight.len = 0;
-  if (c->closing)
-    return;
   if (status < 0) {
+    /* libuv stopped the handle: read what is left, then fail. */
+    do_read(c, true);
     fail(c, status, uv_strerror(status));
     return;
   }
-  if (c->out.len > 0)
+  if (events & UV_WRITABLE)
     flush(c);
-  else
-    maybe_drained(c);
+  if ((events & UV_READABLE) && !c->failed && !c->closing)
+    do_read(c, false);
 }
 
-/* Hands c->out to the kernel: as much as it takes now, the rest through
- * an asynchronous write that owns it (buffers swap, nothing is copied). */
-static void
-flush(bh__chan *c) {
-  uv_buf_t b;
-  int n;
-  bh__buf tmp;
-
-  if (c->writing || c->out.len == 0 || c->failed || c->closing)
-    return;
-  b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-  n = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
-  if (n < 0 && n != UV_EAGAIN) {
-    fail(c, n, uv_strerror(n));
-    return;
-  }
-  if (n < 0)
-    n = 0;
-  if ((size_t)n == c->out.len) {
-    c->out.len = 0;
-    maybe_drained(c);
-    return;
-  }
-  memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-  c->out.len -= (size_t)n;
-  tmp = c->inflight;
-  c->inflight = c->out;
-  c->out = tmp;
-  c->out.len = 0;
-  b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-  c->writing = true;
-  n = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, write_cb);
-  if (n < 0) {
-    c->writing = false;
-    fail(c, n, uv_strerror(n));
-  }
-}
+/* ------------------------------------------------------------------------
+ * The turn's flush list. */
 
 /* Channels with output appended this turn (one loop thread each). */
 static _Thread_local bh__chan *dirty_head;
@@ -217,7 +442,8 @@ bh__chan_flush_all(void) {
     dirty_head = c->dirty_next;
     c->dirty_next = NULL;
     c->dirty = false;
-    flush(c);
+    if (!(c->events & UV_WRITABLE)) /* else the poll handle will flush */
+      flush(c);
   }
 }
 
@@ -240,35 +466,64 @@ undirty(bh__chan *c) {
   c->dirty = false;
 }
 
+/* ------------------------------------------------------------------------
+ * Life. */
+
+static void
+close_cb(uv_handle_t *h) {
+  bh__chan *c = h->data;
+
+  /* libuv never runs close callbacks inside other callbacks, so nothing
+   * of c is in use here. */
+  close(c->fd);
+  fds_close_all(c);
+  bh__free(c->fds_in);
+  bh__blobq_free(&c->blobs_out);
+  bh__blobs_release(&c->held);
+  bh__buf_free(&c->out);
+  bh__buf_free(&c->in);
+  msgpack_zone_destroy(&c->zone);
+  bh__free(c);
+}
+
 int
 bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
               bh__chan_msg_cb on_msg, bh__chan_err_cb on_err, void *udata) {
-  bh__chan *c = bh__calloc(1, sizeof(*c));
-  int err;
+  bh__chan *c;
+  int err, type = 0;
+  socklen_t tlen = sizeof(type);
 
+  /* recvmsg() with descriptors needs a stream socket, not any fd. */
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0) {
+    err = errno == ENOTSOCK ? BH_EINVAL : -errno;
+    if (err != -EBADF)
+      close(fd);
+    return err;
+  }
+  if (type != SOCK_STREAM) {
+    close(fd);
+    return BH_EINVAL;
+  }
+  c = bh__calloc(1, sizeof(*c));
   if (c == NULL) {
     close(fd);
     return BH_ENOMEM;
   }
+  c->fd = fd;
   c->max_frame = max_frame ? max_frame : BH__DEFAULT_MAX_FRAME;
   c->on_msg = on_msg;
   c->on_err = on_err;
   c->udata = udata;
   msgpack_zone_init(&c->zone, 4096);
-  uv_pipe_init(loop, &c->pipe, 0);
-  c->pipe.data = c->wreq.data = c;
-  c->handles = 1;
-  err = uv_pipe_open(&c->pipe, fd);
-  if (err != 0)
-    close(fd); /* libuv did not take it */
-  else
-    err = uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+  err = uv_poll_init(loop, &c->poll, fd); /* makes fd non-blocking */
   if (err != 0) {
-    /* From here the pipe owns fd (if it took it): uv_close closes it. */
-    c->failed = true;
-    bh__chan_close(c);
+    close(fd);
+    msgpack_zone_destroy(&c->zone);
+    bh__free(c);
     return err;
   }
+  c->poll.data = c;
+  watch(c, UV_READABLE);
   *out = c;
   return 0;
 }
@@ -276,6 +531,11 @@ bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
 bh__buf *
 bh__chan_out(bh__chan *c) {
   return &c->out;
+}
+
+bh__blobq *
+bh__chan_blobs(bh__chan *c) {
+  return &c->blobs_out;
 }
 
 size_t
@@ -299,7 +559,7 @@ bh__chan_close(bh__chan *c) {
     return;
   c->closing = true;
   undirty(c);
-  uv_close((uv_handle_t *)&c->pipe, close_cb);
+  uv_close((uv_handle_t *)&c->poll, close_cb);
 }
 
 void
@@ -309,6 +569,11 @@ bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata)) {
     bh__chan_kick(c);
   else
     maybe_drained(c);
+}
+
+size_t
+bh__chan_writes(const bh__chan *c) {
+  return c->writes;
 }
 
 bool

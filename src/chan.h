@@ -1,6 +1,7 @@
 /* chan.h - one end of a private full-duplex channel between two bees: a
- * stream socket read and written through libuv, split into frames and
- * decoded into bh__msg (wire.c).
+ * stream socket watched by libuv, read and written with recvmsg/sendmsg,
+ * split into frames and decoded into bh__msg (wire.c). Large bins travel
+ * beside the bytes as memfd descriptors (blob.h).
  *
  * Writes are batched: senders append whole frames to bh__chan_out() and
  * call bh__chan_kick(); everything appended during one loop turn leaves in
@@ -30,6 +31,9 @@ int bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
                   void *udata);
 /* Borrows: the output buffer; append frames with bh__wire_put_*. */
 bh__buf *bh__chan_out(bh__chan *c);
+/* Borrows: the queue of blobs whose descriptors go out with the next
+ * bytes; pass it to bh__wire_put_task_info/_done with bh__chan_out(). */
+struct bh__blobq *bh__chan_blobs(bh__chan *c);
 size_t bh__chan_max_frame(const bh__chan *c);
 /* Schedules a flush of the output buffer before the loop next blocks. */
 void bh__chan_kick(bh__chan *c);
@@ -43,6 +47,8 @@ void bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata));
 /* Stops reading, drops unsent output, and frees the channel once libuv has
  * let go of it. Safe to call from its own callbacks; idempotent. */
 void bh__chan_close(bh__chan *c);
+/* How many write system calls put bytes into the socket so far. */
+size_t bh__chan_writes(const bh__chan *c);
 /* True once an error or close happened. */
 bool bh__chan_closed(const bh__chan *c);
 

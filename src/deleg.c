@@ -301,7 +301,8 @@ send_info(bh__deleg *d, bh__child *c) {
   const msgpack_object *call = bh_value_object(d->call);
   int rc;
 
-  rc = bh__wire_put_task_info(bh__chan_out(c->chan), c->bee->max_frame,
+  rc = bh__wire_put_task_info(bh__chan_out(c->chan), bh__chan_blobs(c->chan),
+                              c->bee->max_frame,
                               d->tid, d->name, &call->via.array.ptr[0],
                               call->via.array.size > 1
                                   ? &call->via.array.ptr[1]

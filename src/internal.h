@@ -93,6 +93,7 @@ typedef struct bh__msg {
   const msgpack_object *root;            /* the whole map */
   const char *body;                      /* its encoded bytes, borrowed */
   size_t body_len;
+  size_t blobs; /* blob exts in it (blob.h), resolved by the channel */
 } bh__msg;
 
 /* The wire string of a message type ("new_task"...); NULL for UNKNOWN. */
@@ -124,11 +125,17 @@ typedef struct bh__wire_done {
 int bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
                         int64_t task_id); /* new_task, accepted, denied,
                                              taken, cancel_task */
-int bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
-                           const char *name, const msgpack_object *args,
+/* task_info and task_done: with a blob queue q (bh__chan_blobs()), bins
+ * of at least the blob threshold go as blobs whose descriptors q holds
+ * until the channel sends them; with q NULL every bin is inline. A blob
+ * ext that names no live blob of this process fails with BH_EINVAL. */
+struct bh__blobq;
+int bh__wire_put_task_info(bh__buf *b, struct bh__blobq *q, size_t max_frame,
+                           int64_t task_id, const char *name,
+                           const msgpack_object *args,
                            const msgpack_object *kwargs);
-int bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
-                           const bh__wire_done *d);
+int bh__wire_put_task_done(bh__buf *b, struct bh__blobq *q, size_t max_frame,
+                           int64_t task_id, const bh__wire_done *d);
 int bh__wire_put_die(bh__buf *b, size_t max_frame);
 /* dead normal: exit_code str or NULL (nil). dead killed: exception and
  * traceback maps/arrays. */
@@ -139,13 +146,28 @@ int bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
                              const msgpack_object *traceback);
 
 /* ------------------------------------------------------------------------
+ * blob.c (blob.h): references held on blobs, large bins in sealed memfds. */
+typedef struct bh__blob bh__blob;
+typedef struct bh__blobs {
+  bh__blob **v;
+  uint32_t len, cap;
+} bh__blobs;
+int bh__blobs_add(bh__blobs *h, bh__blob *b); /* takes a new reference */
+void bh__blobs_release(bh__blobs *h);         /* drops them all */
+
+/* ------------------------------------------------------------------------
  * value.c internals. */
 struct bh_value {
   char *data; /* the encoded bytes */
   size_t size;
   msgpack_zone zone;
   msgpack_object obj;
+  bh__blobs blobs; /* the blobs its bins lie in (blob exts resolved) */
 };
+/* bh_vpack() that also packs a y# bin of at least the blob threshold lying
+ * inside a blob as a LOCAL blob ext, adding a reference to `held`. */
+int bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
+                    bh__blobs *held);
 /* The msgpack type name used in messages: "nil", "bool", "int", "float",
  * "str", "bin", "array", "map", "ext". */
 const char *bh__type_name(const msgpack_object *o);

@@ -3,6 +3,7 @@
  * by fork+exec of this same program in worker mode. Also the worker
  * process's main loop (bh__worker_run) and the exec entry point. */
 #include "bee.h"
+#include "blob.h"
 #include "turn.h"
 
 #include <dirent.h>
@@ -161,6 +162,7 @@ fork_child(const bh_spawn_opts *o, int fd, pid_t parent,
 
   child_setup(parent, fd, inherited);
   bh__turn_forget();
+  bh__blob_forget_all();
   _exit(bh__worker_run(o, fd,
                        o->init_args ? bh_value_object(o->init_args)
                                     : &empty_array,

@@ -2,6 +2,7 @@
  * outcome into task_done, and the calls a handler makes (arguments, return
  * value, exceptions, waiting). */
 #include "bee.h"
+#include "blob.h"
 
 #include <string.h>
 
@@ -124,6 +125,7 @@ static void
 send_fallback(bh_task *t, int err) {
   bh_bee *bee = t->bee;
   bh__buf *out = bh__chan_out(bee->parent);
+  bh__blobq *q = bh__chan_blobs(bee->parent);
   bh__wire_done d = {.status = BH_RAISED};
   bh_value *exc = bh_value_pack(
       NULL, "{s:s s:s}", "type",
@@ -133,10 +135,10 @@ send_fallback(bh_task *t, int err) {
 
   d.exception = exc ? bh_value_object(exc) : NULL;
   if (exc == NULL ||
-      bh__wire_put_task_done(out, bee->max_frame, t->id, &d) != 0) {
+      bh__wire_put_task_done(out, q, bee->max_frame, t->id, &d) != 0) {
     d = (bh__wire_done){.status = BH_CANCELLED,
                         .reason = "The task's outcome could not be encoded."};
-    if (bh__wire_put_task_done(out, bee->max_frame, t->id, &d) != 0)
+    if (bh__wire_put_task_done(out, q, bee->max_frame, t->id, &d) != 0)
       BH_ASSERT(!"no memory left to answer a task");
   }
   bh_value_free(exc);
@@ -150,7 +152,8 @@ finish_remote(bh_task *t, int rc) {
   int err;
 
   outcome_make(t, rc, &o);
-  err = bh__wire_put_task_done(bh__chan_out(bee->parent), bee->max_frame,
+  err = bh__wire_put_task_done(bh__chan_out(bee->parent),
+                               bh__chan_blobs(bee->parent), bee->max_frame,
                                t->id, &o.d);
   if (err != 0)
     send_fallback(t, err);
@@ -239,6 +242,7 @@ task_release(bh_task *t) {
   bh_value_free(t->info);
   bh__free((char *)t->name);
   bh__buf_free(&t->ret);
+  bh__blobs_release(&t->ret_blobs);
   bh__free(t->errtype);
   bh__free(t->errmsg);
   bh__free(t->reason);

@@ -84,9 +84,10 @@ bh_return(bh_task *t, const char *fmt, ...) {
   int rc;
 
   t->ret.len = 0;
+  bh__blobs_release(&t->ret_blobs);
   msgpack_packer_init(&pk, &t->ret, bh__buf_write);
   va_start(ap, fmt);
-  rc = bh_vpack(&pk, fmt, ap);
+  rc = bh__vpack_blobs(&pk, fmt, ap, &t->ret_blobs);
   va_end(ap);
   if (rc != 0)
     t->ret.len = 0;
@@ -98,6 +99,7 @@ bh_return_object(bh_task *t, const msgpack_object *obj) {
   msgpack_packer pk;
 
   t->ret.len = 0;
+  bh__blobs_release(&t->ret_blobs);
   msgpack_packer_init(&pk, &t->ret, bh__buf_write);
   if (msgpack_pack_object(&pk, *obj) != 0) {
     t->ret.len = 0;

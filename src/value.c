@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "blob.h"
 #include "internal.h"
 #include "value.h"
 
@@ -247,6 +248,7 @@ typedef struct packer {
   size_t pos;  /* the next token */
   va_list *ap; /* the next argument */
   int depth;   /* containers open around the next item */
+  bh__blobs *held; /* bh__vpack_blobs(): blobs named by LOCAL exts */
 } packer;
 
 /* Maps a msgpack write status: its callbacks fail only for lack of memory. */
@@ -286,6 +288,16 @@ pack_raw(packer *p, bool bin, const void *ptr, size_t n) {
     return wrote(msgpack_pack_nil(pk));
   if (n > UINT32_MAX)
     return BH_EMSGSIZE;
+  if (bin && p->held != NULL && n > 0 && n >= bh__blob_threshold()) {
+    bh__blob *b = bh__blob_find(ptr, n);
+
+    if (b != NULL) { /* it stays where it is: no copy */
+      if (bh__blobs_add(p->held, b) != 0)
+        return BH_ENOMEM;
+      return bh__blob_pack_local(pk, b, (size_t)((const char *)ptr - b->map),
+                                 n);
+    }
+  }
   if (bin)
     return wrote(msgpack_pack_bin(pk, n) || msgpack_pack_bin_body(pk, ptr, n));
   return wrote(msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, ptr, n));
@@ -399,7 +411,8 @@ bh__pack_object(msgpack_packer *pk, const msgpack_object *o) {
 }
 
 int
-bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap) {
+bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
+                bh__blobs *held) {
   size_t count;
   va_list aq;
   int rc;
@@ -410,11 +423,16 @@ bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap) {
     return rc;
   va_copy(aq, ap); /* a va_list parameter cannot be passed on by address */
   {
-    packer p = {pk, fmt, 0, &aq, 0};
+    packer p = {pk, fmt, 0, &aq, 0, held};
     rc = count == 1 ? pack_item(&p) : pack_seq(&p, false);
   }
   va_end(aq);
   return rc;
+}
+
+int
+bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap) {
+  return bh__vpack_blobs(pk, fmt, ap, NULL);
 }
 
 int
@@ -438,7 +456,7 @@ bh__pack_item(msgpack_packer *pk, const char **fmt, va_list *ap) {
   if ((rc = check_one(*fmt, false, NULL, 0, &end)) != 0)
     return rc;
   {
-    packer p = {pk, *fmt, 0, ap, 0};
+    packer p = {pk, *fmt, 0, ap, 0, NULL};
     rc = pack_item(&p);
   }
   if (rc == 0)
@@ -938,6 +956,11 @@ value_adopt(char *data, size_t size, int *err) {
     *err = ret == MSGPACK_UNPACK_NOMEM_ERROR ? BH_ENOMEM : BH_EPROTO;
     goto fail_unpack;
   }
+  /* LOCAL blob exts become bins over their blobs, which v then holds. */
+  if (bh__blob_any() && bh__blob_resolve_local(&v->obj, &v->blobs) != 0) {
+    bh__blobs_release(&v->blobs);
+    goto fail_unpack;
+  }
   v->data = data;
   v->size = size;
   *err = 0;
@@ -966,13 +989,17 @@ value_from_buf(bh__buf *b, int rc, int *err) {
 bh_value *
 bh_value_vpack(int *err, const char *fmt, va_list ap) {
   bh__buf b = {NULL, 0, 0};
+  bh__blobs held = {NULL, 0, 0};
   msgpack_packer pk;
+  bh_value *v;
   int unused;
 
   if (err == NULL)
     err = &unused;
   msgpack_packer_init(&pk, &b, bh__buf_write);
-  return value_from_buf(&b, bh_vpack(&pk, fmt, ap), err);
+  v = value_from_buf(&b, bh__vpack_blobs(&pk, fmt, ap, &held), err);
+  bh__blobs_release(&held); /* v took its own references */
+  return v;
 }
 
 bh_value *
@@ -1029,6 +1056,7 @@ void
 bh_value_free(bh_value *v) {
   if (v == NULL)
     return;
+  bh__blobs_release(&v->blobs);
   msgpack_zone_destroy(&v->zone);
   bh__free(v->data);
   bh__free(v);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "blob.h"
 #include "internal.h"
 
 /* msgpack-c's unpacker keeps at most this many containers open at once (its
@@ -119,10 +120,22 @@ is_container(unsigned c) {
   return (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
 }
 
+/* True if the item at p, whose header fits, is an ext of blob.h's type. */
+static bool
+is_blob_ext(const unsigned char *p) {
+  unsigned c = p[0];
+
+  if (c >= 0xd4 && c <= 0xd8) /* fixext: the type follows */
+    return p[1] == BH__EXT_BLOB;
+  if (c >= 0xc7 && c <= 0xc9) /* ext 8/16/32: after the length */
+    return p[c == 0xc7 ? 2 : c == 0xc8 ? 3 : 5] == BH__EXT_BLOB;
+  return false;
+}
+
 /* Returns NULL if body[0..len) is exactly one decodable msgpack value, else
- * what is wrong with it. */
+ * what is wrong with it. Counts its blob exts in *blobs. */
 static const char *
-scan(const unsigned char *body, size_t len) {
+scan(const unsigned char *body, size_t len, size_t *blobs) {
   uint64_t left[MAX_DEPTH], size, items, off = 0;
   int depth = 0; /* open containers with items still to read */
 
@@ -131,6 +144,8 @@ scan(const unsigned char *body, size_t len) {
       return "";
     if (is_container(body[off]) && depth >= MAX_DEPTH)
       return ": nested deeper than 32 levels";
+    if (is_blob_ext(body + off))
+      ++*blobs;
     off += size;
     if (depth > 0)
       left[depth - 1]--;
@@ -472,7 +487,7 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
   out->body_len = len;
   if (err != NULL && errlen > 0)
     err[0] = '\0';
-  bad = scan((const unsigned char *)body, len);
+  bad = scan((const unsigned char *)body, len, &out->blobs);
   if (bad != NULL)
     return fail(&d, "frame does not hold exactly one msgpack value%s", bad);
   /* The root lives in the zone: out->root must outlive this call. */
@@ -495,6 +510,8 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
 typedef struct enc {
   bh__buf *b;
   size_t start; /* b->len before this frame */
+  bh__blobq *q; /* where large bins go as blobs, or NULL: inline */
+  size_t q_start; /* q->len before this frame */
   msgpack_packer pk;
   int rc; /* first packing failure */
 } enc;
@@ -515,20 +532,117 @@ put_int(enc *e, int64_t v) {
     e->rc = msgpack_pack_int64(&e->pk, v);
 }
 
+/* Queues b's descriptor on the channel (taking the reference) and packs
+ * the WIRE ext naming bytes [off, off + len) of it. */
+static void
+put_blob_ref(enc *e, bh__blob *b, size_t off, size_t len) {
+  bh__blob_loc r = {BH__BLOB_WIRE, e->q->next_seq, off, len};
+  char body[BH__BLOB_EXT_LEN];
+
+  if (bh__blobq_push(e->q, b) != 0) {
+    bh__blob_unref(b);
+    e->rc = BH_ENOMEM;
+    return;
+  }
+  bh__blob_ext_write(body, &r);
+  e->rc = msgpack_pack_ext(&e->pk, sizeof(body), BH__EXT_BLOB) ||
+          msgpack_pack_ext_body(&e->pk, body, sizeof(body));
+}
+
+/* A large bin: sent by descriptor, without a copy when it lies in a blob
+ * that can be sent on, else copied once into a new sealed memfd; inline
+ * if even that fails (out of descriptors). */
+static void
+put_bin(enc *e, const char *p, size_t n) {
+  bh__blob *b = bh__blob_find(p, n);
+
+  if (b != NULL && b->fd >= 0) {
+    bh__blob_ref(b);
+    put_blob_ref(e, b, (size_t)(p - b->map), n);
+  } else if (bh__blob_copy(&b, p, n) == 0) {
+    put_blob_ref(e, b, 0, n);
+  } else {
+    e->rc = msgpack_pack_bin(&e->pk, n) || msgpack_pack_bin_body(&e->pk, p, n);
+  }
+}
+
+/* A blob ext found in a value to send: a LOCAL one names a blob of this
+ * process; any other cannot be sent (BH_EINVAL). */
+static void
+put_ext(enc *e, const msgpack_object *o) {
+  bh__blob_loc r;
+  bh__blob *b = NULL;
+
+  if (bh__blob_ext_read(o, &r) && r.kind == BH__BLOB_LOCAL)
+    b = bh__blob_by_id(r.token);
+  if (b == NULL || b->map == NULL || r.off > b->size ||
+      r.len > b->size - r.off) {
+    e->rc = BH_EINVAL;
+    return;
+  }
+  put_bin(e, b->map + r.off, r.len);
+}
+
+/* Packs o item by item, sending large bins as blobs. */
+static void
+put_walk(enc *e, const msgpack_object *o) {
+  uint32_t i;
+
+  switch (o->type) {
+  case MSGPACK_OBJECT_ARRAY:
+    e->rc = msgpack_pack_array(&e->pk, o->via.array.size);
+    for (i = 0; i < o->via.array.size && e->rc == 0; i++)
+      put_walk(e, &o->via.array.ptr[i]);
+    return;
+  case MSGPACK_OBJECT_MAP:
+    e->rc = msgpack_pack_map(&e->pk, o->via.map.size);
+    for (i = 0; i < o->via.map.size && e->rc == 0; i++) {
+      e->rc = msgpack_pack_object(&e->pk, o->via.map.ptr[i].key);
+      if (e->rc == 0)
+        put_walk(e, &o->via.map.ptr[i].val);
+    }
+    return;
+  case MSGPACK_OBJECT_BIN:
+    if (o->via.bin.size > 0 && o->via.bin.size >= bh__blob_threshold()) {
+      put_bin(e, o->via.bin.ptr, o->via.bin.size);
+      return;
+    }
+    break;
+  case MSGPACK_OBJECT_EXT:
+    if (o->via.ext.type == BH__EXT_BLOB) {
+      put_ext(e, o);
+      return;
+    }
+    break;
+  default:
+    break;
+  }
+  e->rc = msgpack_pack_object(&e->pk, *o);
+}
+
 /* Packs o, or nil when o is NULL. */
 static void
 put_obj(enc *e, const msgpack_object *o) {
-  if (e->rc == 0)
-    e->rc = msgpack_pack_object(&e->pk, o != NULL ? *o : nil_obj);
+  if (e->rc != 0)
+    return;
+  if (o == NULL)
+    e->rc = msgpack_pack_nil(&e->pk);
+  else if (e->q == NULL)
+    e->rc = msgpack_pack_object(&e->pk, *o);
+  else
+    put_walk(e, o);
 }
 
 /* Starts a frame whose map has `nkeys` keys, msg_type first. */
 static int
-enc_begin(enc *e, bh__buf *b, bh__msg_type type, uint32_t nkeys) {
+enc_begin(enc *e, bh__buf *b, bh__blobq *q, bh__msg_type type,
+          uint32_t nkeys) {
   static const char zero[BH__FRAME_HDR];
 
   e->b = b;
   e->start = b->len;
+  e->q = q;
+  e->q_start = q != NULL ? q->len : 0;
   e->rc = 0;
   if (bh__buf_append(b, zero, sizeof(zero)) != 0)
     return BH_ENOMEM;
@@ -539,22 +653,27 @@ enc_begin(enc *e, bh__buf *b, bh__msg_type type, uint32_t nkeys) {
   return 0;
 }
 
+/* Cuts the buffer and the blob queue back to where the frame began. */
+static int
+enc_undo(enc *e, int rc) {
+  e->b->len = e->start;
+  if (e->q != NULL)
+    bh__blobq_cut(e->q, e->q_start);
+  return rc;
+}
+
 static int
 enc_end(enc *e, size_t max_frame) {
   unsigned char *hdr;
   size_t body;
 
-  if (e->rc != 0) {
-    e->b->len = e->start;
-    return BH_ENOMEM;
-  }
+  if (e->rc != 0)
+    return enc_undo(e, e->rc == BH_EINVAL ? BH_EINVAL : BH_ENOMEM);
   body = e->b->len - e->start - BH__FRAME_HDR;
   if (max_frame > UINT32_MAX) /* the most a header can announce */
     max_frame = UINT32_MAX;
-  if (body > max_frame) {
-    e->b->len = e->start;
-    return BH_EMSGSIZE;
-  }
+  if (body > max_frame)
+    return enc_undo(e, BH_EMSGSIZE);
   hdr = (unsigned char *)e->b->data + e->start;
   hdr[0] = (unsigned char)(body >> 24);
   hdr[1] = (unsigned char)(body >> 16);
@@ -602,7 +721,7 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
   BH_ASSERT(type == BH__MSG_NEW_TASK || type == BH__MSG_TASK_ACCEPTED ||
             type == BH__MSG_TASK_DENIED || type == BH__MSG_TASK_TAKEN ||
             type == BH__MSG_CANCEL_TASK);
-  if (enc_begin(&e, b, type, 2) != 0)
+  if (enc_begin(&e, b, NULL, type, 2) != 0)
     return BH_ENOMEM;
   put_str(&e, "task_id");
   put_int(&e, task_id);
@@ -613,8 +732,9 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
  * BH_EINVAL for an empty name, args not an array, kwargs not a map, or
  * either nested too deep. */
 int
-bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
-                       const char *name, const msgpack_object *args,
+bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
+                       int64_t task_id, const char *name,
+                       const msgpack_object *args,
                        const msgpack_object *kwargs) {
   enc e;
 
@@ -625,7 +745,7 @@ bh__wire_put_task_info(bh__buf *b, size_t max_frame, int64_t task_id,
       kwargs->type != MSGPACK_OBJECT_MAP || !field_ok(args) ||
       !field_ok(kwargs))
     return BH_EINVAL;
-  if (enc_begin(&e, b, BH__MSG_TASK_INFO, 5) != 0)
+  if (enc_begin(&e, b, q, BH__MSG_TASK_INFO, 5) != 0)
     return BH_ENOMEM;
   put_str(&e, "task_id");
   put_int(&e, task_id);
@@ -658,8 +778,8 @@ put_exception(enc *e, const msgpack_object *exception,
  * not a map {type: str, message: str} or whose traceback is not an array of
  * str, or a value nested too deep. */
 int
-bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
-                       const bh__wire_done *d) {
+bh__wire_put_task_done(bh__buf *b, bh__blobq *q, size_t max_frame,
+                       int64_t task_id, const bh__wire_done *d) {
   static const uint32_t nkeys[] = {
       [BH_SUCCEEDED] = 4, [BH_RAISED] = 6, [BH_CANCELLED] = 4};
   static const char *const status[] = {[BH_SUCCEEDED] = "succeeded",
@@ -674,7 +794,7 @@ bh__wire_put_task_done(bh__buf *b, size_t max_frame, int64_t task_id,
       (d->status == BH_RAISED && (!exception_ok(d->exception, d->traceback) ||
                                   !field_ok(d->other_details))))
     return BH_EINVAL;
-  if (enc_begin(&e, b, BH__MSG_TASK_DONE, nkeys[d->status]) != 0)
+  if (enc_begin(&e, b, q, BH__MSG_TASK_DONE, nkeys[d->status]) != 0)
     return BH_ENOMEM;
   put_str(&e, "task_id");
   put_int(&e, task_id);
@@ -701,7 +821,7 @@ int
 bh__wire_put_die(bh__buf *b, size_t max_frame) {
   enc e;
 
-  if (enc_begin(&e, b, BH__MSG_DIE, 1) != 0)
+  if (enc_begin(&e, b, NULL, BH__MSG_DIE, 1) != 0)
     return BH_ENOMEM;
   return enc_end(&e, max_frame);
 }
@@ -710,7 +830,7 @@ int
 bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code) {
   enc e;
 
-  if (enc_begin(&e, b, BH__MSG_DEAD, 3) != 0)
+  if (enc_begin(&e, b, NULL, BH__MSG_DEAD, 3) != 0)
     return BH_ENOMEM;
   put_str(&e, "death_type");
   put_str(&e, "normal");
@@ -731,7 +851,7 @@ bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
 
   if (!exception_ok(exception, traceback))
     return BH_EINVAL;
-  if (enc_begin(&e, b, BH__MSG_DEAD, 4) != 0)
+  if (enc_begin(&e, b, NULL, BH__MSG_DEAD, 4) != 0)
     return BH_ENOMEM;
   put_str(&e, "death_type");
   put_str(&e, "killed");

@@ -245,7 +245,7 @@ put_big(bh__buf *b, int64_t id, size_t n, unsigned char seed) {
     p[i] = pattern(i, seed);
   o.via.bin.ptr = (const char *)p;
   o.via.bin.size = (uint32_t)n;
-  rc = bh__wire_put_task_done(b, BH__DEFAULT_MAX_FRAME, id, &d);
+  rc = bh__wire_put_task_done(b, NULL, BH__DEFAULT_MAX_FRAME, id, &d);
   free(p);
   return rc;
 }
@@ -285,11 +285,11 @@ three_frames(bh__buf *b, size_t ends[3]) {
   if (put_new_task(b, 1) != 0)
     return -1;
   ends[0] = b->len;
-  if (bh__wire_put_task_info(b, BH__DEFAULT_MAX_FRAME, 2, "some.task", NULL,
+  if (bh__wire_put_task_info(b, NULL, BH__DEFAULT_MAX_FRAME, 2, "some.task", NULL,
                              NULL) != 0)
     return -1;
   ends[1] = b->len;
-  if (bh__wire_put_task_done(b, BH__DEFAULT_MAX_FRAME, 3, &d) != 0)
+  if (bh__wire_put_task_done(b, NULL, BH__DEFAULT_MAX_FRAME, 3, &d) != 0)
     return -1;
   ends[2] = b->len;
   return 0;
@@ -605,9 +605,9 @@ recv_now(int fd, char *p, size_t n) {
   return r;
 }
 
-/* On a SOCK_SEQPACKET pair every write() is one record, so the reader can
- * count the channel's writes. Three fibers each append a frame and kick in
- * the same turn; one record must carry all three, in wake order. */
+/* The channel counts its write system calls (bh__chan_writes). Three
+ * fibers each append a frame and kick in the same turn; one write must
+ * carry all three, in wake order. */
 TEST(one_turn_one_write) {
   char got[1024];
   int64_t ids[8];
@@ -618,7 +618,7 @@ TEST(one_turn_one_write) {
   fx f;
 
   warm_stack_pool(3);
-  ASSERT_INT_EQ(fx_open(&f, SOCK_SEQPACKET, 0), 0);
+  ASSERT_INT_EQ(fx_open(&f, SOCK_STREAM, 0), 0);
   for (i = 0; i < 3; i++) {
     bh__fiber *fib;
 
@@ -631,6 +631,7 @@ TEST(one_turn_one_write) {
   bh__turn_run();
   for (i = 0; i < 3; i++)
     ASSERT_INT_EQ(s[i].rc, 0);
+  ASSERT_INT_EQ(bh__chan_writes(f.a.c), 1);
   n = recv_now(f.raw, got, sizeof(got));
   ASSERT(n > 0);
   ASSERT_INT_EQ(split_frames(got, (size_t)n, ids, 8), 3);
@@ -644,6 +645,7 @@ TEST(one_turn_one_write) {
   total = bh__chan_out(f.a.c)->len;
   ASSERT(recv_now(f.raw, got, sizeof(got)) < 0 && errno == EAGAIN);
   bh__turn_run();
+  ASSERT_INT_EQ(bh__chan_writes(f.a.c), 2);
   n = recv_now(f.raw, got, sizeof(got));
   ASSERT_INT_EQ(n, total);
   ASSERT_INT_EQ(split_frames(got, (size_t)n, ids, 8), 2);
@@ -670,12 +672,13 @@ TEST(replies_from_a_callback_leave_in_one_write) {
   ssize_t n;
   fx f;
 
-  ASSERT_INT_EQ(fx_open(&f, SOCK_SEQPACKET, 0), 0);
+  ASSERT_INT_EQ(fx_open(&f, SOCK_STREAM, 0), 0);
   f.a.then = reply_twice;
   ASSERT_INT_EQ(put_new_task(&b, 70), 0);
   ASSERT_INT_EQ(write_all(f.raw, b.data, b.len), 0);
   ASSERT_INT_EQ(run_until(&f.loop, &f.a.nmsg, 1), 0);
   uv_run(&f.loop, UV_RUN_NOWAIT); /* the hook runs before polling */
+  ASSERT_INT_EQ(bh__chan_writes(f.a.c), 1);
   n = recv_now(f.raw, got, sizeof(got));
   ASSERT(n > 0);
   ASSERT_INT_EQ(split_frames(got, (size_t)n, ids, 8), 2);
@@ -1006,8 +1009,8 @@ TEST(open_of_a_bad_fd_fails_clean) {
   return 0;
 }
 
-/* A descriptor libuv opens but cannot read from (a pipe's write end): the
- * open fails and closes fd exactly once. */
+/* A descriptor that is not a stream socket (a pipe's write end): the open
+ * fails and closes fd exactly once. */
 TEST(open_failure_closes_fd_once) {
   size_t live0 = bh__alloc_live();
   uv_loop_t loop;

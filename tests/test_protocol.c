@@ -265,7 +265,7 @@ send_done_value(peer *p, int64_t tid, const char *fmt, ...) {
   va_end(ap);
   CHECK(v != NULL, "cannot pack \"%s\"", fmt);
   d.returning_value = bh_value_object(v);
-  rc = send_buf(p, &b, bh__wire_put_task_done(&b, BH__DEFAULT_MAX_FRAME, tid,
+  rc = send_buf(p, &b, bh__wire_put_task_done(&b, NULL, BH__DEFAULT_MAX_FRAME, tid,
                                               &d));
   bh_value_free(v);
   return rc;
@@ -276,7 +276,7 @@ send_done_cancelled(peer *p, int64_t tid, const char *reason) {
   bh__wire_done d = {.status = BH_CANCELLED, .reason = reason};
   bh__buf b = {0};
 
-  return send_buf(p, &b, bh__wire_put_task_done(&b, BH__DEFAULT_MAX_FRAME,
+  return send_buf(p, &b, bh__wire_put_task_done(&b, NULL, BH__DEFAULT_MAX_FRAME,
                                                 tid, &d));
 }
 
@@ -827,7 +827,7 @@ fk_raise(peer *p, void *arg) {
   d.exception = bh_value_object(exc);
   d.traceback = bh_value_object(tb);
   d.other_details = bh_value_object(det);
-  rc = send_buf(p, &b, bh__wire_put_task_done(&b, BH__DEFAULT_MAX_FRAME, 0,
+  rc = send_buf(p, &b, bh__wire_put_task_done(&b, NULL, BH__DEFAULT_MAX_FRAME, 0,
                                               &d));
   bh_value_free(exc), bh_value_free(tb), bh_value_free(det);
   return rc != 0 ? rc : fake_finish(p);
@@ -1472,7 +1472,7 @@ send_info(peer *p, int64_t tid, const char *name, const char *args_fmt,
   va_end(ap);
   CHECK(v != NULL, "cannot pack \"%s\"", args_fmt);
   o = bh_value_object(v);
-  rc = send_buf(p, &b, bh__wire_put_task_info(&b, BH__DEFAULT_MAX_FRAME, tid,
+  rc = send_buf(p, &b, bh__wire_put_task_info(&b, NULL, BH__DEFAULT_MAX_FRAME, tid,
                                               name, &o->via.array.ptr[0],
                                               &o->via.array.ptr[1]));
   bh_value_free(v);

@@ -245,11 +245,11 @@ TEST(exact_bytes) {
   ASSERT_INT_EQ(b.len, sizeof(die) - 1);
   ASSERT(memcmp(b.data, die, b.len) == 0);
   b.len = 0;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 3, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 3, &d), 0);
   ASSERT_INT_EQ(b.len, sizeof(done) - 1);
   ASSERT(memcmp(b.data, done, b.len) == 0);
   b.len = 0;
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 0, "busy_status", NULL, NULL),
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 0, "busy_status", NULL, NULL),
                 0);
   ASSERT_INT_EQ(b.len, sizeof(info) - 1);
   ASSERT(memcmp(b.data, info, b.len) == 0);
@@ -301,9 +301,9 @@ TEST(task_info_roundtrip) {
   msgpack_zone_init(&z, 1024);
   args = obj_spec(&z, "[4 i1 \"two d3.5 [2 n t");
   kwargs = obj_spec(&z, "{2 \"k {1 \"x i-1 \"bin b3");
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 17, "work", &args, &kwargs),
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 17, "work", &args, &kwargs),
                 0);
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 18, "idle", NULL, NULL), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 18, "idle", NULL, NULL), 0);
   ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
   ASSERT_INT_EQ(m.type, BH__MSG_TASK_INFO);
   ASSERT_INT_EQ(m.task_id, 17);
@@ -335,9 +335,9 @@ TEST(task_done_succeeded_roundtrip) {
   msgpack_zone_init(&z, 1024);
   v = obj_spec(&z, "{1 \"answer [2 i42 \"yes");
   d.returning_value = &v;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 5, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 5, &d), 0);
   d.returning_value = NULL;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 6, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 6, &d), 0);
   ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
   ASSERT_INT_EQ(m.type, BH__MSG_TASK_DONE);
   ASSERT_INT_EQ(m.task_id, 5);
@@ -368,10 +368,10 @@ TEST(task_done_raised_roundtrip) {
   d.exception = &ex;
   d.traceback = &tb;
   d.other_details = &od;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 7, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 7, &d), 0);
   d.traceback = NULL;
   d.other_details = NULL;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 8, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 8, &d), 0);
   ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
   ASSERT_INT_EQ(m.task_id, 7);
   ASSERT_INT_EQ(m.status, BH_RAISED);
@@ -400,9 +400,9 @@ TEST(task_done_cancelled_roundtrip) {
   size_t off = 0;
 
   msgpack_zone_init(&z, 1024);
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 9, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 9, &d), 0);
   d.reason = NULL;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 10, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 10, &d), 0);
   ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
   ASSERT_INT_EQ(m.task_id, 9);
   ASSERT_INT_EQ(m.status, BH_CANCELLED);
@@ -949,9 +949,9 @@ TEST(max_frame_big_value) {
   d.returning_value = &v;
   ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_TASK_TAKEN, 2), 0);
   before = b.len;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 65536, 3, &d), BH_EMSGSIZE);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 65536, 3, &d), BH_EMSGSIZE);
   ASSERT_INT_EQ(b.len, before);
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, BH__DEFAULT_MAX_FRAME, 3, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, BH__DEFAULT_MAX_FRAME, 3, &d), 0);
   free(big);
   bh__buf_free(&b);
   msgpack_zone_destroy(&z);
@@ -971,26 +971,26 @@ TEST(encode_bad_input) {
   badex = obj_spec(&z, "{1 \"type \"E");
   tb = obj_spec(&z, "[1 \"x");
   badtb = obj_spec(&z, "[1 i1");
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "", NULL, NULL), BH_EINVAL);
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", &map, NULL),
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 1, "", NULL, NULL), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 1, "f", &map, NULL),
                 BH_EINVAL);
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", NULL, &arr),
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 1, "f", NULL, &arr),
                 BH_EINVAL);
   d.exception = &badex;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), BH_EINVAL);
   d.exception = NULL;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), BH_EINVAL);
   d.exception = &ex;
   d.traceback = &badtb;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), BH_EINVAL);
   d.traceback = &tb;
   d.status = (bh_status)7;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), BH_EINVAL);
   ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, 1024, &arr, NULL), BH_EINVAL);
   ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, 1024, &ex, &badtb), BH_EINVAL);
   ASSERT_INT_EQ(b.len, 0);
   d.status = BH_RAISED;
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), 0);
   bh__buf_free(&b);
   msgpack_zone_destroy(&z);
   return 0;
@@ -1013,14 +1013,14 @@ TEST(encode_depth_limit) {
     lv[i].via.array.ptr = i + 1 < 40 ? &lv[i + 1] : NULL;
   }
   d.returning_value = &lv[40 - 31]; /* 31 deep: with the root, 32 */
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), 0);
   msgpack_zone_init(&z, 1024);
   ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
   msgpack_zone_destroy(&z);
   b.len = 0;
   d.returning_value = &lv[40 - 32];
-  ASSERT_INT_EQ(bh__wire_put_task_done(&b, 1024, 1, &d), BH_EINVAL);
-  ASSERT_INT_EQ(bh__wire_put_task_info(&b, 1024, 1, "f", &lv[0], NULL),
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 1, &d), BH_EINVAL);
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 1, "f", &lv[0], NULL),
                 BH_EINVAL);
   ASSERT_INT_EQ(b.len, 0);
   bh__buf_free(&b);

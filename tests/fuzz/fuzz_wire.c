@@ -83,7 +83,7 @@ put_task_done(bh__buf *b, const bh__msg *m, char **reason) {
 
   *reason = cstr(m->reason);
   d.reason = *reason;
-  return bh__wire_put_task_done(b, BH__DEFAULT_MAX_FRAME, m->task_id, &d);
+  return bh__wire_put_task_done(b, NULL, BH__DEFAULT_MAX_FRAME, m->task_id, &d);
 }
 
 /* Encodes m again; returns the put's result, or 1 when m cannot be put
@@ -94,7 +94,7 @@ reencode(bh__buf *b, const bh__msg *m, char **text) {
   switch (m->type) {
   case BH__MSG_TASK_INFO:
     *text = strndup(m->name, m->name_len);
-    return bh__wire_put_task_info(b, BH__DEFAULT_MAX_FRAME, m->task_id, *text,
+    return bh__wire_put_task_info(b, NULL, BH__DEFAULT_MAX_FRAME, m->task_id, *text,
                                   m->args, m->kwargs);
   case BH__MSG_TASK_DONE:
     return put_task_done(b, m, text);
