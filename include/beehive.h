@@ -565,6 +565,12 @@ typedef struct bh_run_opts {
    * task_info). Running tasks never exceed max_concurrency. 0: none, the
    * reference's accept rule. */
   int prefetch;
+  /* When only one worker has room for a task, the queen's offer carries
+   * the task's info and the worker starts it at once: one round trip
+   * instead of two (docs/PROTOCOL.md section 5.1; a worker that knows
+   * only the reference's protocol ignores it). 0: on; -1: off, every
+   * offer a plain new_task. Sub-queens keep it on. */
+  int direct_offer;
   int queen_max_concurrency; /* 0 means no limit (the reference's None) */
   const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
   bh_logger *logger;

@@ -25,8 +25,31 @@ has_room(const bh_bee *bee) {
           bee->n_reserved < (size_t)bee->max_conc + (size_t)bee->prefetch);
 }
 
+static int take_info(bh_task *t, const bh__msg *m);
+static void enqueue(bh_bee *bee, bh_task *t);
+static void run_queued(bh_bee *bee);
+
+/* A direct offer carries the info: the task starts at once, and the
+ * answer says so. The answer leaves before the handler can run (an urgent
+ * kick: the turn writes it before it runs the fibers), so that
+ * the parent knows the task started even if the handler never yields or
+ * crashes the process: a child that dies before answering never ran it,
+ * and the parent offers it again, as for a plain offer. */
 static void
-on_new_task(bh_bee *bee, int64_t id) {
+start_offered(bh_bee *bee, bh_task *t, const bh__msg *m) {
+  if (take_info(t, m) != 0)
+    bh_log(bee->log, BH_LOG_ERROR, "bee %lld: out of memory",
+           (long long)bee->id);
+  if (bh__wire_put_accepted_started(bh__chan_out(bee->parent),
+                                    bee->max_frame, t->id) == 0)
+    bh__chan_kick_urgent(bee->parent);
+  enqueue(bee, t);
+  run_queued(bee);
+}
+
+static void
+on_new_task(bh_bee *bee, const bh__msg *m) {
+  int64_t id = m->task_id;
   bh_task *t;
 
   HASH_FIND(hh, bee->tasks, &id, sizeof(id), t);
@@ -47,7 +70,10 @@ on_new_task(bh_bee *bee, int64_t id) {
   t->state = TASK_ACCEPTED;
   HASH_ADD(hh, bee->tasks, id, sizeof(t->id), t);
   bee->n_reserved++;
-  send_simple(bee, BH__MSG_TASK_ACCEPTED, id);
+  if (m->name != NULL)
+    start_offered(bee, t, m);
+  else
+    send_simple(bee, BH__MSG_TASK_ACCEPTED, id);
 }
 
 static bh_task *
@@ -203,7 +229,7 @@ parent_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   (void)ch;
   switch (m->type) {
   case BH__MSG_NEW_TASK:
-    on_new_task(bee, m->task_id);
+    on_new_task(bee, m);
     break;
   case BH__MSG_TASK_TAKEN:
     on_taken(bee, m->task_id);
@@ -390,6 +416,7 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   bee->log = o->log;
   bee->max_conc = o->max_conc;
   bee->prefetch = o->prefetch > 0 ? o->prefetch : 0;
+  bee->direct_offers = true;
   bee->max_frame = o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME;
   bee->pickup_ms = o->pickup_ms > 0 ? o->pickup_ms : 600000;
   bee->on_dead = o->on_dead;

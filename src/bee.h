@@ -84,6 +84,7 @@ struct bh_bee {
   bh_logger *log;
   int max_conc;          /* -1: no limit */
   int prefetch;          /* accepted beyond max_conc, queued */
+  bool direct_offers;    /* offer with the info when one child has room */
   bh_context ctx;
   size_t max_frame;
   int64_t pickup_ms;

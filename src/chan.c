@@ -447,9 +447,26 @@ bh__chan_flush_all(void) {
   }
 }
 
+static _Thread_local bool urgent;
+
+void
+bh__chan_kick_urgent(bh__chan *c) {
+  bh__chan_kick(c);
+  urgent = true;
+}
+
+bool
+bh__chan_take_urgent(void) {
+  bool was = urgent;
+
+  urgent = false;
+  return was;
+}
+
 void
 bh__chan_forget_all(void) {
   dirty_head = NULL;
+  urgent = false;
 }
 
 static void

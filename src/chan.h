@@ -37,6 +37,11 @@ struct bh__blobq *bh__chan_blobs(bh__chan *c);
 size_t bh__chan_max_frame(const bh__chan *c);
 /* Schedules a flush of the output buffer before the loop next blocks. */
 void bh__chan_kick(bh__chan *c);
+/* bh__chan_kick(), and the turn flushes before it runs the woken fibers
+ * (so that a handler that never yields cannot hold this output back). */
+void bh__chan_kick_urgent(bh__chan *c);
+/* True once after any urgent kick (turn.c). */
+bool bh__chan_take_urgent(void);
 /* Flushes every channel kicked since the last call (turn.c). */
 void bh__chan_flush_all(void);
 /* In a forked child: forgets the parent's channels. */

@@ -114,9 +114,29 @@ find_cand(bh__deleg *d, int64_t child) {
   return NULL;
 }
 
+/* A direct offer: new_task carrying the info, to the only child with
+ * room. False if it cannot be encoded (the plain offer then goes, and
+ * task_info will report why). */
+static bool
+offer_direct(bh__deleg *d, bh__child *c) {
+  const msgpack_object *call = bh_value_object(d->call);
+
+  if (d->call == NULL ||
+      bh__wire_put_direct_offer(bh__chan_out(c->chan), bh__chan_blobs(c->chan),
+                                c->bee->max_frame, d->tid, d->name,
+                                &call->via.array.ptr[0],
+                                call->via.array.size > 1
+                                    ? &call->via.array.ptr[1]
+                                    : NULL) != 0)
+    return false;
+  bh__chan_kick(c->chan);
+  return true;
+}
+
 /* Offers d to every child with a free slot that has not an offer of it
- * open already (a retried task keeps its earlier candidates). False: no
- * child has a slot now. */
+ * open already (a retried task keeps its earlier candidates). When only
+ * one child has room, the offer carries the info (PROTOCOL.md section
+ * 5.1): one round trip instead of two. False: no child has a slot now. */
 static bool
 offer(bh__deleg *d) {
   bh_bee *bee = d->bee;
@@ -139,10 +159,11 @@ offer(bh__deleg *d) {
       continue;
     if (k == NULL)
       k = &d->cands[d->n_cands++];
-    *k = (cand){c->id, true};
+    *k = (cand){c->id, true, n == 1 && bee->direct_offers && offer_direct(d, c)};
     d->n_open++;
     c->inflight++;
-    bh__d_send(c, BH__MSG_NEW_TASK, d->tid);
+    if (!k->direct)
+      bh__d_send(c, BH__MSG_NEW_TASK, d->tid);
   }
   d->t0 = bh_now(); /* the pickup clock runs from the offer */
   bh__d_unqueue(d);
@@ -296,6 +317,17 @@ bh__deleg_forget(bh__deleg *d) {
   }
 }
 
+/* d starts on c: the info is on its way or already there. */
+static void
+started(bh__deleg *d, bh__child *c) {
+  if (d->retries == 0) {
+    bh_value_free(d->call);
+    d->call = NULL;
+  }
+  if (c->bee->trace != NULL)
+    d->start_ns = uv_hrtime();
+}
+
 static void
 send_info(bh__deleg *d, bh__child *c) {
   const msgpack_object *call = bh_value_object(d->call);
@@ -321,18 +353,21 @@ send_info(bh__deleg *d, bh__child *c) {
     return;
   }
   bh__chan_kick(c->chan);
-  if (d->retries == 0) {
-    bh_value_free(d->call);
-    d->call = NULL;
-  }
-  if (c->bee->trace != NULL)
-    d->start_ns = uv_hrtime();
+  started(d, c);
 }
 
+/* An accept. One that started from a direct offer of a task whose answer
+ * was given meanwhile (deadline, cancel, pickup timeout) runs there: it
+ * is abandoned, as a started task would be. */
 static void
-on_accepted(bh__child *c, bh__deleg *d, cand *k) {
+on_accepted(bh__child *c, bh__deleg *d, cand *k, bool now_running) {
   k->open = false;
   d->n_open--;
+  if (d->state != D_OFFERED && now_running) {
+    d->child = c->id;
+    bh__d_abandon(d, true);
+    return;
+  }
   if (d->state != D_OFFERED) {
     c->inflight--;
     bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
@@ -341,7 +376,10 @@ on_accepted(bh__child *c, bh__deleg *d, cand *k) {
   bh__d_unqueue(d);
   d->state = D_STARTED;
   d->child = c->id;
-  send_info(d, c);
+  if (now_running)
+    started(d, c);
+  else
+    send_info(d, c);
 }
 
 static void
@@ -358,14 +396,15 @@ bool
 bh__d_on_offer_answer(bh__child *c, bh__deleg *d, const bh__msg *m) {
   cand *k = d ? find_cand(d, c->id) : NULL;
 
-  if (k == NULL || !k->open)
+  if (k == NULL || !k->open || (m->started && !k->direct))
     return false;
   if (m->type == BH__MSG_TASK_ACCEPTED)
-    on_accepted(c, d, k);
+    on_accepted(c, d, k, m->started);
   else
     on_denied(c, d, k);
   return true;
 }
+
 
 /* A child is gone with an offer open. Death is not a denial: when it was
  * the last open candidate the task goes back to the head of the backlog,

@@ -8,7 +8,8 @@
 
 typedef struct cand {
   int64_t child;
-  bool open; /* no answer yet */
+  bool open;   /* no answer yet */
+  bool direct; /* the offer carried the info (a direct offer) */
 } cand;
 
 typedef enum deleg_state {

@@ -78,10 +78,14 @@ typedef struct bh__msg {
   const char *type_str; /* the msg_type string as sent (not NUL-terminated) */
   size_t type_len;
   int64_t task_id;      /* valid for every type but die and dead */
-  const char *name;     /* task_info: the task name (not NUL-terminated) */
+  const char *name;     /* task_info, or new_task that carries the info
+                           (a direct offer): the task name (not
+                           NUL-terminated); NULL for a plain new_task */
   size_t name_len;
-  const msgpack_object *args;   /* task_info: array */
-  const msgpack_object *kwargs; /* task_info: map */
+  const msgpack_object *args;   /* task_info (direct offer): array */
+  const msgpack_object *kwargs; /* task_info (direct offer): map */
+  bool started;                 /* task_accepted: it started from the
+                                   direct offer's info */
   bh_status status;             /* task_done */
   const msgpack_object *returning_value; /* task_done succeeded (any) */
   const msgpack_object *reason;          /* task_done cancelled: str or nil */
@@ -136,6 +140,15 @@ int bh__wire_put_task_info(bh__buf *b, struct bh__blobq *q, size_t max_frame,
                            const msgpack_object *kwargs);
 int bh__wire_put_task_done(bh__buf *b, struct bh__blobq *q, size_t max_frame,
                            int64_t task_id, const bh__wire_done *d);
+/* new_task carrying what task_info would (PROTOCOL.md section 5.1), and
+ * the task_accepted {started: true} that answers it when the child took
+ * the info and started the task. */
+int bh__wire_put_direct_offer(bh__buf *b, struct bh__blobq *q,
+                              size_t max_frame, int64_t task_id,
+                              const char *name, const msgpack_object *args,
+                              const msgpack_object *kwargs);
+int bh__wire_put_accepted_started(bh__buf *b, size_t max_frame,
+                                  int64_t task_id);
 int bh__wire_put_die(bh__buf *b, size_t max_frame);
 /* dead normal: exit_code str or NULL (nil). dead killed: exception and
  * traceback maps/arrays. */

@@ -189,6 +189,7 @@ make_hive(run *r, int sv[2], char **why) {
 
     set_ft(r->queen, o);
     r->queen->w_prefetch = o->prefetch > 0 ? o->prefetch : 0;
+    r->queen->direct_offers = o->direct_offer >= 0;
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
                          o->worker_init_kwargs, n, o->max_concurrency,
                          o->start, &po);

@@ -9,6 +9,10 @@ static _Thread_local uv_prepare_t *hook;
 void
 bh__turn_run(void) {
   do {
+    /* Output that must leave before any fiber runs (a direct offer's
+     * accept, bee.c) goes first, in one write for all of it. */
+    if (bh__chan_take_urgent())
+      bh__chan_flush_all();
     bh__sched_run();
     bh__chan_flush_all();
   } while (bh__sched_pending());

@@ -174,7 +174,8 @@ scan(const unsigned char *body, size_t len, size_t *blobs) {
   XX(TRACEBACK, "traceback")                                                   \
   XX(OTHER_DETAILS, "other_details")                                           \
   XX(DEATH_TYPE, "death_type")                                                 \
-  XX(EXIT_CODE, "exit_code")
+  XX(EXIT_CODE, "exit_code")                                                   \
+  XX(STARTED, "started")
 
 enum field {
 #define FIELD_ENUM(e, s) F_##e,
@@ -347,6 +348,27 @@ dec_task_info(dec *d) {
   return 0;
 }
 
+/* new_task may carry the task's info (beehive's direct offer, PROTOCOL.md
+ * section 5.1): then name is required and args/kwargs as in task_info. */
+static int
+dec_new_task(dec *d) {
+  return d->v[F_NAME] != NULL ? dec_task_info(d) : dec_task_id(d);
+}
+
+/* task_accepted may say the task started from the offer's info. */
+static int
+dec_accepted(dec *d) {
+  static const msgpack_object no = {.type = MSGPACK_OBJECT_BOOLEAN};
+  const msgpack_object *o;
+  int rc;
+
+  if ((rc = dec_task_id(d)) != 0 ||
+      (rc = get_typed(d, F_STARTED, false, &no, MSGPACK_OBJECT_BOOLEAN, &o)))
+    return rc;
+  d->out->started = o->via.boolean;
+  return 0;
+}
+
 /* exception (required) and traceback (empty array when missing), shared by
  * task_done raised and dead killed. */
 static int
@@ -453,7 +475,9 @@ dec_fields(dec *d) {
   d->out->type = type_from_str(t->via.str.ptr, t->via.str.size);
   switch (d->out->type) {
   case BH__MSG_NEW_TASK:
+    return dec_new_task(d);
   case BH__MSG_TASK_ACCEPTED:
+    return dec_accepted(d);
   case BH__MSG_TASK_DENIED:
   case BH__MSG_TASK_TAKEN:
   case BH__MSG_CANCEL_TASK:
@@ -728,14 +752,14 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
   return enc_end(&e, max_frame);
 }
 
-/* args NULL packs an empty array, kwargs NULL an empty map. Returns
- * BH_EINVAL for an empty name, args not an array, kwargs not a map, or
- * either nested too deep. */
-int
-bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
-                       int64_t task_id, const char *name,
-                       const msgpack_object *args,
-                       const msgpack_object *kwargs) {
+/* task_info, or new_task carrying the info (a direct offer). args NULL
+ * packs an empty array, kwargs NULL an empty map. Returns BH_EINVAL for an
+ * empty name, args not an array, kwargs not a map, or either nested too
+ * deep. */
+static int
+put_info(bh__buf *b, bh__blobq *q, size_t max_frame, bh__msg_type type,
+         int64_t task_id, const char *name, const msgpack_object *args,
+         const msgpack_object *kwargs) {
   enc e;
 
   BH_ASSERT(name != NULL);
@@ -745,7 +769,7 @@ bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
       kwargs->type != MSGPACK_OBJECT_MAP || !field_ok(args) ||
       !field_ok(kwargs))
     return BH_EINVAL;
-  if (enc_begin(&e, b, q, BH__MSG_TASK_INFO, 5) != 0)
+  if (enc_begin(&e, b, q, type, 5) != 0)
     return BH_ENOMEM;
   put_str(&e, "task_id");
   put_int(&e, task_id);
@@ -755,6 +779,38 @@ bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
   put_obj(&e, args);
   put_str(&e, "kwargs");
   put_obj(&e, kwargs);
+  return enc_end(&e, max_frame);
+}
+
+int
+bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
+                       int64_t task_id, const char *name,
+                       const msgpack_object *args,
+                       const msgpack_object *kwargs) {
+  return put_info(b, q, max_frame, BH__MSG_TASK_INFO, task_id, name, args,
+                  kwargs);
+}
+
+int
+bh__wire_put_direct_offer(bh__buf *b, bh__blobq *q, size_t max_frame,
+                          int64_t task_id, const char *name,
+                          const msgpack_object *args,
+                          const msgpack_object *kwargs) {
+  return put_info(b, q, max_frame, BH__MSG_NEW_TASK, task_id, name, args,
+                  kwargs);
+}
+
+int
+bh__wire_put_accepted_started(bh__buf *b, size_t max_frame, int64_t task_id) {
+  enc e;
+
+  if (enc_begin(&e, b, NULL, BH__MSG_TASK_ACCEPTED, 3) != 0)
+    return BH_ENOMEM;
+  put_str(&e, "task_id");
+  put_int(&e, task_id);
+  put_str(&e, "started");
+  if (e.rc == 0)
+    e.rc = msgpack_pack_true(&e.pk);
   return enc_end(&e, max_frame);
 }
 

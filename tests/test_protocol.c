@@ -1328,6 +1328,156 @@ TEST(deleg_capacity_backlog) {
 }
 
 /* ------------------------------------------------------------------------
+ * 9b. Direct offers from the delegating side (PROTOCOL.md section 5.1). */
+
+/* The only child with room gets new_task carrying the info; answering
+ * started, it gets no task_info (the next message is die). */
+static int
+fk_direct(peer *p, void *arg) {
+  (void)arg;
+  if (expect(p, BH__MSG_NEW_TASK, 0) != 0)
+    return 1;
+  CHECK(p->m.name != NULL && p->m.name_len == 3 &&
+            memcmp(p->m.name, "job", 3) == 0 &&
+            same(p->m.args, "[i s]", 7, "x"),
+        "direct offer %s", repr(p->m.root));
+  if (send_map(p, "{s:s s:i s:b}", "msg_type", "task_accepted", "task_id", 0,
+               "started", 1) != 0 ||
+      send_done_value(p, 0, "s", "direct") != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+root_direct(bh_task *t, void *arg) {
+  bh_result *r;
+
+  (void)arg;
+  ASSERT_INT_EQ(bh_delegate(t, &r, "job", "[i s]", 7, "x"), 0);
+  ASSERT_INT_EQ(bh_result_child_id(r), 0);
+  ASSERT(same(bh_result_value(r), "s", "direct"));
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(deleg_direct_offer) {
+  fake f;
+  hive h;
+
+  ASSERT_INT_EQ(fake_fork(&f, fk_direct, NULL, NULL, 0), 0);
+  ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &f, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_direct, NULL), 0);
+  ASSERT(fake_exited(&f, 0));
+  return hive_close(&h);
+}
+
+/* Two children have room: offers are plain. A child that answers one
+ * "started" anyway breaks the protocol and is killed; the other takes
+ * the task. */
+static int
+fk_false_start(peer *p, void *arg) {
+  (void)arg;
+  if (expect(p, BH__MSG_NEW_TASK, 0) != 0)
+    return 1;
+  CHECK(p->m.name == NULL, "a plain offer expected: %s", repr(p->m.root));
+  if (send_map(p, "{s:s s:i s:b}", "msg_type", "task_accepted", "task_id", 0,
+               "started", 1) != 0)
+    return 1;
+  if (peer_recv(p) == 0)
+    return FAKE_FAIL("after the false start, got %s", repr(p->m.root));
+  return 3;
+}
+
+static int
+fk_take_job(peer *p, void *arg) {
+  (void)arg;
+  if (take(p, 0, "job") != 0 || send_done_value(p, 0, "s", "ok") != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+root_false_start(bh_task *t, void *arg) {
+  bh_result *r;
+
+  (void)arg;
+  ASSERT_INT_EQ(bh_delegate(t, &r, "job", NULL), 0);
+  ASSERT_INT_EQ(bh_result_child_id(r), 1);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(deleg_started_on_a_plain_offer_is_a_breach) {
+  fake bad, good;
+  hive h;
+
+  ASSERT_INT_EQ(fake_fork(&bad, fk_false_start, NULL, NULL, 0), 0);
+  ASSERT_INT_EQ(fake_fork(&good, fk_take_job, NULL, NULL, 0), 0);
+  ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &bad, -1), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &good, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_false_start, NULL), 0);
+  ASSERT(fake_killed(&bad, SIGKILL));
+  ASSERT(fake_exited(&good, 0));
+  return hive_close(&h);
+}
+
+/* A direct offer nobody answered within the pickup timeout is answered
+ * cancelled; when the child then says it started it, the task runs there
+ * unwanted: the bee sends cancel_task and takes the late task_done. */
+typedef struct late_start {
+  int go[2];   /* root -> fake: the delegation was answered */
+  int done[2]; /* fake -> root: cancel_task came and was answered */
+} late_start;
+
+static int
+fk_late_start(peer *p, void *arg) {
+  late_start *ls = arg;
+
+  if (expect(p, BH__MSG_NEW_TASK, 0) != 0 || wait_fd_byte(ls->go[0]) != 0 ||
+      send_map(p, "{s:s s:i s:b}", "msg_type", "task_accepted", "task_id", 0,
+               "started", 1) != 0 ||
+      expect(p, BH__MSG_CANCEL_TASK, 0) != 0 ||
+      send_done_cancelled(p, 0, "as asked") != 0 ||
+      signal_fd(ls->done[1]) != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+root_late_start(bh_task *t, void *arg) {
+  late_start *ls = arg;
+  bh_result *r;
+
+  ASSERT_INT_EQ(bh_delegate(t, &r, "job", NULL), BH_ECANCELLED);
+  ASSERT(strstr(bh_result_reason(r), "picked up") != NULL);
+  bh_result_free(r);
+  ASSERT_INT_EQ(write(ls->go[1], "!", 1), 1);
+  ASSERT(bh_wait_fd(t, ls->done[0], BH_READABLE, bh_now() + 5000) ==
+         BH_READABLE);
+  return 0;
+}
+
+TEST(deleg_direct_offer_started_after_its_answer_is_cancelled) {
+  late_start ls;
+  fake f;
+  int keep[2];
+  hive h;
+
+  ASSERT(pipe(ls.go) == 0 && pipe(ls.done) == 0);
+  keep[0] = ls.go[0], keep[1] = ls.done[1];
+  ASSERT_INT_EQ(fake_fork(&f, fk_late_start, &ls, keep, 2), 0);
+  close(ls.go[0]), close(ls.done[1]);
+  ASSERT_INT_EQ(hive_open(&h, 50), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &f, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_late_start, &ls), 0);
+  ASSERT(fake_exited(&f, 0));
+  close(ls.go[1]), close(ls.done[0]);
+  return hive_close(&h);
+}
+
+/* ------------------------------------------------------------------------
  * 10. The child side: a real bee in this process, driven by a forked fake
  * parent. */
 
@@ -1378,9 +1528,21 @@ t_sleepy(bh_task *t) {
   return rc;
 }
 
+/* Blocks the whole bee in read() until the driver writes a byte: a handler
+ * that never yields. */
+static int
+t_block(bh_task *t) {
+  char c;
+
+  if (read(ts.wake_fd, &c, 1) != 1)
+    return bh_raise(t, "OSError", "read: %s", strerror(errno));
+  return bh_return(t, "s", "unblocked");
+}
+
 static const bh_task_def test_tasks[] = {
     {"echo", t_echo},       {"fail", t_fail},     {"cancel", t_cancel},
-    {"wait_fd", t_wait_fd}, {"sleepy", t_sleepy}, {NULL, NULL}};
+    {"wait_fd", t_wait_fd}, {"sleepy", t_sleepy}, {"block", t_block},
+    {NULL, NULL}};
 
 static const bh_class test_class = {.name = "testbee", .tasks = test_tasks};
 
@@ -1674,6 +1836,78 @@ TEST(child_die_waits_for_work) {
   return 0;
 }
 
+/* Direct offers to a child (PROTOCOL.md section 5.1): new_task carrying
+ * the info starts the task at once, and task_accepted {started: true}
+ * leaves before the handler runs: here the handler blocks the whole bee
+ * until the driver has read that answer. A direct offer the bee has no
+ * room for is denied and nothing starts. */
+static int
+direct(peer *p, int64_t tid, const char *name, const char *args_fmt, ...) {
+  bh_value *v;
+  bh__buf b = {0};
+  const msgpack_object *o;
+  va_list ap;
+  int rc;
+
+  va_start(ap, args_fmt);
+  v = bh_value_vpack(NULL, args_fmt, ap);
+  va_end(ap);
+  CHECK(v != NULL, "cannot pack \"%s\"", args_fmt);
+  o = bh_value_object(v);
+  rc = send_buf(p, &b, bh__wire_put_direct_offer(&b, NULL,
+                                                 BH__DEFAULT_MAX_FRAME, tid,
+                                                 name, &o->via.array.ptr[0],
+                                                 &o->via.array.ptr[1]));
+  bh_value_free(v);
+  return rc;
+}
+
+static int
+expect_started(peer *p, int64_t tid) {
+  if (expect(p, BH__MSG_TASK_ACCEPTED, tid) != 0)
+    return 1;
+  CHECK(p->m.started && same(p->m.root, "{s:s s:I s:b}", "msg_type",
+                             "task_accepted", "task_id", tid, "started", 1),
+        "accepted %s", repr(p->m.root));
+  return 0;
+}
+
+static int
+drv_direct(peer *p, void *arg) {
+  int wake = *(int *)arg;
+
+  if (direct(p, 30, "block", "[[] {}]") != 0 || expect_started(p, 30) != 0 ||
+      signal_fd(wake) != 0 || expect_done(p, 30, BH_SUCCEEDED, 4) != 0)
+    return 1;
+  CHECK(same(p->m.returning_value, "s", "unblocked"), "block");
+  if (direct(p, 31, "echo", "[[i s] {s:i}]", 1, "a", "x", 2) != 0 ||
+      expect_started(p, 31) != 0 || expect_done(p, 31, BH_SUCCEEDED, 4) != 0)
+    return 1;
+  CHECK(same(p->m.returning_value, "[[i s] {s:i}]", 1, "a", "x", 2), "echo");
+  /* One slot: held by wait_fd, so the next direct offer is denied. */
+  if (direct(p, 32, "wait_fd", "[[] {}]") != 0 ||
+      expect_started(p, 32) != 0 ||
+      direct(p, 33, "echo", "[[i] {}]", 3) != 0 ||
+      expect(p, BH__MSG_TASK_DENIED, 33) != 0 || signal_fd(wake) != 0 ||
+      expect_done(p, 32, BH_SUCCEEDED, 4) != 0 ||
+      send_map(p, "{s:s}", "msg_type", "die") != 0)
+    return 1;
+  return expect_dead(p, DIE_CODE);
+}
+
+TEST(child_direct_offer) {
+  int wake[2];
+  cbee h;
+
+  ASSERT(pipe(wake) == 0);
+  ts.wake_fd = wake[0];
+  ASSERT_INT_EQ(cbee_open(&h, 1, drv_direct, &wake[1], &wake[1], 1), 0);
+  close(wake[1]);
+  ASSERT_INT_EQ(cbee_run(&h), 0);
+  close(wake[0]);
+  return 0;
+}
+
 /* max_concurrency is a real limit: 10 offers to a bee of 3; denied ones
  * are offered again as slots free up. The tasks count how many run. */
 #define OFFERS 10
@@ -1781,4 +2015,7 @@ TEST_MAIN(TEST_ENTRY(deleg_succeeded), TEST_ENTRY(deleg_first_accepter_wins),
           TEST_ENTRY(child_one_slot), TEST_ENTRY(child_unknown_type),
           TEST_ENTRY(child_wrong_way_type), TEST_ENTRY(child_info_unaccepted),
           TEST_ENTRY(child_die_waits_for_work),
-          TEST_ENTRY(child_max_concurrency))
+          TEST_ENTRY(child_max_concurrency), TEST_ENTRY(child_direct_offer),
+          TEST_ENTRY(deleg_direct_offer),
+          TEST_ENTRY(deleg_started_on_a_plain_offer_is_a_breach),
+          TEST_ENTRY(deleg_direct_offer_started_after_its_answer_is_cancelled))
