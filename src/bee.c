@@ -129,7 +129,7 @@ static int
 take_info(bh_task *t, const bh__msg *m) {
   const msgpack_object *root;
 
-  t->info = bh_value_from_bytes(m->body, m->body_len);
+  t->info = bh__msg_value(m);
   if (t->info == NULL)
     return BH_ENOMEM;
   root = bh_value_object(t->info);

@@ -1,5 +1,8 @@
 /* buf.c - a growable byte buffer. A zeroed bh__buf is empty and valid.
- * Capacity doubles, so n appends cost O(n) copies in all. */
+ * Capacity doubles, so n appends cost O(n) copies in all; an append larger
+ * than the whole capacity gets exactly the room it needs instead (a large
+ * bin then costs its size, not the next power of two, which for a 64 KiB
+ * payload was a 128 KiB block mmap()ed and unmapped per message). */
 #include <stdint.h>
 #include <string.h>
 
@@ -18,6 +21,8 @@ bh__buf_reserve(bh__buf *b, size_t extra) {
     return BH_ENOMEM;
   need = b->len + extra;
   cap = b->cap > MIN_CAP ? b->cap : MIN_CAP;
+  if (extra >= cap)
+    cap = need;
   while (cap < need)
     cap = cap <= SIZE_MAX / 2 ? cap * 2 : need;
   p = bh__realloc(b->data, cap);

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #define READ_CHUNK ((size_t)64 << 10)
+/* A frame at least this big is read into a buffer of its own, which the
+ * message's value can take over (bh__msg_value) instead of copying it. */
+#define OWN_FRAME ((size_t)16 << 10)
 #define MAX_FDS_PER_MSG 253 /* SCM_MAX_FD */
 #define MAX_FDS_QUEUED 1024 /* descriptors no frame has claimed yet */
 
@@ -30,6 +33,8 @@ struct bh__chan {
   size_t out_off;       /* how much of out the kernel already has */
   bh__blobq blobs_out;  /* descriptors to send with out's next bytes */
   bh__buf in;           /* bytes read, not yet a whole frame */
+  char *big;            /* a large frame being read into its own buffer */
+  size_t big_len, big_n; /* how much of its big_n bytes came */
   int *fds_in;          /* descriptors received, not yet claimed */
   size_t fds_head, fds_len, fds_cap;
   uint64_t seq_in;      /* the sequence number of the next one to claim */
@@ -190,26 +195,56 @@ claim_blobs(bh__chan *c, msgpack_object *o, char *why, size_t whylen) {
   return rc;
 }
 
-/* Handles one whole frame body; returns false if the channel failed. */
+/* Handles one whole frame body; returns false if the channel failed. A
+ * body in its own buffer (*own == body) may be taken over by the message's
+ * consumer; whatever is left there is freed after. */
 static bool
-dispatch(bh__chan *c, char *body, size_t len) {
+dispatch(bh__chan *c, char *body, size_t len, char **own) {
   char err[160];
   bh__msg m;
   int rc;
 
   rc = bh__wire_decode(body, len, &c->zone, &m, err, sizeof(err));
+  m.own = own;
   if (rc == 0 && m.blobs > 0)
     rc = claim_blobs(c, (msgpack_object *)m.root, err, sizeof(err));
+  if (rc == 0)
+    c->on_msg(c, &m, c->udata);
+  msgpack_zone_clear(&c->zone);
+  bh__blobs_release(&c->held);
+  if (own != NULL) {
+    bh__free(*own);
+    *own = NULL;
+  }
   if (rc != 0) {
-    msgpack_zone_clear(&c->zone);
-    bh__blobs_release(&c->held);
     fail(c, rc, err);
     return false;
   }
-  c->on_msg(c, &m, c->udata);
-  msgpack_zone_clear(&c->zone);
-  bh__blobs_release(&c->held);
   return !(c->failed || c->closing);
+}
+
+/* Starts reading a frame of n bytes into its own buffer, with the `have`
+ * bytes of it already read at p. */
+static bool
+big_start(bh__chan *c, const char *p, size_t have, size_t n) {
+  c->big = bh__malloc(n);
+  if (c->big == NULL) {
+    fail(c, BH_ENOMEM, "no memory for a frame");
+    return false;
+  }
+  memcpy(c->big, p, have);
+  c->big_len = have;
+  c->big_n = n;
+  return true;
+}
+
+/* The large frame is whole: dispatches it. */
+static bool
+big_done(bh__chan *c) {
+  char *own = c->big;
+
+  c->big = NULL;
+  return dispatch(c, own, c->big_n, &own);
 }
 
 /* Splits c->in into frames; keeps a partial frame for later. */
@@ -228,12 +263,18 @@ parse(bh__chan *c) {
       return;
     }
     if (c->in.len - off - BH__FRAME_HDR < n) {
-      /* Make room for the whole frame at once. */
-      if (bh__buf_reserve(&c->in, n + BH__FRAME_HDR) != 0)
+      size_t have = c->in.len - off - BH__FRAME_HDR;
+
+      if (n >= OWN_FRAME) { /* the rest is read straight into its buffer */
+        if (!big_start(c, c->in.data + off + BH__FRAME_HDR, have, n))
+          return;
+        off = c->in.len;
+      } else if (bh__buf_reserve(&c->in, n + BH__FRAME_HDR) != 0) {
         fail(c, BH_ENOMEM, "no memory for a frame");
+      }
       break;
     }
-    if (!dispatch(c, c->in.data + off + BH__FRAME_HDR, n))
+    if (!dispatch(c, c->in.data + off + BH__FRAME_HDR, n, NULL))
       return;
     off += BH__FRAME_HDR + n;
   }
@@ -272,11 +313,12 @@ take_fds(bh__chan *c, struct msghdr *mh) {
 
 static void
 read_end(bh__chan *c, int err) {
+  size_t partial = c->big != NULL ? BH__FRAME_HDR + c->big_len : c->in.len;
   char why[96];
 
-  if (c->in.len > 0) {
+  if (partial > 0) {
     snprintf(why, sizeof(why), "the channel ended inside a frame (%zu "
-             "bytes of it came)", c->in.len);
+             "bytes of it came)", partial);
     fail(c, BH_EPROTO, why);
     return;
   }
@@ -304,12 +346,16 @@ do_read(bh__chan *c, bool drain) {
                         .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
 
-    if (bh__buf_reserve(&c->in, READ_CHUNK) != 0) {
+    if (c->big != NULL) { /* only what is left of the large frame */
+      iov.iov_base = c->big + c->big_len;
+      iov.iov_len = c->big_n - c->big_len;
+    } else if (bh__buf_reserve(&c->in, READ_CHUNK) != 0) {
       fail(c, BH_ENOMEM, "no memory to read into");
       return;
+    } else {
+      iov.iov_base = c->in.data + c->in.len;
+      iov.iov_len = c->in.cap - c->in.len;
     }
-    iov.iov_base = c->in.data + c->in.len;
-    iov.iov_len = c->in.cap - c->in.len;
     n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR)
       continue;
@@ -327,6 +373,12 @@ do_read(bh__chan *c, bool drain) {
       read_end(c, n < 0 ? -errno : 0);
       return;
     }
+    if (c->big != NULL) {
+      c->big_len += (size_t)n;
+      if (c->big_len == c->big_n && !big_done(c))
+        return;
+      continue; /* what follows the frame may be waiting already */
+    }
     c->in.len += (size_t)n;
     parse(c);
     if ((size_t)n < iov.iov_len && !drain)
@@ -337,9 +389,8 @@ do_read(bh__chan *c, bool drain) {
 /* ------------------------------------------------------------------------
  * Writing. */
 
-/* Sends up to MAX_FDS_PER_MSG queued descriptors with the next bytes (one
- * byte only when more descriptors wait, so that each leaves no later than
- * its frame). Returns the bytes written or -errno. */
+/* Sends up to MAX_FDS_PER_MSG queued descriptors with the next n bytes.
+ * Returns the bytes written or -errno. */
 static ssize_t
 send_bytes(bh__chan *c, const char *p, size_t n) {
   ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -355,7 +406,7 @@ send_fds(bh__chan *c, const char *p, size_t n) {
     char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
     struct cmsghdr align;
   } ctl;
-  struct iovec iov = {(void *)p, k < c->blobs_out.len ? 1 : n};
+  struct iovec iov = {(void *)p, n};
   struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                       .msg_control = ctl.buf,
                       .msg_controllen = CMSG_SPACE(k * sizeof(int))};
@@ -377,6 +428,20 @@ send_fds(bh__chan *c, const char *p, size_t n) {
   return w;
 }
 
+/* Drops the bytes already written from the front of c->out once they are
+ * most of a large buffer (not on every short write: that moved a payload
+ * per write). */
+static void
+compact(bh__chan *c) {
+  size_t left = c->out.len - c->out_off;
+
+  if (c->out_off < ((size_t)1 << 20) || c->out_off < left)
+    return;
+  memmove(c->out.data, c->out.data + c->out_off, left);
+  c->out.len = left;
+  c->out_off = 0;
+}
+
 /* Hands c->out to the kernel: as much as it takes now; the rest when the
  * socket is writable again. */
 static void
@@ -386,26 +451,27 @@ flush(bh__chan *c) {
   while (c->out_off < c->out.len) {
     const char *p = c->out.data + c->out_off;
     size_t n = c->out.len - c->out_off;
-    ssize_t w = c->blobs_out.len > 0 ? send_fds(c, p, n)
+    /* With more descriptors than one message carries, each batch goes with
+     * one byte, so that each leaves no later than its frame. */
+    size_t ask = c->blobs_out.len > MAX_FDS_PER_MSG ? 1 : n;
+    ssize_t w = c->blobs_out.len > 0 ? send_fds(c, p, ask)
                                      : send_bytes(c, p, n);
 
     if (w == -EINTR)
       continue;
-    if (w == -EAGAIN || w == -EWOULDBLOCK) {
-      if (c->out_off > c->out.len / 2) { /* keep the buffer from creeping */
-        memmove(c->out.data, p, n);
-        c->out.len = n;
-        c->out_off = 0;
-      }
-      watch(c, UV_READABLE | UV_WRITABLE);
-      return;
-    }
-    if (w < 0) {
+    if (w < 0 && w != -EAGAIN && w != -EWOULDBLOCK) {
       fail(c, (int)w, bh_strerror((int)w));
       return;
     }
-    c->out_off += (size_t)w;
-    c->writes++;
+    if (w > 0) {
+      c->out_off += (size_t)w;
+      c->writes++;
+    }
+    if (w < 0 || (size_t)w < ask) { /* the socket is full: wait for room */
+      compact(c);
+      watch(c, UV_READABLE | UV_WRITABLE);
+      return;
+    }
   }
   c->out.len = c->out_off = 0;
   watch(c, UV_READABLE);
@@ -495,6 +561,7 @@ close_cb(uv_handle_t *h) {
   close(c->fd);
   fds_close_all(c);
   bh__free(c->fds_in);
+  bh__free(c->big);
   bh__blobq_free(&c->blobs_out);
   bh__blobs_release(&c->held);
   bh__buf_free(&c->out);

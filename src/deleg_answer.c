@@ -40,8 +40,9 @@ static bh_result *
 wrap_done(const bh__deleg *d, const bh__child *c, const bh__msg *m) {
   switch (m->status) {
   case BH_SUCCEEDED:
-    /* The child's message is the result: a copy of its bytes, no repack. */
-    return bh__result_new(bh_value_from_bytes(m->body, m->body_len), c->id);
+    /* The child's message is the result: its bytes, no repack (and no
+     * copy for a large frame). */
+    return bh__result_new(bh__msg_value(m), c->id);
   case BH_CANCELLED:
     return wrap(d, c, "RuntimeError", "Delegated task has been cancelled.",
                 "reason", m->reason ? m->reason : &nil_obj);

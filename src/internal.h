@@ -98,7 +98,13 @@ typedef struct bh__msg {
   const char *body;                      /* its encoded bytes, borrowed */
   size_t body_len;
   size_t blobs; /* blob exts in it (blob.h), resolved by the channel */
+  char **own;   /* a large frame's own buffer (bh__msg_value may take it),
+                   or NULL: body lies in the channel's shared buffer */
 } bh__msg;
+
+/* The message's whole map as a value: it takes over a large frame's own
+ * buffer (no copy) the first time, else copies the body. */
+bh_value *bh__msg_value(const bh__msg *m);
 
 /* The wire string of a message type ("new_task"...); NULL for UNKNOWN. */
 const char *bh__msg_type_str(bh__msg_type t);
@@ -181,6 +187,8 @@ struct bh_value {
  * inside a blob as a LOCAL blob ext, adding a reference to `held`. */
 int bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
                     bh__blobs *held);
+/* A value of data[0..size) (from bh__malloc), which it takes over. */
+bh_value *bh__value_adopt(char *data, size_t size);
 /* The msgpack type name used in messages: "nil", "bool", "int", "float",
  * "str", "bin", "array", "map", "ext". */
 const char *bh__type_name(const msgpack_object *o);

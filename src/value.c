@@ -1027,6 +1027,13 @@ bh_value_from_object(const msgpack_object *obj) {
 }
 
 bh_value *
+bh__value_adopt(char *data, size_t size) {
+  int err;
+
+  return value_adopt(data, size, &err);
+}
+
+bh_value *
 bh_value_from_bytes(const void *data, size_t size) {
   char *copy;
   int err;

@@ -526,6 +526,16 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
   return dec_fields(&d);
 }
 
+bh_value *
+bh__msg_value(const bh__msg *m) {
+  char *own = m->own != NULL ? *m->own : NULL;
+
+  if (own == NULL)
+    return bh_value_from_bytes(m->body, m->body_len);
+  *m->own = NULL;
+  return bh__value_adopt(own, m->body_len);
+}
+
 /* ------------------------------------------------------------------------
  * Encoding. Each message is packed straight into the caller's buffer after
  * a placeholder header; the header is patched once the body length is

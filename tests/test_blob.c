@@ -248,6 +248,8 @@ typedef struct end {
   const void *ptr;   /* its bin, as seen while dispatching */
   size_t len;
   bool in_blob;      /* that bin lay in a registered blob */
+  bool body_kept;    /* the kept value took the frame's own buffer */
+  int nbins, nbins_ok; /* args' bins, and those that held the pattern */
 } end;
 
 static void
@@ -260,7 +262,21 @@ end_msg(bh__chan *c, const bh__msg *m, void *udata) {
   (void)c;
   e->nmsg++;
   bh_value_free(e->kept);
-  e->kept = bh_value_from_bytes(m->body, m->body_len);
+  e->kept = bh__msg_value(m);
+  e->body_kept = bh_value_data(e->kept, NULL) == m->body;
+  if (m->args != NULL) {
+    uint32_t i;
+
+    e->nbins = e->nbins_ok = 0;
+    for (i = 0; i < m->args->via.array.size; i++) {
+      const msgpack_object *a = &m->args->via.array.ptr[i];
+
+      e->nbins++;
+      e->nbins_ok += a->type == MSGPACK_OBJECT_BIN &&
+                     holds_pattern(a->via.bin.ptr, a->via.bin.size) &&
+                     bh__blob_find(a->via.bin.ptr, a->via.bin.size) != NULL;
+    }
+  }
   e->ptr = v != NULL && v->type == MSGPACK_OBJECT_BIN ? v->via.bin.ptr : NULL;
   e->len = e->ptr != NULL ? v->via.bin.size : 0;
   e->in_blob = e->ptr != NULL && bh__blob_find(e->ptr, e->len) != NULL;
@@ -361,6 +377,124 @@ TEST(channel_passes_a_blob_and_sends_it_back_without_copy) {
   ASSERT_INT_EQ(bh__alloc_live(), live0);
   free(data);
   return 0;
+}
+
+/* Two channels in one loop: a, b. */
+typedef struct pair {
+  uv_loop_t loop;
+  end a, b;
+  int fds0;
+  size_t live0;
+} pair;
+
+/* live0: bh__alloc_live() before the test made anything. */
+static int
+pair_open(pair *p, size_t live0) {
+  int sv[2];
+
+  memset(p, 0, sizeof(*p));
+  p->fds0 = open_fds();
+  p->live0 = live0;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+      uv_loop_init(&p->loop) != 0 || bh__turn_init(&p->loop) != 0 ||
+      bh__chan_open(&p->a.c, &p->loop, sv[0], 0, end_msg, end_err, &p->a) ||
+      bh__chan_open(&p->b.c, &p->loop, sv[1], 0, end_msg, end_err, &p->b))
+    return -1;
+  return 0;
+}
+
+static int
+pair_close(pair *p) {
+  bh_value_free(p->a.kept);
+  bh_value_free(p->b.kept);
+  ASSERT(!bh__blob_any());
+  bh__chan_close(p->a.c);
+  bh__chan_close(p->b.c);
+  bh__turn_close();
+  uv_run(&p->loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(uv_loop_close(&p->loop), 0);
+  ASSERT_INT_EQ(open_fds(), p->fds0);
+  ASSERT_INT_EQ(bh__alloc_live(), p->live0);
+  return 0;
+}
+
+/* 300 blobs in one frame: more descriptors than one sendmsg carries
+ * (SCM_MAX_FD, 253); each still arrives before its frame, in order. */
+TEST(more_blobs_than_one_message_carries) {
+  enum { N = 300, SIZE = 4096 };
+  size_t live0 = bh__alloc_live();
+  char *data = malloc(SIZE);
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  bh_value *call;
+  pair p;
+  int i;
+
+  ASSERT(data != NULL);
+  fill(data, SIZE);
+  bh_set_blob_threshold(1024);
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 2);
+  msgpack_pack_array(&pk, N);
+  for (i = 0; i < N; i++) {
+    msgpack_pack_bin(&pk, SIZE);
+    msgpack_pack_bin_body(&pk, data, SIZE);
+  }
+  msgpack_pack_map(&pk, 0);
+  call = bh_value_from_bytes(sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+  ASSERT(call != NULL);
+  ASSERT_INT_EQ(pair_open(&p, live0), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_info(
+                    bh__chan_out(p.a.c), bh__chan_blobs(p.a.c), 1 << 20, 1,
+                    "many", &bh_value_object(call)->via.array.ptr[0], NULL),
+                0);
+  bh_value_free(call);
+  ASSERT_INT_EQ(bh__chan_blobs(p.a.c)->len, N);
+  bh__chan_kick(p.a.c);
+  ASSERT_INT_EQ(run_until(&p.loop, &p.b.nmsg, 1), 0);
+  bh_set_blob_threshold(256 << 10);
+  ASSERT_INT_EQ(p.a.nerr + p.b.nerr, 0);
+  ASSERT_INT_EQ(p.b.nbins, N);
+  ASSERT_INT_EQ(p.b.nbins_ok, N);
+  free(data);
+  return pair_close(&p);
+}
+
+/* A large frame is read into a buffer of its own, which the message's
+ * value takes over; a small one is copied out of the shared buffer. */
+TEST(large_frame_value_takes_its_buffer) {
+  size_t live0 = bh__alloc_live();
+  char *data = malloc(MIB);
+  bh_value *call;
+  pair p;
+
+  ASSERT(data != NULL);
+  fill(data, MIB);
+  bh_set_blob_threshold(0);
+  call = bh_value_pack(NULL, "[[y#] {}]", data, MIB);
+  ASSERT(call != NULL);
+  ASSERT_INT_EQ(pair_open(&p, live0), 0);
+  ASSERT_INT_EQ(bh__wire_put_task_info(
+                    bh__chan_out(p.a.c), bh__chan_blobs(p.a.c), 2 * MIB, 1,
+                    "big", &bh_value_object(call)->via.array.ptr[0], NULL),
+                0);
+  bh_value_free(call);
+  bh__chan_kick(p.a.c);
+  ASSERT_INT_EQ(run_until(&p.loop, &p.b.nmsg, 1), 0);
+  bh_set_blob_threshold(256 << 10);
+  ASSERT(p.b.body_kept && p.b.len == MIB && !p.b.in_blob);
+  ASSERT(holds_pattern(kept_bin(&p.b)->via.bin.ptr, MIB));
+  ASSERT_INT_EQ(bh__wire_put_task_info(bh__chan_out(p.a.c), NULL, 2 * MIB, 2,
+                                       "small", NULL, NULL),
+                0);
+  bh__chan_kick(p.a.c);
+  ASSERT_INT_EQ(run_until(&p.loop, &p.b.nmsg, 2), 0);
+  ASSERT(!p.b.body_kept);
+  ASSERT_INT_EQ(p.a.nerr + p.b.nerr, 0);
+  free(data);
+  return pair_close(&p);
 }
 
 /* An encoding that fails after a blob was queued (the frame is too big
@@ -626,6 +760,8 @@ TEST_MAIN(TEST_ENTRY(copy_then_adopt_maps_the_same_bytes),
           TEST_ENTRY(small_or_disabled_or_public_packs_copy),
           TEST_ENTRY(channel_passes_a_blob_and_sends_it_back_without_copy),
           TEST_ENTRY(failed_encoding_takes_its_blobs_back),
+          TEST_ENTRY(more_blobs_than_one_message_carries),
+          TEST_ENTRY(large_frame_value_takes_its_buffer),
           TEST_ENTRY(hostile_blob_without_descriptor),
           TEST_ENTRY(hostile_blob_out_of_order),
           TEST_ENTRY(hostile_blob_local_kind_on_the_wire),
