@@ -36,6 +36,7 @@ struct bh_task {
   bh__fiber *fiber;
   /* Outcome. */
   bh__buf ret;           /* packed return value; empty means nil */
+  const msgpack_object *ret_arg; /* or: part of its own args/kwargs */
   bh__blobs ret_blobs;   /* blobs that ret names by LOCAL exts */
   char *errtype, *errmsg, *reason;
   bh_value *tb;          /* traceback lines: array of str */

@@ -63,8 +63,8 @@ outcome_make(bh_task *t, int rc, outcome *o) {
   memset(o, 0, sizeof(*o));
   if (rc == 0) {
     o->d.status = BH_SUCCEEDED;
-    o->d.returning_value = &nil_obj;
-    if (t->ret.len > 0) {
+    o->d.returning_value = t->ret_arg != NULL ? t->ret_arg : &nil_obj;
+    if (t->ret_arg == NULL && t->ret.len > 0) {
       size_t off = 0;
 
       msgpack_unpacked_init(&o->ret);

@@ -84,6 +84,7 @@ bh_return(bh_task *t, const char *fmt, ...) {
   int rc;
 
   t->ret.len = 0;
+  t->ret_arg = NULL;
   bh__blobs_release(&t->ret_blobs);
   msgpack_packer_init(&pk, &t->ret, bh__buf_write);
   va_start(ap, fmt);
@@ -94,11 +95,39 @@ bh_return(bh_task *t, const char *fmt, ...) {
   return rc;
 }
 
+/* True if o is root or an object inside it (by address). */
+static bool
+holds(const msgpack_object *root, const msgpack_object *o) {
+  uint32_t i;
+
+  if (root == o)
+    return true;
+  if (root->type == MSGPACK_OBJECT_ARRAY) {
+    for (i = 0; i < root->via.array.size; i++)
+      if (holds(&root->via.array.ptr[i], o))
+        return true;
+  } else if (root->type == MSGPACK_OBJECT_MAP) {
+    for (i = 0; i < root->via.map.size; i++)
+      if (holds(&root->via.map.ptr[i].val, o))
+        return true;
+  }
+  return false;
+}
+
 int
 bh_return_object(bh_task *t, const msgpack_object *obj) {
   msgpack_packer pk;
 
   t->ret.len = 0;
+  t->ret_arg = NULL;
+  /* Part of the task's own arguments lives as long as the task: it is
+   * answered from where it is, not copied (an echo, a forward). */
+  if (obj != NULL && t->info != NULL &&
+      (holds(t->args, obj) || holds(t->kwargs, obj))) {
+    bh__blobs_release(&t->ret_blobs);
+    t->ret_arg = obj;
+    return 0;
+  }
   bh__blobs_release(&t->ret_blobs);
   msgpack_packer_init(&pk, &t->ret, bh__buf_write);
   if (msgpack_pack_object(&pk, *obj) != 0) {

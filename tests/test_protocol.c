@@ -1528,6 +1528,16 @@ t_sleepy(bh_task *t) {
   return rc;
 }
 
+/* Answers with its first argument itself (not a copy of it). */
+static int
+t_first(bh_task *t) {
+  const msgpack_object *a = bh_task_args(t);
+
+  if (a->via.array.size < 1)
+    return bh_raise(t, "TypeError", "first takes an argument");
+  return bh_return_object(t, &a->via.array.ptr[0]);
+}
+
 /* Blocks the whole bee in read() until the driver writes a byte: a handler
  * that never yields. */
 static int
@@ -1542,7 +1552,7 @@ t_block(bh_task *t) {
 static const bh_task_def test_tasks[] = {
     {"echo", t_echo},       {"fail", t_fail},     {"cancel", t_cancel},
     {"wait_fd", t_wait_fd}, {"sleepy", t_sleepy}, {"block", t_block},
-    {NULL, NULL}};
+    {"first", t_first},     {NULL, NULL}};
 
 static const bh_class test_class = {.name = "testbee", .tasks = test_tasks};
 
@@ -1884,6 +1894,10 @@ drv_direct(peer *p, void *arg) {
       expect_started(p, 31) != 0 || expect_done(p, 31, BH_SUCCEEDED, 4) != 0)
     return 1;
   CHECK(same(p->m.returning_value, "[[i s] {s:i}]", 1, "a", "x", 2), "echo");
+  if (direct(p, 34, "first", "[[{s:[i i]} i] {}]", "kept", 5, 6, 7) != 0 ||
+      expect_started(p, 34) != 0 || expect_done(p, 34, BH_SUCCEEDED, 4) != 0)
+    return 1;
+  CHECK(same(p->m.returning_value, "{s:[i i]}", "kept", 5, 6), "first");
   /* One slot: held by wait_fd, so the next direct offer is denied. */
   if (direct(p, 32, "wait_fd", "[[] {}]") != 0 ||
       expect_started(p, 32) != 0 ||
