@@ -9,8 +9,9 @@
  * Not part of the CMake build. Build and run by hand, from the top of the
  * repository:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/buf.c \
- *     src/alloc.c src/error.c -luv -lmsgpackc -o fuzz_wire
+ *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/blob.c \
+ *     src/value.c src/buf.c src/alloc.c src/error.c -luv -lmsgpackc \
+ *     -o fuzz_wire
  *   mkdir -p corpus && ./fuzz_wire corpus tests/fuzz/corpus \
  *     -max_total_time=600
  * (the first directory collects new inputs; tests/fuzz/corpus is the seed
@@ -109,11 +110,23 @@ reencode(bh__buf *b, const bh__msg *m, char **text) {
       return 1;
     *text = cstr(m->exit_code);
     return bh__wire_put_dead_normal(b, BH__DEFAULT_MAX_FRAME, *text);
+  case BH__MSG_NEW_TASK:
+    if (m->name == NULL)
+      break;
+    *text = strndup(m->name, m->name_len); /* a direct offer */
+    return bh__wire_put_direct_offer(b, NULL, BH__DEFAULT_MAX_FRAME,
+                                     m->task_id, *text, m->args, m->kwargs);
+  case BH__MSG_TASK_ACCEPTED:
+    if (!m->started)
+      break;
+    return bh__wire_put_accepted_started(b, BH__DEFAULT_MAX_FRAME,
+                                         m->task_id);
   case BH__MSG_UNKNOWN:
     return 1;
   default:
-    return bh__wire_put_simple(b, BH__DEFAULT_MAX_FRAME, m->type, m->task_id);
+    break;
   }
+  return bh__wire_put_simple(b, BH__DEFAULT_MAX_FRAME, m->type, m->task_id);
 }
 
 /* The second decoding r of a message must match the first, m. `text` is
@@ -123,7 +136,8 @@ compare(const bh__msg *m, const bh__msg *r, const char *text) {
   CHECK(r->type == m->type);
   if (m->type != BH__MSG_DIE && m->type != BH__MSG_DEAD)
     CHECK(r->task_id == m->task_id);
-  if (m->type == BH__MSG_TASK_INFO) {
+  CHECK(r->started == m->started && (r->name == NULL) == (m->name == NULL));
+  if (m->name != NULL) { /* task_info, or a direct offer */
     CHECK(r->name_len == m->name_len);
     CHECK(memcmp(r->name, m->name, m->name_len) == 0);
     CHECK(same(r->args, m->args) && same(r->kwargs, m->kwargs));
