@@ -161,6 +161,7 @@ fork_child(const bh_spawn_opts *o, int fd, pid_t parent,
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
   child_setup(parent, fd, inherited);
+  bh__free((void *)inherited); /* the parent's copy is freed there */
   bh__turn_forget();
   bh__blob_forget_all();
   _exit(bh__worker_run(o, fd,
