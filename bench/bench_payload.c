@@ -16,7 +16,8 @@
  * The hive runs with max_frame 64 MiB (room for a 16 MiB bin and its
  * frame). Usage: bench_payload [scale [64k|16m]]: the counts are divided
  * by scale (env BENCH_PAYLOAD_SCALE; default 1); 64k or 16m runs that
- * size only. */
+ * size only; env BENCH_PAYLOAD_ONLY=key runs that measure only (for
+ * profiling). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,10 @@ measure(const char *key, size_t size, size_t count, size_t window,
                    .task_name = "payload",
                    .max_frame = (size_t)64 << 20};
   size_t i, threshold = bh_blob_threshold();
+  const char *only = getenv("BENCH_PAYLOAD_ONLY");
 
+  if (only != NULL && strcmp(only, key) != 0)
+    return;
   if (mode == M_INLINE)
     bh_set_blob_threshold(0);
   else if (mode == M_BLOB)

@@ -325,6 +325,8 @@ BH_EXTERN void bh_cancel_reason(bh_task *t, const char *fmt, ...)
  * of bh_now(); -1 waits forever. A wait returns BH_ECANCELED when the task
  * is cancelled, BH_ETIMEDOUT when the deadline passes. */
 BH_EXTERN int64_t bh_now(void);
+/* Sleeps at least ms milliseconds from now (measured in nanoseconds, not
+ * to the next millisecond tick), and wakes on the first loop turn after. */
 BH_EXTERN int bh_sleep(bh_task *t, int64_t ms);
 enum { BH_READABLE = 1, BH_WRITABLE = 2 };
 /* Waits until fd is ready for `events`; returns the ready events (> 0). */

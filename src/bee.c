@@ -455,6 +455,8 @@ bh__bee_free(bh_bee *bee) {
     HASH_DEL(bee->tasks, t);
     bh__task_free(t);
   }
+  bh__timers_close(bee->timers);
+  bee->timers = NULL;
   bh__children_free(bee);
   bh__deleg_close(bee);
   bh__pop_free(bee);

@@ -12,6 +12,7 @@
 
 #include "chan.h"
 #include "fiber.h"
+#include "timer.h"
 #include "internal.h"
 
 typedef struct bh__deleg bh__deleg;
@@ -42,8 +43,7 @@ struct bh_task {
   bh_value *tb;          /* traceback lines: array of str */
   bh_value *details;     /* other_details */
   /* Waiting. */
-  uv_timer_t timer;      /* deadlines; initialised on first use */
-  bool timer_on;
+  bh__tentry deadline;   /* of its current wait (timer.h) */
   bool waiting;
   bool cancelled;
   /* Local work: the future it completes, and what it runs. */
@@ -79,6 +79,7 @@ struct bh__child {
 
 struct bh_bee {
   uv_loop_t *loop;
+  bh__timers *timers;    /* its tasks' deadlines; opened on first use */
   const bh_class *cls;
   int64_t id;
   void *state;
@@ -183,7 +184,11 @@ bh_task *bh__task_local_new(bh_bee *bee, const char *name, bh_local_fn fn,
 void bh__task_free(bh_task *t);
 /* Answers a queued task cancelled without running it, and frees it. */
 void bh__task_cancel_queued(bh_task *t);
+/* Suspends t until woken (the status it was woken with) or until the
+ * deadline: BH_ETIMEDOUT. deadline: ms on bh_now()'s clock, or -1: none. */
 int bh__task_wait(bh_task *t, int64_t deadline);
+/* The same with the deadline in ns on uv_hrtime()'s clock. */
+int bh__task_wait_ns(bh_task *t, int64_t due);
 void bh__task_wake(bh_task *t, int status);
 /* Appends a traceback line; adds the "in task ... of bee ..." line. */
 int bh__task_tb_add(bh_task *t, const char *line);

@@ -444,6 +444,44 @@ bh__blobq_free(bh__blobq *q) {
   bh__free(q->v);
   q->v = NULL;
   q->cap = 0;
+  bh__blobq_borrow_shift(q, q->blen);
+  bh__free(q->b);
+  q->b = NULL;
+  q->bcap = 0;
+}
+
+int
+bh__blobq_borrow(bh__blobq *q, size_t pos, const char *p, size_t n) {
+  BH_ASSERT(q->hold != NULL);
+  if (q->blen == q->bcap) {
+    size_t cap = q->bcap ? q->bcap * 2 : 8;
+    bh__borrow *b = bh__realloc(q->b, cap * sizeof(*b));
+
+    if (b == NULL)
+      return BH_ENOMEM;
+    q->b = b;
+    q->bcap = cap;
+  }
+  q->b[q->blen++] = (bh__borrow){pos, p, n, bh__value_hold(q->hold)};
+  return 0;
+}
+
+void
+bh__blobq_borrow_cut(bh__blobq *q, size_t from) {
+  while (q->blen > from)
+    bh_value_free(q->b[--q->blen].hold);
+}
+
+void
+bh__blobq_borrow_shift(bh__blobq *q, size_t n) {
+  size_t i;
+
+  if (n == 0)
+    return;
+  for (i = 0; i < n; i++)
+    bh_value_free(q->b[i].hold);
+  memmove(q->b, q->b + n, (q->blen - n) * sizeof(*q->b));
+  q->blen -= n;
 }
 
 int

@@ -39,11 +39,31 @@ typedef struct bh__blob_loc {
   uint64_t token, off, len;
 } bh__blob_loc;
 
-/* Blobs whose descriptors go out with a channel's next bytes, in order. */
+/* A bin of the output sent from where it lies instead of being copied
+ * into the output buffer: its n bytes go out right after the buffer's
+ * first `pos` bytes (vectored writes), and `hold` keeps them alive until
+ * they are written. */
+typedef struct bh__borrow {
+  size_t pos;
+  const char *p;
+  size_t n;
+  bh_value *hold;
+} bh__borrow;
+
+/* A bin at least this big, lying in the value being sent, is borrowed
+ * rather than copied into the output buffer. */
+#define BH__BORROW_MIN ((size_t)16 << 10)
+
+/* What goes out beside a channel's output bytes, in order: blobs whose
+ * descriptors leave with the next bytes, and borrowed bins. */
 typedef struct bh__blobq {
   bh__blob **v;
   size_t len, cap;
   uint64_t next_seq; /* the sequence number of the next descriptor queued */
+  bh__borrow *b;     /* borrowed bins, by pos */
+  size_t blen, bcap;
+  bh_value *hold;    /* set by the sender around one put: the value whose
+                      * bins the encoder may borrow (NULL: copy them) */
 } bh__blobq;
 
 /* The size from which a bin travels as a blob (bh_set_blob_threshold). */
@@ -86,6 +106,13 @@ void bh__blobq_cut(bh__blobq *q, size_t from);
 /* Drops the first n entries (their descriptors were sent). */
 void bh__blobq_shift(bh__blobq *q, size_t n);
 void bh__blobq_free(bh__blobq *q);
+/* Borrows [p, p + n) of q->hold (taking a hold on it) to go out after
+ * the first pos output bytes. Returns 0 or BH_ENOMEM. */
+int bh__blobq_borrow(bh__blobq *q, size_t pos, const char *p, size_t n);
+/* Drops the borrowed bins from index `from` on (an encoding that failed). */
+void bh__blobq_borrow_cut(bh__blobq *q, size_t from);
+/* Drops the first n borrowed bins (they were written). */
+void bh__blobq_borrow_shift(bh__blobq *q, size_t n);
 
 
 /* Walks o and turns every LOCAL blob ext naming a live blob into a bin

@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #define READ_CHUNK ((size_t)64 << 10)
+/* Room beyond a chunk, so that a 64 KiB bin's whole frame fits in the
+ * input buffer, which it can then take over (big_start). */
+#define READ_SLACK ((size_t)4 << 10)
 /* A frame at least this big is read into a buffer of its own, which the
  * message's value can take over (bh__msg_value) instead of copying it. */
 #define OWN_FRAME ((size_t)16 << 10)
 #define MAX_FDS_PER_MSG 253 /* SCM_MAX_FD */
 #define MAX_FDS_QUEUED 1024 /* descriptors no frame has claimed yet */
+#define MAX_IOV 64          /* write vectors per system call */
 
 struct bh__chan {
   uv_poll_t poll;
@@ -31,9 +35,12 @@ struct bh__chan {
   bool dirty;
   bh__buf out;          /* frames not yet handed to the kernel */
   size_t out_off;       /* how much of out the kernel already has */
-  bh__blobq blobs_out;  /* descriptors to send with out's next bytes */
+  bh__blobq blobs_out;  /* descriptors to send with out's next bytes, and
+                         * bins sent from where they lie (borrowed) */
+  size_t borrow_off;    /* how much of the first borrowed bin is out */
   bh__buf in;           /* bytes read, not yet a whole frame */
   char *big;            /* a large frame being read into its own buffer */
+  size_t big_at;        /* where in big its body starts */
   size_t big_len, big_n; /* how much of its big_n bytes came */
   int *fds_in;          /* descriptors received, not yet claimed */
   size_t fds_head, fds_len, fds_cap;
@@ -51,13 +58,14 @@ struct bh__chan {
 };
 
 static void flush(bh__chan *c);
+static bool has_output(const bh__chan *c);
 static void poll_cb(uv_poll_t *h, int status, int events);
 
 static void
 maybe_drained(bh__chan *c) {
   void (*cb)(bh__chan *, void *) = c->drained;
 
-  if (cb != NULL && c->out.len == 0) {
+  if (cb != NULL && !has_output(c)) {
     c->drained = NULL;
     cb(c, c->udata);
   }
@@ -223,16 +231,27 @@ dispatch(bh__chan *c, char *body, size_t len, char **own) {
   return !(c->failed || c->closing);
 }
 
-/* Starts reading a frame of n bytes into its own buffer, with the `have`
- * bytes of it already read at p. */
+/* Starts reading a frame of n bytes into a buffer of its own, with the
+ * `have` bytes of its body already read at c->in.data + at. When the whole
+ * body fits in the input buffer and little lies before it, that buffer
+ * becomes the frame's own (no copy) and the channel reads into a fresh
+ * one; else they are copied into a new buffer. */
 static bool
-big_start(bh__chan *c, const char *p, size_t have, size_t n) {
-  c->big = bh__malloc(n);
-  if (c->big == NULL) {
-    fail(c, BH_ENOMEM, "no memory for a frame");
-    return false;
+big_start(bh__chan *c, size_t at, size_t have, size_t n) {
+  if (at + n <= c->in.cap && at <= n / 4) {
+    c->big = c->in.data;
+    c->big_at = at;
+    c->in = (bh__buf){0};
+  } else {
+    c->big = bh__malloc(n);
+    if (c->big == NULL) {
+      fail(c, BH_ENOMEM, "no memory for a frame");
+      return false;
+    }
+    memcpy(c->big, c->in.data + at, have);
+    c->big_at = 0;
+    c->in.len = 0;
   }
-  memcpy(c->big, p, have);
   c->big_len = have;
   c->big_n = n;
   return true;
@@ -244,7 +263,25 @@ big_done(bh__chan *c) {
   char *own = c->big;
 
   c->big = NULL;
-  return dispatch(c, own, c->big_n, &own);
+  return dispatch(c, own + c->big_at, c->big_n, &own);
+}
+
+/* A large frame that came whole into c->in at `off`: when little lies
+ * around it, the input buffer becomes the frame's own (the message's value
+ * can take it over, bh__msg_value) and the bytes after it move to a fresh
+ * one. Returns 1 if it was dispatched so (c->in then holds only what
+ * followed), 0 if not worth it, -1 if the channel failed or closed. */
+static int
+dispatch_in_place(bh__chan *c, size_t off, size_t n) {
+  size_t at = off + BH__FRAME_HDR, rest = c->in.len - at - n;
+  bh__buf fresh = {0};
+  char *own = c->in.data;
+
+  if (n < OWN_FRAME || at > n / 4 || rest > n / 4 ||
+      (rest > 0 && bh__buf_append(&fresh, own + at + n, rest) != 0))
+    return 0;
+  c->in = fresh;
+  return dispatch(c, own + at, n, &own) ? 1 : -1;
 }
 
 /* Splits c->in into frames; keeps a partial frame for later. */
@@ -266,20 +303,30 @@ parse(bh__chan *c) {
       size_t have = c->in.len - off - BH__FRAME_HDR;
 
       if (n >= OWN_FRAME) { /* the rest is read straight into its buffer */
-        if (!big_start(c, c->in.data + off + BH__FRAME_HDR, have, n))
-          return;
-        off = c->in.len;
+        big_start(c, off + BH__FRAME_HDR, have, n);
+        return; /* nothing of c->in is left over */
       } else if (bh__buf_reserve(&c->in, n + BH__FRAME_HDR) != 0) {
         fail(c, BH_ENOMEM, "no memory for a frame");
       }
+      break;
+    }
+    switch (dispatch_in_place(c, off, n)) {
+    case 1:
+      off = 0;
+      continue;
+    case -1:
+      return;
+    default:
       break;
     }
     if (!dispatch(c, c->in.data + off + BH__FRAME_HDR, n, NULL))
       return;
     off += BH__FRAME_HDR + n;
   }
-  memmove(c->in.data, c->in.data + off, c->in.len - off);
-  c->in.len -= off;
+  if (off > 0) { /* (c->in may have no buffer at all: dispatch_in_place) */
+    memmove(c->in.data, c->in.data + off, c->in.len - off);
+    c->in.len -= off;
+  }
 }
 
 /* Queues the descriptors of one recvmsg(); false if the channel failed. */
@@ -347,9 +394,9 @@ do_read(bh__chan *c, bool drain) {
     ssize_t n;
 
     if (c->big != NULL) { /* only what is left of the large frame */
-      iov.iov_base = c->big + c->big_len;
+      iov.iov_base = c->big + c->big_at + c->big_len;
       iov.iov_len = c->big_n - c->big_len;
-    } else if (bh__buf_reserve(&c->in, READ_CHUNK) != 0) {
+    } else if (bh__buf_reserve(&c->in, READ_CHUNK + READ_SLACK) != 0) {
       fail(c, BH_ENOMEM, "no memory to read into");
       return;
     } else {
@@ -389,38 +436,33 @@ do_read(bh__chan *c, bool drain) {
 /* ------------------------------------------------------------------------
  * Writing. */
 
-/* Sends up to MAX_FDS_PER_MSG queued descriptors with the next n bytes.
- * Returns the bytes written or -errno. */
+/* Writes the vectors, with up to MAX_FDS_PER_MSG queued descriptors if
+ * any wait. Returns the bytes written or -errno. */
 static ssize_t
-send_bytes(bh__chan *c, const char *p, size_t n) {
-  ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-
-  return w < 0 ? -errno : w;
-}
-
-static ssize_t
-send_fds(bh__chan *c, const char *p, size_t n) {
+send_out(bh__chan *c, struct iovec *iov, int n) {
   size_t k = c->blobs_out.len < MAX_FDS_PER_MSG ? c->blobs_out.len
                                                 : MAX_FDS_PER_MSG;
   union {
     char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
     struct cmsghdr align;
   } ctl;
-  struct iovec iov = {(void *)p, n};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                      .msg_control = ctl.buf,
-                      .msg_controllen = CMSG_SPACE(k * sizeof(int))};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  struct cmsghdr *cm;
   ssize_t w;
   size_t i;
 
-  memset(ctl.buf, 0, sizeof(ctl.buf));
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(k * sizeof(int));
-  for (i = 0; i < k; i++)
-    memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->blobs_out.v[i]->fd,
-           sizeof(int));
+  if (k > 0) {
+    memset(ctl.buf, 0, sizeof(ctl.buf));
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = CMSG_SPACE(k * sizeof(int));
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+    for (i = 0; i < k; i++)
+      memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->blobs_out.v[i]->fd,
+             sizeof(int));
+  }
   w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
   if (w < 0)
     return -errno;
@@ -428,34 +470,101 @@ send_fds(bh__chan *c, const char *p, size_t n) {
   return w;
 }
 
+static bool
+has_output(const bh__chan *c) {
+  return c->out_off < c->out.len || c->blobs_out.blen > 0;
+}
+
+/* The end of the buffer's bytes that go before the next borrowed bin. */
+static size_t
+run_end(const bh__chan *c, size_t bi) {
+  return bi < c->blobs_out.blen ? c->blobs_out.b[bi].pos : c->out.len;
+}
+
+/* Fills iov with the unsent output, at most `limit` bytes in at most
+ * MAX_IOV vectors: the buffer's bytes with the borrowed bins between
+ * them. Returns the number of vectors and their total in *total. */
+static int
+gather(const bh__chan *c, struct iovec *iov, size_t limit, size_t *total) {
+  const bh__blobq *q = &c->blobs_out;
+  size_t off = c->out_off, skip = c->borrow_off, bi = 0, len;
+  const char *p;
+  int n = 0;
+
+  *total = 0;
+  while (n < MAX_IOV && limit > 0) {
+    if (off < run_end(c, bi)) {
+      p = c->out.data + off;
+      len = run_end(c, bi) - off;
+      off += len;
+    } else if (bi < q->blen) {
+      p = q->b[bi].p + skip;
+      len = q->b[bi].n - skip;
+      skip = 0;
+      bi++;
+    } else {
+      break;
+    }
+    len = len < limit ? len : limit;
+    iov[n++] = (struct iovec){(void *)p, len};
+    limit -= len;
+    *total += len;
+  }
+  return n;
+}
+
+/* Moves past w written bytes, releasing the borrowed bins written whole. */
+static void
+advance(bh__chan *c, size_t w) {
+  bh__blobq *q = &c->blobs_out;
+
+  while (w > 0) {
+    size_t end = run_end(c, 0), k;
+
+    if (c->out_off < end) {
+      k = w < end - c->out_off ? w : end - c->out_off;
+      c->out_off += k;
+    } else {
+      k = q->b[0].n - c->borrow_off;
+      k = w < k ? w : k;
+      c->borrow_off += k;
+      if (c->borrow_off == q->b[0].n) {
+        bh__blobq_borrow_shift(q, 1);
+        c->borrow_off = 0;
+      }
+    }
+    w -= k;
+  }
+}
+
 /* Drops the bytes already written from the front of c->out once they are
  * most of a large buffer (not on every short write: that moved a payload
  * per write). */
 static void
 compact(bh__chan *c) {
-  size_t left = c->out.len - c->out_off;
+  size_t left = c->out.len - c->out_off, i;
 
   if (c->out_off < ((size_t)1 << 20) || c->out_off < left)
     return;
   memmove(c->out.data, c->out.data + c->out_off, left);
+  for (i = 0; i < c->blobs_out.blen; i++)
+    c->blobs_out.b[i].pos -= c->out_off;
   c->out.len = left;
   c->out_off = 0;
 }
 
-/* Hands c->out to the kernel: as much as it takes now; the rest when the
- * socket is writable again. */
+/* Hands the output to the kernel: as much as it takes now; the rest when
+ * the socket is writable again. */
 static void
 flush(bh__chan *c) {
   if (c->failed || c->closing)
     return;
-  while (c->out_off < c->out.len) {
-    const char *p = c->out.data + c->out_off;
-    size_t n = c->out.len - c->out_off;
+  while (has_output(c)) {
+    struct iovec iov[MAX_IOV];
     /* With more descriptors than one message carries, each batch goes with
      * one byte, so that each leaves no later than its frame. */
-    size_t ask = c->blobs_out.len > MAX_FDS_PER_MSG ? 1 : n;
-    ssize_t w = c->blobs_out.len > 0 ? send_fds(c, p, ask)
-                                     : send_bytes(c, p, n);
+    size_t want, limit = c->blobs_out.len > MAX_FDS_PER_MSG ? 1 : SIZE_MAX;
+    ssize_t w = send_out(c, iov, gather(c, iov, limit, &want));
 
     if (w == -EINTR)
       continue;
@@ -464,10 +573,10 @@ flush(bh__chan *c) {
       return;
     }
     if (w > 0) {
-      c->out_off += (size_t)w;
+      advance(c, (size_t)w);
       c->writes++;
     }
-    if (w < 0 || (size_t)w < ask) { /* the socket is full: wait for room */
+    if (w < 0 || (size_t)w < want) { /* the socket is full: wait for room */
       compact(c);
       watch(c, UV_READABLE | UV_WRITABLE);
       return;
@@ -629,7 +738,7 @@ bh__chan_max_frame(const bh__chan *c) {
 
 void
 bh__chan_kick(bh__chan *c) {
-  if (c->out.len > 0 && !c->failed && !c->closing && !c->dirty) {
+  if (has_output(c) && !c->failed && !c->closing && !c->dirty) {
     c->dirty = true;
     c->dirty_next = dirty_head;
     dirty_head = c;
@@ -649,7 +758,7 @@ bh__chan_close(bh__chan *c) {
 void
 bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata)) {
   c->drained = cb;
-  if (c->out.len > 0)
+  if (has_output(c))
     bh__chan_kick(c);
   else
     maybe_drained(c);

@@ -7,6 +7,7 @@
  * child is at its max_concurrency, so a burst never overruns the workers
  * and spreads over them as their slots free up. */
 #include "deleg.h"
+#include "blob.h"
 
 #include <string.h>
 #include <utlist.h>
@@ -114,20 +115,34 @@ find_cand(bh__deleg *d, int64_t child) {
   return NULL;
 }
 
+typedef int (*put_info_fn)(bh__buf *b, bh__blobq *q, size_t max_frame,
+                           int64_t task_id, const char *name,
+                           const msgpack_object *args,
+                           const msgpack_object *kwargs);
+
+/* Puts d's call on c's channel with put (task_info or a direct offer).
+ * Its middle-sized bins go out from d->call itself, which the channel
+ * holds until they are written (blob.h, bh__borrow). */
+static int
+put_call(bh__deleg *d, bh__child *c, put_info_fn put) {
+  const msgpack_object *call = bh_value_object(d->call);
+  bh__blobq *q = bh__chan_blobs(c->chan);
+  int rc;
+
+  q->hold = d->call;
+  rc = put(bh__chan_out(c->chan), q, c->bee->max_frame, d->tid, d->name,
+           &call->via.array.ptr[0],
+           call->via.array.size > 1 ? &call->via.array.ptr[1] : NULL);
+  q->hold = NULL;
+  return rc;
+}
+
 /* A direct offer: new_task carrying the info, to the only child with
  * room. False if it cannot be encoded (the plain offer then goes, and
  * task_info will report why). */
 static bool
 offer_direct(bh__deleg *d, bh__child *c) {
-  const msgpack_object *call = bh_value_object(d->call);
-
-  if (d->call == NULL ||
-      bh__wire_put_direct_offer(bh__chan_out(c->chan), bh__chan_blobs(c->chan),
-                                c->bee->max_frame, d->tid, d->name,
-                                &call->via.array.ptr[0],
-                                call->via.array.size > 1
-                                    ? &call->via.array.ptr[1]
-                                    : NULL) != 0)
+  if (d->call == NULL || put_call(d, c, bh__wire_put_direct_offer) != 0)
     return false;
   bh__chan_kick(c->chan);
   return true;
@@ -330,15 +345,8 @@ started(bh__deleg *d, bh__child *c) {
 
 static void
 send_info(bh__deleg *d, bh__child *c) {
-  const msgpack_object *call = bh_value_object(d->call);
-  int rc;
+  int rc = put_call(d, c, bh__wire_put_task_info);
 
-  rc = bh__wire_put_task_info(bh__chan_out(c->chan), bh__chan_blobs(c->chan),
-                              c->bee->max_frame,
-                              d->tid, d->name, &call->via.array.ptr[0],
-                              call->via.array.size > 1
-                                  ? &call->via.array.ptr[1]
-                                  : NULL);
   if (rc != 0) {
     bh__d_conclude(d, bh__result_make(
                           BH_RAISED, c->id,

@@ -31,6 +31,11 @@ char *bh__vasprintf(const char *fmt, va_list ap);
 /* The number of blocks allocated and not yet freed through the functions
  * above; tests check it returns to its starting value. */
 size_t bh__alloc_live(void);
+/* Frees this thread's cache of large blocks (alloc.c); a hive calls it as
+ * it ends. */
+void bh__alloc_trim(void);
+/* The bytes this thread's cache holds now. */
+size_t bh__alloc_cached(void);
 
 /* buf.c: a growable byte buffer, usable as a msgpack write target. */
 typedef struct bh__buf {
@@ -177,18 +182,25 @@ void bh__blobs_release(bh__blobs *h);         /* drops them all */
 /* ------------------------------------------------------------------------
  * value.c internals. */
 struct bh_value {
+  char *base; /* the allocation data lies in (freed with the value) */
   char *data; /* the encoded bytes */
   size_t size;
   msgpack_zone zone;
   msgpack_object obj;
   bh__blobs blobs; /* the blobs its bins lie in (blob exts resolved) */
+  uint32_t holds;  /* owners besides the first (bh__value_hold); each
+                    * bh_value_free() drops one. Loop thread only. */
 };
+/* Adds an owner to v (a channel sending its bytes); returns v. */
+bh_value *bh__value_hold(bh_value *v);
 /* bh_vpack() that also packs a y# bin of at least the blob threshold lying
  * inside a blob as a LOCAL blob ext, adding a reference to `held`. */
 int bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
                     bh__blobs *held);
 /* A value of data[0..size) (from bh__malloc), which it takes over. */
 bh_value *bh__value_adopt(char *data, size_t size);
+/* The same for data[0..size) lying inside base (from bh__malloc). */
+bh_value *bh__value_adopt_at(char *base, char *data, size_t size);
 /* The msgpack type name used in messages: "nil", "bool", "int", "float",
  * "str", "bin", "array", "map", "ext". */
 const char *bh__type_name(const msgpack_object *o);

@@ -3,7 +3,9 @@
  * value, exceptions, waiting). */
 #include "bee.h"
 #include "blob.h"
+#include "timer.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Temporaries that back the objects of a bh__wire_done. */
@@ -12,6 +14,9 @@ typedef struct outcome {
   bh_value *exc;
   msgpack_unpacked ret;
   bool has_ret;
+  bh_value *retv;  /* a large result, taken from t->ret */
+  bh_value *hold;  /* the value the result's bins lie in, or NULL */
+  int err;         /* the outcome could not be made (no memory) */
 } outcome;
 
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
@@ -64,7 +69,18 @@ outcome_make(bh_task *t, int rc, outcome *o) {
   if (rc == 0) {
     o->d.status = BH_SUCCEEDED;
     o->d.returning_value = t->ret_arg != NULL ? t->ret_arg : &nil_obj;
-    if (t->ret_arg == NULL && t->ret.len > 0) {
+    if (t->ret_arg != NULL) {
+      o->hold = t->info;
+    } else if (t->ret.len >= BH__BORROW_MIN) {
+      /* A value of its own, so that the channel can hold its bytes while
+       * it writes them from where they lie. */
+      o->retv = bh__value_adopt(t->ret.data, t->ret.len);
+      t->ret = (bh__buf){0};
+      o->err = o->retv != NULL ? 0 : BH_ENOMEM;
+      if (o->retv != NULL)
+        o->d.returning_value = bh_value_object(o->retv);
+      o->hold = o->retv;
+    } else if (t->ret.len > 0) {
       size_t off = 0;
 
       msgpack_unpacked_init(&o->ret);
@@ -97,6 +113,7 @@ outcome_make(bh_task *t, int rc, outcome *o) {
 static void
 outcome_free(outcome *o) {
   bh_value_free(o->exc);
+  bh_value_free(o->retv);
   if (o->has_ret)
     msgpack_unpacked_destroy(&o->ret);
 }
@@ -148,13 +165,16 @@ send_fallback(bh_task *t, int err) {
 static void
 finish_remote(bh_task *t, int rc) {
   bh_bee *bee = t->bee;
+  bh__blobq *q = bh__chan_blobs(bee->parent);
   outcome o;
   int err;
 
   outcome_make(t, rc, &o);
-  err = bh__wire_put_task_done(bh__chan_out(bee->parent),
-                               bh__chan_blobs(bee->parent), bee->max_frame,
-                               t->id, &o.d);
+  q->hold = o.hold;
+  err = o.err != 0 ? o.err
+                   : bh__wire_put_task_done(bh__chan_out(bee->parent), q,
+                                            bee->max_frame, t->id, &o.d);
+  q->hold = NULL;
   if (err != 0)
     send_fallback(t, err);
   outcome_free(&o);
@@ -170,7 +190,12 @@ finish_local(bh_task *t, int rc) {
 
   outcome_make(t, rc, &o);
   if (t->fut != NULL)
-    bh__future_complete(t->fut, bh__result_from_done(&o.d, bee->id));
+    bh__future_complete(
+        t->fut, o.err == 0 ? bh__result_from_done(&o.d, bee->id)
+                           : bh__result_make(BH_RAISED, bee->id, "EncodeError",
+                                             "The task's outcome could not "
+                                             "be encoded.",
+                                             NULL, NULL, NULL));
   outcome_free(&o);
   bee->n_local--;
   bh__bee_progress(bee);
@@ -251,48 +276,48 @@ task_release(bh_task *t) {
   bh__free(t);
 }
 
-static void
-timer_closed(uv_handle_t *h) {
-  task_release(h->data);
-}
-
 void
 bh__task_free(bh_task *t) {
-  if (t->timer_on)
-    uv_close((uv_handle_t *)&t->timer, timer_closed);
-  else
-    task_release(t);
+  bh__timer_stop(t->bee->timers, &t->deadline);
+  task_release(t);
 }
 
 static void
-timer_cb(uv_timer_t *h) {
-  bh__task_wake(h->data, BH_ETIMEDOUT);
+deadline_cb(bh__tentry *e) {
+  bh_task *t = (bh_task *)((char *)e - offsetof(bh_task, deadline));
+
+  bh__task_wake(t, BH_ETIMEDOUT);
 }
 
 int
-bh__task_wait(bh_task *t, int64_t deadline) {
+bh__task_wait_ns(bh_task *t, int64_t due) {
+  bh_bee *bee = t->bee;
   int st;
 
   BH_ASSERT(bh__fiber_current() == t->fiber && !t->waiting);
   if (t->cancelled)
     return BH_ECANCELED;
-  if (deadline >= 0) {
-    int64_t left = deadline - bh_now();
-
-    if (!t->timer_on) {
-      uv_timer_init(t->bee->loop, &t->timer);
-      t->timer.data = t;
-      t->timer_on = true;
-    }
-    uv_update_time(t->bee->loop); /* the cached loop time may lag */
-    uv_timer_start(&t->timer, timer_cb, left > 0 ? (uint64_t)left : 0, 0);
+  if (due >= 0) {
+    if (bee->timers == NULL &&
+        (st = bh__timers_open(&bee->timers, bee->loop)) != 0)
+      return st;
+    t->deadline.cb = deadline_cb;
+    if ((st = bh__timer_start(bee->timers, &t->deadline, (uint64_t)due)) != 0)
+      return st;
   }
   t->waiting = true;
   st = bh__fiber_suspend();
   t->waiting = false;
-  if (deadline >= 0)
-    uv_timer_stop(&t->timer);
+  bh__timer_stop(bee->timers, &t->deadline);
   return st;
+}
+
+int
+bh__task_wait(bh_task *t, int64_t deadline) {
+  return bh__task_wait_ns(
+      t, deadline < 0 ? -1
+                      : deadline > INT64_MAX / 1000000 ? INT64_MAX
+                                                      : deadline * 1000000);
 }
 
 void

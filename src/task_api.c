@@ -170,9 +170,14 @@ bh_now(void) {
   return (int64_t)(uv_hrtime() / 1000000);
 }
 
+/* Sleeps ms from now to the nanosecond (timer.h), not to the millisecond
+ * tick after. */
 int
 bh_sleep(bh_task *t, int64_t ms) {
-  int rc = bh__task_wait(t, bh_now() + (ms > 0 ? ms : 0));
+  int64_t now = (int64_t)uv_hrtime();
+  int64_t left = INT64_MAX - now;
+  int rc = bh__task_wait_ns(
+      t, ms <= 0 ? now : ms > left / 1000000 ? INT64_MAX : now + ms * 1000000);
 
   return rc == BH_ETIMEDOUT ? 0 : rc;
 }

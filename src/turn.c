@@ -91,4 +91,5 @@ bh__turn_finish(uv_loop_t *loop) {
   uv_walk(loop, close_walk, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
+  bh__alloc_trim();
 }

@@ -941,7 +941,7 @@ zone_chunk(size_t size) {
  * value. Returns owned, or NULL with *err set: BH_ENOMEM, or BH_EPROTO when
  * data is not exactly one msgpack value. */
 static bh_value *
-value_adopt(char *data, size_t size, int *err) {
+value_adopt_at(char *base, char *data, size_t size, int *err) {
   bh_value *v = bh__calloc(1, sizeof(*v));
   size_t off = 0;
   msgpack_unpack_return ret;
@@ -961,6 +961,7 @@ value_adopt(char *data, size_t size, int *err) {
     bh__blobs_release(&v->blobs);
     goto fail_unpack;
   }
+  v->base = base;
   v->data = data;
   v->size = size;
   *err = 0;
@@ -971,8 +972,13 @@ fail_unpack:
 fail_zone:
   bh__free(v);
 fail_value:
-  bh__free(data);
+  bh__free(base);
   return NULL;
+}
+
+static bh_value *
+value_adopt(char *data, size_t size, int *err) {
+  return value_adopt_at(data, data, size, err);
 }
 
 /* Turns what a packer wrote into b (status rc) into a value. */
@@ -1034,6 +1040,13 @@ bh__value_adopt(char *data, size_t size) {
 }
 
 bh_value *
+bh__value_adopt_at(char *base, char *data, size_t size) {
+  int err;
+
+  return value_adopt_at(base, data, size, &err);
+}
+
+bh_value *
 bh_value_from_bytes(const void *data, size_t size) {
   char *copy;
   int err;
@@ -1059,13 +1072,24 @@ bh_value_data(const bh_value *v, size_t *size) {
   return v != NULL ? v->data : NULL;
 }
 
+bh_value *
+bh__value_hold(bh_value *v) {
+  BH_ASSERT(v->holds < UINT32_MAX);
+  v->holds++;
+  return v;
+}
+
 void
 bh_value_free(bh_value *v) {
   if (v == NULL)
     return;
+  if (v->holds > 0) {
+    v->holds--;
+    return;
+  }
   bh__blobs_release(&v->blobs);
   msgpack_zone_destroy(&v->zone);
-  bh__free(v->data);
+  bh__free(v->base);
   bh__free(v);
 }
 

@@ -533,7 +533,7 @@ bh__msg_value(const bh__msg *m) {
   if (own == NULL)
     return bh_value_from_bytes(m->body, m->body_len);
   *m->own = NULL;
-  return bh__value_adopt(own, m->body_len);
+  return bh__value_adopt_at(own, (char *)m->body, m->body_len);
 }
 
 /* ------------------------------------------------------------------------
@@ -546,6 +546,8 @@ typedef struct enc {
   size_t start; /* b->len before this frame */
   bh__blobq *q; /* where large bins go as blobs, or NULL: inline */
   size_t q_start; /* q->len before this frame */
+  size_t r_start; /* q->blen before this frame */
+  size_t borrowed; /* bytes of this frame borrowed, not in b */
   msgpack_packer pk;
   int rc; /* first packing failure */
 } enc;
@@ -617,7 +619,32 @@ put_ext(enc *e, const msgpack_object *o) {
   put_bin(e, b->map + r.off, r.len);
 }
 
-/* Packs o item by item, sending large bins as blobs. */
+/* True if the bin o lies in the value the sender lets us borrow from, and
+ * is worth a write vector of its own. */
+static bool
+borrowable(const enc *e, const msgpack_object *o) {
+  const bh_value *h = e->q->hold;
+  const char *p = o->via.bin.ptr;
+
+  return h != NULL && o->via.bin.size >= BH__BORROW_MIN && p >= h->data &&
+         (size_t)(p - h->data) <= h->size &&
+         o->via.bin.size <= h->size - (size_t)(p - h->data);
+}
+
+/* Packs a bin's header only; the channel writes its bytes from where they
+ * lie. */
+static void
+put_borrowed(enc *e, const msgpack_object *o) {
+  e->rc = msgpack_pack_bin(&e->pk, o->via.bin.size);
+  if (e->rc == 0)
+    e->rc = bh__blobq_borrow(e->q, e->b->len, o->via.bin.ptr,
+                             o->via.bin.size);
+  if (e->rc == 0)
+    e->borrowed += o->via.bin.size;
+}
+
+/* Packs o item by item, sending large bins as blobs and borrowing
+ * middle-sized ones. */
 static void
 put_walk(enc *e, const msgpack_object *o) {
   uint32_t i;
@@ -639,6 +666,10 @@ put_walk(enc *e, const msgpack_object *o) {
   case MSGPACK_OBJECT_BIN:
     if (o->via.bin.size > 0 && o->via.bin.size >= bh__blob_threshold()) {
       put_bin(e, o->via.bin.ptr, o->via.bin.size);
+      return;
+    }
+    if (borrowable(e, o)) {
+      put_borrowed(e, o);
       return;
     }
     break;
@@ -677,6 +708,8 @@ enc_begin(enc *e, bh__buf *b, bh__blobq *q, bh__msg_type type,
   e->start = b->len;
   e->q = q;
   e->q_start = q != NULL ? q->len : 0;
+  e->r_start = q != NULL ? q->blen : 0;
+  e->borrowed = 0;
   e->rc = 0;
   if (bh__buf_append(b, zero, sizeof(zero)) != 0)
     return BH_ENOMEM;
@@ -691,8 +724,10 @@ enc_begin(enc *e, bh__buf *b, bh__blobq *q, bh__msg_type type,
 static int
 enc_undo(enc *e, int rc) {
   e->b->len = e->start;
-  if (e->q != NULL)
+  if (e->q != NULL) {
     bh__blobq_cut(e->q, e->q_start);
+    bh__blobq_borrow_cut(e->q, e->r_start);
+  }
   return rc;
 }
 
@@ -703,7 +738,7 @@ enc_end(enc *e, size_t max_frame) {
 
   if (e->rc != 0)
     return enc_undo(e, e->rc == BH_EINVAL ? BH_EINVAL : BH_ENOMEM);
-  body = e->b->len - e->start - BH__FRAME_HDR;
+  body = e->b->len - e->start - BH__FRAME_HDR + e->borrowed;
   if (max_frame > UINT32_MAX) /* the most a header can announce */
     max_frame = UINT32_MAX;
   if (body > max_frame)

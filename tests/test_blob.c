@@ -1,7 +1,6 @@
 /* test_blob.c - large bins as sealed memfds (src/blob.c): the table and
  * its references, values that hold blobs, channels that pass them (and
  * refuse hostile ones), and a whole hive echoing one without a copy. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -12,56 +11,11 @@
 
 #include "blob.h"
 #include "chan.h"
+#include "fixture.h"
 #include "runner.h"
 #include "turn.h"
 
 #define MIB ((size_t)1 << 20)
-
-static unsigned char
-pattern(size_t i) {
-  return (unsigned char)(i * 131 + (i >> 12) + 7);
-}
-
-static void
-fill(void *p, size_t n) {
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    ((unsigned char *)p)[i] = pattern(i);
-}
-
-static bool
-holds_pattern(const void *p, size_t n) {
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    if (((const unsigned char *)p)[i] != pattern(i))
-      return false;
-  return true;
-}
-
-/* The descriptors open now. The first loop libuv makes opens a pipe it
- * keeps for the process, so one is made and closed first. */
-static int
-open_fds(void) {
-  static bool warm;
-  DIR *d;
-  int n = 0;
-
-  if (!warm) {
-    uv_loop_t loop;
-
-    uv_loop_init(&loop);
-    uv_loop_close(&loop);
-    warm = true;
-  }
-  d = opendir("/proc/self/fd");
-  while (d != NULL && readdir(d) != NULL)
-    n++;
-  if (d != NULL)
-    closedir(d);
-  return n;
-}
 
 /* The inode of the memfd behind a mapped pointer, or 0. */
 static ino_t
@@ -240,78 +194,6 @@ TEST(small_or_disabled_or_public_packs_copy) {
 /* ------------------------------------------------------------------------
  * 3. Channels: two in one loop over a socketpair. */
 
-typedef struct end {
-  bh__chan *c;
-  int nmsg, nerr, err;
-  char why[256];
-  bh_value *kept;    /* the last message, kept as the library keeps one */
-  const void *ptr;   /* its bin, as seen while dispatching */
-  size_t len;
-  bool in_blob;      /* that bin lay in a registered blob */
-  bool body_kept;    /* the kept value took the frame's own buffer */
-  int nbins, nbins_ok; /* args' bins, and those that held the pattern */
-} end;
-
-static void
-end_msg(bh__chan *c, const bh__msg *m, void *udata) {
-  const msgpack_object *v = m->type == BH__MSG_TASK_INFO
-                                ? &m->args->via.array.ptr[0]
-                                : m->returning_value;
-  end *e = udata;
-
-  (void)c;
-  e->nmsg++;
-  bh_value_free(e->kept);
-  e->kept = bh__msg_value(m);
-  e->body_kept = bh_value_data(e->kept, NULL) == m->body;
-  if (m->args != NULL) {
-    uint32_t i;
-
-    e->nbins = e->nbins_ok = 0;
-    for (i = 0; i < m->args->via.array.size; i++) {
-      const msgpack_object *a = &m->args->via.array.ptr[i];
-
-      e->nbins++;
-      e->nbins_ok += a->type == MSGPACK_OBJECT_BIN &&
-                     holds_pattern(a->via.bin.ptr, a->via.bin.size) &&
-                     bh__blob_find(a->via.bin.ptr, a->via.bin.size) != NULL;
-    }
-  }
-  e->ptr = v != NULL && v->type == MSGPACK_OBJECT_BIN ? v->via.bin.ptr : NULL;
-  e->len = e->ptr != NULL ? v->via.bin.size : 0;
-  e->in_blob = e->ptr != NULL && bh__blob_find(e->ptr, e->len) != NULL;
-}
-
-static void
-end_err(bh__chan *c, int err, const char *why, void *udata) {
-  end *e = udata;
-
-  e->nerr++;
-  e->err = err;
-  snprintf(e->why, sizeof(e->why), "%s", why);
-  bh__chan_close(c);
-}
-
-static int
-run_until(uv_loop_t *loop, const int *count, int want) {
-  int spins = 0;
-
-  while (*count < want && spins++ < 100000)
-    uv_run(loop, UV_RUN_ONCE);
-  return *count >= want ? 0 : -1;
-}
-
-/* The kept value's bin (args[0] or returning_value). */
-static const msgpack_object *
-kept_bin(const end *e) {
-  const msgpack_object *root = bh_value_object(e->kept);
-  const msgpack_object *v = bh__map_get(root, "returning_value");
-
-  if (v == NULL)
-    v = &bh__map_get(root, "args")->via.array.ptr[0];
-  return v;
-}
-
 /* A malloc()ed 1 MiB bin goes out as a blob; the receiver's bin lies in
  * the mapping and stays valid in the value kept from the frame; sent back,
  * it is the same memfd (same inode): no copy on the way back. */
@@ -376,45 +258,6 @@ TEST(channel_passes_a_blob_and_sends_it_back_without_copy) {
   ASSERT_INT_EQ(open_fds(), fds0);
   ASSERT_INT_EQ(bh__alloc_live(), live0);
   free(data);
-  return 0;
-}
-
-/* Two channels in one loop: a, b. */
-typedef struct pair {
-  uv_loop_t loop;
-  end a, b;
-  int fds0;
-  size_t live0;
-} pair;
-
-/* live0: bh__alloc_live() before the test made anything. */
-static int
-pair_open(pair *p, size_t live0) {
-  int sv[2];
-
-  memset(p, 0, sizeof(*p));
-  p->fds0 = open_fds();
-  p->live0 = live0;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
-      uv_loop_init(&p->loop) != 0 || bh__turn_init(&p->loop) != 0 ||
-      bh__chan_open(&p->a.c, &p->loop, sv[0], 0, end_msg, end_err, &p->a) ||
-      bh__chan_open(&p->b.c, &p->loop, sv[1], 0, end_msg, end_err, &p->b))
-    return -1;
-  return 0;
-}
-
-static int
-pair_close(pair *p) {
-  bh_value_free(p->a.kept);
-  bh_value_free(p->b.kept);
-  ASSERT(!bh__blob_any());
-  bh__chan_close(p->a.c);
-  bh__chan_close(p->b.c);
-  bh__turn_close();
-  uv_run(&p->loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(uv_loop_close(&p->loop), 0);
-  ASSERT_INT_EQ(open_fds(), p->fds0);
-  ASSERT_INT_EQ(bh__alloc_live(), p->live0);
   return 0;
 }
 
@@ -725,15 +568,8 @@ run_echo(void) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "echo",
                    .min_workers = 1, .max_workers = 1};
   bh_result *r = NULL;
-  int rc = bh_run(&o, &r);
 
-  if (rc != 0) {
-    char buf[2048];
-
-    bh_result_format(r, buf, sizeof(buf));
-    fprintf(stderr, "%s\n", buf);
-  }
-  ASSERT_INT_EQ(rc, 0);
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
   ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "b", &none_left), 0);
   ASSERT(none_left);
   bh_result_free(r);

@@ -1,0 +1,169 @@
+/* fixture.c - see fixture.h. */
+#include "fixture.h"
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "blob.h"
+#include "runner.h"
+#include "turn.h"
+
+unsigned char
+pattern(size_t i) {
+  return (unsigned char)(i * 131 + (i >> 12) + 7);
+}
+
+void
+fill(void *p, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    ((unsigned char *)p)[i] = pattern(i);
+}
+
+bool
+holds_pattern(const void *p, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (((const unsigned char *)p)[i] != pattern(i))
+      return false;
+  return true;
+}
+
+/* The descriptors open now. The first loop libuv makes opens a pipe it
+ * keeps for the process, so one is made and closed first. */
+int
+open_fds(void) {
+  static bool warm;
+  DIR *d;
+  int n = 0;
+
+  if (!warm) {
+    uv_loop_t loop;
+
+    uv_loop_init(&loop);
+    uv_loop_close(&loop);
+    warm = true;
+  }
+  d = opendir("/proc/self/fd");
+  while (d != NULL && readdir(d) != NULL)
+    n++;
+  if (d != NULL)
+    closedir(d);
+  return n;
+}
+
+
+void
+end_msg(bh__chan *c, const bh__msg *m, void *udata) {
+  const msgpack_object *v = m->type == BH__MSG_TASK_INFO
+                                ? &m->args->via.array.ptr[0]
+                                : m->returning_value;
+  end *e = udata;
+
+  (void)c;
+  e->nmsg++;
+  bh_value_free(e->kept);
+  e->kept = bh__msg_value(m);
+  e->body_kept = bh_value_data(e->kept, NULL) == m->body;
+  if (e->body_kept) {
+    e->nbody_kept++;
+    e->body_at = e->kept->data - e->kept->base;
+  }
+  if (m->args != NULL) {
+    uint32_t i;
+
+    e->nbins = e->nbins_ok = 0;
+    for (i = 0; i < m->args->via.array.size; i++) {
+      const msgpack_object *a = &m->args->via.array.ptr[i];
+
+      bool good = a->type == MSGPACK_OBJECT_BIN &&
+                  holds_pattern(a->via.bin.ptr, a->via.bin.size);
+
+      e->nbins++;
+      e->nbins_ok += good &&
+                     bh__blob_find(a->via.bin.ptr, a->via.bin.size) != NULL;
+      e->bins_seen++;
+      e->bins_good += good;
+    }
+  }
+  e->ptr = v != NULL && v->type == MSGPACK_OBJECT_BIN ? v->via.bin.ptr : NULL;
+  e->len = e->ptr != NULL ? v->via.bin.size : 0;
+  e->in_blob = e->ptr != NULL && bh__blob_find(e->ptr, e->len) != NULL;
+}
+
+void
+end_err(bh__chan *c, int err, const char *why, void *udata) {
+  end *e = udata;
+
+  e->nerr++;
+  e->err = err;
+  snprintf(e->why, sizeof(e->why), "%s", why);
+  bh__chan_close(c);
+}
+
+int
+run_until(uv_loop_t *loop, const int *count, int want) {
+  int spins = 0;
+
+  while (*count < want && spins++ < 100000)
+    uv_run(loop, UV_RUN_ONCE);
+  return *count >= want ? 0 : -1;
+}
+
+const msgpack_object *
+kept_bin(const end *e) {
+  const msgpack_object *root = bh_value_object(e->kept);
+  const msgpack_object *v = bh__map_get(root, "returning_value");
+
+  if (v == NULL)
+    v = &bh__map_get(root, "args")->via.array.ptr[0];
+  return v;
+}
+
+
+int
+pair_open(pair *p, size_t live0) {
+  int sv[2];
+
+  memset(p, 0, sizeof(*p));
+  p->fds0 = open_fds();
+  p->live0 = live0;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+      uv_loop_init(&p->loop) != 0 || bh__turn_init(&p->loop) != 0 ||
+      bh__chan_open(&p->a.c, &p->loop, sv[0], 0, end_msg, end_err, &p->a) ||
+      bh__chan_open(&p->b.c, &p->loop, sv[1], 0, end_msg, end_err, &p->b))
+    return -1;
+  return 0;
+}
+
+int
+pair_close(pair *p) {
+  bh_value_free(p->a.kept);
+  bh_value_free(p->b.kept);
+  ASSERT(!bh__blob_any());
+  bh__chan_close(p->a.c);
+  bh__chan_close(p->b.c);
+  bh__turn_close();
+  uv_run(&p->loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(uv_loop_close(&p->loop), 0);
+  ASSERT_INT_EQ(open_fds(), p->fds0);
+  ASSERT_INT_EQ(bh__alloc_live(), p->live0);
+  return 0;
+}
+
+
+int
+run_hive(const bh_run_opts *o, bh_result **r) {
+  int rc = bh_run(o, r);
+
+  if (rc != 0) {
+    char buf[2048];
+
+    bh_result_format(*r, buf, sizeof(buf));
+    fprintf(stderr, "%s\n", buf);
+  }
+  return rc;
+}

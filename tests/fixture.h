@@ -1,0 +1,65 @@
+/* fixture.h - test fixtures shared by several tests: a byte pattern, a
+ * count of open descriptors, two bh__chan ends in one loop over a
+ * socketpair that record what they receive, and a hive run that reports
+ * its failure. */
+#ifndef BH_TEST_FIXTURE_H
+#define BH_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "chan.h"
+
+/* The test pattern's byte at offset i; fill() writes it, holds_pattern()
+ * checks it. */
+unsigned char pattern(size_t i);
+void fill(void *p, size_t n);
+bool holds_pattern(const void *p, size_t n);
+/* The descriptors open now. */
+int open_fds(void);
+
+/* One end: what it received. */
+typedef struct end {
+  bh__chan *c;
+  int nmsg, nerr, err;
+  char why[256];
+  bh_value *kept;    /* the last message, kept as the library keeps one */
+  const void *ptr;   /* its bin, as seen while dispatching */
+  size_t len;
+  bool in_blob;      /* that bin lay in a registered blob */
+  bool body_kept;    /* the kept value took the frame's own buffer */
+  int nbody_kept;    /* messages whose value took it, over all */
+  ptrdiff_t body_at; /* where the bytes of the last value that took its
+                      * frame's buffer start in that buffer */
+  int nbins, nbins_ok; /* args' bins, and those that held the pattern in
+                       * a blob */
+  long bins_seen, bins_good; /* over all messages: args' bins, and those
+                              * that held the pattern (blob or not) */
+} end;
+
+/* Records a message in the end (udata); end_err closes the channel. */
+void end_msg(bh__chan *c, const bh__msg *m, void *udata);
+void end_err(bh__chan *c, int err, const char *why, void *udata);
+/* Runs the loop until *count reaches want: 0, or -1 if it never does. */
+int run_until(uv_loop_t *loop, const int *count, int want);
+/* The kept value's bin (args[0] or returning_value). */
+const msgpack_object *kept_bin(const end *e);
+
+/* Two channels in one loop: a, b. */
+typedef struct pair {
+  uv_loop_t loop;
+  end a, b;
+  int fds0;
+  size_t live0;
+} pair;
+
+/* live0: bh__alloc_live() before the test made anything. */
+int pair_open(pair *p, size_t live0);
+/* Frees what the ends kept, closes both and the loop, and checks that no
+ * descriptor, blob or allocation is left: 0, or 1 with a message. */
+int pair_close(pair *p);
+
+/* bh_run(o, r); on failure also prints the formatted result. */
+int run_hive(const bh_run_opts *o, bh_result **r);
+
+#endif
