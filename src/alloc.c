@@ -14,8 +14,12 @@
  * sizes we cannot know, nor under AddressSanitizer, which must see every
  * free). Without it, glibc gives the top of the heap back to the kernel and
  * takes it again at the pace of the messages: a 64 KiB echo took about 4
- * page faults and a brk() each way. A hive's teardown empties its thread's
- * cache (bh__alloc_trim), and so does the thread's exit. */
+ * page faults and a brk() each way. Only bh__free_large() offers a block
+ * to the cache (the places that free buffers know their size, and asking
+ * libc for every block's size cost 40 instructions per free). A hive's
+ * teardown empties its thread's cache (bh__alloc_trim), and so does the
+ * thread's exit. Build with -DBH_NO_BLOCK_CACHE to turn it off (valgrind
+ * then sees every free). */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,7 +30,7 @@
 
 #include "internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(BH_NO_BLOCK_CACHE)
 #define CACHE_ON 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -39,8 +43,8 @@
 
 #define CACHE_MIN ((size_t)32 << 10)  /* smallest block cached */
 #define CACHE_MAX ((size_t)1 << 20)   /* largest block cached */
-#define CACHE_SLOTS 16
-#define CACHE_BYTES ((size_t)4 << 20) /* per thread */
+#define CACHE_SLOTS 64
+#define CACHE_BYTES ((size_t)8 << 20) /* per thread */
 
 static bh_allocator hooks = {malloc, realloc, free};
 static int hooks_are_libc = 1;
@@ -200,8 +204,8 @@ bh__realloc(void *p, size_t size) {
   return hooks.realloc(p, size != 0 ? size : 1);
 }
 
-void
-bh__free(void *p) {
+static void
+release(void *p, size_t hint) {
   size_t was;
 
   if (p == NULL)
@@ -209,8 +213,18 @@ bh__free(void *p) {
   was = atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
   /* More frees than allocations: a block not from bh__malloc & co. */
   BH_ASSERT(was > 0);
-  if (!hooks_are_libc || !cache_put(p))
+  if (hint < CACHE_MIN || !hooks_are_libc || !cache_put(p))
     hooks.free(p);
+}
+
+void
+bh__free(void *p) {
+  release(p, 0);
+}
+
+void
+bh__free_large(void *p, size_t hint) {
+  release(p, hint);
 }
 
 /* NULL in, NULL out: handy for optional strings. */

@@ -51,7 +51,7 @@ void
 bh__buf_free(bh__buf *b) {
   if (b == NULL)
     return;
-  bh__free(b->data);
+  bh__free_large(b->data, b->cap);
   b->data = NULL;
   b->len = 0;
   b->cap = 0;

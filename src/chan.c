@@ -221,7 +221,7 @@ dispatch(bh__chan *c, char *body, size_t len, char **own) {
   msgpack_zone_clear(&c->zone);
   bh__blobs_release(&c->held);
   if (own != NULL) {
-    bh__free(*own);
+    bh__free_large(*own, len);
     *own = NULL;
   }
   if (rc != 0) {
@@ -670,7 +670,7 @@ close_cb(uv_handle_t *h) {
   close(c->fd);
   fds_close_all(c);
   bh__free(c->fds_in);
-  bh__free(c->big);
+  bh__free_large(c->big, c->big_n);
   bh__blobq_free(&c->blobs_out);
   bh__blobs_release(&c->held);
   bh__buf_free(&c->out);

@@ -23,6 +23,9 @@ void *bh__malloc(size_t size);
 void *bh__calloc(size_t n, size_t size);
 void *bh__realloc(void *p, size_t size);
 void bh__free(void *p);
+/* bh__free() of a block that may be large (at least hint bytes in use):
+ * it may go to the cache of large blocks for reuse. */
+void bh__free_large(void *p, size_t hint);
 char *bh__strdup(const char *s);
 char *bh__strndup(const char *s, size_t n);
 /* printf into a new string. Returns owned or NULL. */

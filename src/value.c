@@ -1089,7 +1089,7 @@ bh_value_free(bh_value *v) {
   }
   bh__blobs_release(&v->blobs);
   msgpack_zone_destroy(&v->zone);
-  bh__free(v->base);
+  bh__free_large(v->base, v->size);
   bh__free(v);
 }
 

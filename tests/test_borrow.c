@@ -397,7 +397,7 @@ TEST(freed_large_block_is_handed_out_again) {
   bh__alloc_trim();
   a = bh__malloc(64 * KIB);
   ASSERT(a != NULL);
-  bh__free(a);
+  bh__free_large(a, 64 * KIB);
   ASSERT_INT_EQ(bh__alloc_live(), live0);
   if (asan()) {
     ASSERT_INT_EQ(bh__alloc_cached(), 0);
@@ -407,7 +407,7 @@ TEST(freed_large_block_is_handed_out_again) {
   b = bh__malloc(60 * KIB); /* fits, without wasting half of it */
   ASSERT(b == a);
   ASSERT_INT_EQ(bh__alloc_cached(), 0);
-  bh__free(b);
+  bh__free_large(b, 60 * KIB);
   c = bh__malloc(20 * KIB); /* below the cache's range: libc's own */
   ASSERT(c != a);
   ASSERT(bh__alloc_cached() >= 64 * KIB);
@@ -415,6 +415,10 @@ TEST(freed_large_block_is_handed_out_again) {
   c = bh__malloc(16 * KIB + 1); /* in range, but would waste most of it */
   ASSERT(c != a);
   bh__free(c);
+  c = bh__malloc(64 * KIB); /* takes a; a plain bh__free never caches */
+  ASSERT(c == a);
+  bh__free(c);
+  ASSERT_INT_EQ(bh__alloc_cached(), 0);
   bh__alloc_trim();
   ASSERT_INT_EQ(bh__alloc_cached(), 0);
   ASSERT_INT_EQ(bh__alloc_live(), live0);
@@ -422,19 +426,25 @@ TEST(freed_large_block_is_handed_out_again) {
 }
 
 TEST(cache_keeps_a_bounded_amount) {
-  enum { N = 40 };
-  void *v[N];
+  enum { N = 80 };
+  static void *v[N];
   int i;
 
   bh__alloc_trim();
   for (i = 0; i < N; i++)
     v[i] = bh__malloc(512 * KIB);
   for (i = 0; i < N; i++)
-    bh__free(v[i]);
-  ASSERT(bh__alloc_cached() <= (size_t)4 << 20);
+    bh__free_large(v[i], 512 * KIB);
+  ASSERT(bh__alloc_cached() <= (size_t)8 << 20); /* 40 MiB were freed */
+  ASSERT(asan() || bh__alloc_cached() > 0);
   v[0] = bh__malloc((size_t)2 << 20); /* too big to keep */
-  bh__free(v[0]);
-  ASSERT(bh__alloc_cached() <= (size_t)4 << 20);
+  bh__free_large(v[0], (size_t)2 << 20);
+  ASSERT(bh__alloc_cached() <= (size_t)8 << 20);
+  for (i = 0; i < N; i++) /* more blocks than slots */
+    v[i] = bh__malloc(40 * KIB);
+  for (i = 0; i < N; i++)
+    bh__free_large(v[i], 40 * KIB);
+  ASSERT(bh__alloc_cached() <= (size_t)8 << 20);
   bh__alloc_trim();
   ASSERT_INT_EQ(bh__alloc_cached(), 0);
   return 0;
@@ -449,11 +459,11 @@ TEST(realloc_into_a_cached_block_keeps_the_bytes) {
 
   ASSERT(small != NULL && a != NULL);
   fill(small, 1000);
-  bh__free(a);
+  bh__free_large(a, 128 * KIB);
   big = bh__realloc(small, 100 * KIB);
   ASSERT(big != NULL && holds_pattern(big, 1000));
   ASSERT(asan() || big == a);
-  bh__free(big);
+  bh__free_large(big, 100 * KIB);
   bh__alloc_trim();
   ASSERT_INT_EQ(bh__alloc_live(), live0);
   return 0;
@@ -474,7 +484,7 @@ TEST(hooks_bypass_the_cache) {
   bh_set_allocator(&a);
   p = bh__malloc(64 * KIB);
   ASSERT(p != NULL);
-  bh__free(p);
+  bh__free_large(p, 64 * KIB);
   bh_set_allocator(NULL);
   ASSERT_INT_EQ(hook_frees, 1);
   ASSERT_INT_EQ(bh__alloc_cached(), 0);
