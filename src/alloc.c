@@ -165,7 +165,7 @@ bh__alloc_cached(void) {
 
 void *
 bh__malloc(size_t size) {
-  void *p = hooks_are_libc ? cache_take(size) : NULL;
+  void *p = size >= CACHE_MIN && hooks_are_libc ? cache_take(size) : NULL;
 
   return counted(p != NULL ? p : hooks.malloc(size != 0 ? size : 1));
 }

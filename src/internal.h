@@ -185,7 +185,6 @@ void bh__blobs_release(bh__blobs *h);         /* drops them all */
 /* ------------------------------------------------------------------------
  * value.c internals. */
 struct bh_value {
-  char *base; /* the allocation data lies in (freed with the value) */
   char *data; /* the encoded bytes */
   size_t size;
   msgpack_zone zone;
@@ -193,6 +192,8 @@ struct bh_value {
   bh__blobs blobs; /* the blobs its bins lie in (blob exts resolved) */
   uint32_t holds;  /* owners besides the first (bh__value_hold); each
                     * bh_value_free() drops one. Loop thread only. */
+  uint32_t base_off; /* data lies this far into the allocation freed with
+                      * the value (a frame's input buffer, chan.c) */
 };
 /* Adds an owner to v (a channel sending its bytes); returns v. */
 bh_value *bh__value_hold(bh_value *v);

@@ -942,7 +942,9 @@ zone_chunk(size_t size) {
  * data is not exactly one msgpack value. */
 static bh_value *
 value_adopt_at(char *base, char *data, size_t size, int *err) {
-  bh_value *v = bh__calloc(1, sizeof(*v));
+  bh_value *v = (size_t)(data - base) <= UINT32_MAX
+                    ? bh__calloc(1, sizeof(*v))
+                    : NULL;
   size_t off = 0;
   msgpack_unpack_return ret;
 
@@ -961,7 +963,7 @@ value_adopt_at(char *base, char *data, size_t size, int *err) {
     bh__blobs_release(&v->blobs);
     goto fail_unpack;
   }
-  v->base = base;
+  v->base_off = (uint32_t)(data - base);
   v->data = data;
   v->size = size;
   *err = 0;
@@ -1089,7 +1091,7 @@ bh_value_free(bh_value *v) {
   }
   bh__blobs_release(&v->blobs);
   msgpack_zone_destroy(&v->zone);
-  bh__free_large(v->base, v->size);
+  bh__free_large(v->data - v->base_off, v->size + v->base_off);
   bh__free(v);
 }
 

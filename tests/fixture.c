@@ -70,7 +70,7 @@ end_msg(bh__chan *c, const bh__msg *m, void *udata) {
   e->body_kept = bh_value_data(e->kept, NULL) == m->body;
   if (e->body_kept) {
     e->nbody_kept++;
-    e->body_at = e->kept->data - e->kept->base;
+    e->body_at = e->kept->base_off;
   }
   if (m->args != NULL) {
     uint32_t i;
