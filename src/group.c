@@ -142,17 +142,9 @@ bh__future_complete(bh_future *f, bh_result *r) {
 /* Packs "[...]{...}" (either part optional) as an array of the parts. */
 static bh_value *
 pack_call(const char *fmt, va_list ap, int *err) {
-  char wrapped[512];
-  int n;
-
   if (fmt == NULL || fmt[strspn(fmt, " ")] == '\0')
     fmt = "[]";
-  n = snprintf(wrapped, sizeof(wrapped), "[%s]", fmt);
-  if (n < 0 || (size_t)n >= sizeof(wrapped)) {
-    *err = BH_EFORMAT;
-    return NULL;
-  }
-  return bh_value_vpack(err, wrapped, ap);
+  return bh__value_vpack_seq(err, fmt, ap);
 }
 
 /* The shape of a call: [args] or [args, kwargs]. */

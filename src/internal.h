@@ -201,6 +201,9 @@ bh_value *bh__value_hold(bh_value *v);
  * inside a blob as a LOCAL blob ext, adding a reference to `held`. */
 int bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
                     bh__blobs *held);
+/* bh_value_vpack() of "[" fmt "]", without building that string: fmt's
+ * items as one array, however many there are. */
+bh_value *bh__value_vpack_seq(int *err, const char *fmt, va_list ap);
 /* A value of data[0..size) (from bh__malloc), which it takes over. */
 bh_value *bh__value_adopt(char *data, size_t size);
 /* The same for data[0..size) lying inside base (from bh__malloc). */

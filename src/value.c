@@ -410,9 +410,11 @@ bh__pack_object(msgpack_packer *pk, const msgpack_object *o) {
   return wrote(msgpack_pack_object(pk, *o));
 }
 
-int
-bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
-                bh__blobs *held) {
+/* Packs fmt's items: one item as itself and several as one array, or
+ * with `seq` always as one array (of however many). */
+static int
+vpack(msgpack_packer *pk, const char *fmt, va_list ap, bh__blobs *held,
+      bool seq) {
   size_t count;
   va_list aq;
   int rc;
@@ -424,10 +426,16 @@ bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
   va_copy(aq, ap); /* a va_list parameter cannot be passed on by address */
   {
     packer p = {pk, fmt, 0, &aq, 0, held};
-    rc = count == 1 ? pack_item(&p) : pack_seq(&p, false);
+    rc = count == 1 && !seq ? pack_item(&p) : pack_seq(&p, false);
   }
   va_end(aq);
   return rc;
+}
+
+int
+bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
+                bh__blobs *held) {
+  return vpack(pk, fmt, ap, held, false);
 }
 
 int
@@ -994,8 +1002,8 @@ value_from_buf(bh__buf *b, int rc, int *err) {
   return value_adopt(b->data, b->len, err); /* takes the buffer's bytes */
 }
 
-bh_value *
-bh_value_vpack(int *err, const char *fmt, va_list ap) {
+static bh_value *
+value_vpack(int *err, const char *fmt, va_list ap, bool seq) {
   bh__buf b = {NULL, 0, 0};
   bh__blobs held = {NULL, 0, 0};
   msgpack_packer pk;
@@ -1005,9 +1013,19 @@ bh_value_vpack(int *err, const char *fmt, va_list ap) {
   if (err == NULL)
     err = &unused;
   msgpack_packer_init(&pk, &b, bh__buf_write);
-  v = value_from_buf(&b, bh__vpack_blobs(&pk, fmt, ap, &held), err);
+  v = value_from_buf(&b, vpack(&pk, fmt, ap, &held, seq), err);
   bh__blobs_release(&held); /* v took its own references */
   return v;
+}
+
+bh_value *
+bh_value_vpack(int *err, const char *fmt, va_list ap) {
+  return value_vpack(err, fmt, ap, false);
+}
+
+bh_value *
+bh__value_vpack_seq(int *err, const char *fmt, va_list ap) {
+  return value_vpack(err, fmt, ap, true);
 }
 
 bh_value *
