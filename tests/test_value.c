@@ -1245,7 +1245,32 @@ TEST(item_helpers_for_args_and_kwargs) {
   return 0;
 }
 
+/* The packer remembers the last valid format: a different format is
+ * still checked, an invalid one is never remembered, and a valid one packs
+ * the same the second time. */
+TEST(remembered_format_is_checked_again_when_it_changes) {
+  int err = 0;
+  bh_value *v;
+  int64_t a = 0, b = 0;
+
+  v = bh_value_pack(&err, "[I I]", (int64_t)1, (int64_t)2);
+  ASSERT(v != NULL);
+  bh_value_free(v);
+  ASSERT(bh_value_pack(&err, "[I I", (int64_t)1, (int64_t)2) == NULL);
+  ASSERT_INT_EQ(err, BH_EFORMAT);
+  ASSERT(bh_value_pack(&err, "[I x]", (int64_t)1) == NULL);
+  ASSERT(bh_value_pack(&err, "[I x]", (int64_t)1) == NULL);
+  ASSERT_INT_EQ(err, BH_EFORMAT);
+  v = bh_value_pack(&err, "[I I]", (int64_t)3, (int64_t)4);
+  ASSERT(v != NULL);
+  ASSERT_INT_EQ(bh_unpack(bh_value_object(v), NULL, 0, "[I I]", &a, &b), 0);
+  ASSERT(a == 3 && b == 4);
+  bh_value_free(v);
+  return 0;
+}
+
 TEST_MAIN(
+    TEST_ENTRY(remembered_format_is_checked_again_when_it_changes),
     TEST_ENTRY(pack_encodes_each_letter), TEST_ENTRY(round_trip_every_letter),
     TEST_ENTRY(borrowed_pointers_point_into_the_value),
     TEST_ENTRY(top_level_items), TEST_ENTRY(null_pointers_pack_nil),
