@@ -160,6 +160,11 @@ bh__alloc_cached(void) {
   return tc.bytes;
 }
 
+bool
+bh__alloc_caching(void) {
+  return CACHE_ON && hooks_are_libc;
+}
+
 /* ------------------------------------------------------------------------
  * The allocation functions. */
 

@@ -39,6 +39,9 @@ size_t bh__alloc_live(void);
 void bh__alloc_trim(void);
 /* The bytes this thread's cache holds now. */
 size_t bh__alloc_cached(void);
+/* False when the cache is built out (ASan, -DBH_NO_BLOCK_CACHE) or
+ * allocator hooks are set. */
+bool bh__alloc_caching(void);
 
 /* buf.c: a growable byte buffer, usable as a msgpack write target. */
 typedef struct bh__buf {
