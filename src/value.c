@@ -958,12 +958,17 @@ bh__unpack_item(const msgpack_object *obj, const char *root, char *errbuf,
 /* ------------------------------------------------------------------------
  * Owned values. */
 
-/* A zone chunk of about twice the encoded size: enough for the objects of
- * most values in one chunk, without 8 KiB for every small one. */
+/* A zone chunk for a value of `size` encoded bytes: enough for the
+ * objects of most values in one chunk, without 8 KiB for every small one.
+ * Each object takes 24 bytes and at least one encoded byte; a small value
+ * (a call's arguments, a short result) gets 8 bytes of chunk per encoded
+ * byte, at least 64: "[[1]]" needs 48. */
 static size_t
 zone_chunk(size_t size) {
   if (size >= MSGPACK_ZONE_CHUNK_SIZE / 2)
     return MSGPACK_ZONE_CHUNK_SIZE;
+  if (size < 32)
+    return size * 8 < 64 ? 64 : size * 8;
   return size * 2 < 256 ? 256 : size * 2;
 }
 
