@@ -1,6 +1,7 @@
-/* value.h - private helpers of value.c for modules that pack or unpack a
- * format in several parts, such as "[...]{...}" for a task's args and
- * kwargs. Public callers use bh_pack()/bh_unpack() from beehive.h. */
+/* value.h - private helpers of pack.c and unpack.c for modules that pack
+ * or unpack a format in several parts, such as "[...]{...}" for a task's
+ * args and kwargs. Public callers use bh_pack()/bh_unpack() from
+ * beehive.h. */
 #ifndef BH_VALUE_H
 #define BH_VALUE_H
 
