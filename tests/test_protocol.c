@@ -807,24 +807,33 @@ TEST(deleg_direct_offer) {
 
 /* Two children have room: offers are plain. A child that answers one
  * "started" anyway breaks the protocol and is killed; the other takes
- * the task. */
+ * the task. The other accepts only once the false start is on its way
+ * (a pipe): else the task could end, and the bee tell every child to die,
+ * before the false start arrived. */
 static int
 fk_false_start(peer *p, void *arg) {
-  (void)arg;
+  const int *sent = arg;
+
   if (expect(p, BH__MSG_NEW_TASK, 0) != 0)
     return 1;
   CHECK(p->m.name == NULL, "a plain offer expected: %s", repr(p->m.root));
   if (send_map(p, "{s:s s:i s:b}", "msg_type", "task_accepted", "task_id", 0,
-               "started", 1) != 0)
+               "started", 1) != 0 ||
+      signal_fd(*sent) != 0)
     return 1;
   if (peer_recv(p) == 0)
     return FAKE_FAIL("after the false start, got %s", repr(p->m.root));
   return 3;
 }
 
+/* Waits until the false start was sent: its byte comes, or the pipe ends
+ * because the bee killed the other fake between its send and its byte. */
 static int
-fk_take_job(peer *p, void *arg) {
-  (void)arg;
+fk_take_job_after(peer *p, void *arg) {
+  const int *sent = arg;
+  char c;
+
+  CHECK(read(*sent, &c, 1) >= 0, "pipe read failed");
   if (take(p, 0, "job") != 0 || send_done_value(p, 0, "s", "ok") != 0)
     return 1;
   return fake_finish(p);
@@ -842,11 +851,16 @@ root_false_start(bh_task *t, void *arg) {
 }
 
 TEST(deleg_started_on_a_plain_offer_is_a_breach) {
+  int sent[2];
   fake bad, good;
   hive h;
 
-  ASSERT_INT_EQ(fake_fork(&bad, fk_false_start, NULL, NULL, 0), 0);
-  ASSERT_INT_EQ(fake_fork(&good, fk_take_job, NULL, NULL, 0), 0);
+  ASSERT(pipe(sent) == 0);
+  ASSERT_INT_EQ(fake_fork(&bad, fk_false_start, &sent[1], &sent[1], 1), 0);
+  ASSERT_INT_EQ(fake_fork(&good, fk_take_job_after, &sent[0], &sent[0], 1),
+                0);
+  close(sent[0]);
+  close(sent[1]);
   ASSERT_INT_EQ(hive_open(&h, 0), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &bad, -1), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &good, -1), 0);
