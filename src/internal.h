@@ -55,6 +55,14 @@ void bh__buf_free(bh__buf *b);
 /* msgpack_packer write callback; data is a bh__buf *. */
 int bh__buf_write(void *data, const char *buf, size_t len);
 
+/* msgpack-c's unpacker keeps at most this many containers open at once (its
+ * MSGPACK_EMBED_STACK_SIZE); a deeper frame can never be decoded. */
+#define BH__WIRE_MAX_DEPTH 32
+/* wire.c: a map holding str "type" and str "message" (an exception), and
+ * an array of str (a traceback); wire_put.c checks what it sends with them. */
+bool bh__wire_is_exception(const msgpack_object *o);
+bool bh__wire_is_str_array(const msgpack_object *o);
+
 /* ------------------------------------------------------------------------
  * wire.c: frames and messages. A frame is a 4-byte big-endian length, then
  * that many bytes holding exactly one msgpack map (docs/PROTOCOL.md). */

@@ -9,9 +9,9 @@
  * Not part of the CMake build. Build and run by hand, from the top of the
  * repository:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/blob.c \
- *     src/value.c src/fmt.c src/pack.c src/unpack.c src/buf.c src/alloc.c \
- *     src/error.c -luv -lmsgpackc -o fuzz_wire
+ *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/wire_put.c \
+ *     src/blob.c src/value.c src/fmt.c src/pack.c src/unpack.c src/buf.c \
+ *     src/alloc.c src/error.c -luv -lmsgpackc -o fuzz_wire
  *   mkdir -p corpus && ./fuzz_wire corpus tests/fuzz/corpus \
  *     -max_total_time=600
  * (the first directory collects new inputs; tests/fuzz/corpus is the seed
