@@ -55,19 +55,19 @@ void bh__buf_free(bh__buf *b);
 /* msgpack_packer write callback; data is a bh__buf *. */
 int bh__buf_write(void *data, const char *buf, size_t len);
 
+/* ------------------------------------------------------------------------
+ * wire.c (decoding) and wire_put.c (encoding): frames and messages. A
+ * frame is a 4-byte big-endian length, then that many bytes holding
+ * exactly one msgpack map (docs/PROTOCOL.md). */
+#define BH__FRAME_HDR 4
+#define BH__DEFAULT_MAX_FRAME ((size_t)64 << 20)
 /* msgpack-c's unpacker keeps at most this many containers open at once (its
  * MSGPACK_EMBED_STACK_SIZE); a deeper frame can never be decoded. */
 #define BH__WIRE_MAX_DEPTH 32
-/* wire.c: a map holding str "type" and str "message" (an exception), and
- * an array of str (a traceback); wire_put.c checks what it sends with them. */
+/* A map holding str "type" and str "message" (an exception), and an array
+ * of str (a traceback): decoding accepts them, encoding checks with them. */
 bool bh__wire_is_exception(const msgpack_object *o);
 bool bh__wire_is_str_array(const msgpack_object *o);
-
-/* ------------------------------------------------------------------------
- * wire.c: frames and messages. A frame is a 4-byte big-endian length, then
- * that many bytes holding exactly one msgpack map (docs/PROTOCOL.md). */
-#define BH__FRAME_HDR 4
-#define BH__DEFAULT_MAX_FRAME ((size_t)64 << 20)
 
 /* Every message type: enum suffix, wire string. */
 #define BH__MSG_MAP(XX)                                                      \
