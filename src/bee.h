@@ -189,6 +189,8 @@ void bh__task_cancel_queued(bh_task *t);
 int bh__task_wait(bh_task *t, int64_t deadline);
 /* The same with the deadline in ns on uv_hrtime()'s clock. */
 int bh__task_wait_ns(bh_task *t, int64_t due);
+/* base (ns) plus ms milliseconds, at most INT64_MAX; base when ms <= 0. */
+int64_t bh__ns_after(int64_t base, int64_t ms);
 void bh__task_wake(bh_task *t, int status);
 /* Appends a traceback line; adds the "in task ... of bee ..." line. */
 int bh__task_tb_add(bh_task *t, const char *line);

@@ -115,16 +115,11 @@ find_cand(bh__deleg *d, int64_t child) {
   return NULL;
 }
 
-typedef int (*put_info_fn)(bh__buf *b, bh__blobq *q, size_t max_frame,
-                           int64_t task_id, const char *name,
-                           const msgpack_object *args,
-                           const msgpack_object *kwargs);
-
 /* Puts d's call on c's channel with put (task_info or a direct offer).
  * Its middle-sized bins go out from d->call itself, which the channel
  * holds until they are written (blob.h, bh__borrow). */
 static int
-put_call(bh__deleg *d, bh__child *c, put_info_fn put) {
+put_call(bh__deleg *d, bh__child *c, bh__wire_put_info_fn put) {
   const msgpack_object *call = bh_value_object(d->call);
   bh__blobq *q = bh__chan_blobs(c->chan);
   int rc;

@@ -146,8 +146,8 @@ check_seq(checker *c, size_t *pos, int open, size_t open_at, int depth) {
   char what[48];
   size_t at;
 
-  if (depth > BH__VALUE_MAX_DEPTH) {
-    snprintf(what, sizeof(what), "nesting deeper than %d", BH__VALUE_MAX_DEPTH);
+  if (depth > BH__MAX_DEPTH) {
+    snprintf(what, sizeof(what), "nesting deeper than %d", BH__MAX_DEPTH);
     return fmt_fail(c, open_at, what);
   }
   while ((t = bh__tok_peek(c->fmt, *pos)) != close) {

@@ -62,8 +62,9 @@ int bh__buf_write(void *data, const char *buf, size_t len);
 #define BH__FRAME_HDR 4
 #define BH__DEFAULT_MAX_FRAME ((size_t)64 << 20)
 /* msgpack-c's unpacker keeps at most this many containers open at once (its
- * MSGPACK_EMBED_STACK_SIZE); a deeper frame can never be decoded. */
-#define BH__WIRE_MAX_DEPTH 32
+ * MSGPACK_EMBED_STACK_SIZE): nothing deeper is ever packed, and a deeper
+ * frame can never be decoded. */
+#define BH__MAX_DEPTH 32
 /* A map holding str "type" and str "message" (an exception), and an array
  * of str (a traceback): decoding accepts them, encoding checks with them. */
 bool bh__wire_is_exception(const msgpack_object *o);
@@ -172,6 +173,12 @@ int bh__wire_put_direct_offer(bh__buf *b, struct bh__blobq *q,
                               size_t max_frame, int64_t task_id,
                               const char *name, const msgpack_object *args,
                               const msgpack_object *kwargs);
+/* bh__wire_put_task_info or bh__wire_put_direct_offer. */
+typedef int (*bh__wire_put_info_fn)(bh__buf *b, struct bh__blobq *q,
+                                    size_t max_frame, int64_t task_id,
+                                    const char *name,
+                                    const msgpack_object *args,
+                                    const msgpack_object *kwargs);
 int bh__wire_put_accepted_started(bh__buf *b, size_t max_frame,
                                   int64_t task_id);
 int bh__wire_put_die(bh__buf *b, size_t max_frame);

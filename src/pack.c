@@ -90,7 +90,7 @@ static int
 pack_object_arg(packer *p, const msgpack_object *o) {
   if (o == NULL)
     return wrote(msgpack_pack_nil(p->pk));
-  if (bh__too_deep(o, BH__VALUE_MAX_DEPTH - p->depth))
+  if (bh__too_deep(o, BH__MAX_DEPTH - p->depth))
     return BH_EFORMAT;
   return bh__pack_object(p->pk, o);
 }
@@ -101,7 +101,7 @@ pack_value_arg(packer *p, const bh_value *v) {
   if (v == NULL)
     return wrote(msgpack_pack_nil(p->pk));
   /* A value was decoded, so it fits at the top; deeper, it must be checked */
-  if (p->depth > 0 && bh__too_deep(&v->obj, BH__VALUE_MAX_DEPTH - p->depth))
+  if (p->depth > 0 && bh__too_deep(&v->obj, BH__MAX_DEPTH - p->depth))
     return BH_EFORMAT;
   return wrote(p->pk->callback(p->pk->data, v->data, v->size));
 }
@@ -114,7 +114,7 @@ pack_seq(packer *p, bool map) {
   size_t n = bh__count_items(p->fmt, p->pos), i, at;
   int rc;
 
-  if (p->depth >= BH__VALUE_MAX_DEPTH)
+  if (p->depth >= BH__MAX_DEPTH)
     return BH_EFORMAT;
   if (map)
     rc = wrote(msgpack_pack_map(p->pk, n / 2));

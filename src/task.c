@@ -312,12 +312,16 @@ bh__task_wait_ns(bh_task *t, int64_t due) {
   return st;
 }
 
+int64_t
+bh__ns_after(int64_t base, int64_t ms) {
+  if (ms <= 0)
+    return base;
+  return ms > (INT64_MAX - base) / 1000000 ? INT64_MAX : base + ms * 1000000;
+}
+
 int
 bh__task_wait(bh_task *t, int64_t deadline) {
-  return bh__task_wait_ns(
-      t, deadline < 0 ? -1
-                      : deadline > INT64_MAX / 1000000 ? INT64_MAX
-                                                      : deadline * 1000000);
+  return bh__task_wait_ns(t, deadline < 0 ? -1 : bh__ns_after(0, deadline));
 }
 
 void

@@ -174,10 +174,7 @@ bh_now(void) {
  * tick after. */
 int
 bh_sleep(bh_task *t, int64_t ms) {
-  int64_t now = (int64_t)uv_hrtime();
-  int64_t left = INT64_MAX - now;
-  int rc = bh__task_wait_ns(
-      t, ms <= 0 ? now : ms > left / 1000000 ? INT64_MAX : now + ms * 1000000);
+  int rc = bh__task_wait_ns(t, bh__ns_after((int64_t)uv_hrtime(), ms));
 
   return rc == BH_ETIMEDOUT ? 0 : rc;
 }

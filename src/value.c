@@ -129,7 +129,7 @@ bh_value_from_object(const msgpack_object *obj) {
   int err;
 
   /* msgpack-c could not decode the copy of anything deeper. */
-  if (obj == NULL || bh__too_deep(obj, BH__VALUE_MAX_DEPTH))
+  if (obj == NULL || bh__too_deep(obj, BH__MAX_DEPTH))
     return NULL;
   msgpack_packer_init(&pk, &b, bh__buf_write);
   return value_from_buf(&b, bh__pack_object(&pk, obj), &err);

@@ -10,10 +10,6 @@
 
 #include "internal.h"
 
-/* msgpack-c's decoder nests containers at most this deep
- * (MSGPACK_EMBED_STACK_SIZE), so nothing deeper is ever packed. */
-#define BH__VALUE_MAX_DEPTH 32
-
 /* Packs the first item of *fmt (one letter, or one [...] or {...}) into pk,
  * taking its arguments from *ap, and advances *fmt past it. Returns 0,
  * BH_EFORMAT (nothing written), BH_EMSGSIZE (a str or bin over 4 GiB) or

@@ -12,7 +12,6 @@
 #include "blob.h"
 #include "internal.h"
 
-#define MAX_DEPTH BH__WIRE_MAX_DEPTH
 
 /* ------------------------------------------------------------------------
  * Message types. */
@@ -56,8 +55,8 @@ bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR]) {
  * reads the header, so a 5-byte frame announcing 2^32 items would ask for
  * ~100 GiB. This walk checks the whole body first, allocating nothing: every
  * announced item must be there, strings, bins and exts must fit, nesting
- * stays within MAX_DEPTH, and the value ends exactly at the end of the body.
- * msgpack-c then allocates only for items that exist. */
+ * stays within BH__MAX_DEPTH, and the value ends exactly at the end of the
+ * body. msgpack-c then allocates only for items that exist. */
 
 /* Reads a big-endian unsigned of n bytes at p. */
 static uint64_t
@@ -134,13 +133,13 @@ is_blob_ext(const unsigned char *p) {
  * what is wrong with it. Counts its blob exts in *blobs. */
 static const char *
 scan(const unsigned char *body, size_t len, size_t *blobs) {
-  uint64_t left[MAX_DEPTH], size, items, off = 0;
+  uint64_t left[BH__MAX_DEPTH], size, items, off = 0;
   int depth = 0; /* open containers with items still to read */
 
   do {
     if (off >= len || !item_head(body + off, len - off, &size, &items))
       return "";
-    if (is_container(body[off]) && depth >= MAX_DEPTH)
+    if (is_container(body[off]) && depth >= BH__MAX_DEPTH)
       return ": nested deeper than 32 levels";
     if (is_blob_ext(body + off))
       ++*blobs;

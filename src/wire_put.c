@@ -227,7 +227,7 @@ enc_end(enc *e, size_t max_frame) {
 }
 
 /* True if o nests at most `levels` containers deep (a scalar is 0 deep),
- * so that the receiver's unpacker, limited to BH__WIRE_MAX_DEPTH, can read it. The
+ * so that the receiver's unpacker, limited to BH__MAX_DEPTH, can read it. The
  * recursion stops at `levels`. */
 static bool
 depth_ok(const msgpack_object *o, int levels) {
@@ -251,10 +251,10 @@ depth_ok(const msgpack_object *o, int levels) {
   return true;
 }
 
-/* A value put in a field of the root map may nest BH__WIRE_MAX_DEPTH - 1 deep. */
+/* A value put in a field of the root map may nest BH__MAX_DEPTH - 1 deep. */
 static bool
 field_ok(const msgpack_object *o) {
-  return depth_ok(o, BH__WIRE_MAX_DEPTH - 1);
+  return depth_ok(o, BH__MAX_DEPTH - 1);
 }
 
 int

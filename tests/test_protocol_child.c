@@ -156,15 +156,10 @@ cbee_run(cbee *h) {
   return loop_teardown(&h->loop, h->live0);
 }
 
-typedef int (*put_info_fn)(bh__buf *b, struct bh__blobq *q, size_t max_frame,
-                           int64_t task_id, const char *name,
-                           const msgpack_object *args,
-                           const msgpack_object *kwargs);
-
 /* Sends task tid `name` with the [args, kwargs] that args_fmt packs, as
  * put frames it (task_info, or new_task carrying it: a direct offer). */
 static int
-send_call(peer *p, put_info_fn put, int64_t tid, const char *name,
+send_call(peer *p, bh__wire_put_info_fn put, int64_t tid, const char *name,
           const char *args_fmt, va_list ap) {
   bh_value *v = fake_vpack(args_fmt, ap);
   bh__buf b = {0};
