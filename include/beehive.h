@@ -54,9 +54,8 @@ BH_EXTERN const char *bh_version(void);
   XX(EMSGSIZE, -90, "frame larger than the size limit")                      \
   XX(EPROTO, -71, "protocol error")                                          \
   XX(ETIMEDOUT, -110, "timed out")                                           \
-  XX(ECANCELED, -125, "operation cancelled")                                 \
   XX(ERAISED, -30001, "task raised an exception")                            \
-  XX(ECANCELLED, -30002, "task cancelled")                                   \
+  XX(ECANCELLED, -30002, "cancelled")                                        \
   XX(ETYPE, -30003, "value of the wrong type")                               \
   XX(EDONE, -30004, "nothing left to wait for")                              \
   XX(ECLOSED, -30005, "bee is shutting down")                                \
@@ -67,6 +66,9 @@ typedef enum bh_errno {
 #define BH__ERR_ENUM(name, value, text) BH_##name = (value),
   BH_ERRNO_MAP(BH__ERR_ENUM)
 #undef BH__ERR_ENUM
+  /* Deprecated: the one cancellation code is BH_ECANCELLED, which waits
+   * return, handlers return and delegations report alike. */
+  BH_ECANCELED BH_DEPRECATED = BH_ECANCELLED
 } bh_errno;
 
 /* A static English description of `err` (a BH_E*, UV_E* or -errno code). */
@@ -596,12 +598,26 @@ typedef struct bh_run_opts {
   int poison_kills;          /* a task that killed this many workers is
                               * refused ("poison task"); 0: 2 */
   int64_t task_timeout_ms;   /* default deadline; 0: none */
-  int64_t kill_grace_ms;     /* cancel_task unanswered -> kill; 0: 1,000 */
-  /* SIGINT and SIGTERM while bh_run runs: BH_SIGNALS_CANCEL (the default)
-   * cancels the queen's work and shuts the hive down in order, bh_run
-   * returning BH_ECANCELLED naming the signal; BH_SIGNALS_FINISH lets the
-   * work finish first (a second signal cancels); BH_SIGNALS_IGNORE leaves
-   * the signals to the program. */
+  int64_t kill_grace_ms;     /* a delegation given up (deadline,
+                              * bh_future_cancel, its group or future
+                              * freed, the queen's task cancelled) while
+                              * it runs: cancel_task, and the worker is
+                              * killed if it has not answered within this;
+                              * 0: 1,000 */
+  int64_t shutdown_grace_ms; /* a dying hive kills the workers that have
+                              * not ended this long after being told to
+                              * die; 0: 5,000 */
+  /* SIGINT and SIGTERM while bh_run runs, sent to the queen's process
+   * alone or to the whole process group (a terminal's Ctrl-C, systemd):
+   * worker processes ignore both, and the queen leads. BH_SIGNALS_CANCEL
+   * (the default) cancels the queen's work and shuts the hive down in
+   * order, bh_run returning BH_ECANCELLED ("... interrupted by SIGINT.");
+   * a further signal kills every worker at once. BH_SIGNALS_FINISH lets
+   * the work finish first (a second signal cancels, a third kills).
+   * BH_SIGNALS_IGNORE leaves the signals to the program. Whatever the
+   * workers do, bh_run returns within kill_grace_ms + shutdown_grace_ms
+   * of the cancelling signal, provided the queen's own task returns once
+   * cancelled (its waits all return BH_ECANCELLED from then on). */
   int on_signal;
   bh_trace *trace;           /* the queen records her delegations here */
   bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */

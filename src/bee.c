@@ -163,7 +163,7 @@ on_info(bh_bee *bee, const bh__msg *m) {
   run_queued(bee);
 }
 
-/* Cancels t with reason: a running task's fiber wakes with BH_ECANCELED
+/* Cancels t with reason: a running task's fiber wakes with BH_ECANCELLED
  * (or sees it at its next wait); a queued one is answered cancelled at
  * once. */
 void
@@ -176,7 +176,7 @@ bh__bee_cancel_task(bh_bee *bee, bh_task *t, const char *reason) {
   if (t->reason == NULL)
     t->reason = bh__strdup(reason);
   if (t->state == TASK_RUNNING) {
-    bh__task_wake(t, BH_ECANCELED);
+    bh__task_wake(t, BH_ECANCELLED);
     return;
   }
   for (p = &bee->rq_head; *p != NULL; p = &(*p)->qnext)
@@ -299,8 +299,47 @@ say_dead(bh_bee *bee) {
     bee->on_dead(bee);
 }
 
-/* The end of life, in order: the work finishes, then the children die,
- * then the bee says dead. Called after anything that may allow a step. */
+static void
+timer_closed(uv_handle_t *h) {
+  bh__free(h);
+}
+
+static void
+shutdown_stop(bh_bee *bee) {
+  if (bee->shutdown_timer == NULL)
+    return;
+  uv_close((uv_handle_t *)bee->shutdown_timer, timer_closed);
+  bee->shutdown_timer = NULL;
+}
+
+/* Children told to die that have not ended within the shutdown grace
+ * are killed and mourned: a dying hive always ends. */
+static void
+shutdown_cb(uv_timer_t *h) {
+  bh_bee *bee = h->data;
+  char why[96];
+
+  snprintf(why, sizeof(why), "it did not end within %lld ms of being told "
+           "to die", (long long)bee->ft.shutdown_ms);
+  bh__children_kill(bee, why);
+}
+
+static void
+shutdown_start(bh_bee *bee) {
+  bee->shutdown_timer = bh__malloc(sizeof(*bee->shutdown_timer));
+  if (bee->shutdown_timer == NULL)
+    return;
+  uv_timer_init(bee->loop, bee->shutdown_timer);
+  bee->shutdown_timer->data = bee;
+  uv_timer_start(bee->shutdown_timer, shutdown_cb,
+                 (uint64_t)bee->ft.shutdown_ms, 0);
+  /* The children's own watches keep the loop alive while they live. */
+  uv_unref((uv_handle_t *)bee->shutdown_timer);
+}
+
+/* The end of life, in order: the work finishes, then the children die
+ * (killed if they do not within the shutdown grace), then the bee says
+ * dead. Called after anything that may allow a step. */
 void
 bh__bee_progress(bh_bee *bee) {
   size_t i;
@@ -314,9 +353,13 @@ bh__bee_progress(bh_bee *bee) {
     for (i = 0; i < bee->n_kids; i++)
       if (bee->kids[i]->alive)
         bh__child_die(bee->kids[i]);
+    if (bee->n_alive > 0)
+      shutdown_start(bee);
   }
-  if (bee->n_alive == 0)
+  if (bee->n_alive == 0) {
+    shutdown_stop(bee);
     say_dead(bee);
+  }
 }
 
 /* The built-in task of every worker: how busy the bee is, 0 to 1. */
@@ -423,6 +466,7 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   bee->on_orphan = o->on_orphan;
   bee->ft.poison_kills = 2;
   bee->ft.grace_ms = 1000;
+  bee->ft.shutdown_ms = BH__SHUTDOWN_GRACE_MS;
   bee->owner = o->owner;
   if (o->ctx != NULL)
     bee->ctx = *o->ctx;
@@ -457,6 +501,7 @@ bh__bee_free(bh_bee *bee) {
   }
   bh__timers_close(bee->timers);
   bee->timers = NULL;
+  shutdown_stop(bee);
   bh__children_free(bee);
   bh__deleg_close(bee);
   bh__pop_free(bee);

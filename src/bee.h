@@ -126,7 +126,9 @@ struct bh_bee {
     int poison_kills;    /* workers a task may kill before it is refused */
     int64_t timeout_ms;  /* deadline of each delegation; 0: none */
     int64_t grace_ms;    /* after cancel_task, before the kill */
+    int64_t shutdown_ms; /* after die, before the kill */
   } ft;
+  uv_timer_t *shutdown_timer; /* runs while children are told to die */
   char *pop_failed;      /* the queen gave up: why (new work fails) */
   bh__pop *pop;          /* queens: the population manager */
   /* Stats and the timeline. */
@@ -225,6 +227,8 @@ int bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
                   bh__child **out);
 void bh__child_die(bh__child *c);   /* sends die */
 void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
+/* Kills every living child process (not an in-process one) with cause. */
+void bh__children_kill(bh_bee *bee, const char *cause);
 void bh__children_free(bh_bee *bee);
 /* True when the child ended by a normal dead message, not by a crash, a
  * kill or a dead message of type killed. */

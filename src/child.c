@@ -2,6 +2,7 @@
  * through a pidfd, so a death is known the moment it happens), and
  * mourning them with the cause of their end. */
 #include "bee.h"
+#include "sig.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -94,6 +95,15 @@ bh__child_kill(bh__child *c, const char *cause) {
     kill(c->pid, SIGKILL);
   close_chan(c);
   maybe_mourn(c);
+}
+
+void
+bh__children_kill(bh_bee *bee, const char *cause) {
+  size_t i;
+
+  for (i = 0; i < bee->n_kids; i++)
+    if (bee->kids[i]->alive && bee->kids[i]->pid != 0)
+      bh__child_kill(bee->kids[i], cause);
 }
 
 void
@@ -260,7 +270,7 @@ sigchld_start(bh__child *c) {
       return BH_ENOMEM;
     uv_signal_init(bee->loop, bee->sigchld);
     bee->sigchld->data = bee;
-    err = uv_signal_start(bee->sigchld, sigchld_cb, SIGCHLD);
+    err = bh__sig_start(bee->sigchld, sigchld_cb, SIGCHLD);
     /* A child may have ended before the handler was in place. */
     if (err == 0)
       sigchld_cb(bee->sigchld, SIGCHLD);
@@ -387,8 +397,10 @@ bh__children_free(bh_bee *bee) {
     bh__free(c->cause);
     bh__free(c);
   }
-  if (bee->sigchld != NULL)
+  if (bee->sigchld != NULL) {
+    bh__sig_stop(bee->sigchld);
     uv_close((uv_handle_t *)bee->sigchld, handle_free_cb);
+  }
   bee->sigchld = NULL;
   bh__free(bee->kids);
   bee->kids = NULL;

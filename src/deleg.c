@@ -314,7 +314,8 @@ bh__d_requeue(bh__deleg *d) {
 }
 
 /* The future's owner went away: an answer not yet given is dropped; a
- * task that runs on a child is cancelled there. */
+ * task that runs on a child is cancelled there, and its child killed if
+ * it does not answer within the grace, as for a deadline. */
 void
 bh__deleg_forget(bh__deleg *d) {
   d->fut = NULL;
@@ -323,7 +324,7 @@ bh__deleg_forget(bh__deleg *d) {
     d->state = D_OVER;
     bh__d_maybe_free(d);
   } else if (d->state == D_STARTED) {
-    bh__d_abandon(d, false);
+    bh__d_abandon(d, true);
   }
 }
 

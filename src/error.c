@@ -22,7 +22,7 @@ bh_version(void) {
       BH_VERSION_PATCH);
 }
 
-/* Our codes first: some of them (BH_ECANCELED...) are also libuv codes, and
+/* Our codes first: some of them (BH_ETIMEDOUT...) are also libuv codes, and
  * our wording is the one that matches what the library means by them. */
 static const char *
 own_text(int err) {

@@ -48,7 +48,7 @@ abandon(bh_future *f) {
   if (f->local != NULL) {
     f->local->fut = NULL;
     f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELED);
+    bh__task_wake(f->local, BH_ECANCELLED);
   }
   f->d = NULL;
   f->local = NULL;
@@ -289,7 +289,7 @@ bh_future_cancel(bh_future *f) {
     bh__deleg_cancel(f->d);
   else if (f->local != NULL) {
     f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELED);
+    bh__task_wake(f->local, BH_ECANCELLED);
   }
   return 0;
 }

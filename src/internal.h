@@ -61,6 +61,9 @@ int bh__buf_write(void *data, const char *buf, size_t len);
  * exactly one msgpack map (docs/PROTOCOL.md). */
 #define BH__FRAME_HDR 4
 #define BH__DEFAULT_MAX_FRAME ((size_t)64 << 20)
+/* How long a dying bee waits for a child told to die before it kills it
+ * (bh_run_opts.shutdown_grace_ms). */
+#define BH__SHUTDOWN_GRACE_MS 5000
 /* msgpack-c's unpacker keeps at most this many containers open at once (its
  * MSGPACK_EMBED_STACK_SIZE): nothing deeper is ever packed, and a deeper
  * frame can never be decoded. */

@@ -3,6 +3,7 @@
  * process, over a private channel like any child), then tells her to die
  * and waits for her dead message. */
 #include "pop.h"
+#include "sig.h"
 #include "turn.h"
 
 #include <signal.h>
@@ -58,17 +59,26 @@ progress_cb(uv_timer_t *h) {
 
 /* SIGINT/SIGTERM: the queen's work is cancelled (after the first signal
  * with BH_SIGNALS_FINISH, which only logs it) and new work refused; her
- * task answers cancelled and the hive dies in order. */
+ * task answers cancelled and the hive dies in order. One signal more
+ * kills the workers at once. */
 static void
 signal_cb(uv_signal_t *h, int signum) {
   run *r = h->data;
+  int cancel_at = r->o->on_signal == BH_SIGNALS_FINISH ? 1 : 0;
+  int n = r->interrupts++;
   char why[96];
 
   snprintf(why, sizeof(why), "The hive was interrupted by SIG%s.",
            sigabbrev_np(signum));
   bh_log(r->o->logger, BH_LOG_WARNING, "%s", why);
-  if (r->o->on_signal == BH_SIGNALS_FINISH && r->interrupts++ == 0)
+  if (n < cancel_at)
     return;
+  if (n > cancel_at) {
+    snprintf(why, sizeof(why), "killed by the queen at a further SIG%s",
+             sigabbrev_np(signum));
+    bh__children_kill(r->queen, why);
+    return;
+  }
   if (r->queen->pop_failed == NULL)
     r->queen->pop_failed = bh__strdup(why);
   bh__bee_cancel_all(r->queen, why);
@@ -83,7 +93,7 @@ watch_signals(run *r) {
     uv_signal_init(&r->loop, &r->sigs[i]);
     r->sigs[i].data = r;
     if (r->o->on_signal != BH_SIGNALS_IGNORE)
-      uv_signal_start(&r->sigs[i], signal_cb, which[i]);
+      bh__sig_start(&r->sigs[i], signal_cb, which[i]);
     uv_unref((uv_handle_t *)&r->sigs[i]);
   }
 }
@@ -139,6 +149,8 @@ set_ft(bh_bee *queen, const bh_run_opts *o) {
   queen->ft.timeout_ms = o->task_timeout_ms > 0 ? o->task_timeout_ms : 0;
   if (o->kill_grace_ms > 0)
     queen->ft.grace_ms = o->kill_grace_ms;
+  if (o->shutdown_grace_ms > 0)
+    queen->ft.shutdown_ms = o->shutdown_grace_ms;
 }
 
 /* Makes the root and the queen, joined by a socketpair, and her workers.
@@ -243,6 +255,8 @@ outcome(run *r, bh_result **out) {
 /* Frees both bees and lets libuv close everything. */
 static void
 teardown(run *r) {
+  bh__sig_stop(&r->sigs[0]);
+  bh__sig_stop(&r->sigs[1]);
   bh__bee_free(r->queen);
   bh__bee_free(r->root);
   bh__turn_finish(&r->loop);

@@ -4,6 +4,7 @@
  * process's main loop (bh__worker_run) and the exec entry point. */
 #include "bee.h"
 #include "blob.h"
+#include "sig.h"
 #include "turn.h"
 
 #include <dirent.h>
@@ -80,6 +81,7 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
                      .owner = &w};
 
   signal(SIGPIPE, SIG_IGN);
+  bh__sig_worker();
   uv_loop_init(&w.loop);
   bh__turn_init(&w.loop);
   if (bh__bee_new(&w.bee, &w.loop, fd, &bo) != 0) {
@@ -242,18 +244,26 @@ do_fork(void *arg) {
   spawn_call *sc = arg;
   pid_t parent = getpid();
   open_fd *inherited = open_fds();
+  sigset_t mask;
 
   if (inherited == NULL) {
     sc->err = BH_ENOMEM;
     return;
   }
+  /* No signal may reach the child before it has dropped the parent's
+   * watches and ignores SIGINT and SIGTERM (sig.h). */
+  bh__sig_block_all(&mask);
   sc->pid = fork();
   if (sc->pid < 0)
     sc->err = -errno;
   if (sc->pid != 0) {
+    bh__sig_restore(&mask);
     bh__free(inherited);
     return;
   }
+  bh__sig_forget_all();
+  bh__sig_worker();
+  bh__sig_restore(&mask);
   /* The child: sv[0], the parent's end, is among the inherited. */
   if (sc->o->start == BH_START_EXEC)
     exec_child(sc->sv[1], parent, inherited);

@@ -62,10 +62,18 @@ bh__task_set_error(bh_task *t, const char *type, char *msg) {
   t->errmsg = msg;
 }
 
-/* Fills o from the handler's return code. */
+/* Fills o from the handler's return code. A task that was cancelled
+ * answers cancelled whatever its handler returned afterwards: a handler
+ * that stops at a wait's BH_ECANCELLED and returns what it has must not
+ * turn the cancellation into a success with a partial result. */
 static void
 outcome_make(bh_task *t, int rc, outcome *o) {
   memset(o, 0, sizeof(*o));
+  if (rc == BH_ECANCELLED || t->cancelled) {
+    o->d.status = BH_CANCELLED;
+    o->d.reason = t->reason;
+    return;
+  }
   if (rc == 0) {
     o->d.status = BH_SUCCEEDED;
     o->d.returning_value = t->ret_arg != NULL ? t->ret_arg : &nil_obj;
@@ -89,11 +97,6 @@ outcome_make(bh_task *t, int rc, outcome *o) {
           MSGPACK_UNPACK_SUCCESS)
         o->d.returning_value = &o->ret.data;
     }
-    return;
-  }
-  if (rc == BH_ECANCELLED || (rc == BH_ECANCELED && t->cancelled)) {
-    o->d.status = BH_CANCELLED;
-    o->d.reason = t->reason;
     return;
   }
   if (t->errtype == NULL) {
@@ -296,7 +299,7 @@ bh__task_wait_ns(bh_task *t, int64_t due) {
 
   BH_ASSERT(bh__fiber_current() == t->fiber && !t->waiting);
   if (t->cancelled)
-    return BH_ECANCELED;
+    return BH_ECANCELLED;
   if (due >= 0) {
     if (bee->timers == NULL &&
         (st = bh__timers_open(&bee->timers, bee->loop)) != 0)

@@ -251,7 +251,7 @@ q_wait_signal(bh_task *t) {
     return BH_EPIPE;
   rc = bh_sleep(t, ms);
 
-  return rc == BH_ECANCELED ? rc : bh_return(t, "i", rc);
+  return rc == BH_ECANCELLED ? rc : bh_return(t, "i", rc);
 }
 
 static int64_t

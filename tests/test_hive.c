@@ -859,7 +859,7 @@ TEST(cancel_wakes_the_fiber) {
 
   ASSERT_INT_EQ(run(&queen, 1, &r, "cancel_local", "[]"), 0);
   ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i I]", &code, &ms), 0);
-  ASSERT_INT_EQ(code, BH_ECANCELED);
+  ASSERT_INT_EQ(code, BH_ECANCELLED);
   ASSERT(ms < 5000);
   bh_result_free(r);
   return 0;
