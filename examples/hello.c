@@ -15,13 +15,14 @@ static int sum_squares(bh_task *t) { /* the queen's task */
   bh_group *g = bh_group_new(t);
   bh_future *f;
   int64_t n, i, sum = 0, sq;
+  int rc;
 
   bh_task_unpack(t, "[I]", &n);
   for (i = 1; i <= n; i++)
     bh_group_delegate(g, NULL, NULL, "square", "[I]", i);
-  while (bh_group_next(g, &f, -1) == 0) { /* as they complete */
+  while ((rc = bh_group_next(g, &f, -1)) == 0) { /* as they complete */
     if (bh_result_status(bh_future_result(f)) != BH_SUCCEEDED) {
-      int rc = bh_raise_result(t, bh_future_result(f));
+      rc = bh_raise_result(t, bh_future_result(f));
       bh_future_free(f);
       bh_group_free(g);
       return rc;
@@ -30,7 +31,9 @@ static int sum_squares(bh_task *t) { /* the queen's task */
     sum += sq;
     bh_future_free(f);
   }
-  bh_group_free(g);
+  bh_group_free(g); /* cancels whatever is still in flight */
+  if (rc != BH_EDONE)
+    return rc; /* BH_ECANCELLED: the run was interrupted or timed out */
   return bh_return(t, "I", sum);
 }
 

@@ -453,7 +453,8 @@ pump(pipeline *pl) {
     rc = take(pl, f);
     bh_future_free(f);
   }
-  if (rc != 0 && rc != BH_ERAISED)
+  /* A cancellation (a signal, a deadline) is answered as such. */
+  if (rc != 0 && rc != BH_ERAISED && rc != BH_ECANCELLED)
     rc = bh_raise(pl->t, "RuntimeError", "the pipeline stopped: %s",
                   bh_strerror(rc));
   return rc;
@@ -635,7 +636,33 @@ default_cache(opts *o, char *buf, size_t len) {
   o->cache_dir = buf;
 }
 
-/* Runs the hive. Returns 0 with the queen's counts, or 1 (explained). */
+/* Says why the hive failed. Returns the exit status: 128 + the signal
+ * when SIGINT or SIGTERM interrupted it (130, 143, as a shell expects),
+ * else 1. */
+static int
+say_failure(const app *a, int rc, const bh_result *r) {
+  char why[4096];
+  int sig = r != NULL ? bh_result_signal(r) : 0;
+
+  if (a->drawn)
+    fputc('\n', stderr);
+  if (rc == BH_ECANCELLED && sig != 0) {
+    fprintf(stderr, "predict: interrupted by SIG%s after %llu of %llu rows\n",
+            sigabbrev_np(sig), (unsigned long long)a->done,
+            (unsigned long long)a->o.rows);
+    return 128 + sig;
+  }
+  if (r != NULL)
+    bh_result_format(r, why, sizeof(why));
+  else
+    snprintf(why, sizeof(why), "%s", bh_strerror(rc));
+  fprintf(stderr, "predict: the hive failed (%s):\n%s\n", bh_err_name(rc),
+          why);
+  return 1;
+}
+
+/* Runs the hive. Returns 0 with the queen's counts, or an exit status
+ * (say_failure). */
 static int
 run(app *a, bh_trace *tr, uint64_t counts[3]) {
   bh_value *args = bh_value_pack(NULL, "[I I I]", (int64_t)a->o.rows,
@@ -654,19 +681,11 @@ run(app *a, bh_trace *tr, uint64_t counts[3]) {
   if (rc == 0 && bh_result_unpack(r, why, sizeof(why), "[U U U]", &counts[0],
                                   &counts[1], &counts[2]) != 0)
     rc = BH_ETYPE;
-  if (rc != 0) {
-    if (a->drawn)
-      fputc('\n', stderr);
-    if (r != NULL)
-      bh_result_format(r, why, sizeof(why));
-    else
-      snprintf(why, sizeof(why), "%s", bh_strerror(rc));
-    fprintf(stderr, "predict: the hive failed (%s):\n%s\n", bh_err_name(rc),
-            why);
-  }
+  if (rc != 0)
+    rc = say_failure(a, rc, r);
   bh_result_free(r);
   bh_value_free(args);
-  return rc == 0 ? 0 : 1;
+  return rc;
 }
 
 static int

@@ -237,7 +237,11 @@ typedef struct bh_group bh_group;
  *   0             succeeded (the value set, or nil);
  *   BH_ERAISED    raised (what bh_raise() set);
  *   BH_ECANCELLED cancelled (reason from bh_cancel_reason(), if set);
- *   other < 0     raised, with the error's name and text. */
+ *   other < 0     raised, with the error's name and text.
+ * A task that has been cancelled (its waits return BH_ECANCELLED) answers
+ * cancelled whatever its handler returns afterwards: stopping at a wait's
+ * BH_ECANCELLED and returning what was gathered so far cannot turn a
+ * cancellation into a success with a partial result. */
 typedef int (*bh_task_fn)(bh_task *t);
 
 typedef struct bh_task_def {
@@ -324,7 +328,7 @@ BH_EXTERN void bh_cancel_reason(bh_task *t, const char *fmt, ...)
 
 /* ------------------------------------------------------------------------
  * Waiting, from inside a task's fiber. Deadlines are absolute milliseconds
- * of bh_now(); -1 waits forever. A wait returns BH_ECANCELED when the task
+ * of bh_now(); -1 waits forever. A wait returns BH_ECANCELLED when the task
  * is cancelled, BH_ETIMEDOUT when the deadline passes. */
 BH_EXTERN int64_t bh_now(void);
 /* Sleeps at least ms milliseconds from now (measured in nanoseconds, not
@@ -341,7 +345,7 @@ BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
 /* Delegates task `name` to a child and waits for it. On return *out holds
  * the result (returns owned; free with bh_result_free) and the return value
  * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_EFORMAT,
- * BH_ENOMEM, BH_ECANCELED return with *out NULL. */
+ * BH_ENOMEM, BH_ECANCELLED return with *out NULL. */
 BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
                           const char *fmt, ...);
 /* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
@@ -383,7 +387,7 @@ BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
 /* Cancels f: it completes now, cancelled ("Cancelled by the delegating
  * bee."); a task running on a child gets cancel_task, and a child that
  * does not answer within the grace period is killed. A local future's
- * fiber wakes with BH_ECANCELED. Returns 0, or BH_EDONE if f was done. */
+ * fiber wakes with BH_ECANCELLED. Returns 0, or BH_EDONE if f was done. */
 BH_EXTERN int bh_future_cancel(bh_future *f);
 /* Waits for the next completed future in the group, in completion order
  * (as_completed). Returns 0 with *out owned by the caller (free with
@@ -421,6 +425,10 @@ BH_EXTERN int bh_result_unpack(const bh_result *r, char *errbuf,
 BH_EXTERN const char *bh_result_errtype(const bh_result *r);
 BH_EXTERN const char *bh_result_errmsg(const bh_result *r);
 BH_EXTERN const char *bh_result_reason(const bh_result *r);
+/* For bh_run's result: the signal (SIGINT, SIGTERM) whose arrival
+ * cancelled the run, 0 when no signal did. A program that ends on it
+ * exits 128 + that number, as a shell expects of an interrupted job. */
+BH_EXTERN int bh_result_signal(const bh_result *r);
 /* Borrows: the innermost cause's exception type and message: what the bee
  * that first failed raised. */
 BH_EXTERN const char *bh_result_root_errtype(const bh_result *r);

@@ -250,6 +250,8 @@ bh_result *bh__result_make(bh_status st, int64_t child_id, const char *type,
                            const msgpack_object *traceback,
                            const msgpack_object *details);
 
+/* Records the signal that cancelled bh_run (bh_result_signal). */
+void bh__result_set_signal(bh_result *r, int signum);
 bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);
 
 /* stats.c */

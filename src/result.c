@@ -11,6 +11,7 @@ struct bh_result {
   bh_status status;
   char *errtype, *errmsg, *reason; /* top of the chain */
   char *root_type, *root_msg;      /* innermost exception */
+  int signum;                      /* bh_run's: the cancelling signal */
 };
 
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
@@ -200,6 +201,16 @@ bh_result_errmsg(const bh_result *r) {
 const char *
 bh_result_reason(const bh_result *r) {
   return r->reason;
+}
+
+int
+bh_result_signal(const bh_result *r) {
+  return r->signum;
+}
+
+void
+bh__result_set_signal(bh_result *r, int signum) {
+  r->signum = signum;
 }
 
 const char *

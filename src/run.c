@@ -21,6 +21,7 @@ typedef struct run {
   uv_timer_t progress;
   uv_signal_t sigs[2];  /* SIGINT, SIGTERM */
   int interrupts;
+  int signum; /* the signal that cancelled the queen's work */
 } run;
 
 static void
@@ -79,6 +80,7 @@ signal_cb(uv_signal_t *h, int signum) {
     bh__children_kill(r->queen, why);
     return;
   }
+  r->signum = signum;
   if (r->queen->pop_failed == NULL)
     r->queen->pop_failed = bh__strdup(why);
   bh__bee_cancel_all(r->queen, why);
@@ -312,6 +314,8 @@ bh_run(const bh_run_opts *o, bh_result **out) {
   }
   uv_run(&r.loop, UV_RUN_DEFAULT);
   rc = r.res ? outcome(&r, out) : BH_ENOMEM;
+  if (rc == BH_ECANCELLED && r.signum != 0 && *out != NULL)
+    bh__result_set_signal(*out, r.signum);
   bh_result_free(r.res);
   teardown(&r);
   return rc;

@@ -659,6 +659,74 @@ TEST(bad_input_gets_a_clear_error) {
   return 0;
 }
 
+/* ---- interrupted from a terminal -------------------------------------------- */
+
+/* Starts predict for far more rows than it can do in a second, in a session
+ * of its own (a terminal's job), with stdout and stderr into files. */
+static pid_t
+start_job(const char *csv, const char *out, const char *err) {
+  pid_t pid = fork();
+
+  if (pid == 0) {
+    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+    setsid();
+    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+      _exit(126);
+    execl(predict_bin(), predict_bin(), "--rows", "100000000", "--data",
+          data_dir(), "--cache", in_work("cache"), "--out", csv,
+          (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* A terminal's Ctrl-C (SIGINT) or a supervisor's SIGTERM goes to the whole
+ * process group: the job stops in order, says so, exits 128 + the signal,
+ * and nothing of its process group is left two seconds later. */
+static int
+interrupted(int sig) {
+  const char *csv = in_work("int.csv"), *err = in_work("int.err");
+  char want[64], *text;
+  int pidfd, st;
+  size_t len;
+  pid_t pid;
+
+  ASSERT(bin_ok());
+  ASSERT((pid = start_job(csv, in_work("int.out"), err)) > 0);
+  ASSERT((pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) >= 0);
+  /* Rows are being written: every worker is up and busy. */
+  ASSERT_INT_EQ(wait_size(work_dir(), csv, 100000, pidfd), 0);
+  ASSERT_INT_EQ(kill(-pid, sig), 0);
+  ASSERT_INT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT((text = slurp(err, &len)) != NULL);
+  fprintf(stderr, "its stderr: %s\n", text); /* shown if the test fails */
+  ASSERT(WIFEXITED(st));
+  ASSERT_INT_EQ(WEXITSTATUS(st), 128 + sig);
+  snprintf(want, sizeof(want), "predict: interrupted by SIG%s after ",
+           sigabbrev_np(sig));
+  ASSERT(strstr(text, want) != NULL);
+  ASSERT(strstr(text, "ssertion") == NULL);
+  ASSERT_INT_EQ(count(text, "\n"), 1);
+  free(text);
+  /* The workers were this job's children: gone with it, or soon after. */
+  for (st = 0; st < 200 && kill(-pid, 0) == 0; st++)
+    poll(NULL, 0, 10);
+  ASSERT(kill(-pid, 0) == -1 && errno == ESRCH);
+  close(pidfd);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
+TEST(ctrl_c_stops_the_job_in_order) {
+  return interrupted(SIGINT);
+}
+
+TEST(sigterm_stops_the_job_in_order) {
+  return interrupted(SIGTERM);
+}
+
 TEST_MAIN(TEST_ENTRY_T(csv_is_identical_across_workers_and_batches, 30),
           TEST_ENTRY_T(predictions_match_a_serial_computation, 20),
           TEST_ENTRY(model_agrees_with_scikit_learn),
@@ -666,4 +734,6 @@ TEST_MAIN(TEST_ENTRY_T(csv_is_identical_across_workers_and_batches, 30),
           TEST_ENTRY_T(killed_workers_with_retries_change_nothing, 30),
           TEST_ENTRY_T(progress_shows_on_a_terminal_only, 30),
           TEST_ENTRY_T(unknown_labels_stay_empty, 10),
-          TEST_ENTRY_T(bad_input_gets_a_clear_error, 10))
+          TEST_ENTRY_T(bad_input_gets_a_clear_error, 10),
+          TEST_ENTRY_T(ctrl_c_stops_the_job_in_order, 30),
+          TEST_ENTRY_T(sigterm_stops_the_job_in_order, 30))

@@ -127,10 +127,8 @@ main(int argc, char **argv) {
   reason = bh_result_reason(r) ? bh_result_reason(r) : "-";
   printf("rc %s reason %s\n", bh_err_name(rc), reason);
   status = rc == 0 ? 0 : 1;
-  if (rc == BH_ECANCELLED && strstr(reason, "interrupted by SIGINT"))
-    status = 130;
-  if (rc == BH_ECANCELLED && strstr(reason, "interrupted by SIGTERM"))
-    status = 143;
+  if (rc == BH_ECANCELLED && bh_result_signal(r) != 0)
+    status = 128 + bh_result_signal(r);
   bh_result_free(r);
   bh_value_free(args);
   bh_logger_free(o.logger);
