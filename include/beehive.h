@@ -60,7 +60,14 @@ BH_EXTERN const char *bh_version(void);
   XX(EDONE, -30004, "nothing left to wait for")                              \
   XX(ECLOSED, -30005, "bee is shutting down")                                \
   XX(ESPAWN, -30006, "could not start a worker bee")                         \
-  XX(EFORMAT, -30007, "bad format string")
+  XX(EFORMAT, -30007, "bad format string")                                   \
+  XX(ECONNREFUSED, -111, "connection refused")                               \
+  XX(EDNS, -30008, "host name not resolved")                                 \
+  XX(ETOOBIG, -30009, "response larger than the limit")                      \
+  XX(ETLS, -30010, "TLS failure")                                            \
+  XX(EHTTP, -30011, "HTTP transfer failed")                                  \
+  XX(ES3, -30012, "S3 error")                                                \
+  XX(ENOTFOUND, -30013, "no such object")
 
 typedef enum bh_errno {
 #define BH__ERR_ENUM(name, value, text) BH_##name = (value),
@@ -249,11 +256,16 @@ typedef struct bh_task_def {
   bh_task_fn fn;
 } bh_task_def;
 
+typedef struct bh_http bh_http; /* a bee's HTTP session (bh_http_request) */
+typedef struct bh_s3 bh_s3;     /* an S3 client (bh_s3_get...) */
+
 /* A context_vars set, handed to every task of a bee. */
 typedef struct bh_context {
   int async;              /* must be true: the bee runs tasks asynchronously */
   const char *s3_profile; /* the S3 profile asked for, or NULL */
-  void *s3_client;        /* NULL until the S3 module opens one */
+  bh_s3 *s3_client;       /* made from s3_profile in every bee; NULL when
+                           * s3_profile is NULL */
+  bh_http *http_session;  /* every bee's own; never NULL in a bee */
   void *user;             /* what the class's context_new hook made */
 } bh_context;
 
@@ -337,6 +349,64 @@ BH_EXTERN int bh_sleep(bh_task *t, int64_t ms);
 enum { BH_READABLE = 1, BH_WRITABLE = 2 };
 /* Waits until fd is ready for `events`; returns the ready events (> 0). */
 BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
+
+/* ------------------------------------------------------------------------
+ * Network and file I/O, from inside a task's fiber: the task waits while
+ * the bee's other tasks run. Every call names what failed: on an error it
+ * returns a BH_E* code and bh_task_errmsg() says what and where; a
+ * handler that returns that code as it is raises HTTPError, S3Error or
+ * OSError with that message. Cancelling the task (a deadline,
+ * cancel_task) aborts its transfer at once: the call returns
+ * BH_ECANCELLED. */
+
+/* The message of this task's last failed I/O call, e.g. "connection
+ * refused (GET http://127.0.0.1:9/x): Failed to connect ...", or NULL
+ * when its last I/O call succeeded. Borrowed until the next I/O call. */
+BH_EXTERN const char *bh_task_errmsg(const bh_task *t);
+
+/* An HTTP request through the bee's session (libcurl's multi interface
+ * on the bee's loop: connections and DNS answers are reused; HTTP/2 where
+ * a TLS server offers it). */
+typedef struct bh_http_req {
+  const char *method;          /* NULL: GET, or POST when body is set */
+  const char *url;             /* http:// or https:// */
+  const char *const *headers;  /* "Name: value" strings, NULL-terminated;
+                                * or NULL */
+  const void *body;            /* sent as is; or NULL */
+  size_t body_len;
+  int64_t timeout_ms;          /* the whole transfer; 0: no limit but the
+                                * task's own deadline */
+  size_t max_response;         /* body bytes at most (BH_ETOOBIG beyond);
+                                * 0: 64 MiB */
+} bh_http_req;
+typedef struct bh_http_resp bh_http_resp;
+
+/* Makes the request and waits for the whole response. Returns 0 with
+ * *out (owned: bh_http_resp_free) whatever the HTTP status, or
+ * BH_EINVAL (no URL, a malformed one), BH_ECONNREFUSED, BH_EDNS,
+ * BH_ETIMEDOUT, BH_ETOOBIG, BH_ETLS, BH_EHTTP (any other transfer
+ * failure), BH_ENOMEM or BH_ECANCELLED, with *out NULL. */
+BH_EXTERN int bh_http_request(bh_task *t, const bh_http_req *req,
+                              bh_http_resp **out);
+/* bh_http_request() of a GET. */
+BH_EXTERN int bh_http_get(bh_task *t, const char *url, bh_http_resp **out);
+BH_EXTERN long bh_http_resp_status(const bh_http_resp *r);
+/* 10, 11, 20 or 30: the HTTP version the response came in. */
+BH_EXTERN int bh_http_resp_version(const bh_http_resp *r);
+/* Borrows: the last header named `name` (any case), or NULL. */
+BH_EXTERN const char *bh_http_resp_header(const bh_http_resp *r,
+                                          const char *name);
+/* The number of headers, and the i-th (borrowed). */
+BH_EXTERN size_t bh_http_resp_n_headers(const bh_http_resp *r);
+BH_EXTERN int bh_http_resp_header_at(const bh_http_resp *r, size_t i,
+                                     const char **name, const char **value);
+/* Borrows: the body, NUL-terminated after its *len bytes. A body of at
+ * least bh_blob_threshold() bytes whose length was announced is received
+ * into shared memory: returning it (bh_return "y#") copies nothing. */
+BH_EXTERN const void *bh_http_resp_body(const bh_http_resp *r, size_t *len);
+BH_EXTERN void bh_http_resp_free(bh_http_resp *r);
+/* Connections the bee's session has opened so far. */
+BH_EXTERN uint64_t bh_http_connects(const bh_http *s);
 
 /* ------------------------------------------------------------------------
  * Delegation. `fmt` describes the arguments: "[...]" for args, optionally

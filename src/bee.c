@@ -5,6 +5,7 @@
 #include "pop.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
@@ -472,6 +473,12 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
     bee->ctx = *o->ctx;
   bee->ctx.async = 1;
   bh__deleg_init(bee);
+  if ((bee->ctx.http_session = bh__http_new(loop, &o->http)) == NULL) {
+    if (parent_fd >= 0)
+      close(parent_fd);
+    bh__bee_free(bee);
+    return BH_ENOMEM;
+  }
   if (parent_fd >= 0) {
     err = bh__chan_open(&bee->parent, loop, parent_fd, bee->max_frame,
                         parent_msg, parent_err, bee);
@@ -501,6 +508,8 @@ bh__bee_free(bh_bee *bee) {
   }
   bh__timers_close(bee->timers);
   bee->timers = NULL;
+  bh__http_free(bee->ctx.http_session);
+  bee->ctx.http_session = NULL;
   shutdown_stop(bee);
   bh__children_free(bee);
   bh__deleg_close(bee);

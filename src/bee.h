@@ -12,6 +12,7 @@
 
 #include "chan.h"
 #include "fiber.h"
+#include "http.h"
 #include "timer.h"
 #include "internal.h"
 
@@ -40,6 +41,9 @@ struct bh_task {
   const msgpack_object *ret_arg; /* or: part of its own args/kwargs */
   bh__blobs ret_blobs;   /* blobs that ret names by LOCAL exts */
   char *errtype, *errmsg, *reason;
+  int io_err;            /* the last failed I/O call's code (0: none) */
+  const char *io_type;   /* ...its exception type (static) */
+  char *io_msg;          /* ...and message (bh_task_errmsg) */
   bh_value *tb;          /* traceback lines: array of str */
   bh_value *details;     /* other_details */
   /* Waiting. */
@@ -148,6 +152,7 @@ typedef struct bh__bee_opts {
   const bh_context *ctx;
   size_t max_frame;
   int64_t pickup_ms;
+  bh__http_opts http;    /* the limits of its HTTP session */
   void (*on_dead)(bh_bee *bee);
   void (*on_orphan)(bh_bee *bee);
   void *owner;
@@ -197,6 +202,15 @@ void bh__task_wake(bh_task *t, int status);
 /* Appends a traceback line; adds the "in task ... of bee ..." line. */
 int bh__task_tb_add(bh_task *t, const char *line);
 void bh__task_tb_where(bh_task *t);
+/* Records the outcome of an I/O call: err 0 clears; otherwise type
+ * (static) and msg (owned; NULL: the code's text) become what
+ * bh_task_errmsg() says and what returning err raises. Returns err. */
+int bh__task_io_result(bh_task *t, int err, const char *type, char *msg);
+/* http_api.c: starts a transfer on t's bee session and waits for it.
+ * Returns 0 with *x done (its result may hold a transfer error), or an
+ * error recorded on t (exception type `type`) with *x NULL. */
+int bh__http_run(bh_task *t, const bh__xfer_req *rq, const char *type,
+                 bh__xfer **x);
 /* Sets the exception; takes ownership of msg. */
 void bh__task_set_error(bh_task *t, const char *type, char *msg);
 

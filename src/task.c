@@ -99,7 +99,11 @@ outcome_make(bh_task *t, int rc, outcome *o) {
     }
     return;
   }
-  if (t->errtype == NULL) {
+  if (t->errtype == NULL && rc < 0 && rc == t->io_err && t->io_msg) {
+    /* The handler passed on the code of its failed I/O call. */
+    bh__task_set_error(t, t->io_type, bh__strdup(t->io_msg));
+    bh__task_tb_where(t);
+  } else if (t->errtype == NULL) {
     bh__task_set_error(t, rc < 0 ? bh_err_name(rc) : "TaskError",
               rc < 0 ? bh__strdup(bh_strerror(rc))
                      : bh__asprintf("The task returned %d.", rc));
@@ -274,6 +278,7 @@ task_release(bh_task *t) {
   bh__free(t->errtype);
   bh__free(t->errmsg);
   bh__free(t->reason);
+  bh__free(t->io_msg);
   bh_value_free(t->tb);
   bh_value_free(t->details);
   bh__free(t);
@@ -333,4 +338,17 @@ bh__task_wake(bh_task *t, int status) {
     return;
   t->waiting = false;
   bh__fiber_wake(t->fiber, status);
+}
+
+int
+bh__task_io_result(bh_task *t, int err, const char *type, char *msg) {
+  bh__free(t->io_msg);
+  t->io_msg = NULL;
+  t->io_err = err;
+  t->io_type = type;
+  if (err != 0)
+    t->io_msg = msg != NULL ? msg : bh__strdup(bh_strerror(err));
+  else
+    bh__free(msg);
+  return err;
 }

@@ -135,6 +135,9 @@ group_case(const group_run *g) {
   ASSERT(pid >= 0);
   if (pid == 0) {
     setsid(); /* a process group of its own, as a terminal's job */
+    /* Gone with this test if it fails or times out: a hive that
+     * cannot be stopped must not spin on after the test. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(out[1], 1);
     dup2(err[1], 2);
     execl(BH_HELPER_DIR "/sig_hive", "sig_hive", g->start,
