@@ -592,6 +592,47 @@ TEST(flood_of_descriptors_leaves_none_open) {
   return 0;
 }
 
+/* True if recvmsg() here drops descriptors past RLIMIT_NOFILE: one sent
+ * to this process while the limit leaves no room comes truncated. (Under
+ * valgrind the kernel's limit stays as it was, and all would come.) */
+static bool
+limit_binds_recvmsg(void) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  char byte;
+  struct iovec iov = {&byte, 1};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = ctl.buf,
+                      .msg_controllen = sizeof(ctl.buf)};
+  struct rlimit rl, none;
+  int sv[2], lowest, fd;
+  ssize_t got = -1;
+  bool binds;
+
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return false;
+  if (send_copies(sv[1], 0, sv[1], 1) == 0 &&
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+      (lowest = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+    close(lowest);
+    none = rl;
+    none.rlim_cur = (rlim_t)lowest;
+    if (setrlimit(RLIMIT_NOFILE, &none) == 0)
+      got = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  binds = got == 1 && (mh.msg_flags & MSG_CTRUNC);
+  if (got == 1 && !binds && mh.msg_controllen >= CMSG_LEN(sizeof(int))) {
+    memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+    close(fd);
+  }
+  close(sv[0]);
+  close(sv[1]);
+  return binds;
+}
+
 /* 100 descriptors in one message to a process that has room for only
  * `room` more (its RLIMIT_NOFILE just above its lowest free number): the
  * kernel installs `room` of them, drops the rest, and says MSG_CTRUNC.
@@ -604,6 +645,11 @@ truncated(int room) {
   end e = {0};
   uv_loop_t loop;
 
+  if (!limit_binds_recvmsg()) {
+    fprintf(stderr, "RLIMIT_NOFILE does not limit recvmsg() here: not "
+            "checked\n");
+    return 0;
+  }
   ASSERT_INT_EQ(hostile_open(&loop, &e, sv), 0);
   nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ASSERT(nul >= 0);
