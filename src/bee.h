@@ -78,7 +78,7 @@ struct bh__child {
   char *cause;           /* why it ended, when abnormal */
   bh_value *dead_msg;    /* the dead message it sent, if any */
   uint64_t done, raised, cancelled, lost; /* its answers, for stats */
-  int64_t oom_kills;     /* the kernel's OOM kill count at its start */
+  struct bh__oom *oom;   /* evidence of an OOM kill (oom.h); NULL none */
 };
 
 struct bh_bee {

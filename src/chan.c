@@ -103,15 +103,15 @@ fds_close_all(bh__chan *c) {
   c->fds_head = 0;
 }
 
-/* Queues a received descriptor; false if too many are unclaimed. */
-static bool
+/* Queues a received descriptor: 0, or BH_EPROTO if too many are
+ * unclaimed, BH_ENOMEM if the queue cannot grow. A refused descriptor is
+ * left to the caller, which closes it (take_fds). */
+static int
 fds_push(bh__chan *c, int fd) {
   if (c->fds_len == 0)
     c->fds_head = 0;
-  if (c->fds_len >= MAX_FDS_QUEUED) {
-    close(fd);
-    return false;
-  }
+  if (c->fds_len >= MAX_FDS_QUEUED)
+    return BH_EPROTO;
   if (c->fds_head + c->fds_len == c->fds_cap) {
     if (c->fds_head > 0) {
       memmove(c->fds_in, c->fds_in + c->fds_head,
@@ -121,16 +121,14 @@ fds_push(bh__chan *c, int fd) {
       size_t cap = c->fds_cap ? c->fds_cap * 2 : 8;
       int *v = bh__realloc(c->fds_in, cap * sizeof(*v));
 
-      if (v == NULL) {
-        close(fd);
-        return false;
-      }
+      if (v == NULL)
+        return BH_ENOMEM;
       c->fds_in = v;
       c->fds_cap = cap;
     }
   }
   c->fds_in[c->fds_head + c->fds_len++] = fd;
-  return true;
+  return 0;
 }
 
 /* Resolves one WIRE blob ext into a bin over a received memfd, and turns
@@ -329,12 +327,21 @@ parse(bh__chan *c) {
   }
 }
 
-/* Queues the descriptors of one recvmsg(); false if the channel failed. */
+/* Queues the descriptors of one recvmsg(); false if the channel failed.
+ * Every descriptor the kernel installed in this process is either queued
+ * or closed here: past the first one refused (a peer flooding us beyond
+ * MAX_FDS_QUEUED) and in a truncated control message (MSG_CTRUNC: those
+ * that fitted were installed all the same, and the numbering of the rest
+ * is lost) nothing is queued, and nothing may be left open. */
 static bool
 take_fds(bh__chan *c, struct msghdr *mh) {
   struct cmsghdr *cm;
-  bool ok = !(mh->msg_flags & MSG_CTRUNC);
+  const char *why = NULL;
+  int err = BH_EPROTO;
 
+  if (mh->msg_flags & MSG_CTRUNC)
+    why = "blob descriptors were lost on the way (out of file "
+          "descriptors?)";
   for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
     size_t i, n;
     int fd;
@@ -344,18 +351,17 @@ take_fds(bh__chan *c, struct msghdr *mh) {
     n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (i = 0; i < n; i++) {
       memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      if (!ok || !fds_push(c, fd)) {
-        if (ok)
-          fail(c, BH_EPROTO, "the peer sent more blob descriptors than its "
-               "frames name");
-        ok = false;
-      }
+      if (why == NULL && (err = fds_push(c, fd)) != 0)
+        why = err == BH_ENOMEM ? "no memory for blob descriptors"
+                               : "the peer sent more blob descriptors than "
+                                 "its frames name";
+      if (why != NULL)
+        close(fd);
     }
   }
-  if (mh->msg_flags & MSG_CTRUNC)
-    fail(c, BH_EPROTO, "blob descriptors were lost on the way (out of "
-         "file descriptors?)");
-  return ok;
+  if (why != NULL)
+    fail(c, err, why);
+  return why == NULL;
 }
 
 static void
@@ -414,7 +420,9 @@ do_read(bh__chan *c, bool drain) {
       fail(c, -errno, strerror(errno));
       return;
     }
-    if (n > 0 && mh.msg_controllen > 0 && !take_fds(c, &mh))
+    /* (A control message truncated to nothing still says MSG_CTRUNC.) */
+    if (n > 0 && (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) &&
+        !take_fds(c, &mh))
       return;
     if (n <= 0) {
       read_end(c, n < 0 ? -errno : 0);

@@ -2,6 +2,7 @@
  * through a pidfd, so a death is known the moment it happens), and
  * mourning them with the cause of their end. */
 #include "bee.h"
+#include "oom.h"
 #include "sig.h"
 
 #include <errno.h>
@@ -12,35 +13,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The kernel's count of OOM kills (/proc/vmstat oom_kill); -1 unknown. */
-static int64_t
-oom_kills(void) {
-  char line[64];
-  long long n = -1;
-  FILE *f = fopen("/proc/vmstat", "r");
-
-  while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-    if (sscanf(line, "oom_kill %lld", &n) == 1)
-      break;
-  if (f != NULL)
-    fclose(f);
-  return n;
-}
-
 static void
 describe_status(bh__child *c) {
   int st = c->wstatus, sig = WTERMSIG(st);
-  int64_t ooms;
 
+  /* SIGKILL is the OOM killer's only on evidence naming this process. */
+  if (c->cause == NULL && WIFSIGNALED(st) && sig == SIGKILL)
+    c->cause = bh__oom_cause(c->oom, c->pid);
+  bh__oom_free(c->oom);
+  c->oom = NULL;
   if (c->cause != NULL)
     return;
-  ooms = WIFSIGNALED(st) && sig == SIGKILL ? oom_kills() : -1;
-  if (ooms > c->oom_kills && c->oom_kills >= 0)
-    c->cause = bh__asprintf("killed by signal SIGKILL (Killed), by the "
-                            "kernel's OOM killer (its oom_kill count rose "
-                            "by %lld while the worker lived)",
-                            (long long)(ooms - c->oom_kills));
-  else if (WIFSIGNALED(st))
+  if (WIFSIGNALED(st))
     c->cause = bh__asprintf("killed by signal SIG%s (%s)",
                             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
                             strsignal(sig));
@@ -359,7 +343,7 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
   c->pid = pid;
   c->capacity = capacity;
   c->alive = true;
-  c->oom_kills = pid != 0 ? oom_kills() : -1;
+  c->oom = pid != 0 ? bh__oom_start(pid) : NULL;
   err = bh__chan_open(&c->chan, bee->loop, fd, bee->max_frame, child_msg,
                       child_err, c);
   if (err == 0 && pid != 0)
@@ -392,6 +376,7 @@ bh__children_free(bh_bee *bee) {
         ;
     }
     pidwatch_stop(c);
+    bh__oom_free(c->oom);
     bh__chan_close(c->chan);
     bh_value_free(c->dead_msg);
     bh__free(c->cause);

@@ -66,30 +66,7 @@ w_pid(bh_task *t) {
   return bh_return(t, "I", (int64_t)getpid());
 }
 
-/* Joins memory cgroup args[0], then eats memory until the kernel's OOM
- * killer ends the process. */
-static int
-w_oom(bh_task *t) {
-  char dir[200], path[256];
-  FILE *f;
-
-  if (bh_task_unpack(t, "[s]", dir, sizeof(dir)) != 0)
-    return BH_ERAISED;
-  snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-  f = fopen(path, "w");
-  if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0)
-    return bh_raise(t, "OSError", "cannot join %s", dir);
-  for (;;) {
-    char *p = malloc(1 << 20);
-
-    if (p == NULL)
-      return bh_raise(t, "MemoryError", "malloc failed before the OOM kill");
-    memset(p, 1, 1 << 20);
-  }
-}
-
 static const bh_task_def wtasks[] = {
-    {"oom", w_oom},
     {"once_die", w_once_die}, {"suicide", w_suicide}, {"nap", w_nap},
     {"spin", w_spin},         {"pid", w_pid},         {NULL, NULL}};
 static const bh_class worker = {.name = "W", .tasks = wtasks};
@@ -694,38 +671,7 @@ TEST(spawn_kill_cycles_stay_flat) {
   return 0;
 }
 
-/* A worker the kernel's OOM killer ends: the cause says so. Needs a memory
- * cgroup (v1) this process may create; without one it says so and passes
- * without checking. */
-TEST(oom_kill_is_named) {
-  bh_run_opts o = {.workers = 1, .max_workers = 1};
-  char dir[128], path[160];
-  once_out u;
-  bh_result *r;
-  FILE *f;
-
-  snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory/bh_oom_%d", (int)getpid());
-  snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", dir);
-  if (mkdir(dir, 0755) != 0 || (f = fopen(path, "w")) == NULL) {
-    fprintf(stderr, "no memory cgroup to test with: not checked\n");
-    rmdir(dir);
-    return 0;
-  }
-  fprintf(f, "%d\n", 64 << 20);
-  fclose(f);
-  ASSERT_INT_EQ(run(&o, &r, "once", "[s s]", "oom", dir), 0);
-  rmdir(dir);
-  ASSERT_INT_EQ(unpack_once(r, &u), 0);
-  ASSERT_INT_EQ(u.status, BH_RAISED);
-  if (strstr(u.msg, "OOM killer") == NULL) {
-    fprintf(stderr, "cause: %s: %s\n", u.type, u.msg);
-    return 1;
-  }
-  bh_result_free(r);
-  return 0;
-}
-
-TEST_MAIN(TEST_ENTRY_T(oom_kill_is_named, 30), TEST_ENTRY(retry_after_a_worker_dies), TEST_ENTRY(no_retry_by_default),
+TEST_MAIN(TEST_ENTRY(retry_after_a_worker_dies), TEST_ENTRY(no_retry_by_default),
           TEST_ENTRY(poison_task_is_refused),
           TEST_ENTRY(dead_workers_are_replaced),
           TEST_ENTRY(failing_init_hits_the_restart_limit),
