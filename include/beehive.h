@@ -341,7 +341,10 @@ BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
 /* Delegates task `name` to a child and waits for it. On return *out holds
  * the result (returns owned; free with bh_result_free) and the return value
  * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_EFORMAT,
- * BH_ENOMEM, BH_ECANCELED return with *out NULL. */
+ * BH_ENOMEM, BH_ECANCELED return with *out NULL. A NULL t or name, or an
+ * empty name, returns BH_EINVAL with *out holding a raised result that
+ * says why (ValueError "bh_delegate: the task name is empty"); a NULL out
+ * returns BH_EINVAL. */
 BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
                           const char *fmt, ...);
 /* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
@@ -351,14 +354,18 @@ BH_EXTERN int bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                                 const msgpack_object *kwargs);
 
 /* A group collects futures and hands them back as they complete. No fiber
- * is made per delegation, so a group can hold millions. Returns owned. */
+ * is made per delegation, so a group can hold millions. Returns owned, or
+ * NULL (t NULL, or out of memory). */
 BH_EXTERN bh_group *bh_group_new(bh_task *t);
 /* Frees the group; pending futures in it are cancelled (their delegations
  * are forgotten and their answers dropped) and freed. */
 BH_EXTERN void bh_group_free(bh_group *g);
-/* Starts a delegation in the group; returns 0 or an error. The future
- * carries `udata`. If out is not NULL, *out borrows the future until it is
- * freed. */
+/* Starts a delegation in the group; returns 0 or an error: BH_EINVAL for
+ * a NULL g or name or an empty name (the bee's logger gets why, e.g.
+ * "bh_group_delegate: the task name is empty"). The future carries
+ * `udata`. If out is not NULL, *out borrows the future until it is freed:
+ * the group still hands it out from bh_group_next() unless it is freed or
+ * waited for first. */
 BH_EXTERN int bh_group_delegate(bh_group *g, bh_future **out, void *udata,
                                 const char *name, const char *fmt, ...);
 BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
@@ -367,12 +374,14 @@ BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
                                       const msgpack_object *kwargs);
 /* Starts local concurrent work: `fn(t2, arg)` runs in a new fiber of the same
  * bee (t2 is a local task sharing the bee). Its return code and bh_return()
- * value make the future's result as for a task. */
+ * value make the future's result as for a task. BH_EINVAL for a NULL g or
+ * fn. */
 typedef int (*bh_local_fn)(bh_task *t, void *arg);
 BH_EXTERN int bh_group_go(bh_group *g, bh_future **out, void *udata,
                           bh_local_fn fn, void *arg);
 /* Options of the delegations a group starts from now on. A negative field
- * keeps the hive's default (bh_run_opts.retries / task_timeout_ms). */
+ * keeps the hive's default (bh_run_opts.retries / task_timeout_ms); o NULL
+ * restores the defaults. */
 typedef struct bh_deleg_opts {
   int retries;        /* re-offers to another worker when the one running
                        * the task dies; 0: none (the reference's way) */
@@ -383,25 +392,37 @@ BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
 /* Cancels f: it completes now, cancelled ("Cancelled by the delegating
  * bee."); a task running on a child gets cancel_task, and a child that
  * does not answer within the grace period is killed. A local future's
- * fiber wakes with BH_ECANCELED. Returns 0, or BH_EDONE if f was done. */
+ * fiber wakes with BH_ECANCELED. Returns 0, BH_EDONE if f was done, or
+ * BH_EINVAL if f is NULL. */
 BH_EXTERN int bh_future_cancel(bh_future *f);
 /* Waits for the next completed future in the group, in completion order
  * (as_completed). Returns 0 with *out owned by the caller (free with
- * bh_future_free), BH_EDONE when nothing is pending, or a wait error. */
+ * bh_future_free), BH_EDONE when nothing is pending, a wait error, or
+ * BH_EINVAL if g or out is NULL. */
 BH_EXTERN int bh_group_next(bh_group *g, bh_future **out, int64_t deadline);
-/* Number of futures started and not yet returned by bh_group_next(). */
+/* Number of futures started and not yet returned by bh_group_next(), nor
+ * waited for or freed by the caller; 0 for NULL. */
 BH_EXTERN size_t bh_group_pending(const bh_group *g);
-/* Waits for one given future of the group. After 0, the future is still
- * the caller's to free and bh_group_next() will not return it. */
+/* Waits for one given future of the group. From the call on, the future
+ * is the caller's to free and bh_group_next() will not return it. Returns
+ * 0 once done, a wait error, or BH_EINVAL if f is NULL. */
 BH_EXTERN int bh_future_wait(bh_future *f, int64_t deadline);
-BH_EXTERN int bh_future_done(const bh_future *f);
-/* Borrows: the result, valid until bh_future_free(); NULL if not done. */
+BH_EXTERN int bh_future_done(const bh_future *f); /* 0 for NULL */
+/* Borrows: the result, valid until bh_future_free(); NULL if not done (or
+ * f is NULL). */
 BH_EXTERN const bh_result *bh_future_result(const bh_future *f);
 BH_EXTERN void *bh_future_udata(const bh_future *f);
+/* Frees f, at any time: a future not done is cancelled and forgotten (as
+ * bh_group_free() does with its pending ones: its answer is dropped), and
+ * a group's future leaves its group, which no longer counts it nor hands
+ * it out. NULL does nothing. Not while a bh_future_wait() waits on it. */
 BH_EXTERN void bh_future_free(bh_future *f);
 
 /* ------------------------------------------------------------------------
- * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). */
+ * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). The
+ * accessors take NULL (a failed bh_delegate's *out): status BH_RAISED,
+ * child id -1, nil value, NULL strings and message, an empty format, and
+ * bh_result_unpack() returns BH_EINVAL. */
 typedef enum bh_status {
   BH_SUCCEEDED = 0,
   BH_RAISED = 1,

@@ -31,6 +31,9 @@ char *bh__strndup(const char *s, size_t n);
 /* printf into a new string. Returns owned or NULL. */
 char *bh__asprintf(const char *fmt, ...) BH_PRINTF(1, 2);
 char *bh__vasprintf(const char *fmt, va_list ap);
+/* "." to end a sentence with s, or "" if s ends in a period already (a
+ * cause quoted at the end of a message may be a sentence of its own). */
+const char *bh__stop(const char *s);
 /* The number of blocks allocated and not yet freed through the functions
  * above; tests check it returns to its starting value. */
 size_t bh__alloc_live(void);
