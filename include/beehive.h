@@ -463,24 +463,41 @@ typedef enum bh_start {
                       * bh_worker_main() first */
 } bh_start;
 
+/* The smallest max_frame (bytes): the least that carries every message
+ * the library itself must be able to send (docs/PROTOCOL.md section 3). */
+#define BH_MAX_FRAME_MIN 4096
+
+/* Each field's range is in its comment; bh_subprocess_workerbee() refuses
+ * anything outside with BH_EINVAL. */
 typedef struct bh_spawn_opts {
-  const bh_class *cls;        /* the worker bee class (required) */
-  int64_t id;                 /* the id its parent assigns */
+  const bh_class *cls;        /* the worker bee class (required; with a
+                               * name for exec starts); its workers, if it
+                               * is a queen, 0 or more */
+  int64_t id;                 /* the id its parent assigns; any */
   const bh_value *init_args;  /* array or NULL; borrowed */
   const bh_value *init_kwargs; /* map or NULL; borrowed */
   const char *s3_profile;     /* or NULL */
-  int max_concurrency;        /* tasks at once; 0 means 1024, -1 no limit */
-  int prefetch;               /* see bh_run_opts.prefetch */
+  int max_concurrency;        /* tasks at once: -1 no limit, 0 means 1024,
+                               * or at least 1 */
+  int prefetch;               /* see bh_run_opts.prefetch: 0 or more, and
+                               * max_concurrency + prefetch at most INT_MAX */
   bh_logger *logger;          /* or NULL; fork starts only */
-  bh_start start;
-  size_t max_frame;           /* frame size limit; 0 means 64 MiB */
+  bh_start start;             /* BH_START_FORK or BH_START_EXEC */
+  size_t max_frame;           /* frame size limit: 0 means 64 MiB, else at
+                               * least BH_MAX_FRAME_MIN (a frame's header
+                               * caps it at 4 GiB - 1) */
 } bh_spawn_opts;
 
 /* The reference's subprocess_workerbee(): starts a worker bee in a daemon
  * subprocess (it dies when its parent dies) and returns its pid and the
  * parent's end of its private full-duplex channel (a socket the caller now
  * owns). The child holds no descriptor but its end of the channel and
- * stdin/stdout/stderr. Returns 0, BH_EINVAL, BH_ESPAWN or -errno. */
+ * stdin/stdout/stderr. Returns 0, BH_ESPAWN, -errno, or BH_EINVAL (o, pid
+ * or channel NULL, or an option out of its range: o->logger, if any, gets
+ * the message naming it, e.g. "bh_subprocess_workerbee: max_frame 8 is out
+ * of range: it must be 0 (default 64 MiB) or at least 4096"). An
+ * exec-started worker checks its bootstrap frame the same way and exits
+ * with status 2 on a value out of range. */
 BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
                                       int *channel);
 
@@ -574,60 +591,75 @@ BH_EXTERN size_t bh_progress_format(char *buf, size_t len, uint64_t done,
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 
+/* Each field's range is in its comment: bh_run() refuses anything
+ * outside before it starts anything (BH_EINVAL, and a result naming the
+ * option, its value and its range). Times are milliseconds. */
 typedef struct bh_run_opts {
-  const bh_class *queen_class;  /* required */
-  const bh_class *worker_class; /* NULL: queen_class->worker_class */
-  const char *task_name;        /* the queen's task to run; required */
+  const bh_class *queen_class;  /* required; its workers 0 or more */
+  const bh_class *worker_class; /* NULL: queen_class->worker_class; one of
+                                 * the two is required. Its workers, and
+                                 * those of the classes below it, 0 or
+                                 * more */
+  const char *task_name;        /* the queen's task to run; required,
+                                 * non-empty */
   const bh_value *task_args;    /* array or NULL; borrowed */
   const bh_value *task_kwargs;  /* map or NULL; borrowed */
-  const bh_value *queen_init_args, *queen_init_kwargs;
-  const bh_value *worker_init_args, *worker_init_kwargs;
+  const bh_value *queen_init_args, *queen_init_kwargs;   /* the same */
+  const bh_value *worker_init_args, *worker_init_kwargs; /* the same */
   const char *s3_profile;
-  int max_concurrency;       /* per worker; 0 means 1024, -1 no limit */
+  int max_concurrency;       /* per worker: -1 no limit, 0 means 1024, or
+                              * at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot
    * frees, so that a freed slot starts the next task at once instead of
    * waiting for the offer round trip (new_task, task_accepted,
    * task_info). Running tasks never exceed max_concurrency. 0: none, the
-   * reference's accept rule. */
+   * reference's accept rule; else at most INT_MAX - max_concurrency. */
   int prefetch;
   /* When only one worker has room for a task, the queen's offer carries
    * the task's info and the worker starts it at once: one round trip
    * instead of two (docs/PROTOCOL.md section 5.1; a worker that knows
    * only the reference's protocol ignores it). 0: on; -1: off, every
-   * offer a plain new_task. Sub-queens keep it on. */
+   * offer a plain new_task; nothing else. Sub-queens keep it on. */
   int direct_offer;
-  int queen_max_concurrency; /* 0 means no limit (the reference's None) */
-  const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
+  int queen_max_concurrency; /* 0 or -1 means no limit (the reference's
+                              * None), else at least 1 */
+  const bh_context *context_vars; /* the queen's; NULL means {async: 1};
+                                   * async must be true */
   bh_logger *logger;
   /* Beyond the reference. 0 picks the default. */
   int workers;               /* initial workers; 0: the class's, else
-                              * min_workers (1) */
-  bh_start start;
-  int64_t pickup_timeout_ms; /* 0: 600,000 */
-  size_t max_frame;          /* 0: 64 MiB */
+                              * min_workers (1); at most max_workers when
+                              * that is set */
+  bh_start start;            /* BH_START_FORK or BH_START_EXEC */
+  int64_t pickup_timeout_ms; /* 0: 600,000; else any positive time */
+  size_t max_frame;          /* 0: 64 MiB, else at least BH_MAX_FRAME_MIN
+                              * (a frame's header caps it at 4 GiB - 1) */
   /* Population (the queen's workers). */
-  int min_workers;           /* 0: 1 */
-  int max_workers;           /* 0: max(cpu count - 1, 1) */
-  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000 */
-  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9 */
+  int min_workers;           /* 0: 1, else at least 1 */
+  int max_workers;           /* 0: max(cpu count - 1, 1, min_workers,
+                              * workers), else at least min_workers */
+  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000; >= 0 */
+  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9; else
+                              * a share in (0, 1] */
   int max_restarts;          /* give up after more deaths than this... */
-  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000 */
-  int64_t recycle_after;     /* retire a worker after N tasks; 0: never */
+  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000; >= 0 */
+  int64_t recycle_after;     /* retire a worker after N tasks; 0: never;
+                              * >= 0 */
   /* Fault tolerance of the queen's delegations. */
   int retries;               /* default re-offers of a task lost with its
-                              * worker; 0: none */
+                              * worker; 0: none; >= 0 */
   int poison_kills;          /* a task that killed this many workers is
-                              * refused ("poison task"); 0: 2 */
-  int64_t task_timeout_ms;   /* default deadline; 0: none */
+                              * refused ("poison task"); 0: 2; >= 0 */
+  int64_t task_timeout_ms;   /* default deadline; 0: none; >= 0 */
   int64_t kill_grace_ms;     /* a delegation given up (deadline,
                               * bh_future_cancel, its group or future
                               * freed, the queen's task cancelled) while
                               * it runs: cancel_task, and the worker is
                               * killed if it has not answered within this;
-                              * 0: 1,000 */
+                              * 0: 1,000; >= 0 */
   int64_t shutdown_grace_ms; /* a dying hive kills the workers that have
                               * not ended this long after being told to
-                              * die; 0: 5,000 */
+                              * die; 0: 5,000; >= 0 */
   /* SIGINT and SIGTERM while bh_run runs, sent to the queen's process
    * alone or to the whole process group (a terminal's Ctrl-C, systemd):
    * worker processes ignore both, and the queen leads. BH_SIGNALS_CANCEL
@@ -638,20 +670,24 @@ typedef struct bh_run_opts {
    * BH_SIGNALS_IGNORE leaves the signals to the program. Whatever the
    * workers do, bh_run returns within kill_grace_ms + shutdown_grace_ms
    * of the cancelling signal, provided the queen's own task returns once
-   * cancelled (its waits all return BH_ECANCELLED from then on). */
+   * cancelled (its waits all return BH_ECANCELLED from then on). One of
+   * the three. */
   int on_signal;
   bh_trace *trace;           /* the queen records her delegations here */
   bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */
   void *progress_udata;
-  int64_t progress_interval_ms; /* 0: 200 */
+  int64_t progress_interval_ms; /* 0: 200; >= 0 */
 } bh_run_opts;
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and
  * waits for it. Returns 0 with *out holding the value, BH_ERAISED with the
  * whole error chain (queen's error, the worker's exception and traceback),
  * BH_ECANCELLED ("The queen bee cancelled the task. Reason: ..."), or
- * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result. *out
- * is always set (returns owned; free with bh_result_free). */
+ * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result, e.g.
+ * BH_EINVAL with a ValueError "bh_run: max_frame 8 is out of range: it
+ * must be 0 (default 64 MiB) or at least 4096" for an option out of its
+ * range. *out is always set (returns owned; free with bh_result_free);
+ * only a NULL out returns BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
 #ifdef __cplusplus

@@ -195,6 +195,16 @@ int bh__wire_put_dead_normal(bh__buf *b, size_t max_frame,
 int bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
                              const msgpack_object *exception,
                              const msgpack_object *traceback);
+/* True if a task_info (or a direct offer) naming a task of name_len bytes,
+ * with no arguments and any task id, fits in max_frame (0: the default). */
+bool bh__wire_name_fits(size_t name_len, size_t max_frame);
+/* The texts the library makes and sends (exit codes, reasons) are cut to
+ * at most this many bytes when their message would not fit whole: so every
+ * message the library must send fits in BH_MAX_FRAME_MIN (PROTOCOL.md 3.4). */
+#define BH__TEXT_MAX 1024
+/* s, or s cut to BH__TEXT_MAX bytes ending in "..." at a UTF-8 character
+ * boundary, written into buf. */
+const char *bh__text_cut(const char *s, char buf[BH__TEXT_MAX + 1]);
 
 /* ------------------------------------------------------------------------
  * blob.c (blob.h): references held on blobs, large bins in sealed memfds. */
