@@ -415,7 +415,10 @@ BH_EXTERN uint64_t bh_http_connects(const bh_http *s);
 /* Delegates task `name` to a child and waits for it. On return *out holds
  * the result (returns owned; free with bh_result_free) and the return value
  * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_EFORMAT,
- * BH_ENOMEM, BH_ECANCELLED return with *out NULL. */
+ * BH_ENOMEM, BH_ECANCELLED return with *out NULL. A NULL t or name, or an
+ * empty name, returns BH_EINVAL with *out holding a raised result that
+ * says why (ValueError "bh_delegate: the task name is empty"); a NULL out
+ * returns BH_EINVAL. */
 BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
                           const char *fmt, ...);
 /* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
@@ -425,14 +428,18 @@ BH_EXTERN int bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                                 const msgpack_object *kwargs);
 
 /* A group collects futures and hands them back as they complete. No fiber
- * is made per delegation, so a group can hold millions. Returns owned. */
+ * is made per delegation, so a group can hold millions. Returns owned, or
+ * NULL (t NULL, or out of memory). */
 BH_EXTERN bh_group *bh_group_new(bh_task *t);
 /* Frees the group; pending futures in it are cancelled (their delegations
  * are forgotten and their answers dropped) and freed. */
 BH_EXTERN void bh_group_free(bh_group *g);
-/* Starts a delegation in the group; returns 0 or an error. The future
- * carries `udata`. If out is not NULL, *out borrows the future until it is
- * freed. */
+/* Starts a delegation in the group; returns 0 or an error: BH_EINVAL for
+ * a NULL g or name or an empty name (the bee's logger gets why, e.g.
+ * "bh_group_delegate: the task name is empty"). The future carries
+ * `udata`. If out is not NULL, *out borrows the future until it is freed:
+ * the group still hands it out from bh_group_next() unless it is freed or
+ * waited for first. */
 BH_EXTERN int bh_group_delegate(bh_group *g, bh_future **out, void *udata,
                                 const char *name, const char *fmt, ...);
 BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
@@ -441,12 +448,14 @@ BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
                                       const msgpack_object *kwargs);
 /* Starts local concurrent work: `fn(t2, arg)` runs in a new fiber of the same
  * bee (t2 is a local task sharing the bee). Its return code and bh_return()
- * value make the future's result as for a task. */
+ * value make the future's result as for a task. BH_EINVAL for a NULL g or
+ * fn. */
 typedef int (*bh_local_fn)(bh_task *t, void *arg);
 BH_EXTERN int bh_group_go(bh_group *g, bh_future **out, void *udata,
                           bh_local_fn fn, void *arg);
 /* Options of the delegations a group starts from now on. A negative field
- * keeps the hive's default (bh_run_opts.retries / task_timeout_ms). */
+ * keeps the hive's default (bh_run_opts.retries / task_timeout_ms); o NULL
+ * restores the defaults. */
 typedef struct bh_deleg_opts {
   int retries;        /* re-offers to another worker when the one running
                        * the task dies; 0: none (the reference's way) */
@@ -457,25 +466,37 @@ BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
 /* Cancels f: it completes now, cancelled ("Cancelled by the delegating
  * bee."); a task running on a child gets cancel_task, and a child that
  * does not answer within the grace period is killed. A local future's
- * fiber wakes with BH_ECANCELLED. Returns 0, or BH_EDONE if f was done. */
+ * fiber wakes with BH_ECANCELLED. Returns 0, BH_EDONE if f was done, or
+ * BH_EINVAL if f is NULL. */
 BH_EXTERN int bh_future_cancel(bh_future *f);
 /* Waits for the next completed future in the group, in completion order
  * (as_completed). Returns 0 with *out owned by the caller (free with
- * bh_future_free), BH_EDONE when nothing is pending, or a wait error. */
+ * bh_future_free), BH_EDONE when nothing is pending, a wait error, or
+ * BH_EINVAL if g or out is NULL. */
 BH_EXTERN int bh_group_next(bh_group *g, bh_future **out, int64_t deadline);
-/* Number of futures started and not yet returned by bh_group_next(). */
+/* Number of futures started and not yet returned by bh_group_next(), nor
+ * waited for or freed by the caller; 0 for NULL. */
 BH_EXTERN size_t bh_group_pending(const bh_group *g);
-/* Waits for one given future of the group. After 0, the future is still
- * the caller's to free and bh_group_next() will not return it. */
+/* Waits for one given future of the group. From the call on, the future
+ * is the caller's to free and bh_group_next() will not return it. Returns
+ * 0 once done, a wait error, or BH_EINVAL if f is NULL. */
 BH_EXTERN int bh_future_wait(bh_future *f, int64_t deadline);
-BH_EXTERN int bh_future_done(const bh_future *f);
-/* Borrows: the result, valid until bh_future_free(); NULL if not done. */
+BH_EXTERN int bh_future_done(const bh_future *f); /* 0 for NULL */
+/* Borrows: the result, valid until bh_future_free(); NULL if not done (or
+ * f is NULL). */
 BH_EXTERN const bh_result *bh_future_result(const bh_future *f);
 BH_EXTERN void *bh_future_udata(const bh_future *f);
+/* Frees f, at any time: a future not done is cancelled and forgotten (as
+ * bh_group_free() does with its pending ones: its answer is dropped), and
+ * a group's future leaves its group, which no longer counts it nor hands
+ * it out. NULL does nothing. Not while a bh_future_wait() waits on it. */
 BH_EXTERN void bh_future_free(bh_future *f);
 
 /* ------------------------------------------------------------------------
- * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). */
+ * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). The
+ * accessors take NULL (a failed bh_delegate's *out): status BH_RAISED,
+ * child id -1, nil value, NULL strings and message, an empty format, and
+ * bh_result_unpack() returns BH_EINVAL. */
 typedef enum bh_status {
   BH_SUCCEEDED = 0,
   BH_RAISED = 1,
@@ -520,24 +541,41 @@ typedef enum bh_start {
                       * bh_worker_main() first */
 } bh_start;
 
+/* The smallest max_frame (bytes): the least that carries every message
+ * the library itself must be able to send (docs/PROTOCOL.md section 3). */
+#define BH_MAX_FRAME_MIN 4096
+
+/* Each field's range is in its comment; bh_subprocess_workerbee() refuses
+ * anything outside with BH_EINVAL. */
 typedef struct bh_spawn_opts {
-  const bh_class *cls;        /* the worker bee class (required) */
-  int64_t id;                 /* the id its parent assigns */
+  const bh_class *cls;        /* the worker bee class (required; with a
+                               * name for exec starts); its workers, if it
+                               * is a queen, 0 or more */
+  int64_t id;                 /* the id its parent assigns; any */
   const bh_value *init_args;  /* array or NULL; borrowed */
   const bh_value *init_kwargs; /* map or NULL; borrowed */
   const char *s3_profile;     /* or NULL */
-  int max_concurrency;        /* tasks at once; 0 means 1024, -1 no limit */
-  int prefetch;               /* see bh_run_opts.prefetch */
+  int max_concurrency;        /* tasks at once: -1 no limit, 0 means 1024,
+                               * or at least 1 */
+  int prefetch;               /* see bh_run_opts.prefetch: 0 or more, and
+                               * max_concurrency + prefetch at most INT_MAX */
   bh_logger *logger;          /* or NULL; fork starts only */
-  bh_start start;
-  size_t max_frame;           /* frame size limit; 0 means 64 MiB */
+  bh_start start;             /* BH_START_FORK or BH_START_EXEC */
+  size_t max_frame;           /* frame size limit: 0 means 64 MiB, else at
+                               * least BH_MAX_FRAME_MIN (a frame's header
+                               * caps it at 4 GiB - 1) */
 } bh_spawn_opts;
 
 /* The reference's subprocess_workerbee(): starts a worker bee in a daemon
  * subprocess (it dies when its parent dies) and returns its pid and the
  * parent's end of its private full-duplex channel (a socket the caller now
  * owns). The child holds no descriptor but its end of the channel and
- * stdin/stdout/stderr. Returns 0, BH_EINVAL, BH_ESPAWN or -errno. */
+ * stdin/stdout/stderr. Returns 0, BH_ESPAWN, -errno, or BH_EINVAL (o, pid
+ * or channel NULL, or an option out of its range: o->logger, if any, gets
+ * the message naming it, e.g. "bh_subprocess_workerbee: max_frame 8 is out
+ * of range: it must be 0 (default 64 MiB) or at least 4096"). An
+ * exec-started worker checks its bootstrap frame the same way and exits
+ * with status 2 on a value out of range. */
 BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
                                       int *channel);
 
@@ -631,60 +669,75 @@ BH_EXTERN size_t bh_progress_format(char *buf, size_t len, uint64_t done,
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 
+/* Each field's range is in its comment: bh_run() refuses anything
+ * outside before it starts anything (BH_EINVAL, and a result naming the
+ * option, its value and its range). Times are milliseconds. */
 typedef struct bh_run_opts {
-  const bh_class *queen_class;  /* required */
-  const bh_class *worker_class; /* NULL: queen_class->worker_class */
-  const char *task_name;        /* the queen's task to run; required */
+  const bh_class *queen_class;  /* required; its workers 0 or more */
+  const bh_class *worker_class; /* NULL: queen_class->worker_class; one of
+                                 * the two is required. Its workers, and
+                                 * those of the classes below it, 0 or
+                                 * more */
+  const char *task_name;        /* the queen's task to run; required,
+                                 * non-empty */
   const bh_value *task_args;    /* array or NULL; borrowed */
   const bh_value *task_kwargs;  /* map or NULL; borrowed */
-  const bh_value *queen_init_args, *queen_init_kwargs;
-  const bh_value *worker_init_args, *worker_init_kwargs;
+  const bh_value *queen_init_args, *queen_init_kwargs;   /* the same */
+  const bh_value *worker_init_args, *worker_init_kwargs; /* the same */
   const char *s3_profile;
-  int max_concurrency;       /* per worker; 0 means 1024, -1 no limit */
+  int max_concurrency;       /* per worker: -1 no limit, 0 means 1024, or
+                              * at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot
    * frees, so that a freed slot starts the next task at once instead of
    * waiting for the offer round trip (new_task, task_accepted,
    * task_info). Running tasks never exceed max_concurrency. 0: none, the
-   * reference's accept rule. */
+   * reference's accept rule; else at most INT_MAX - max_concurrency. */
   int prefetch;
   /* When only one worker has room for a task, the queen's offer carries
    * the task's info and the worker starts it at once: one round trip
    * instead of two (docs/PROTOCOL.md section 5.1; a worker that knows
    * only the reference's protocol ignores it). 0: on; -1: off, every
-   * offer a plain new_task. Sub-queens keep it on. */
+   * offer a plain new_task; nothing else. Sub-queens keep it on. */
   int direct_offer;
-  int queen_max_concurrency; /* 0 means no limit (the reference's None) */
-  const bh_context *context_vars; /* the queen's; NULL means {async: 1} */
+  int queen_max_concurrency; /* 0 or -1 means no limit (the reference's
+                              * None), else at least 1 */
+  const bh_context *context_vars; /* the queen's; NULL means {async: 1};
+                                   * async must be true */
   bh_logger *logger;
   /* Beyond the reference. 0 picks the default. */
   int workers;               /* initial workers; 0: the class's, else
-                              * min_workers (1) */
-  bh_start start;
-  int64_t pickup_timeout_ms; /* 0: 600,000 */
-  size_t max_frame;          /* 0: 64 MiB */
+                              * min_workers (1); at most max_workers when
+                              * that is set */
+  bh_start start;            /* BH_START_FORK or BH_START_EXEC */
+  int64_t pickup_timeout_ms; /* 0: 600,000; else any positive time */
+  size_t max_frame;          /* 0: 64 MiB, else at least BH_MAX_FRAME_MIN
+                              * (a frame's header caps it at 4 GiB - 1) */
   /* Population (the queen's workers). */
-  int min_workers;           /* 0: 1 */
-  int max_workers;           /* 0: max(cpu count - 1, 1) */
-  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000 */
-  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9 */
+  int min_workers;           /* 0: 1, else at least 1 */
+  int max_workers;           /* 0: max(cpu count - 1, 1, min_workers,
+                              * workers), else at least min_workers */
+  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000; >= 0 */
+  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9; else
+                              * a share in (0, 1] */
   int max_restarts;          /* give up after more deaths than this... */
-  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000 */
-  int64_t recycle_after;     /* retire a worker after N tasks; 0: never */
+  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000; >= 0 */
+  int64_t recycle_after;     /* retire a worker after N tasks; 0: never;
+                              * >= 0 */
   /* Fault tolerance of the queen's delegations. */
   int retries;               /* default re-offers of a task lost with its
-                              * worker; 0: none */
+                              * worker; 0: none; >= 0 */
   int poison_kills;          /* a task that killed this many workers is
-                              * refused ("poison task"); 0: 2 */
-  int64_t task_timeout_ms;   /* default deadline; 0: none */
+                              * refused ("poison task"); 0: 2; >= 0 */
+  int64_t task_timeout_ms;   /* default deadline; 0: none; >= 0 */
   int64_t kill_grace_ms;     /* a delegation given up (deadline,
                               * bh_future_cancel, its group or future
                               * freed, the queen's task cancelled) while
                               * it runs: cancel_task, and the worker is
                               * killed if it has not answered within this;
-                              * 0: 1,000 */
+                              * 0: 1,000; >= 0 */
   int64_t shutdown_grace_ms; /* a dying hive kills the workers that have
                               * not ended this long after being told to
-                              * die; 0: 5,000 */
+                              * die; 0: 5,000; >= 0 */
   /* SIGINT and SIGTERM while bh_run runs, sent to the queen's process
    * alone or to the whole process group (a terminal's Ctrl-C, systemd):
    * worker processes ignore both, and the queen leads. BH_SIGNALS_CANCEL
@@ -695,20 +748,24 @@ typedef struct bh_run_opts {
    * BH_SIGNALS_IGNORE leaves the signals to the program. Whatever the
    * workers do, bh_run returns within kill_grace_ms + shutdown_grace_ms
    * of the cancelling signal, provided the queen's own task returns once
-   * cancelled (its waits all return BH_ECANCELLED from then on). */
+   * cancelled (its waits all return BH_ECANCELLED from then on). One of
+   * the three. */
   int on_signal;
   bh_trace *trace;           /* the queen records her delegations here */
   bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */
   void *progress_udata;
-  int64_t progress_interval_ms; /* 0: 200 */
+  int64_t progress_interval_ms; /* 0: 200; >= 0 */
 } bh_run_opts;
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and
  * waits for it. Returns 0 with *out holding the value, BH_ERAISED with the
  * whole error chain (queen's error, the worker's exception and traceback),
  * BH_ECANCELLED ("The queen bee cancelled the task. Reason: ..."), or
- * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result. *out
- * is always set (returns owned; free with bh_result_free). */
+ * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result, e.g.
+ * BH_EINVAL with a ValueError "bh_run: max_frame 8 is out of range: it
+ * must be 0 (default 64 MiB) or at least 4096" for an option out of its
+ * range. *out is always set (returns owned; free with bh_result_free);
+ * only a NULL out returns BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
 #ifdef __cplusplus

@@ -283,3 +283,10 @@ bh__asprintf(const char *fmt, ...) {
   va_end(ap);
   return s;
 }
+
+const char *
+bh__stop(const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
+
+  return n > 0 && s[n - 1] == '.' ? "" : ".";
+}

@@ -428,20 +428,29 @@ bh__bee_init(bh_bee *bee, const msgpack_object *args,
   return bee_init_user(bee, args, kwargs, err_text);
 }
 
-void
-bh__bee_die_killed(bh_bee *bee, const char *type, const char *msg) {
+static int
+put_killed(bh_bee *bee, const char *type, const char *msg) {
   bh_value *exc = bh_value_pack(NULL, "{s:s s:s}", "type", type, "message",
                                 msg);
-  bh_value *tb = bh_value_pack(NULL, "[]");
+  int rc = exc == NULL ? BH_ENOMEM
+                       : bh__wire_put_dead_killed(bh__chan_out(bee->parent),
+                                                  bee->max_frame,
+                                                  bh_value_object(exc), NULL);
 
-  bee->terminating = bee->dying = bee->dead = true;
-  if (bee->parent != NULL && exc != NULL && tb != NULL &&
-      bh__wire_put_dead_killed(bh__chan_out(bee->parent), bee->max_frame,
-                               bh_value_object(exc),
-                               bh_value_object(tb)) == 0)
+  if (rc == 0)
     bh__chan_kick(bee->parent);
   bh_value_free(exc);
-  bh_value_free(tb);
+  return rc;
+}
+
+/* The message is cut if it does not fit whole: the last word leaves. */
+void
+bh__bee_die_killed(bh_bee *bee, const char *type, const char *msg) {
+  char cut[BH__TEXT_MAX + 1];
+
+  bee->terminating = bee->dying = bee->dead = true;
+  if (bee->parent != NULL && put_killed(bee, type, msg) == BH_EMSGSIZE)
+    put_killed(bee, type, bh__text_cut(msg, cut));
   if (bee->on_dead != NULL)
     bee->on_dead(bee);
 }

@@ -291,6 +291,15 @@ void bh__queen_task_done(bh__child *c);
 /* A child was mourned (replacement, restart limit). */
 void bh__queen_on_death(bh__child *c);
 
+/* opts.c */
+/* Checks every option against its range (include/beehive.h). Returns 0,
+ * or BH_EINVAL with why (len bytes) saying "bh_run: <option> <value> is
+ * out of range: it must be <range>" or what is missing. */
+int bh__run_opts_check(const bh_run_opts *o, char *why, size_t len);
+/* The same for o (not NULL); who prefixes the message. */
+int bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
+                         size_t len);
+
 /* spawn.c */
 /* Runs a worker bee on fd in this process until its life ends; returns the
  * process exit status. */

@@ -225,7 +225,9 @@ pickup_cb(uv_timer_t *h) {
   int64_t now = bh_now();
   bh__deleg *d;
 
-  while ((d = bee->unpicked_head) != NULL && d->t0 + bee->pickup_ms <= now) {
+  /* now - t0, not t0 + pickup_ms: any pickup time is valid, even one
+   * that would overflow the sum. */
+  while ((d = bee->unpicked_head) != NULL && now - d->t0 >= bee->pickup_ms) {
     char *why = pickup_reason(bee);
 
     bh__d_cancelled(d, -1, why ? why : "pickup timeout");
@@ -248,7 +250,7 @@ arm_pickup(bh_bee *bee) {
    * pickup_cb re-arms it for the head of the moment. No churn per offer. */
   if (d == NULL || uv_is_active((uv_handle_t *)&bee->pickup_timer))
     return;
-  left = d->t0 + bee->pickup_ms - bh_now();
+  left = bee->pickup_ms - (bh_now() - d->t0);
   uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,
                  0);
 }
@@ -339,19 +341,32 @@ started(bh__deleg *d, bh__child *c) {
     d->start_ns = uv_hrtime();
 }
 
+/* Why d's task_info could not be encoded (rc). Returns owned or NULL. */
+static char *
+info_error(const bh__deleg *d, const bh__child *c, int rc) {
+  size_t n = strlen(d->name);
+
+  if (rc != BH_EMSGSIZE)
+    return bh__strdup("The task's arguments could not be encoded.");
+  if (!bh__wire_name_fits(n, c->bee->max_frame))
+    return bh__asprintf("The task's name (%zu bytes) exceeds the frame "
+                        "size limit.", n);
+  return bh__strdup("The task's arguments exceed the frame size limit.");
+}
+
 static void
 send_info(bh__deleg *d, bh__child *c) {
   int rc = put_call(d, c, bh__wire_put_task_info);
 
   if (rc != 0) {
+    char *why = info_error(d, c, rc);
+
     bh__d_conclude(d, bh__result_make(
                           BH_RAISED, c->id,
                           rc == BH_EMSGSIZE ? "FrameSizeError" : "EncodeError",
-                          rc == BH_EMSGSIZE ? "The task's arguments exceed "
-                                              "the frame size limit."
-                                            : "The task's arguments could "
-                                              "not be encoded.",
-                          NULL, NULL, NULL));
+                          why ? why : "The task could not be encoded.", NULL,
+                          NULL, NULL));
+    bh__free(why);
     c->inflight--;
     bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;

@@ -104,12 +104,15 @@ bh__deleg_on_msg(bh__child *c, const bh__msg *m) {
 /* The message that says how child c ended, as the cause of its tasks. */
 static bh_value *
 death_cause(const bh__child *c) {
+  const char *cause = c->cause ? c->cause : "?";
   char msg[300];
 
   if (c->dead_msg != NULL)
     return bh_value_from_object(bh_value_object(c->dead_msg));
+  /* A cause may be a sentence of its own ("protocol error: Unknown message
+   * with type 'X'."): it ends this one too, without a second period. */
   snprintf(msg, sizeof(msg), "Child bee id %lld has died without sending a "
-           "last wish: %s.", (long long)c->id, c->cause ? c->cause : "?");
+           "last wish: %s%s", (long long)c->id, cause, bh__stop(cause));
   return bh_value_pack(NULL, "{s:s s:s s:{s:s s:s} s:[]}", "msg_type", "dead",
                        "death_type", "killed", "exception", "type",
                        "BeeDied", "message", msg, "traceback");

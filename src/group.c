@@ -31,7 +31,7 @@ struct bh_group {
 
 bh_group *
 bh_group_new(bh_task *t) {
-  bh_group *g = bh__calloc(1, sizeof(*g));
+  bh_group *g = t != NULL ? bh__calloc(1, sizeof(*g)) : NULL;
 
   if (g != NULL) {
     g->t = t;
@@ -54,12 +54,24 @@ abandon(bh_future *f) {
   f->local = NULL;
 }
 
+static void claim(bh_future *f);
+
+/* A group's future may be freed before the group hands it out: it leaves
+ * the group first (cancelled and forgotten, as bh_group_free() does), so
+ * that bh_group_next() never returns it and bh_group_free() never sees it.
+ * A group waiting in bh_group_next() for it alone then has nothing left. */
 void
 bh_future_free(bh_future *f) {
+  bh_group *g;
+
   if (f == NULL)
     return;
-  BH_ASSERT(f->g == NULL && f->waiter == NULL);
+  BH_ASSERT(f->waiter == NULL);
+  g = f->g;
+  claim(f);
   abandon(f);
+  if (g != NULL && g->waiting && g->pending == 0)
+    bh__task_wake(g->t, 0);
   bh_result_free(f->res);
   bh__free(f);
 }
@@ -179,6 +191,29 @@ call_of(const msgpack_object *args, const msgpack_object *kwargs) {
                        kwargs ? kwargs : &empty_map);
 }
 
+/* A call the caller got wrong: BH_EINVAL, with why in a result when there
+ * is one to give (out), else in the bee's log. */
+static int
+misuse(bh_task *t, bh_result **out, const char *fn, const char *what) {
+  char why[128];
+
+  snprintf(why, sizeof(why), "%s: %s", fn, what);
+  if (out != NULL)
+    *out = bh__result_make(BH_RAISED, -1, "ValueError", why, NULL, NULL, NULL);
+  else if (t != NULL)
+    bh_log(t->bee->log, BH_LOG_ERROR, "%s", why);
+  return BH_EINVAL;
+}
+
+/* What is wrong with a task name, or NULL. An empty name would only fail
+ * later, at the encoder, as an "EncodeError" that does not say why. */
+static const char *
+name_problem(const char *name) {
+  if (name == NULL)
+    return "the task name is NULL";
+  return name[0] == '\0' ? "the task name is empty" : NULL;
+}
+
 /* Starts a delegation of `call` (taken, whatever happens) for task t, in
  * group g or alone. The arguments are packed once, here or by the caller,
  * and travel as they are. */
@@ -209,8 +244,11 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
                         const msgpack_object *kwargs) {
   bh_value *call;
 
-  if (g == NULL || name == NULL)
+  if (g == NULL)
     return BH_EINVAL;
+  if (name_problem(name) != NULL)
+    return misuse(g->t, NULL, "bh_group_delegate_value",
+                  name_problem(name));
   call = call_of(args, kwargs);
   if (call == NULL)
     return BH_ENOMEM;
@@ -224,8 +262,10 @@ bh_group_delegate(bh_group *g, bh_future **out, void *udata,
   va_list ap;
   int rc = 0;
 
-  if (g == NULL || name == NULL)
+  if (g == NULL)
     return BH_EINVAL;
+  if (name_problem(name) != NULL)
+    return misuse(g->t, NULL, "bh_group_delegate", name_problem(name));
   va_start(ap, fmt);
   call = call_of_fmt(fmt, ap, &rc);
   va_end(ap);
@@ -261,6 +301,8 @@ int
 bh_group_next(bh_group *g, bh_future **out, int64_t deadline) {
   int rc;
 
+  if (g == NULL || out == NULL)
+    return BH_EINVAL;
   *out = NULL;
   while (g->done == NULL) {
     if (g->pending == 0)
@@ -278,11 +320,14 @@ bh_group_next(bh_group *g, bh_future **out, int64_t deadline) {
 
 void
 bh_group_set_opts(bh_group *g, const bh_deleg_opts *o) {
-  g->opts = *o;
+  if (g != NULL)
+    g->opts = o != NULL ? *o : (bh_deleg_opts){-1, -1};
 }
 
 int
 bh_future_cancel(bh_future *f) {
+  if (f == NULL)
+    return BH_EINVAL;
   if (f->done)
     return BH_EDONE;
   if (f->d != NULL)
@@ -296,13 +341,15 @@ bh_future_cancel(bh_future *f) {
 
 size_t
 bh_group_pending(const bh_group *g) {
-  return g->pending;
+  return g != NULL ? g->pending : 0;
 }
 
 int
 bh_future_wait(bh_future *f, int64_t deadline) {
   int rc;
 
+  if (f == NULL)
+    return BH_EINVAL;
   claim(f);
   if (f->done)
     return 0;
@@ -314,17 +361,17 @@ bh_future_wait(bh_future *f, int64_t deadline) {
 
 int
 bh_future_done(const bh_future *f) {
-  return f->done;
+  return f != NULL && f->done;
 }
 
 const bh_result *
 bh_future_result(const bh_future *f) {
-  return f->res;
+  return f != NULL ? f->res : NULL;
 }
 
 void *
 bh_future_udata(const bh_future *f) {
-  return f->udata;
+  return f != NULL ? f->udata : NULL;
 }
 
 static int
@@ -357,14 +404,28 @@ run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
   return rc;
 }
 
+/* The checks of bh_delegate*(): 0, or BH_EINVAL with *out saying why. */
+static int
+delegate_misuse(bh_task *t, bh_result **out, const char *fn,
+                const char *name) {
+  if (t == NULL)
+    return misuse(NULL, out, fn, "the task is NULL");
+  if (name_problem(name) != NULL)
+    return misuse(t, out, fn, name_problem(name));
+  return 0;
+}
+
 int
 bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                   const msgpack_object *args, const msgpack_object *kwargs) {
   bh_value *call;
+  int rc;
 
-  *out = NULL;
-  if (name == NULL)
+  if (out == NULL)
     return BH_EINVAL;
+  *out = NULL;
+  if ((rc = delegate_misuse(t, out, "bh_delegate_value", name)) != 0)
+    return rc;
   call = call_of(args, kwargs);
   return call ? run_single(t, out, name, call) : BH_ENOMEM;
 }
@@ -376,9 +437,11 @@ bh_delegate(bh_task *t, bh_result **out, const char *name, const char *fmt,
   va_list ap;
   int rc = 0;
 
-  *out = NULL;
-  if (name == NULL)
+  if (out == NULL)
     return BH_EINVAL;
+  *out = NULL;
+  if ((rc = delegate_misuse(t, out, "bh_delegate", name)) != 0)
+    return rc;
   va_start(ap, fmt);
   call = call_of_fmt(fmt, ap, &rc);
   va_end(ap);

@@ -31,6 +31,9 @@ char *bh__strndup(const char *s, size_t n);
 /* printf into a new string. Returns owned or NULL. */
 char *bh__asprintf(const char *fmt, ...) BH_PRINTF(1, 2);
 char *bh__vasprintf(const char *fmt, va_list ap);
+/* "." to end a sentence with s, or "" if s ends in a period already (a
+ * cause quoted at the end of a message may be a sentence of its own). */
+const char *bh__stop(const char *s);
 /* The number of blocks allocated and not yet freed through the functions
  * above; tests check it returns to its starting value. */
 size_t bh__alloc_live(void);
@@ -192,6 +195,16 @@ int bh__wire_put_dead_normal(bh__buf *b, size_t max_frame,
 int bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
                              const msgpack_object *exception,
                              const msgpack_object *traceback);
+/* True if a task_info (or a direct offer) naming a task of name_len bytes,
+ * with no arguments and any task id, fits in max_frame (0: the default). */
+bool bh__wire_name_fits(size_t name_len, size_t max_frame);
+/* The texts the library makes and sends (exit codes, reasons) are cut to
+ * at most this many bytes when their message would not fit whole: so every
+ * message the library must send fits in BH_MAX_FRAME_MIN (PROTOCOL.md 3.4). */
+#define BH__TEXT_MAX 1024
+/* s, or s cut to BH__TEXT_MAX bytes ending in "..." at a UTF-8 character
+ * boundary, written into buf. */
+const char *bh__text_cut(const char *s, char buf[BH__TEXT_MAX + 1]);
 
 /* ------------------------------------------------------------------------
  * blob.c (blob.h): references held on blobs, large bins in sealed memfds. */

@@ -283,9 +283,9 @@ bh__queen_on_death(bh__child *c) {
   causes = remember(p, c->cause);
   if (too_many(p))
     give_up(p, bh__asprintf("The queen gave up: more than %d workers died "
-                            "within %lld ms. Last causes: %s.",
+                            "within %lld ms. Last causes: %s%s",
                             p->o.max_restarts, (long long)p->o.period_ms,
-                            causes ? causes : "?"));
+                            causes ? causes : "?", bh__stop(causes)));
   else if (!c->bee->terminating)
     want_grow(p);
   bh__free(causes);

@@ -156,21 +156,23 @@ bh__result_make(bh_status st, int64_t child_id, const char *type,
   return pack_result(st, child_id, type, message, &d);
 }
 
+/* The accessors take NULL, the *out of a call that failed: a caller that
+ * reads it before checking the code gets "raised, nothing", not a crash. */
 bh_status
 bh_result_status(const bh_result *r) {
-  return r->status;
+  return r != NULL ? r->status : BH_RAISED;
 }
 
 int64_t
 bh_result_child_id(const bh_result *r) {
-  return r->child_id;
+  return r != NULL ? r->child_id : -1;
 }
 
 const msgpack_object *
 bh_result_value(const bh_result *r) {
   const msgpack_object *v;
 
-  if (r->status != BH_SUCCEEDED)
+  if (r == NULL || r->status != BH_SUCCEEDED)
     return &nil_obj;
   v = bh__map_get(bh_value_object(r->msg), "returning_value");
   return v ? v : &nil_obj;
@@ -182,6 +184,8 @@ bh_result_unpack(const bh_result *r, char *errbuf, size_t errlen,
   va_list ap;
   int rc;
 
+  if (r == NULL)
+    return BH_EINVAL;
   va_start(ap, fmt);
   rc = bh_vunpack(bh_result_value(r), errbuf, errlen, fmt, ap);
   va_end(ap);
@@ -190,17 +194,17 @@ bh_result_unpack(const bh_result *r, char *errbuf, size_t errlen,
 
 const char *
 bh_result_errtype(const bh_result *r) {
-  return r->errtype;
+  return r != NULL ? r->errtype : NULL;
 }
 
 const char *
 bh_result_errmsg(const bh_result *r) {
-  return r->errmsg;
+  return r != NULL ? r->errmsg : NULL;
 }
 
 const char *
 bh_result_reason(const bh_result *r) {
-  return r->reason;
+  return r != NULL ? r->reason : NULL;
 }
 
 int
@@ -215,17 +219,21 @@ bh__result_set_signal(bh_result *r, int signum) {
 
 const char *
 bh_result_root_errtype(const bh_result *r) {
+  if (r == NULL)
+    return NULL;
   return r->root_type ? r->root_type : r->errtype;
 }
 
 const char *
 bh_result_root_errmsg(const bh_result *r) {
+  if (r == NULL)
+    return NULL;
   return r->root_msg ? r->root_msg : r->errmsg;
 }
 
 const msgpack_object *
 bh_result_message(const bh_result *r) {
-  return bh_value_object(r->msg);
+  return r != NULL ? bh_value_object(r->msg) : NULL;
 }
 
 void

@@ -73,8 +73,10 @@ bh_result_format(const bh_result *r, char *buf, size_t len) {
   out o = {buf, len, 0};
   const msgpack_object *m = bh_result_message(r), *d, *c;
 
-  if (len > 0)
+  if (buf != NULL && len > 0)
     buf[0] = '\0';
+  if (r == NULL)
+    return 0;
   if (bh_result_status(r) == BH_SUCCEEDED) {
     put(&o, "succeeded\n");
     return o.pos;

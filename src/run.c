@@ -187,10 +187,6 @@ make_hive(run *r, int sv[2], char **why) {
     rc = bh__child_add(r->root, sv[0], 0, -1, NULL);
   else
     close(sv[0]);
-  if (rc == 0 && wc == NULL) {
-    *why = bh__strdup("No worker bee class: set worker_class.");
-    return BH_EINVAL;
-  }
   if (rc == 0 && o->trace != NULL)
     bh_bee_trace(r->queen, o->trace);
   if (rc == 0)
@@ -264,18 +260,19 @@ teardown(run *r) {
   bh__turn_finish(&r->loop);
 }
 
+/* Every option in its range before anything starts; a refusal is a
+ * ValueError result that says which option and why. */
 static int
 check_opts(const bh_run_opts *o, bh_result **out) {
-  const char *why = NULL;
+  char why[256];
 
-  if (o == NULL || o->queen_class == NULL)
-    why = "bh_run needs options with a queen_class.";
-  else if (o->task_name == NULL || o->task_name[0] == '\0')
-    why = "bh_run needs a task_name.";
-  else if (o->context_vars != NULL && !o->context_vars->async)
-    why = "The function can only be run in asynchronous mode.";
-  if (why == NULL)
-    return 0;
+  if (bh__run_opts_check(o, why, sizeof(why)) == 0) {
+    if (o->context_vars == NULL || o->context_vars->async)
+      return 0;
+    /* The reference's words for this one. */
+    snprintf(why, sizeof(why), "%s",
+             "The function can only be run in asynchronous mode.");
+  }
   *out = error_result("ValueError", why);
   return BH_EINVAL;
 }

@@ -273,10 +273,15 @@ do_fork(void *arg) {
 int
 bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
   spawn_call sc = {.o = o};
+  char why[256];
 
-  if (o == NULL || o->cls == NULL || pid == NULL || channel == NULL ||
-      (o->start == BH_START_EXEC && o->cls->name == NULL))
+  if (o == NULL || pid == NULL || channel == NULL)
     return BH_EINVAL;
+  if (bh__spawn_opts_check(o, "bh_subprocess_workerbee", why,
+                           sizeof(why)) != 0) {
+    bh_log(o->logger, BH_LOG_ERROR, "%s", why);
+    return BH_EINVAL;
+  }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
     return -errno;
   fflush(NULL); /* stdio buffers must not be written twice */
@@ -340,6 +345,23 @@ find_class(const bh_class *const *classes, const char *name, size_t len) {
   return NULL;
 }
 
+#define BAD_BOOT "beehive worker: bad bootstrap"
+
+/* The bootstrap's values must be in the ranges bh_subprocess_workerbee()
+ * checks: a parent other than beehive may send anything. True if not,
+ * with why in err. */
+static bool
+boot_bad(const bh_spawn_opts *o, const msgpack_object *args,
+         const msgpack_object *kwargs, char *err, size_t len) {
+  if (args->type != MSGPACK_OBJECT_ARRAY ||
+      kwargs->type != MSGPACK_OBJECT_MAP) {
+    snprintf(err, len, BAD_BOOT ": init_args must be an array and "
+             "init_kwargs a map");
+    return true;
+  }
+  return bh__spawn_opts_check(o, BAD_BOOT, err, len) != 0;
+}
+
 static int
 exec_worker(const bh_class *const *classes) {
   bh_value *boot = read_bootstrap(BOOT_FD);
@@ -347,7 +369,7 @@ exec_worker(const bh_class *const *classes) {
   bh_spawn_opts o = {.start = BH_START_EXEC};
   const char *cname, *kind;
   size_t clen, klen;
-  char profile[256] = "", err[160];
+  char profile[256] = "", err[160], why[320];
   uint64_t max_frame;
   int rc;
 
@@ -363,16 +385,18 @@ exec_worker(const bh_class *const *classes) {
                  "init_kwargs", &kwargs, "s3_profile", &prof, "max_frame",
                  &max_frame);
   o.cls = rc == 0 ? find_class(classes, cname, clen) : NULL;
-  if (o.cls == NULL) {
-    fprintf(stderr, "beehive worker: bad bootstrap: %s\n",
-            rc ? err : "unknown class");
+  if (o.cls == NULL)
+    snprintf(why, sizeof(why), BAD_BOOT ": %s", rc ? err : "unknown class");
+  else
+    o.max_frame = (size_t)max_frame;
+  if (o.cls == NULL || boot_bad(&o, args, kwargs, why, sizeof(why))) {
+    fprintf(stderr, "%s\n", why);
     bh_value_free(boot);
     return 2;
   }
   if (prof->type == MSGPACK_OBJECT_STR && prof->via.str.size < sizeof(profile))
     memcpy(profile, prof->via.str.ptr, prof->via.str.size);
   o.s3_profile = profile[0] ? profile : NULL;
-  o.max_frame = (size_t)max_frame;
   rc = bh__worker_run(&o, BOOT_FD, args, kwargs);
   bh_value_free(boot);
   return rc;

@@ -37,6 +37,29 @@ put_str(enc *e, const char *s) {
     e->rc = msgpack_pack_str_body(&e->pk, s, n);
 }
 
+const char *
+bh__text_cut(const char *s, char buf[BH__TEXT_MAX + 1]) {
+  size_t n = BH__TEXT_MAX - 3;
+
+  if (strlen(s) <= BH__TEXT_MAX)
+    return s;
+  /* Back to the first byte of a character: never half a UTF-8 sequence. */
+  while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+    n--;
+  memcpy(buf, s, n);
+  memcpy(buf + n, "...", 4);
+  return buf;
+}
+
+/* A text the library made: whole, or cut (bh__text_cut) when its message
+ * did not fit whole. */
+static void
+put_text(enc *e, const char *s, bool cut) {
+  char buf[BH__TEXT_MAX + 1];
+
+  put_str(e, cut ? bh__text_cut(s, buf) : s);
+}
+
 static void
 put_int(enc *e, int64_t v) {
   if (e->rc == 0)
@@ -302,6 +325,27 @@ put_info(bh__buf *b, bh__blobq *q, size_t max_frame, bh__msg_type type,
   return enc_end(&e, max_frame);
 }
 
+/* The bytes of a str header for a string of n bytes. */
+static size_t
+str_hdr(size_t n) {
+  return n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+}
+
+bool
+bh__wire_name_fits(size_t name_len, size_t max_frame) {
+  /* {"msg_type": "task_info", "task_id": int64, "name": ..., "args": [],
+   * "kwargs": {}}: a fixmap, five fixstr keys (8 + 7 + 4 + 4 + 6 bytes
+   * and 5 headers), "task_info" (10), an int64 (9), [] and {}. A direct
+   * offer says "new_task", one byte less. */
+  size_t fixed = 1 + 34 + 10 + 9 + 2;
+
+  max_frame = max_frame ? max_frame : BH__DEFAULT_MAX_FRAME;
+  if (max_frame > UINT32_MAX)
+    max_frame = UINT32_MAX;
+  return name_len <= max_frame &&
+         fixed + str_hdr(name_len) <= max_frame - name_len;
+}
+
 int
 bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
                        int64_t task_id, const char *name,
@@ -350,12 +394,9 @@ put_exception(enc *e, const msgpack_object *exception,
   put_obj(e, traceback != NULL ? traceback : &empty_array);
 }
 
-/* Returns BH_EINVAL for a bad status, a raised result whose exception is
- * not a map {type: str, message: str} or whose traceback is not an array of
- * str, or a value nested too deep. */
-int
-bh__wire_put_task_done(bh__buf *b, bh__blobq *q, size_t max_frame,
-                       int64_t task_id, const bh__wire_done *d) {
+static int
+put_done(bh__buf *b, bh__blobq *q, size_t max_frame, int64_t task_id,
+         const bh__wire_done *d, bool cut) {
   static const uint32_t nkeys[] = {
       [BH_SUCCEEDED] = 4, [BH_RAISED] = 6, [BH_CANCELLED] = 4};
   static const char *const status[] = {[BH_SUCCEEDED] = "succeeded",
@@ -386,11 +427,25 @@ bh__wire_put_task_done(bh__buf *b, bh__blobq *q, size_t max_frame,
   } else {
     put_str(&e, "reason");
     if (d->reason != NULL)
-      put_str(&e, d->reason);
+      put_text(&e, d->reason, cut);
     else
       put_obj(&e, NULL);
   }
   return enc_end(&e, max_frame);
+}
+
+/* Returns BH_EINVAL for a bad status, a raised result whose exception is
+ * not a map {type: str, message: str} or whose traceback is not an array of
+ * str, or a value nested too deep. A cancellation whose reason does not
+ * fit goes with the reason cut. */
+int
+bh__wire_put_task_done(bh__buf *b, bh__blobq *q, size_t max_frame,
+                       int64_t task_id, const bh__wire_done *d) {
+  int rc = put_done(b, q, max_frame, task_id, d, false);
+
+  if (rc == BH_EMSGSIZE && d->status == BH_CANCELLED && d->reason != NULL)
+    rc = put_done(b, q, max_frame, task_id, d, true);
+  return rc;
 }
 
 int
@@ -402,8 +457,9 @@ bh__wire_put_die(bh__buf *b, size_t max_frame) {
   return enc_end(&e, max_frame);
 }
 
-int
-bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code) {
+static int
+put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code,
+                bool cut) {
   enc e;
 
   if (enc_begin(&e, b, NULL, BH__MSG_DEAD, 3) != 0)
@@ -412,10 +468,21 @@ bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code) {
   put_str(&e, "normal");
   put_str(&e, "exit_code");
   if (exit_code != NULL)
-    put_str(&e, exit_code);
+    put_text(&e, exit_code, cut);
   else
     put_obj(&e, NULL);
   return enc_end(&e, max_frame);
+}
+
+/* An exit code that does not fit goes cut: a bee's last word always
+ * leaves. */
+int
+bh__wire_put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code) {
+  int rc = put_dead_normal(b, max_frame, exit_code, false);
+
+  if (rc == BH_EMSGSIZE && exit_code != NULL)
+    rc = put_dead_normal(b, max_frame, exit_code, true);
+  return rc;
 }
 
 /* traceback NULL packs an empty array. Returns BH_EINVAL as for raised. */

@@ -501,7 +501,7 @@ TEST(run_refuses_sync_mode) {
   o.context_vars = NULL;
   o.task_name = NULL;
   ASSERT_INT_EQ(bh_run(&o, &r), BH_EINVAL);
-  ASSERT_STR_EQ(bh_result_errmsg(r), "bh_run needs a task_name.");
+  ASSERT_STR_EQ(bh_result_errmsg(r), "bh_run: task_name is required");
   bh_result_free(r);
   return 0;
 }

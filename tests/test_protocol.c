@@ -565,6 +565,8 @@ root_breach(bh_task *t, void *arg) {
   if (!str_has(dig(cause, "exception", "message", NULL), b->why))
     fprintf(stderr, "cause %s lacks \"%s\"\n", repr(cause), b->why);
   ASSERT(str_has(dig(cause, "exception", "message", NULL), b->why));
+  /* A cause that is a sentence ends the message once, not with "..". */
+  ASSERT(!str_has(dig(cause, "exception", "message", NULL), ".."));
   bh_result_free(r);
   ASSERT_INT_EQ(bh_bee_children(t->bee), 1);
   ASSERT_INT_EQ(bh_delegate(t, &r, "t1", NULL), 0);

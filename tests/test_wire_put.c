@@ -386,6 +386,162 @@ TEST(encode_nomem) {
   return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * The smallest max_frame (BH_MAX_FRAME_MIN) carries every message the
+ * library must be able to send: the fixed ones with any task id, and those
+ * with a text the library makes (an exit code, a reason), cut to
+ * BH__TEXT_MAX bytes when they would not fit whole. */
+
+/* The body length of the one frame in b. */
+static size_t
+body_of(const bh__buf *b) {
+  return bh__wire_frame_len((const unsigned char *)b->data);
+}
+
+TEST(floor_carries_the_fixed_messages) {
+  static const bh__msg_type types[] = {
+      BH__MSG_NEW_TASK, BH__MSG_TASK_ACCEPTED, BH__MSG_TASK_DENIED,
+      BH__MSG_TASK_TAKEN, BH__MSG_CANCEL_TASK};
+  msgpack_zone z;
+  msgpack_object ex;
+  bh__wire_done d = {.status = BH_RAISED};
+  bh__buf b = {0};
+  size_t i;
+
+  msgpack_zone_init(&z, 1024);
+  for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    b.len = 0;
+    ASSERT_INT_EQ(bh__wire_put_simple(&b, BH_MAX_FRAME_MIN, types[i],
+                                      INT64_MIN), 0);
+    ASSERT(body_of(&b) <= 64);
+  }
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_accepted_started(&b, BH_MAX_FRAME_MIN,
+                                              INT64_MIN), 0);
+  ASSERT(body_of(&b) <= 64);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_die(&b, BH_MAX_FRAME_MIN), 0);
+  /* What a task answers when its outcome does not fit (task.c). */
+  ex = obj_spec(&z, "{2 \"type \"FrameSizeError \"message "
+                    "\"The_task's_result_exceeds_the_frame_size_limit.");
+  d.exception = &ex;
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, BH_MAX_FRAME_MIN, INT64_MIN,
+                                       &d), 0);
+  ASSERT(body_of(&b) <= 256);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* A text of n bytes of c. Returns owned. */
+static char *
+text(size_t n, char c) {
+  char *s = malloc(n + 1);
+
+  memset(s, c, n);
+  s[n] = '\0';
+  return s;
+}
+
+TEST(floor_carries_texts_cut) {
+  char *big = text(100000, 'x');
+  bh__wire_done d = {.status = BH_CANCELLED, .reason = big};
+  msgpack_zone z;
+  bh__buf b = {0};
+  bh__msg m;
+  size_t off = 0;
+
+  msgpack_zone_init(&z, 1024);
+  ASSERT_INT_EQ(bh__wire_put_dead_normal(&b, BH_MAX_FRAME_MIN, big), 0);
+  ASSERT(body_of(&b) <= BH__TEXT_MAX + 64);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.exit_code->via.str.size, BH__TEXT_MAX);
+  ASSERT(memcmp(m.exit_code->via.str.ptr + BH__TEXT_MAX - 4, "x...", 4) ==
+         0);
+  b.len = off = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, BH_MAX_FRAME_MIN, INT64_MIN,
+                                       &d), 0);
+  ASSERT(body_of(&b) <= BH__TEXT_MAX + 64);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT_INT_EQ(m.reason->via.str.size, BH__TEXT_MAX);
+  /* The exception of a dead killed, its message cut (bee.c). */
+  {
+    char cut[BH__TEXT_MAX + 1];
+    bh_value *ex = bh_value_pack(NULL, "{s:s s:s}", "type", "InitError",
+                                 "message", bh__text_cut(big, cut));
+
+    b.len = 0;
+    ASSERT_INT_EQ(bh__wire_put_dead_killed(&b, BH_MAX_FRAME_MIN,
+                                           bh_value_object(ex), NULL), 0);
+    ASSERT(body_of(&b) <= BH__TEXT_MAX + 96);
+    bh_value_free(ex);
+  }
+  /* A text that fits goes whole, however long. */
+  b.len = off = 0;
+  ASSERT_INT_EQ(bh__wire_put_dead_normal(&b, 200000, big), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT(str_eq(m.exit_code, big));
+  b.len = off = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 200000, 1, &d), 0);
+  ASSERT_INT_EQ(decode_frame(&b, &off, &z, &m), 0);
+  ASSERT(str_eq(m.reason, big));
+  free(big);
+  bh__buf_free(&b);
+  msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* A cut never splits a UTF-8 character. */
+TEST(text_cut_keeps_characters_whole) {
+  char *s = malloc(2 * 1000 + 1), buf[BH__TEXT_MAX + 1];
+  const char *cut;
+  size_t i, n;
+
+  for (i = 0; i < 1000; i++)
+    memcpy(s + 2 * i, "\xc3\xa9", 2); /* e acute */
+  s[2000] = '\0';
+  cut = bh__text_cut(s, buf);
+  n = strlen(cut);
+  ASSERT(n <= BH__TEXT_MAX);
+  ASSERT(strcmp(cut + n - 3, "...") == 0);
+  ASSERT_INT_EQ((n - 3) % 2, 0);
+  ASSERT(memcmp(cut, s, n - 3) == 0);
+  ASSERT(bh__text_cut("short", buf) != buf);
+  free(s);
+  return 0;
+}
+
+/* bh__wire_name_fits() is exact: the longest name it allows fits with the
+ * widest task id, one byte more does not. */
+TEST(name_fits_at_the_edge) {
+  static const size_t frames[] = {BH_MAX_FRAME_MIN, 70000};
+  bh__buf b = {0};
+  size_t i, len;
+
+  for (i = 0; i < 2; i++) {
+    char *name;
+
+    for (len = frames[i]; len > 0 && !bh__wire_name_fits(len, frames[i]);)
+      len--;
+    name = text(len + 1, 'n');
+    b.len = 0;
+    ASSERT(!bh__wire_name_fits(len + 1, frames[i]));
+    ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, frames[i], INT64_MIN,
+                                         name, NULL, NULL), BH_EMSGSIZE);
+    name[len] = '\0';
+    ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, frames[i], INT64_MIN,
+                                         name, NULL, NULL), 0);
+    ASSERT_INT_EQ(body_of(&b), frames[i]);
+    b.len = 0;
+    ASSERT_INT_EQ(bh__wire_put_direct_offer(&b, NULL, frames[i], INT64_MIN,
+                                            name, NULL, NULL), 0);
+    free(name);
+  }
+  bh__buf_free(&b);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(simple_roundtrip),
           TEST_ENTRY(task_info_roundtrip),
           TEST_ENTRY(task_done_succeeded_roundtrip),
@@ -397,4 +553,8 @@ TEST_MAIN(TEST_ENTRY(simple_roundtrip),
           TEST_ENTRY(max_frame_big_value),
           TEST_ENTRY(encode_bad_input),
           TEST_ENTRY(encode_depth_limit),
-          TEST_ENTRY(encode_nomem))
+          TEST_ENTRY(encode_nomem),
+          TEST_ENTRY(floor_carries_the_fixed_messages),
+          TEST_ENTRY(floor_carries_texts_cut),
+          TEST_ENTRY(text_cut_keeps_characters_whole),
+          TEST_ENTRY(name_fits_at_the_edge))
