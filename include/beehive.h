@@ -612,7 +612,9 @@ typedef struct bh_stats {
   uint64_t deaths;     /* children that ended abnormally */
   uint64_t spawned;    /* children started */
   size_t alive;        /* living children */
-  size_t n_children;   /* entries in children, living and dead */
+  size_t n_children;   /* entries in children: the last 32 dead ones
+                        * (oldest first), then the living; older dead
+                        * children count in deaths and spawned only */
   const bh_child_stats *children; /* borrowed: valid until the next call */
 } bh_stats;
 

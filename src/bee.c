@@ -526,7 +526,7 @@ bh__bee_free(bh_bee *bee) {
   bh__chan_close(bee->parent);
   bh_value_free(bee->w_args);
   bh_value_free(bee->w_kwargs);
-  bh__free(bee->kid_stats);
+  bh__stats_free(bee);
   bh__free(bee->pop_failed);
   bh__free(bee->state);
   bh__free(bee->exit_code);

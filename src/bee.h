@@ -20,6 +20,17 @@ typedef struct bh__deleg bh__deleg;
 typedef struct bh__child bh__child;
 typedef struct bh__pop bh__pop;
 
+/* What stays of a dead child once its record is freed: its last numbers,
+ * which bh_bee_stats lists for the last BH__GRAVES dead children (stats.c).
+ * Older ones count only in the bee's totals, so that a queen recycling
+ * workers for days keeps a flat memory. */
+#define BH__GRAVES 32
+typedef struct bh__grave {
+  bh_child_stats st;     /* st.cause unset: see cause */
+  char *cause;           /* why it ended, or NULL */
+  int wstatus;           /* its reaped status (pid != 0) */
+} bh__grave;
+
 /* Where a task from the parent is in its life. */
 typedef enum task_state {
   TASK_ACCEPTED, /* said task_accepted, awaiting task_info or task_taken */
@@ -59,9 +70,12 @@ struct bh_task {
   bh_task *qnext;        /* bee's run queue */
 };
 
+/* A living child. Its record is freed when it is mourned (child.c):
+ * delegations name children by id (bh__child_find), never by pointer, and
+ * what bh_bee_stats shows of the dead is kept apart, bounded (bh__grave). */
 struct bh__child {
   bh_bee *bee;
-  int64_t id;            /* index in bee->kids, never reused */
+  int64_t id;            /* the bee's count of children so far: never reused */
   bh__chan *chan;        /* NULL once closed */
   pid_t pid;             /* 0 for the in-process queen */
   int pidfd;
@@ -72,7 +86,8 @@ struct bh__child {
   bool told_die;
   bool got_dead;         /* sent its dead message */
   bool killed;           /* ...of death_type killed */
-  bool eof;              /* its channel ended */
+  bool chan_first;       /* its channel ended while its process lived on,
+                          * and the bee killed it for that */
   bool exited;           /* its process was reaped */
   int wstatus;           /* the reaped status */
   char *cause;           /* why it ended, when abnormal */
@@ -105,8 +120,9 @@ struct bh_bee {
   bool dead;             /* the dead message is out */
   char *exit_code;       /* last word */
   /* Toward the children. */
-  bh__child **kids;
+  bh__child **kids;      /* the living, by ascending id */
   size_t n_kids, cap_kids, n_alive;
+  int64_t next_kid;      /* the id of the next child */
   int64_t next_tid;
   uv_signal_t *sigchld;  /* only where pidfds are missing */
   bh__deleg *delegs;     /* by task id */
@@ -137,7 +153,9 @@ struct bh_bee {
   bh__pop *pop;          /* queens: the population manager */
   /* Stats and the timeline. */
   bh_stats st;           /* counters; children filled in by bh_bee_stats */
-  bh_child_stats *kid_stats;
+  bh_child_stats *kid_stats; /* what bh_bee_stats lent, causes after it */
+  bh__grave *graves;     /* the last BH__GRAVES dead children, a ring */
+  size_t n_graves, grave_next;
   size_t n_backlog;
   bh_trace *trace;       /* borrowed; NULL: not recording */
 };
@@ -244,6 +262,8 @@ void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
 /* Kills every living child process (not an in-process one) with cause. */
 void bh__children_kill(bh_bee *bee, const char *cause);
 void bh__children_free(bh_bee *bee);
+/* The living child of that id, or NULL (dead, or never was). */
+bh__child *bh__child_find(const bh_bee *bee, int64_t id);
 /* True when the child ended by a normal dead message, not by a crash, a
  * kill or a dead message of type killed. */
 bool bh__child_normal_end(const bh__child *c);
@@ -271,6 +291,11 @@ bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);
 /* stats.c */
 /* Names the lane of child c in the bee's trace, if it records. */
 void bh__stats_child_lane(bh_bee *bee, const bh__child *c);
+/* Child c was mourned: keeps its last numbers (and takes its cause). */
+void bh__stats_bury(bh_bee *bee, bh__child *c);
+/* What stays of dead child `id`, or NULL (alive, or buried too long ago). */
+const bh__grave *bh__stats_grave(const bh_bee *bee, int64_t id);
+void bh__stats_free(bh_bee *bee);
 
 /* queen.c */
 /* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */

@@ -764,6 +764,12 @@ bh__chan_close(bh__chan *c) {
 }
 
 void
+bh__chan_drain(bh__chan *c) {
+  if (c != NULL && !c->failed && !c->closing)
+    do_read(c, true);
+}
+
+void
 bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata)) {
   c->drained = cb;
   if (has_output(c))

@@ -49,6 +49,11 @@ void bh__chan_forget_all(void);
 /* Calls cb once when every byte appended so far has reached the kernel
  * (at once if nothing is pending). */
 void bh__chan_on_drained(bh__chan *c, void (*cb)(bh__chan *c, void *udata));
+/* Reads and dispatches, without blocking, whatever the socket holds now:
+ * the peer's last words once its process has ended (another process may
+ * still hold its end open, so no end of stream need follow). The callbacks
+ * run as from the loop; a partial frame stays unread. */
+void bh__chan_drain(bh__chan *c);
 /* Stops reading, drops unsent output, and frees the channel once libuv has
  * let go of it. Safe to call from its own callbacks; idempotent. */
 void bh__chan_close(bh__chan *c);

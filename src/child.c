@@ -1,6 +1,20 @@
 /* child.c - a bee's children: their channels, their processes (watched
  * through a pidfd, so a death is known the moment it happens), and
- * mourning them with the cause of their end. */
+ * mourning them with the cause of their end.
+ *
+ * A worker process's end is its death. Its channel need not end with it:
+ * a task may have forked a process that inherited the socket and lives on.
+ * So when the process has ended, the bee reads what it wrote before (its
+ * task_done and dead messages are in the socket by then), closes its end
+ * of the channel and mourns. The bee does not hunt the worker's own
+ * descendants: without a cgroup it cannot know them reliably. They lose
+ * the channel (reads see its end, writes fail with EPIPE); what they do
+ * then is theirs. A worker itself is started with PR_SET_PDEATHSIG, so it
+ * does not outlive its bee's process. The in-process queen (pid 0) has no
+ * process of her own: her channel's end is her death.
+ *
+ * A child's record is freed when it is mourned (bury); what bh_bee_stats
+ * shows of the dead is kept apart, bounded (stats.c). */
 #include "bee.h"
 #include "oom.h"
 #include "sig.h"
@@ -8,14 +22,20 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The cause from the reaped status. A child the bee killed because its
+ * channel had ended says so first: the kill was the bee's answer, not the
+ * cause. */
 static void
 describe_status(bh__child *c) {
   int st = c->wstatus, sig = WTERMSIG(st);
+  const char *first = c->chan_first ? "its channel closed, then it " : "";
+  const char *was = c->chan_first ? "was " : "";
 
   /* SIGKILL is the OOM killer's only on evidence naming this process. */
   if (c->cause == NULL && WIFSIGNALED(st) && sig == SIGKILL)
@@ -25,11 +45,12 @@ describe_status(bh__child *c) {
   if (c->cause != NULL)
     return;
   if (WIFSIGNALED(st))
-    c->cause = bh__asprintf("killed by signal SIG%s (%s)",
+    c->cause = bh__asprintf("%s%skilled by signal SIG%s (%s)", first, was,
                             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
                             strsignal(sig));
   else if (WIFEXITED(st))
-    c->cause = bh__asprintf("exited with status %d", WEXITSTATUS(st));
+    c->cause = bh__asprintf("%sexited with status %d", first,
+                            WEXITSTATUS(st));
 }
 
 bool
@@ -37,7 +58,65 @@ bh__child_normal_end(const bh__child *c) {
   return c->got_dead && !c->killed;
 }
 
-/* Both the channel and the process have ended: the child is gone. */
+/* The index of the first living child whose id is at least id. The kids
+ * are in ascending id order: they are appended with growing ids and bury()
+ * keeps the order. */
+static size_t
+kid_index(const bh_bee *bee, int64_t id) {
+  size_t lo = 0, hi = bee->n_kids;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+
+    if (bee->kids[mid]->id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+bh__child *
+bh__child_find(const bh_bee *bee, int64_t id) {
+  size_t i = kid_index(bee, id);
+
+  return i < bee->n_kids && bee->kids[i]->id == id ? bee->kids[i] : NULL;
+}
+
+/* The living child after id, or NULL: walking the kids so stays right
+ * whatever a step mourns (and frees). */
+static bh__child *
+kid_after(const bh_bee *bee, int64_t id) {
+  size_t i = id == INT64_MAX ? bee->n_kids : kid_index(bee, id + 1);
+
+  return i < bee->n_kids ? bee->kids[i] : NULL;
+}
+
+static void pidwatch_stop(bh__child *c);
+
+/* Frees the record of a mourned child: nothing names it by pointer any
+ * more (delegations know it by id), and stats.c keeps its numbers. */
+static void
+bury(bh__child *c) {
+  bh_bee *bee = c->bee;
+  size_t i = kid_index(bee, c->id);
+
+  BH_ASSERT(i < bee->n_kids && bee->kids[i] == c);
+  memmove(&bee->kids[i], &bee->kids[i + 1],
+          (bee->n_kids - i - 1) * sizeof(*bee->kids));
+  bee->n_kids--;
+  bh__stats_bury(bee, c);
+  pidwatch_stop(c);
+  bh__chan_close(c->chan);
+  bh__oom_free(c->oom);
+  bh_value_free(c->dead_msg);
+  bh__free(c->cause);
+  bh__free(c);
+}
+
+/* The child is gone: its process has ended (or, in-process, its channel):
+ * its delegations are answered or retried, the queen may replace it, and
+ * its record is freed. */
 static void
 mourn(bh__child *c) {
   bh_bee *bee = c->bee;
@@ -55,22 +134,18 @@ mourn(bh__child *c) {
          (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
   bh__deleg_on_death(c);
   bh__queen_on_death(c);
+  bury(c);
   bh__bee_progress(bee);
-}
-
-static void
-maybe_mourn(bh__child *c) {
-  if (c->eof && (c->pid == 0 || c->exited))
-    mourn(c);
 }
 
 static void
 close_chan(bh__child *c) {
   bh__chan_close(c->chan);
   c->chan = NULL;
-  c->eof = true;
 }
 
+/* A child process is mourned when its process has ended (child_ended); an
+ * in-process one at once. */
 void
 bh__child_kill(bh__child *c, const char *cause) {
   if (c->cause == NULL && cause != NULL)
@@ -78,16 +153,20 @@ bh__child_kill(bh__child *c, const char *cause) {
   if (c->pid != 0 && !c->exited)
     kill(c->pid, SIGKILL);
   close_chan(c);
-  maybe_mourn(c);
+  if (c->pid == 0)
+    mourn(c);
 }
 
 void
 bh__children_kill(bh_bee *bee, const char *cause) {
-  size_t i;
+  bh__child *c;
+  int64_t id = INT64_MIN;
 
-  for (i = 0; i < bee->n_kids; i++)
-    if (bee->kids[i]->alive && bee->kids[i]->pid != 0)
-      bh__child_kill(bee->kids[i], cause);
+  while ((c = kid_after(bee, id)) != NULL) {
+    id = c->id;
+    if (c->alive && c->pid != 0)
+      bh__child_kill(c, cause);
+  }
 }
 
 void
@@ -145,23 +224,71 @@ child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   }
 }
 
+/* True if the process has ended, reaped or not (it is then a zombie, and
+ * its pid cannot be another's yet). Someone else may have reaped it. */
+static bool
+ended(const bh__child *c) {
+  siginfo_t si = {0};
+  int r;
+
+  do
+    r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+  return (r == 0 && si.si_pid == c->pid) || (r < 0 && errno == ECHILD);
+}
+
+/* True if the process has ended or is ending: the kernel closes a dying
+ * process's descriptors before its pidfd says it has ended, so its channel
+ * may end first. PF_EXITING is in the flags of /proc/<pid>/stat (the ninth
+ * field, counted after the command name's closing parenthesis). */
+static bool
+exiting(const bh__child *c) {
+  char path[64], buf[512], *p = NULL;
+  unsigned flags = 0;
+  size_t n = 0;
+  FILE *f;
+
+  if (ended(c))
+    return true;
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)c->pid);
+  f = fopen(path, "r");
+  if (f != NULL) {
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+  }
+  buf[n] = '\0';
+  p = strrchr(buf, ')');
+  return p != NULL &&
+         sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) == 1 &&
+         (flags & 0x4) != 0; /* PF_EXITING */
+}
+
+/* The channel ended or failed. Hostile input kills the child. An end of
+ * stream without a dead message, while the process lives on, leaves a
+ * worker nobody can talk to: it is killed, and its cause will say that the
+ * channel closed first. A process that is ending closed it by ending: its
+ * cause is its end. Either way a child process is mourned when its pidfd
+ * (or SIGCHLD) reports the end (child_ended). */
 static void
 child_err(bh__chan *ch, int err, const char *why, void *udata) {
   bh__child *c = udata;
   char *cause = NULL;
 
   (void)ch;
-  if (err != BH_EPIPE)
+  if (err != BH_EPIPE) {
     cause = bh__asprintf("protocol error: %s", why);
-  else if (c->got_dead)
-    cause = NULL; /* a normal end: the process exits on its own */
-  if (err != BH_EPIPE || !c->got_dead)
-    bh__child_kill(c, cause);
-  else {
-    close_chan(c);
-    maybe_mourn(c);
+    bh__child_kill(c, cause ? cause : "protocol error");
+    bh__free(cause);
+    return;
   }
-  bh__free(cause);
+  if (c->pid == 0 || c->got_dead || c->exited || exiting(c)) {
+    close_chan(c);
+    if (c->pid == 0)
+      mourn(c);
+    return;
+  }
+  c->chan_first = true;
+  bh__child_kill(c, NULL);
 }
 
 typedef struct pidwatch {
@@ -204,6 +331,23 @@ reap(bh__child *c) {
   return c->exited;
 }
 
+/* The child's process has ended: that is its death. What it wrote before
+ * its end is in the socket already: read it first, so that its last
+ * task_done and its dead message count (the process is still a zombie
+ * then, so a kill for a protocol error there cannot reach another). Then
+ * reap it and close the channel, which its own descendants may still hold
+ * open (see the top of the file), and mourn. */
+static void
+child_ended(bh__child *c) {
+  if (c->chan != NULL)
+    bh__chan_drain(c->chan);
+  if (!reap(c))
+    return;
+  pidwatch_stop(c);
+  close_chan(c);
+  mourn(c);
+}
+
 static void
 pidwatch_cb(uv_poll_t *p, int status, int events) {
   pidwatch *w = p->data;
@@ -211,10 +355,8 @@ pidwatch_cb(uv_poll_t *p, int status, int events) {
 
   (void)status;
   (void)events;
-  if (c == NULL || !reap(c))
-    return;
-  pidwatch_stop(c);
-  maybe_mourn(c);
+  if (c != NULL && ended(c))
+    child_ended(c);
 }
 
 /* Where pidfds are missing (old kernels, valgrind), SIGCHLD tells the bee
@@ -223,16 +365,18 @@ static void
 sigchld_cb(uv_signal_t *h, int signum) {
   bh_bee *bee = h->data;
   bool waiting = false;
+  int64_t id = INT64_MIN;
+  bh__child *c;
   size_t i;
 
   (void)signum;
-  for (i = 0; i < bee->n_kids; i++) {
-    bh__child *c = bee->kids[i];
-
-    if (c->alive && c->pid != 0 && !c->exited && reap(c))
-      maybe_mourn(c);
-    waiting |= c->pid != 0 && !c->exited;
+  while ((c = kid_after(bee, id)) != NULL) {
+    id = c->id;
+    if (c->alive && c->pid != 0 && !c->exited && ended(c))
+      child_ended(c);
   }
+  for (i = 0; i < bee->n_kids; i++)
+    waiting |= bee->kids[i]->pid != 0 && !bee->kids[i]->exited;
   /* Like a pidfd's poll, the watch keeps the loop running while a child
    * process has not been reaped, and only then. */
   if (bee->sigchld == NULL)
@@ -339,15 +483,20 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
     return BH_ENOMEM;
   }
   c->bee = bee;
-  c->id = (int64_t)bee->n_kids;
+  c->id = bee->next_kid++;
   c->pid = pid;
   c->capacity = capacity;
   c->alive = true;
   c->oom = pid != 0 ? bh__oom_start(pid) : NULL;
   err = bh__chan_open(&c->chan, bee->loop, fd, bee->max_frame, child_msg,
                       child_err, c);
-  if (err == 0 && pid != 0)
-    err = pidwatch_start(c);
+  /* Watched even without a channel: the kill below ends it, and only the
+   * end of its process lets it be mourned. */
+  if (pid != 0) {
+    int werr = pidwatch_start(c);
+
+    err = err != 0 ? err : werr;
+  }
   bee->kids[bee->n_kids++] = c;
   bee->n_alive++;
   bee->st.spawned++;
@@ -361,8 +510,8 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
   return 0;
 }
 
-/* Frees every child record. A process still running is killed and reaped
- * here, so no zombie outlives its bee. */
+/* Frees every living child's record. A process still running is killed
+ * and reaped here, so no zombie outlives its bee. */
 void
 bh__children_free(bh_bee *bee) {
   size_t i;

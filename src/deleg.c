@@ -86,9 +86,7 @@ bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason) {
 
 bh__child *
 bh__d_child(const bh__deleg *d) {
-  if (d->child < 0 || (size_t)d->child >= d->bee->n_kids)
-    return NULL;
-  return d->bee->kids[d->child];
+  return d->child < 0 ? NULL : bh__child_find(d->bee, d->child);
 }
 
 static bool

@@ -80,8 +80,8 @@ spawn_one(bh__pop *p, const char *why) {
   bh_bee *bee = p->bee;
   int rc;
 
-  bh_log(bee->log, BH_LOG_INFO, "queen %lld: spawning worker %zu: %s",
-         (long long)bee->id, bee->n_kids, why);
+  bh_log(bee->log, BH_LOG_INFO, "queen %lld: spawning worker %lld: %s",
+         (long long)bee->id, (long long)bee->next_kid, why);
   rc = bh__queen_spawn(bee, 1);
   if (rc != 0)
     bh_log(bee->log, BH_LOG_ERROR, "queen %lld: spawning failed: %s",

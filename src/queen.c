@@ -14,7 +14,7 @@ bh__queen_spawn(bh_bee *bee, int n) {
 
   for (i = 0; i < n; i++) {
     bh_spawn_opts o = {.cls = bee->worker_class,
-                       .id = (int64_t)bee->n_kids,
+                       .id = bee->next_kid,
                        .init_args = bee->w_args,
                        .init_kwargs = bee->w_kwargs,
                        .s3_profile = bee->ctx.s3_profile,

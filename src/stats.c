@@ -1,37 +1,116 @@
 /* stats.c - what a bee counts about its delegations and children, and its
- * link to a timeline (trace.c). */
+ * link to a timeline (trace.c). Of its dead children it keeps the last
+ * BH__GRAVES (bee.h, bh__grave); older ones count in the totals only. */
 #include "bee.h"
 #include "trace.h"
 
-int
-bh_bee_stats(bh_bee *bee, bh_stats *out) {
-  bh_child_stats *cs = bee->kid_stats;
-  size_t i;
+#include <string.h>
 
-  if (bee->n_kids > 0) {
-    cs = bh__realloc(bee->kid_stats, bee->n_kids * sizeof(*cs));
-    if (cs == NULL)
-      return BH_ENOMEM;
-    bee->kid_stats = cs;
+/* The bytes of the dead children's causes, NULs included. */
+static size_t
+causes_len(const bh_bee *bee) {
+  size_t i, n = 0;
+
+  for (i = 0; i < bee->n_graves; i++)
+    if (bee->graves[i].cause != NULL)
+      n += strlen(bee->graves[i].cause) + 1;
+  return n;
+}
+
+/* The dead first, oldest first, then the living by id. The causes are
+ * copied after the entries: the array lends them until the next call,
+ * whatever deaths come meanwhile. */
+static void
+fill(const bh_bee *bee, bh_child_stats *cs) {
+  char *text = (char *)(cs + bee->n_graves + bee->n_kids);
+  size_t i, first = bee->n_graves < BH__GRAVES ? 0 : bee->grave_next;
+
+  for (i = 0; i < bee->n_graves; i++) {
+    const bh__grave *g = &bee->graves[(first + i) % BH__GRAVES];
+
+    cs[i] = g->st;
+    if (g->cause != NULL) {
+      cs[i].cause = strcpy(text, g->cause);
+      text += strlen(text) + 1;
+    }
   }
+  cs += bee->n_graves;
   for (i = 0; i < bee->n_kids; i++) {
     const bh__child *c = bee->kids[i];
 
     cs[i] = (bh_child_stats){.id = c->id, .pid = c->pid, .alive = c->alive,
                              .done = c->done, .raised = c->raised,
                              .cancelled = c->cancelled, .lost = c->lost,
-                             .inflight = c->inflight,
-                             .deaths = !c->alive && !bh__child_normal_end(c),
-                             .cause = c->alive ? NULL : c->cause};
+                             .inflight = c->inflight};
+  }
+}
+
+int
+bh_bee_stats(bh_bee *bee, bh_stats *out) {
+  size_t n = bee->n_graves + bee->n_kids;
+  bh_child_stats *cs = bee->kid_stats;
+
+  if (n > 0) {
+    cs = bh__realloc(bee->kid_stats, n * sizeof(*cs) + causes_len(bee));
+    if (cs == NULL)
+      return BH_ENOMEM;
+    bee->kid_stats = cs;
+    fill(bee, cs);
   }
   *out = bee->st;
   out->inflight = bee->st.delegated - bee->st.succeeded - bee->st.raised -
                   bee->st.cancelled - bee->n_backlog;
   out->backlog = bee->n_backlog;
   out->alive = bee->n_alive;
-  out->n_children = bee->n_kids;
-  out->children = bee->n_kids ? cs : NULL;
+  out->n_children = n;
+  out->children = n ? cs : NULL;
   return 0;
+}
+
+void
+bh__stats_bury(bh_bee *bee, bh__child *c) {
+  bh__grave *g;
+
+  if (bee->graves == NULL)
+    bee->graves = bh__calloc(BH__GRAVES, sizeof(*bee->graves));
+  if (bee->graves == NULL)
+    return; /* its numbers are lost; the totals have them */
+  g = &bee->graves[bee->grave_next];
+  bh__free(g->cause);
+  *g = (bh__grave){
+      .st = {.id = c->id, .pid = c->pid, .done = c->done,
+             .raised = c->raised, .cancelled = c->cancelled,
+             .lost = c->lost, .inflight = c->inflight,
+             .deaths = !bh__child_normal_end(c)},
+      .cause = c->cause,
+      .wstatus = c->wstatus};
+  c->cause = NULL;
+  bee->grave_next = (bee->grave_next + 1) % BH__GRAVES;
+  if (bee->n_graves < BH__GRAVES)
+    bee->n_graves++;
+}
+
+const bh__grave *
+bh__stats_grave(const bh_bee *bee, int64_t id) {
+  size_t i;
+
+  for (i = 0; i < bee->n_graves; i++)
+    if (bee->graves[i].st.id == id)
+      return &bee->graves[i];
+  return NULL;
+}
+
+void
+bh__stats_free(bh_bee *bee) {
+  size_t i;
+
+  for (i = 0; i < bee->n_graves; i++)
+    bh__free(bee->graves[i].cause);
+  bh__free(bee->graves);
+  bh__free(bee->kid_stats);
+  bee->graves = NULL;
+  bee->kid_stats = NULL;
+  bee->n_graves = bee->grave_next = 0;
 }
 
 void

@@ -362,35 +362,43 @@ fake_fork(fake *f, script_fn fn, void *arg, const int *keep, int nkeep) {
   }
   close(sv[1]);
   f->fd = sv[0];
-  f->c = NULL;
+  f->bee = NULL;
+  f->id = -1;
   return 0;
+}
+
+/* What the bee kept of the dead fake (it is reaped once mourned). */
+static const bh__grave *
+fake_grave(const fake *f) {
+  const bh__grave *g = f->bee ? bh__stats_grave(f->bee, f->id) : NULL;
+
+  if (g == NULL)
+    fprintf(stderr, "fake %d was not reaped\n", (int)f->pid);
+  return g;
 }
 
 /* True if the bee reaped the fake and it exited with `code`. */
 bool
 fake_exited(const fake *f, int code) {
-  const bh__child *c = f->c;
+  const bh__grave *g = fake_grave(f);
 
-  if (c == NULL || !c->exited) {
-    fprintf(stderr, "fake %d was not reaped\n", (int)f->pid);
+  if (g == NULL)
     return false;
-  }
-  if (WIFEXITED(c->wstatus) && WEXITSTATUS(c->wstatus) == code)
+  if (WIFEXITED(g->wstatus) && WEXITSTATUS(g->wstatus) == code)
     return true;
   fprintf(stderr, "fake %d: wstatus 0x%x, want exit %d\n", (int)f->pid,
-          (unsigned)c->wstatus, code);
+          (unsigned)g->wstatus, code);
   return false;
 }
 
 bool
 fake_killed(const fake *f, int sig) {
-  const bh__child *c = f->c;
+  const bh__grave *g = fake_grave(f);
 
-  if (c != NULL && c->exited && WIFSIGNALED(c->wstatus) &&
-      WTERMSIG(c->wstatus) == sig)
+  if (g != NULL && WIFSIGNALED(g->wstatus) && WTERMSIG(g->wstatus) == sig)
     return true;
   fprintf(stderr, "fake %d: wstatus 0x%x, want signal %d\n", (int)f->pid,
-          c ? (unsigned)c->wstatus : 0u, sig);
+          g ? (unsigned)g->wstatus : 0u, sig);
   return false;
 }
 
@@ -412,8 +420,11 @@ hive_open(hive *h, int64_t pickup_ms) {
 /* Hands the fake's end to the bee as a child (watching its process). */
 int
 hive_adopt(hive *h, fake *f, int capacity) {
-  int rc = bh__child_add(h->bee, f->fd, f->pid, capacity, &f->c);
+  int rc;
 
+  f->bee = h->bee;
+  f->id = h->bee->next_kid;
+  rc = bh__child_add(h->bee, f->fd, f->pid, capacity, NULL);
   f->fd = -1;
   return rc;
 }

@@ -51,7 +51,8 @@ typedef int (*script_fn)(peer *p, void *arg);
 typedef struct fake {
   pid_t pid;
   int fd;       /* this process's end, until the bee takes it */
-  bh__child *c; /* once adopted */
+  bh_bee *bee;  /* its bee, once adopted */
+  int64_t id;   /* its child id there */
 } fake;
 
 typedef int (*root_fn)(bh_task *t, void *arg);
