@@ -6,7 +6,8 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
-libboost-context-dev uthash-dev libcurl4-openssl-dev valgrind"
+libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev \
+python3-botocore valgrind"
 # Extra packages a target needs (make fuzz: clang and its runtimes).
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
