@@ -5,8 +5,9 @@
 # the missing ones with apt-get; otherwise it names them and fails.
 set -eu
 
+# python3-botocore: test_awsconf compares its answers with botocore's.
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
-libboost-context-dev uthash-dev valgrind"
+libboost-context-dev uthash-dev valgrind python3-botocore"
 # Extra packages a target needs (make fuzz: clang and its runtimes).
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
