@@ -5,6 +5,7 @@
 # the missing ones with apt-get; otherwise it names them and fails.
 set -eu
 
+# python3-botocore: test_sigv4 and test_awsconf compare with botocore.
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
 libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev \
 python3-botocore valgrind"
