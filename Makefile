@@ -16,6 +16,10 @@
 #   make fuzz    libFuzzer on the frame and message decoder for
 #                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
 #   make clean   remove the build trees
+#
+# make test and make bench also install what the test servers need
+# (tests/servers.h): SERVER_PKGS from Debian, s3rver from npm into
+# build-deps/npm (scripts/npm-deps.sh). make demo needs none of it.
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -31,26 +35,36 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1 \
            BH_TEST_TIMEOUT_MULT=3
 
-.PHONY: all deps build test test-build asan demo bench bench-profile clean \
-        soak fuzz
+# nginx with the echo module (the HTTP server; nginx-light brings both),
+# aiohttp, botocore and uvloop (the SigV4-checking S3 proxy, run by
+# Debian's /usr/bin/python3), curl (the tests' command-line client).
+SERVER_PKGS = nginx-light libnginx-mod-http-echo python3-aiohttp \
+              python3-botocore python3-uvloop curl
+
+.PHONY: all deps server-deps build test test-build asan demo bench \
+        bench-profile clean soak fuzz
 
 all: build
 
 deps:
 	@sh scripts/deps.sh
 
+server-deps:
+	@sh scripts/deps.sh $(SERVER_PKGS)
+	@sh scripts/npm-deps.sh
+
 build: deps
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g" $(CMAKE_ARGS)
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
-test-build: build
+test-build: build server-deps
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(CTEST_JOBS)
 
 test: test-build
 	$(MAKE) --no-print-directory asan
 
-asan: deps
+asan: deps server-deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DBH_SANITIZER=address,undefined \
 	  $(CMAKE_ARGS)
@@ -60,7 +74,7 @@ asan: deps
 demo: build
 	./$(BUILD_DIR)/examples/predict
 
-bench: deps
+bench: deps server-deps
 	$(CMAKE) -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DBH_BUILD_BENCH=ON \
 	  -DBH_BUILD_TESTS=OFF -DBH_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)

@@ -9,7 +9,8 @@ set -eu
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
 libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev \
 python3-botocore valgrind"
-# Extra packages a target needs (make fuzz: clang and its runtimes).
+# Extra packages a target needs (make fuzz: clang and its runtimes; make
+# test and bench: the test servers' packages, SERVER_PKGS in the Makefile).
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -37,6 +38,14 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 echo "deps.sh: installing:$missing"
+# A server package (nginx) must not start its system service on install:
+# the tests run their own, and a service failing to start (port 80 taken)
+# would fail the install. policy-rc.d says so to invoke-rc.d, for this run.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # Update the package lists only when they are empty or the install fails.
 if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
   apt-get update
