@@ -494,6 +494,7 @@ set_request(bh__xfer *x, const bh__xfer_req *rq) {
 
   cc |= curl_easy_setopt(e, CURLOPT_URL, rq->url);
   cc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  cc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   cc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   cc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   cc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -569,6 +570,11 @@ bh__xfer_free(bh__xfer *x) {
   if (x == NULL)
     return;
   if (!x->done) {
+    long n_conn = 0;
+
+    /* An aborted transfer's connection is closed, not pooled; count it. */
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &n_conn);
+    x->h->connects += (uint64_t)n_conn;
     curl_multi_remove_handle(x->h->multi, x->easy);
     unlink_xfer(x);
   }
