@@ -554,7 +554,8 @@ typedef struct bh_spawn_opts {
   int64_t id;                 /* the id its parent assigns; any */
   const bh_value *init_args;  /* array or NULL; borrowed */
   const bh_value *init_kwargs; /* map or NULL; borrowed */
-  const char *s3_profile;     /* or NULL */
+  const char *s3_profile;     /* the profile of the worker's S3 client
+                               * (bh_run_opts.s3_profile); NULL: none */
   int max_concurrency;        /* tasks at once: -1 no limit, 0 means 1024,
                                * or at least 1 */
   int prefetch;               /* see bh_run_opts.prefetch: 0 or more, and
@@ -564,6 +565,8 @@ typedef struct bh_spawn_opts {
   size_t max_frame;           /* frame size limit: 0 means 64 MiB, else at
                                * least BH_MAX_FRAME_MIN (a frame's header
                                * caps it at 4 GiB - 1) */
+  int http_max_host_connections; /* see bh_run_opts */
+  int http_max_connections;      /* see bh_run_opts */
 } bh_spawn_opts;
 
 /* The reference's subprocess_workerbee(): starts a worker bee in a daemon
@@ -686,7 +689,17 @@ typedef struct bh_run_opts {
   const bh_value *task_kwargs;  /* map or NULL; borrowed */
   const bh_value *queen_init_args, *queen_init_kwargs;   /* the same */
   const bh_value *worker_init_args, *worker_init_kwargs; /* the same */
+  /* The AWS profile every bee's S3 client is made from
+   * (context_vars.s3_client): a name from the shared config and
+   * credentials files; "" for botocore's default chain (the
+   * AWS_ACCESS_KEY_ID... environment variables, else AWS_PROFILE, else
+   * "default"); NULL: no S3 client. */
   const char *s3_profile;
+  /* Every bee's HTTP session (context_vars.http_session): connections to
+   * one host at once, 0 or more (0: 1,024; transfers beyond wait in the
+   * session's queue), and connections in all (0: no limit). */
+  int http_max_host_connections;
+  int http_max_connections;
   int max_concurrency;       /* per worker: -1 no limit, 0 means 1024, or
                               * at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot

@@ -525,6 +525,7 @@ bh__bee_free(bh_bee *bee) {
   bh__pop_free(bee);
   bh__chan_close(bee->parent);
   bh_value_free(bee->w_args);
+  bh__wcfg_clear(&bee->w_cfg);
   bh_value_free(bee->w_kwargs);
   bh__stats_free(bee);
   bh__free(bee->pop_failed);

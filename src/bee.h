@@ -14,6 +14,7 @@
 #include "fiber.h"
 #include "http.h"
 #include "timer.h"
+#include "wcfg.h"
 #include "internal.h"
 
 typedef struct bh__deleg bh__deleg;
@@ -132,8 +133,7 @@ struct bh_bee {
   /* Queens: how to make workers. */
   const bh_class *worker_class;
   bh_value *w_args, *w_kwargs;
-  int w_max_conc;
-  int w_prefetch;
+  bh__wcfg w_cfg;        /* every worker's settings */
   bh_start w_start;
   /* The end of life: called once after the dead message is queued. */
   void (*on_dead)(bh_bee *bee);
@@ -301,7 +301,7 @@ void bh__stats_free(bh_bee *bee);
 /* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */
 struct bh__pop_opts;
 int bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
-                    const bh_value *kwargs, int n, int w_max_conc,
+                    const bh_value *kwargs, int n, const bh__wcfg *cfg,
                     bh_start start, const struct bh__pop_opts *po);
 int bh__queen_spawn(bh_bee *bee, int n);
 /* A max_concurrency as the API takes it (0: 1024, < 0: no limit) as bees
@@ -326,9 +326,21 @@ int bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
                          size_t len);
 
 /* spawn.c */
+/* What it takes to start one worker: its class and id, its init
+ * arguments, its settings, the parent's logger and the start method. */
+typedef struct bh__spawn {
+  const bh_class *cls;
+  int64_t id;
+  const bh_value *init_args, *init_kwargs; /* array / map or NULL */
+  const bh__wcfg *cfg;
+  bh_logger *logger;
+  bh_start start;
+} bh__spawn;
+/* Starts the worker (bh_subprocess_workerbee without the checks). */
+int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel);
 /* Runs a worker bee on fd in this process until its life ends; returns the
  * process exit status. */
-int bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
+int bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
                    const msgpack_object *kwargs);
 
 #endif

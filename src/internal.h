@@ -86,7 +86,9 @@ bool bh__wire_is_str_array(const msgpack_object *o);
   XX(TASK_DONE, "task_done")                                                 \
   XX(DIE, "die")                                                             \
   XX(DEAD, "dead")                                                           \
-  XX(CANCEL_TASK, "cancel_task") /* beehive's extension: parent to child */
+  XX(CANCEL_TASK, "cancel_task") /* beehive's extension: parent to child */ \
+  XX(BOOTSTRAP, "bootstrap")     /* beehive's extension: an exec start's  \
+                                    first frame, parent to child */
 
 typedef enum bh__msg_type {
 #define BH__MSG_ENUM(e, s) BH__MSG_##e,
@@ -120,6 +122,10 @@ typedef struct bh__msg {
   const msgpack_object *other_details;   /* raised: any */
   bh__death death_type;                  /* dead */
   const msgpack_object *exit_code;       /* dead normal: nil, int or str */
+  const char *cls;                       /* bootstrap: the class name */
+  size_t cls_len;
+  int64_t bee_id;                        /* bootstrap: the worker's id */
+  const msgpack_object *config;          /* bootstrap: map (wcfg.h) */
   const msgpack_object *root;            /* the whole map */
   const char *body;                      /* its encoded bytes, borrowed */
   size_t body_len;
@@ -188,6 +194,12 @@ typedef int (*bh__wire_put_info_fn)(bh__buf *b, struct bh__blobq *q,
 int bh__wire_put_accepted_started(bh__buf *b, size_t max_frame,
                                   int64_t task_id);
 int bh__wire_put_die(bh__buf *b, size_t max_frame);
+/* bootstrap: class name, the worker's id, init args (array or NULL) and
+ * kwargs (map or NULL), and its settings (config: a map, wcfg.h). */
+int bh__wire_put_bootstrap(bh__buf *b, size_t max_frame, const char *cls,
+                           int64_t id, const msgpack_object *args,
+                           const msgpack_object *kwargs,
+                           const msgpack_object *config);
 /* dead normal: exit_code str or NULL (nil). dead killed: exception and
  * traceback maps/arrays. */
 int bh__wire_put_dead_normal(bh__buf *b, size_t max_frame,

@@ -127,8 +127,16 @@ run_values(chk *c, const bh_run_opts *o) {
 }
 
 static bool
+http_bad(chk *c, int host, int all) {
+  return below(c, "http_max_host_connections", host, 0,
+               "0 (default 1024) or more") ||
+         below(c, "http_max_connections", all, 0, "0 (no limit) or more");
+}
+
+static bool
 run_counts(chk *c, const bh_run_opts *o) {
   return conc_bad(c, o->max_concurrency, o->prefetch) ||
+         http_bad(c, o->http_max_host_connections, o->http_max_connections) ||
          (o->direct_offer != 0 && o->direct_offer != -1 &&
           refuse(c, "direct_offer %d is out of range: it must be 0 (on) or "
                  "-1 (off)", o->direct_offer)) ||
@@ -231,6 +239,7 @@ bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
   if (shape_bad(&c, "init_args", o->init_args, true) ||
       shape_bad(&c, "init_kwargs", o->init_kwargs, false) ||
       conc_bad(&c, o->max_concurrency, o->prefetch) ||
+      http_bad(&c, o->http_max_host_connections, o->http_max_connections) ||
       start_bad(&c, o->start) || frame_bad(&c, o->max_frame) ||
       classes_bad(&c, o->cls))
     return BH_EINVAL;

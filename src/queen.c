@@ -10,28 +10,22 @@ bh__conc_norm(int n) {
 
 int
 bh__queen_spawn(bh_bee *bee, int n) {
+  const bh__wcfg *cfg = &bee->w_cfg;
   int i, rc;
 
   for (i = 0; i < n; i++) {
-    bh_spawn_opts o = {.cls = bee->worker_class,
-                       .id = bee->next_kid,
-                       .init_args = bee->w_args,
-                       .init_kwargs = bee->w_kwargs,
-                       .s3_profile = bee->ctx.s3_profile,
-                       .max_concurrency = bee->w_max_conc,
-                       .prefetch = bee->w_prefetch,
-                       .logger = bee->log,
-                       .start = bee->w_start,
-                       .max_frame = bee->max_frame};
+    bh__spawn s = {.cls = bee->worker_class, .id = bee->next_kid,
+                   .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
+                   .cfg = cfg, .logger = bee->log, .start = bee->w_start};
     pid_t pid;
     int fd;
 
-    rc = bh_subprocess_workerbee(&o, &pid, &fd);
+    rc = bh__spawn_worker(&s, &pid, &fd);
     if (rc == 0)
       rc = bh__child_add(bee, fd, pid,
-                         bee->w_max_conc < 0
+                         cfg->max_concurrency < 0
                              ? -1
-                             : bee->w_max_conc + bee->w_prefetch,
+                             : (int)(cfg->max_concurrency + cfg->prefetch),
                          NULL);
     if (rc != 0) {
       bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
@@ -39,14 +33,14 @@ bh__queen_spawn(bh_bee *bee, int n) {
       return rc;
     }
     bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
-           "(pid %d)", (long long)bee->id, (long long)o.id, (int)pid);
+           "(pid %d)", (long long)bee->id, (long long)s.id, (int)pid);
   }
   return 0;
 }
 
 int
 bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
-                const bh_value *kwargs, int n, int w_max_conc,
+                const bh_value *kwargs, int n, const bh__wcfg *cfg,
                 bh_start start, const bh__pop_opts *po) {
   bh__pop_opts o = po ? *po : (bh__pop_opts){0};
   int rc;
@@ -63,7 +57,8 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
   if ((args != NULL && bee->w_args == NULL) ||
       (kwargs != NULL && bee->w_kwargs == NULL))
     return BH_ENOMEM;
-  bee->w_max_conc = bh__conc_norm(w_max_conc);
+  if (bh__wcfg_copy(&bee->w_cfg, cfg) != 0)
+    return BH_ENOMEM;
   bee->w_start = start;
   rc = bh__pop_start(bee, &o);
   return rc != 0 ? rc : bh__queen_spawn(bee, n);

@@ -155,6 +155,26 @@ set_ft(bh_bee *queen, const bh_run_opts *o) {
     queen->ft.shutdown_ms = o->shutdown_grace_ms;
 }
 
+/* The workers' settings, filled once here from the options (wcfg.h). */
+static int
+setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
+  const bh_run_opts *o = r->o;
+  bh_spawn_opts so = {.s3_profile = o->s3_profile,
+                      .max_concurrency = o->max_concurrency,
+                      .prefetch = o->prefetch, .max_frame = o->max_frame,
+                      .http_max_host_connections =
+                          o->http_max_host_connections,
+                      .http_max_connections = o->http_max_connections};
+  bh__wcfg cfg;
+  int rc = bh__wcfg_from_spawn(&cfg, &so);
+
+  if (rc == 0)
+    rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
+                         o->worker_init_kwargs, n, &cfg, o->start, po);
+  bh__wcfg_clear(&cfg);
+  return rc;
+}
+
 /* Makes the root and the queen, joined by a socketpair, and her workers.
  * On failure *why is an owned explanation. */
 static int
@@ -163,6 +183,8 @@ make_hive(run *r, int sv[2], char **why) {
   const bh_class *wc = o->worker_class ? o->worker_class
                                        : o->queen_class->worker_class;
   bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
+  bh__http_opts http = {o->http_max_host_connections,
+                        o->http_max_connections};
   bh__bee_opts ro = {.id = -1, .max_conc = -1, .log = o->logger,
                      .max_frame = o->max_frame, .pickup_ms = o->pickup_timeout_ms,
                      .on_dead = root_dead, .owner = r};
@@ -170,8 +192,8 @@ make_hive(run *r, int sv[2], char **why) {
                      .max_conc = o->queen_max_concurrency > 0
                                      ? o->queen_max_concurrency : -1,
                      .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
-                     .pickup_ms = o->pickup_timeout_ms, .on_dead = queen_dead,
-                     .owner = r};
+                     .pickup_ms = o->pickup_timeout_ms, .http = http,
+                     .on_dead = queen_dead, .owner = r};
   int rc, n = o->workers ? o->workers : o->queen_class->workers;
 
   if (o->context_vars != NULL) {
@@ -198,11 +220,8 @@ make_hive(run *r, int sv[2], char **why) {
                        o->restart_period_ms, o->recycle_after};
 
     set_ft(r->queen, o);
-    r->queen->w_prefetch = o->prefetch > 0 ? o->prefetch : 0;
     r->queen->direct_offers = o->direct_offer >= 0;
-    rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
-                         o->worker_init_kwargs, n, o->max_concurrency,
-                         o->start, &po);
+    rc = setup_workers(r, wc, n, &po);
   }
   return rc;
 }

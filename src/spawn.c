@@ -50,15 +50,31 @@ worker_orphan(bh_bee *bee) {
   uv_stop(bee->loop);
 }
 
+/* A sub-queen's workers: her own settings, but the class default of
+ * max_concurrency (1,024) and no prefetch. */
 static int
-worker_start(worker_run *w, const bh_spawn_opts *o,
-             const msgpack_object *args, const msgpack_object *kwargs) {
+sub_hive(worker_run *w, const bh__spawn *s) {
+  bh__wcfg cfg;
+  int rc = bh__wcfg_copy(&cfg, s->cfg);
+
+  if (rc != 0)
+    return rc;
+  cfg.max_concurrency = bh__conc_norm(0);
+  cfg.prefetch = 0;
+  rc = bh__queen_setup(w->bee, s->cls->worker_class, NULL, NULL,
+                       s->cls->workers, &cfg, s->start, NULL);
+  bh__wcfg_clear(&cfg);
+  return rc;
+}
+
+static int
+worker_start(worker_run *w, const bh__spawn *s, const msgpack_object *args,
+             const msgpack_object *kwargs) {
   char *err_text = NULL;
   int rc = bh__bee_init(w->bee, args, kwargs, &err_text);
 
-  if (rc == 0 && o->cls->worker_class != NULL)
-    rc = bh__queen_setup(w->bee, o->cls->worker_class, NULL, NULL,
-                         o->cls->workers, 0, o->start, NULL);
+  if (rc == 0 && s->cls->worker_class != NULL)
+    rc = sub_hive(w, s);
   if (rc != 0) {
     w->status = 1;
     bh__bee_die_killed(w->bee, "InitError",
@@ -69,14 +85,17 @@ worker_start(worker_run *w, const bh_spawn_opts *o,
 }
 
 int
-bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
+bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
                const msgpack_object *kwargs) {
+  const bh__wcfg *c = s->cfg;
   worker_run w = {.status = 0};
-  bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
-  bh__bee_opts bo = {.cls = o->cls, .id = o->id,
-                     .max_conc = bh__conc_norm(o->max_concurrency),
-                     .prefetch = o->prefetch,
-                     .log = o->logger, .ctx = &ctx, .max_frame = o->max_frame,
+  bh_context ctx = {.async = 1, .s3_profile = c->s3_profile};
+  bh__bee_opts bo = {.cls = s->cls, .id = s->id,
+                     .max_conc = (int)c->max_concurrency,
+                     .prefetch = (int)c->prefetch, .log = s->logger,
+                     .ctx = &ctx, .max_frame = (size_t)c->max_frame,
+                     .http = {c->http_max_host_connections,
+                              c->http_max_connections},
                      .on_dead = worker_dead, .on_orphan = worker_orphan,
                      .owner = &w};
 
@@ -88,7 +107,7 @@ bh__worker_run(const bh_spawn_opts *o, int fd, const msgpack_object *args,
     bh__turn_finish(&w.loop);
     return 1;
   }
-  worker_start(&w, o, args, kwargs);
+  worker_start(&w, s, args, kwargs);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   bh__bee_free(w.bee);
   bh__turn_finish(&w.loop);
@@ -157,7 +176,7 @@ child_setup(pid_t parent, int chan, const open_fd *inherited) {
 }
 
 static void
-fork_child(const bh_spawn_opts *o, int fd, pid_t parent,
+fork_child(const bh__spawn *s, int fd, pid_t parent,
            const open_fd *inherited) {
   static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
@@ -166,10 +185,10 @@ fork_child(const bh_spawn_opts *o, int fd, pid_t parent,
   bh__free((void *)inherited); /* the parent's copy is freed there */
   bh__turn_forget();
   bh__blob_forget_all();
-  _exit(bh__worker_run(o, fd,
-                       o->init_args ? bh_value_object(o->init_args)
+  _exit(bh__worker_run(s, fd,
+                       s->init_args ? bh_value_object(s->init_args)
                                     : &empty_array,
-                       o->init_kwargs ? bh_value_object(o->init_kwargs)
+                       s->init_kwargs ? bh_value_object(s->init_kwargs)
                                       : &empty_map));
 }
 
@@ -192,32 +211,20 @@ exec_child(int fd, pid_t parent, const open_fd *inherited) {
   _exit(127);
 }
 
-/* The bootstrap frame of an exec start (docs/PROTOCOL.md). */
+/* The bootstrap frame of an exec start (docs/PROTOCOL.md section 6),
+ * written whole before the worker reads anything. */
 static int
-write_bootstrap(int fd, const bh_spawn_opts *o) {
-  static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-  static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+write_bootstrap(int fd, const bh__spawn *s) {
+  bh_value *cfg = bh__wcfg_value(s->cfg);
   bh__buf b = {0};
-  msgpack_packer pk;
-  size_t off = 0, body;
-  int rc;
+  size_t off = 0;
+  int rc = cfg == NULL ? BH_ENOMEM
+                       : bh__wire_put_bootstrap(
+                             &b, (size_t)s->cfg->max_frame, s->cls->name,
+                             s->id, bh_value_object(s->init_args),
+                             bh_value_object(s->init_kwargs),
+                             bh_value_object(cfg));
 
-  bh__buf_append(&b, "\0\0\0\0", BH__FRAME_HDR);
-  msgpack_packer_init(&pk, &b, bh__buf_write);
-  rc = bh_pack(&pk, "{s:s s:s s:I s:i s:i s:o s:o s:s s:U}", "msg_type",
-               "bootstrap", "class", o->cls->name, "id", o->id,
-               "max_concurrency", bh__conc_norm(o->max_concurrency), "prefetch",
-               o->prefetch > 0 ? o->prefetch : 0, "init_args",
-               o->init_args ? bh_value_object(o->init_args) : &empty_array,
-               "init_kwargs",
-               o->init_kwargs ? bh_value_object(o->init_kwargs) : &empty_map,
-               "s3_profile", o->s3_profile, "max_frame",
-               (uint64_t)(o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME));
-  body = b.len - BH__FRAME_HDR;
-  b.data[0] = (char)(body >> 24);
-  b.data[1] = (char)(body >> 16);
-  b.data[2] = (char)(body >> 8);
-  b.data[3] = (char)body;
   while (rc == 0 && off < b.len) {
     ssize_t n = write(fd, b.data + off, b.len - off);
 
@@ -227,11 +234,12 @@ write_bootstrap(int fd, const bh_spawn_opts *o) {
       off += (size_t)n;
   }
   bh__buf_free(&b);
+  bh_value_free(cfg);
   return rc;
 }
 
 typedef struct spawn_call {
-  const bh_spawn_opts *o;
+  const bh__spawn *s;
   int sv[2];
   pid_t pid;
   int err;
@@ -265,30 +273,22 @@ do_fork(void *arg) {
   bh__sig_worker();
   bh__sig_restore(&mask);
   /* The child: sv[0], the parent's end, is among the inherited. */
-  if (sc->o->start == BH_START_EXEC)
+  if (sc->s->start == BH_START_EXEC)
     exec_child(sc->sv[1], parent, inherited);
-  fork_child(sc->o, sc->sv[1], parent, inherited);
+  fork_child(sc->s, sc->sv[1], parent, inherited);
 }
 
 int
-bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
-  spawn_call sc = {.o = o};
-  char why[256];
+bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel) {
+  spawn_call sc = {.s = s};
 
-  if (o == NULL || pid == NULL || channel == NULL)
-    return BH_EINVAL;
-  if (bh__spawn_opts_check(o, "bh_subprocess_workerbee", why,
-                           sizeof(why)) != 0) {
-    bh_log(o->logger, BH_LOG_ERROR, "%s", why);
-    return BH_EINVAL;
-  }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
     return -errno;
   fflush(NULL); /* stdio buffers must not be written twice */
   bh__fiber_call_main(do_fork, &sc);
   close(sc.sv[1]);
-  if (sc.err == 0 && o->start == BH_START_EXEC)
-    sc.err = write_bootstrap(sc.sv[0], o);
+  if (sc.err == 0 && s->start == BH_START_EXEC)
+    sc.err = write_bootstrap(sc.sv[0], s);
   if (sc.err != 0) {
     close(sc.sv[0]);
     if (sc.pid > 0) {
@@ -300,6 +300,30 @@ bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
   *pid = sc.pid;
   *channel = sc.sv[0];
   return 0;
+}
+
+int
+bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
+  bh__spawn s;
+  bh__wcfg cfg;
+  char why[256];
+  int rc;
+
+  if (o == NULL || pid == NULL || channel == NULL)
+    return BH_EINVAL;
+  if (bh__spawn_opts_check(o, "bh_subprocess_workerbee", why,
+                           sizeof(why)) != 0) {
+    bh_log(o->logger, BH_LOG_ERROR, "%s", why);
+    return BH_EINVAL;
+  }
+  if ((rc = bh__wcfg_from_spawn(&cfg, o)) != 0)
+    return rc;
+  s = (bh__spawn){.cls = o->cls, .id = o->id, .init_args = o->init_args,
+                  .init_kwargs = o->init_kwargs, .cfg = &cfg,
+                  .logger = o->logger, .start = o->start};
+  rc = bh__spawn_worker(&s, pid, channel);
+  bh__wcfg_clear(&cfg);
+  return rc;
 }
 
 static int
@@ -317,23 +341,22 @@ read_all(int fd, char *p, size_t n) {
   return 0;
 }
 
-/* Reads the bootstrap frame; returns owned or NULL. */
-static bh_value *
-read_bootstrap(int fd) {
+/* Reads the bootstrap frame's body; returns owned (*len bytes) or NULL. */
+static char *
+read_bootstrap(int fd, size_t *len) {
   unsigned char hdr[BH__FRAME_HDR];
-  size_t n;
   char *body;
-  bh_value *v = NULL;
 
   if (read_all(fd, (char *)hdr, sizeof(hdr)) != 0)
     return NULL;
-  n = bh__wire_frame_len(hdr);
-  if (n > BH__DEFAULT_MAX_FRAME || (body = bh__malloc(n ? n : 1)) == NULL)
+  *len = bh__wire_frame_len(hdr);
+  if (*len > BH__DEFAULT_MAX_FRAME || (body = bh__malloc(*len + 1)) == NULL)
     return NULL;
-  if (read_all(fd, body, n) == 0)
-    v = bh_value_from_bytes(body, n);
-  bh__free(body);
-  return v;
+  if (read_all(fd, body, *len) != 0) {
+    bh__free(body);
+    return NULL;
+  }
+  return body;
 }
 
 static const bh_class *
@@ -347,58 +370,62 @@ find_class(const bh_class *const *classes, const char *name, size_t len) {
 
 #define BAD_BOOT "beehive worker: bad bootstrap"
 
-/* The bootstrap's values must be in the ranges bh_subprocess_workerbee()
- * checks: a parent other than beehive may send anything. True if not,
- * with why in err. */
-static bool
-boot_bad(const bh_spawn_opts *o, const msgpack_object *args,
-         const msgpack_object *kwargs, char *err, size_t len) {
-  if (args->type != MSGPACK_OBJECT_ARRAY ||
-      kwargs->type != MSGPACK_OBJECT_MAP) {
-    snprintf(err, len, BAD_BOOT ": init_args must be an array and "
-             "init_kwargs a map");
-    return true;
+/* The bootstrap's settings must be in the ranges bh_subprocess_workerbee()
+ * checks: a parent other than beehive may send anything. 0, or an error
+ * with why. */
+static int
+boot_read(const bh__msg *m, const bh_class *const *classes, bh__spawn *s,
+          bh__wcfg *cfg, char *why, size_t len) {
+  bh_spawn_opts o = {.start = BH_START_EXEC};
+  char err[200];
+
+  if (m->type != BH__MSG_BOOTSTRAP) {
+    snprintf(why, len, BAD_BOOT ": msg_type is not bootstrap");
+    return BH_EPROTO;
   }
-  return bh__spawn_opts_check(o, BAD_BOOT, err, len) != 0;
+  if ((s->cls = find_class(classes, m->cls, m->cls_len)) == NULL) {
+    snprintf(why, len, BAD_BOOT ": unknown class '%.*s'", (int)m->cls_len,
+             m->cls);
+    return BH_EPROTO;
+  }
+  if (bh__wcfg_unpack(cfg, m->config, err, sizeof(err)) != 0) {
+    snprintf(why, len, BAD_BOOT ": %s", err);
+    return BH_EPROTO;
+  }
+  s->id = m->bee_id;
+  s->cfg = cfg;
+  s->start = BH_START_EXEC;
+  o.cls = s->cls;
+  o.max_concurrency = (int)cfg->max_concurrency;
+  o.prefetch = (int)cfg->prefetch;
+  o.max_frame = (size_t)cfg->max_frame;
+  return bh__spawn_opts_check(&o, BAD_BOOT, why, len);
 }
 
 static int
 exec_worker(const bh_class *const *classes) {
-  bh_value *boot = read_bootstrap(BOOT_FD);
-  const msgpack_object *args, *kwargs, *prof;
-  bh_spawn_opts o = {.start = BH_START_EXEC};
-  const char *cname, *kind;
-  size_t clen, klen;
-  char profile[256] = "", err[160], why[320];
-  uint64_t max_frame;
-  int rc;
+  bh__spawn s = {0};
+  bh__wcfg cfg = {0};
+  bh__msg m;
+  msgpack_zone zone;
+  size_t len = 0;
+  char *body = read_bootstrap(BOOT_FD, &len), err[200], why[320];
+  int rc = 2;
 
-  if (boot == NULL) {
+  if (body == NULL) {
     fprintf(stderr, "beehive worker: no bootstrap frame on fd %d\n", BOOT_FD);
     return 2;
   }
-  rc = bh_unpack(bh_value_object(boot), err, sizeof(err),
-                 "{s:s# s:s# s:I s:i s?:i s:o s:o s:o s:U}", "msg_type",
-                 &kind, &klen, "class", &cname, &clen, "id", &o.id,
-                 "max_concurrency", &o.max_concurrency, "prefetch",
-                 &o.prefetch, "init_args", &args,
-                 "init_kwargs", &kwargs, "s3_profile", &prof, "max_frame",
-                 &max_frame);
-  o.cls = rc == 0 ? find_class(classes, cname, clen) : NULL;
-  if (o.cls == NULL)
-    snprintf(why, sizeof(why), BAD_BOOT ": %s", rc ? err : "unknown class");
-  else
-    o.max_frame = (size_t)max_frame;
-  if (o.cls == NULL || boot_bad(&o, args, kwargs, why, sizeof(why))) {
+  msgpack_zone_init(&zone, 1024);
+  if (bh__wire_decode(body, len, &zone, &m, err, sizeof(err)) != 0)
+    snprintf(why, sizeof(why), BAD_BOOT ": %s", err);
+  else if (boot_read(&m, classes, &s, &cfg, why, sizeof(why)) == 0)
+    rc = bh__worker_run(&s, BOOT_FD, m.args, m.kwargs);
+  if (rc == 2)
     fprintf(stderr, "%s\n", why);
-    bh_value_free(boot);
-    return 2;
-  }
-  if (prof->type == MSGPACK_OBJECT_STR && prof->via.str.size < sizeof(profile))
-    memcpy(profile, prof->via.str.ptr, prof->via.str.size);
-  o.s3_profile = profile[0] ? profile : NULL;
-  rc = bh__worker_run(&o, BOOT_FD, args, kwargs);
-  bh_value_free(boot);
+  bh__wcfg_clear(&cfg);
+  msgpack_zone_destroy(&zone);
+  bh__free(body);
   return rc;
 }
 

@@ -172,7 +172,12 @@ scan(const unsigned char *body, size_t len, size_t *blobs) {
   XX(OTHER_DETAILS, "other_details")                                           \
   XX(DEATH_TYPE, "death_type")                                                 \
   XX(EXIT_CODE, "exit_code")                                                   \
-  XX(STARTED, "started")
+  XX(STARTED, "started")                                                       \
+  XX(CLASS, "class")                                                           \
+  XX(ID, "id")                                                                 \
+  XX(INIT_ARGS, "init_args")                                                   \
+  XX(INIT_KWARGS, "init_kwargs")                                               \
+  XX(CONFIG, "config")
 
 enum field {
 #define FIELD_ENUM(e, s) F_##e,
@@ -305,22 +310,49 @@ bh__wire_is_exception(const msgpack_object *o) {
   return type == 1 && message == 1;
 }
 
+/* An int64 field: task_id, id. */
 static int
-dec_task_id(dec *d) {
+dec_int(dec *d, enum field f, int64_t *out) {
   const msgpack_object *o;
-  int rc = get(d, F_TASK_ID, true, NULL, &o);
+  int rc = get(d, f, true, NULL, &o);
 
   if (rc != 0)
     return rc;
   if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-    d->out->task_id = o->via.i64;
+    *out = o->via.i64;
   } else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
     if (o->via.u64 > INT64_MAX)
-      return fail(d, "field 'task_id' must fit in int64");
-    d->out->task_id = (int64_t)o->via.u64;
+      return fail(d, "field '%s' must fit in int64", field_names[f]);
+    *out = (int64_t)o->via.u64;
   } else {
-    return fail(d, "field 'task_id' must be int");
+    return fail(d, "field '%s' must be int", field_names[f]);
   }
+  return 0;
+}
+
+static int
+dec_task_id(dec *d) {
+  return dec_int(d, F_TASK_ID, &d->out->task_id);
+}
+
+/* The settings themselves are the config record's to check (wcfg.c). */
+static int
+dec_bootstrap(dec *d) {
+  bh__msg *m = d->out;
+  const msgpack_object *cls;
+  int rc;
+
+  if ((rc = get_typed(d, F_CLASS, true, NULL, MSGPACK_OBJECT_STR, &cls)) ||
+      (rc = dec_int(d, F_ID, &m->bee_id)) ||
+      (rc = get_typed(d, F_INIT_ARGS, true, NULL, MSGPACK_OBJECT_ARRAY,
+                      &m->args)) ||
+      (rc = get_typed(d, F_INIT_KWARGS, true, NULL, MSGPACK_OBJECT_MAP,
+                      &m->kwargs)) ||
+      (rc = get_typed(d, F_CONFIG, true, NULL, MSGPACK_OBJECT_MAP,
+                      &m->config)))
+    return rc;
+  m->cls = cls->via.str.ptr;
+  m->cls_len = cls->via.str.size;
   return 0;
 }
 
@@ -485,6 +517,8 @@ dec_fields(dec *d) {
     return dec_task_done(d);
   case BH__MSG_DEAD:
     return dec_dead(d);
+  case BH__MSG_BOOTSTRAP:
+    return dec_bootstrap(d);
   case BH__MSG_DIE:
   case BH__MSG_UNKNOWN:
     return 0; /* the caller decides what an unknown type means */

@@ -457,6 +457,33 @@ bh__wire_put_die(bh__buf *b, size_t max_frame) {
   return enc_end(&e, max_frame);
 }
 
+int
+bh__wire_put_bootstrap(bh__buf *b, size_t max_frame, const char *cls,
+                       int64_t id, const msgpack_object *args,
+                       const msgpack_object *kwargs,
+                       const msgpack_object *config) {
+  enc e;
+
+  if (cls == NULL || config == NULL || config->type != MSGPACK_OBJECT_MAP ||
+      (args != NULL && args->type != MSGPACK_OBJECT_ARRAY) ||
+      (kwargs != NULL && kwargs->type != MSGPACK_OBJECT_MAP) ||
+      !field_ok(args) || !field_ok(kwargs) || !field_ok(config))
+    return BH_EINVAL;
+  if (enc_begin(&e, b, NULL, BH__MSG_BOOTSTRAP, 6) != 0)
+    return BH_ENOMEM;
+  put_str(&e, "class");
+  put_str(&e, cls);
+  put_str(&e, "id");
+  put_int(&e, id);
+  put_str(&e, "init_args");
+  put_obj(&e, args != NULL ? args : &empty_array);
+  put_str(&e, "init_kwargs");
+  put_obj(&e, kwargs != NULL ? kwargs : &empty_map);
+  put_str(&e, "config");
+  put_obj(&e, config);
+  return enc_end(&e, max_frame);
+}
+
 static int
 put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code,
                 bool cut) {

@@ -535,10 +535,38 @@ TEST(ten_thousand_concurrent_gets_in_one_worker) {
   return 0;
 }
 
+/* bh_run_opts.http_max_host_connections reaches the worker's session:
+ * 200 GETs at once to one host share 4 connections. */
+TEST(connections_per_host_are_limited) {
+  bh_run_opts o = {.queen_class = &mqueen, .worker_class = &worker,
+                   .task_name = "many", .workers = 1, .min_workers = 1,
+                   .max_workers = 1, .max_concurrency = 200,
+                   .http_max_host_connections = 4};
+  long acc0, acc1;
+  int64_t good, conns;
+  bh_result *r;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(bh_test_http_connections(&srv, &acc0, NULL), 0);
+  o.task_args = bh_value_pack(NULL, "[s I]", url("/delay/20/a.txt"),
+                              (int64_t)200);
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I]", &good, &conns), 0);
+  ASSERT_INT_EQ(bh_test_http_connections(&srv, &acc1, NULL), 0);
+  ASSERT_INT_EQ(good, 200);
+  ASSERT_INT_EQ(conns, 4);
+  ASSERT_INT_EQ(acc1 - acc0, 4);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  down();
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
           TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
           TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
           TEST_ENTRY_T(connections_are_reused, 20),
           TEST_ENTRY_T(cancelling_the_task_aborts_its_transfer, 30),
           TEST_ENTRY_T(a_body_larger_than_max_frame_reaches_the_queen, 20),
-          TEST_ENTRY_T(ten_thousand_concurrent_gets_in_one_worker, 120))
+          TEST_ENTRY_T(ten_thousand_concurrent_gets_in_one_worker, 120),
+          TEST_ENTRY_T(connections_per_host_are_limited, 30))

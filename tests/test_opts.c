@@ -232,6 +232,10 @@ static const bad_opt bad_opts[] = {
         "must be 0 (never) or more"),
     BAD(retries, K_INT, -1, "retries -1 is out of range: it must be 0 "
         "(none) or more"),
+    BAD(http_max_host_connections, K_INT, -1, "http_max_host_connections "
+        "-1 is out of range: it must be 0 (default 1024) or more"),
+    BAD(http_max_connections, K_INT, -2, "http_max_connections -2 is out "
+        "of range: it must be 0 (no limit) or more"),
     BAD(poison_kills, K_INT, -2, "poison_kills -2 is out of range: it must "
         "be 0 (default 2) or more"),
     BAD(task_timeout_ms, K_I64, -1, "task_timeout_ms -1 is out of range: it "
@@ -586,11 +590,13 @@ boot_with(uint64_t max_frame, int max_conc, int *status, char *err,
   close(ep[1]);
   bh__buf_append(&b, "\0\0\0\0", 4);
   msgpack_packer_init(&pk, &b, bh__buf_write);
-  ASSERT_INT_EQ(bh_pack(&pk, "{s:s s:s s:I s:i s:i s:[] s:{} s:n s:U}",
-                        "msg_type", "bootstrap", "class", "ExecWorker", "id",
-                        (int64_t)0, "max_concurrency", max_conc, "prefetch",
-                        0, "init_args", "init_kwargs", "s3_profile",
-                        "max_frame", max_frame), 0);
+  ASSERT_INT_EQ(bh_pack(&pk, "{s:s s:s s:I s:[] s:{} s:{s:i s:i s:U s:n s:i "
+                        "s:i}}", "msg_type", "bootstrap", "class",
+                        "ExecWorker", "id", (int64_t)0, "init_args",
+                        "init_kwargs", "config", "max_concurrency", max_conc,
+                        "prefetch", 0, "max_frame", max_frame, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0), 0);
   body = b.len - 4;
   b.data[2] = (char)(body >> 8);
   b.data[3] = (char)body;
@@ -613,15 +619,13 @@ TEST(exec_worker_refuses_a_bootstrap_out_of_range) {
   ASSERT_INT_EQ(boot_with(8, 4, &st, err, sizeof(err)), 0);
   ASSERT(WIFEXITED(st));
   ASSERT_INT_EQ(WEXITSTATUS(st), 2);
-  ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: max_frame 8 is out of "
-                     "range: it must be 0 (default 64 MiB) or at least "
-                     "4096\n");
+  ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: config: max_frame 8 is "
+                     "out of range 4096..4294967295\n");
   ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, -7, &st, err, sizeof(err)), 0);
   ASSERT(WIFEXITED(st));
   ASSERT_INT_EQ(WEXITSTATUS(st), 2);
-  ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: max_concurrency -7 is "
-                     "out of range: it must be -1 (no limit), 0 (default "
-                     "1024) or at least 1\n");
+  ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: config: "
+                     "max_concurrency -7 is out of range -1..2147483647\n");
   return 0;
 }
 

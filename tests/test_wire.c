@@ -1,5 +1,6 @@
 /* test_wire.c - frames and messages (src/wire.c): types and headers,
  * and every decode rule with its error message. */
+#include "wcfg.h"
 #include "wire_util.h"
 
 /* ------------------------------------------------------------------------
@@ -288,11 +289,11 @@ TEST(decode_unknown_type) {
   fx f;
 
   fx_init(&f);
-  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"bootstrap \"class \"W \"id "
+  ASSERT_INT_EQ(expect_ok(&f, "{3 \"msg_type \"bootstraps \"class \"W \"id "
                               "i3"),
                 0);
   ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
-  ASSERT(f.m.type_len == 9 && memcmp(f.m.type_str, "bootstrap", 9) == 0);
+  ASSERT(f.m.type_len == 10 && memcmp(f.m.type_str, "bootstraps", 10) == 0);
   ASSERT(f.m.root != NULL && f.m.root->via.map.size == 3);
   ASSERT_INT_EQ(expect_ok(&f, "{1 \"msg_type \""), 0);
   ASSERT_INT_EQ(f.m.type, BH__MSG_UNKNOWN);
@@ -306,33 +307,110 @@ TEST(decode_unknown_type) {
   return 0;
 }
 
-/* The bootstrap frame shown in docs/PROTOCOL.md: an unknown type to the
- * message decoder, whose root the exec-start code reads. */
-TEST(decode_bootstrap_example) {
+/* The bootstrap frame shown in docs/PROTOCOL.md section 6, byte for byte:
+ * what the encoder writes for these settings, and what the decoder and the
+ * config record read back. */
+TEST(bootstrap_example_round_trips) {
   static const char frame[] =
-      "\x00\x00\x00\x6b\x88\xa8msg_type\xa9"
+      "\x00\x00\x00\xb2\x86\xa8msg_type\xa9"
       "bootstrap\xa5"
-      "class\xa6Worker"
-      "\xa2id\x03\xafmax_concurrency\xcd\x04\x00\xa9init_args\x90"
-      "\xabinit_kwargs\x80\xaas3_profile\xc0\xa9max_frame"
-      "\xce\x04\x00\x00\x00";
+      "class\xa6Worker\xa2id\x03\xa9init_args\x90\xabinit_kwargs\x80"
+      "\xa6"
+      "config\x86\xafmax_concurrency\xcd\x04\x00\xa8prefetch\x00"
+      "\xa9max_frame\xce\x04\x00\x00\x00\xaas3_profile\xa4prod"
+      "\xb9http_max_host_connections\x00\xb4http_max_connections\x00";
+  bh__wcfg in = {.max_concurrency = 1024, .max_frame = 64 << 20,
+                 .s3_profile = (char *)"prod"}, out;
+  bh_value *cfg = bh__wcfg_value(&in);
+  bh__buf b = {0};
   msgpack_zone z;
   bh__msg m;
   char err[128];
   size_t n = sizeof(frame) - 1;
 
-  ASSERT_INT_EQ(bh__wire_frame_len((const unsigned char *)frame),
-                n - BH__FRAME_HDR);
+  ASSERT(cfg != NULL);
+  ASSERT_INT_EQ(bh__wire_put_bootstrap(&b, 1 << 20, "Worker", 3, NULL, NULL,
+                                       bh_value_object(cfg)),
+                0);
+  bh_value_free(cfg);
+  ASSERT_INT_EQ(b.len, n);
+  ASSERT(memcmp(b.data, frame, n) == 0);
+  bh__buf_free(&b);
   msgpack_zone_init(&z, 1024);
   ASSERT_INT_EQ(bh__wire_decode(frame + BH__FRAME_HDR, n - BH__FRAME_HDR, &z,
                                 &m, err, sizeof(err)),
                 0);
-  ASSERT_INT_EQ(m.type, BH__MSG_UNKNOWN);
-  ASSERT(m.type_len == 9 && memcmp(m.type_str, "bootstrap", 9) == 0);
-  ASSERT_INT_EQ(m.root->via.map.size, 8);
-  ASSERT(key_at(&m, 7, "max_frame"));
-  ASSERT(m.root->via.map.ptr[7].val.via.u64 == BH__DEFAULT_MAX_FRAME);
+  ASSERT_INT_EQ(m.type, BH__MSG_BOOTSTRAP);
+  ASSERT(m.cls_len == 6 && memcmp(m.cls, "Worker", 6) == 0);
+  ASSERT_INT_EQ(m.bee_id, 3);
+  ASSERT(m.args->type == MSGPACK_OBJECT_ARRAY &&
+         m.kwargs->type == MSGPACK_OBJECT_MAP);
+  ASSERT_INT_EQ(bh__wcfg_unpack(&out, m.config, err, sizeof(err)), 0);
+  ASSERT_INT_EQ(out.max_concurrency, 1024);
+  ASSERT_INT_EQ(out.max_frame, 64 << 20);
+  ASSERT_STR_EQ(out.s3_profile, "prod");
+  bh__wcfg_clear(&out);
   msgpack_zone_destroy(&z);
+  return 0;
+}
+
+/* The config record refuses what is missing, unknown, mistyped or out of
+ * range, naming it. */
+TEST(bootstrap_config_is_checked) {
+  static const struct {
+    const char *fmt, *why;
+  } bad[] = {
+      {"{s:i}", "config: prefetch is missing"},
+      {"{s:i s:i s:i s:n s:i s:i s:i}", "config: unknown key"},
+      {"{s:i s:i s:i s:n s:i s:s}", "config: http_max_connections must be "
+                                    "an int"},
+      {"{s:i s:i s:i s:i s:i s:i}", "config: s3_profile must be a str or "
+                                    "nil"},
+      {"{s:i s:i s:i s:n s:i s:i}", "config: max_frame 8 is out of range "
+                                    "4096..4294967295"},
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    bh_value *v;
+    bh__wcfg c;
+    char err[128] = "";
+
+    switch (i) {
+    case 0:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1);
+      break;
+    case 1:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 4096, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0, "nonsense", 1);
+      break;
+    case 2:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 4096, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", "x");
+      break;
+    case 3:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 4096, "s3_profile", 7,
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0);
+      break;
+    default:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 8, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0);
+      break;
+    }
+    ASSERT(v != NULL);
+    ASSERT_INT_EQ(bh__wcfg_unpack(&c, bh_value_object(v), err, sizeof(err)),
+                  BH_EINVAL);
+    ASSERT_STR_EQ(err, bad[i].why);
+    bh_value_free(v);
+  }
   return 0;
 }
 
@@ -506,7 +584,8 @@ TEST_MAIN(TEST_ENTRY(msg_type_str),
           TEST_ENTRY(decode_dead_errors),
           TEST_ENTRY(decode_dead_ok),
           TEST_ENTRY(decode_unknown_type),
-          TEST_ENTRY(decode_bootstrap_example),
+          TEST_ENTRY(bootstrap_example_round_trips),
+          TEST_ENTRY(bootstrap_config_is_checked),
           TEST_ENTRY(decode_bad_frames),
           TEST_ENTRY(decode_depth_limit),
           TEST_ENTRY(decode_all_formats),
