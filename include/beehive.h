@@ -408,6 +408,45 @@ BH_EXTERN void bh_http_resp_free(bh_http_resp *r);
 /* Connections the bee's session has opened so far. */
 BH_EXTERN uint64_t bh_http_connects(const bh_http *s);
 
+/* S3 through the bee's client (context_vars.s3_client, made from
+ * bh_run_opts.s3_profile; without one every call returns BH_EINVAL),
+ * on s3://bucket/key addresses as the original's helpers take them.
+ * Requests are signed with SigV4 and go through the bee's HTTP session.
+ * Besides the HTTP errors of bh_http_request(): BH_ENOTFOUND for a
+ * missing key or bucket (HTTP 404), BH_ES3 for any other S3 error; the
+ * message (bh_task_errmsg) starts with S3's code and says its message,
+ * the method, the address, the bucket and the key: "NoSuchKey: The
+ * specified key does not exist. (GET s3://b/k, bucket 'b', key 'k', HTTP
+ * 404)". A handler that passes the code on raises S3Error with it. */
+
+/* Gets the object, whole (first -1) or bytes first..last (last -1: to
+ * the end), into *out (owned): body, status (200 or 206) and headers
+ * (ETag, Content-Length...). At most 1 GiB; a body of at least
+ * bh_blob_threshold() bytes is received into shared memory, so that
+ * returning it from a task copies nothing. */
+BH_EXTERN int bh_s3_get(bh_task *t, const char *url, int64_t first,
+                        int64_t last, bh_http_resp **out);
+/* The object's headers, without its body. */
+BH_EXTERN int bh_s3_head(bh_task *t, const char *url, bh_http_resp **out);
+/* Writes len bytes as the object (content_type NULL: S3's default). */
+BH_EXTERN int bh_s3_put(bh_task *t, const char *url, const void *data,
+                        size_t len, const char *content_type);
+/* Deletes the object (S3 says yes for a key that is not there). */
+BH_EXTERN int bh_s3_delete(bh_task *t, const char *url);
+/* ListObjectsV2 of the keys under s3://bucket/prefix: one page of at most
+ * max_keys keys (0: S3's 1,000), from a continuation token (NULL: the
+ * first page; then bh_s3_listing_next() of the page before). *out owned. */
+typedef struct bh_s3_listing bh_s3_listing;
+BH_EXTERN int bh_s3_list(bh_task *t, const char *url, const char *token,
+                         int max_keys, bh_s3_listing **out);
+BH_EXTERN size_t bh_s3_listing_count(const bh_s3_listing *l);
+/* Borrows: key i, and its size in *size (may be NULL). */
+BH_EXTERN const char *bh_s3_listing_key(const bh_s3_listing *l, size_t i,
+                                     int64_t *size);
+/* Borrows: the token of the next page, NULL on the last page. */
+BH_EXTERN const char *bh_s3_listing_next(const bh_s3_listing *l);
+BH_EXTERN void bh_s3_listing_free(bh_s3_listing *l);
+
 /* ------------------------------------------------------------------------
  * Delegation. `fmt` describes the arguments: "[...]" for args, optionally
  * followed by "{...}" for kwargs; NULL or "" means no arguments. */

@@ -7,7 +7,7 @@ set -eu
 
 # python3-botocore: test_sigv4 and test_awsconf compare with botocore.
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
-libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev \
+libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev libexpat1-dev \
 python3-botocore valgrind"
 # Extra packages a target needs (make fuzz: clang and its runtimes; make
 # test and bench: the test servers' packages, SERVER_PKGS in the Makefile).

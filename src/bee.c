@@ -3,6 +3,7 @@
  * delegating side is deleg.c; children are child.c. */
 #include "bee.h"
 #include "pop.h"
+#include "s3.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -408,6 +409,14 @@ bee_init_user(bh_bee *bee, const msgpack_object *args,
     if (bee->state == NULL)
       return BH_ENOMEM;
   }
+  if (bee->ctx.s3_client == NULL && bee->ctx.s3_profile != NULL) {
+    int rc = bh__s3_new(bee->ctx.s3_profile, bee->ctx.http_session,
+                        &bee->ctx.s3_client, err_text);
+
+    if (rc != 0)
+      return rc;
+    bee->own_s3 = true;
+  }
   if (c->context_new != NULL)
     bee->ctx.user = c->context_new(bee, bee->ctx.s3_profile);
   if (c->init != NULL &&
@@ -517,6 +526,9 @@ bh__bee_free(bh_bee *bee) {
   }
   bh__timers_close(bee->timers);
   bee->timers = NULL;
+  if (bee->own_s3)
+    bh__s3_free(bee->ctx.s3_client);
+  bee->ctx.s3_client = NULL;
   bh__http_free(bee->ctx.http_session);
   bee->ctx.http_session = NULL;
   shutdown_stop(bee);

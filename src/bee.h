@@ -108,6 +108,8 @@ struct bh_bee {
   int prefetch;          /* accepted beyond max_conc, queued */
   bool direct_offers;    /* offer with the info when one child has room */
   bh_context ctx;
+  bool own_s3;           /* ctx.s3_client is the bee's own, made from
+                          * ctx.s3_profile (not the caller's) */
   size_t max_frame;
   int64_t pickup_ms;
   /* Toward the parent. */
@@ -229,6 +231,9 @@ int bh__task_io_result(bh_task *t, int err, const char *type, char *msg);
  * error recorded on t (exception type `type`) with *x NULL. */
 int bh__http_run(bh_task *t, const bh__xfer_req *rq, const char *type,
                  bh__xfer **x);
+/* Moves the response of done transfer x into a new *out. 0 or
+ * BH_ENOMEM. */
+int bh__http_resp_take(bh__xfer *x, bh_http_resp **out);
 /* Sets the exception; takes ownership of msg. */
 void bh__task_set_error(bh_task *t, const char *type, char *msg);
 

@@ -461,8 +461,9 @@ set_headers(bh__xfer *x, const bh__xfer_req *rq) {
   size_t n = rq->n_headers, i;
   struct curl_slist *l;
 
-  while (rq->headers != NULL && n == 0 && rq->headers[n] != NULL)
-    n++;
+  if (n == 0) /* NULL-terminated */
+    while (rq->headers != NULL && rq->headers[n] != NULL)
+      n++;
   for (i = 0; i < n; i++) {
     if ((l = curl_slist_append(x->hdrs, rq->headers[i])) == NULL)
       return BH_ENOMEM;
@@ -505,6 +506,8 @@ set_request(bh__xfer *x, const bh__xfer_req *rq) {
   cc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
   if (rq->timeout_ms > 0)
     cc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
+  if (rq->raw_path)
+    cc |= curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
   if (rq->head || strcmp(m, "HEAD") == 0)
     cc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   if (rq->body != NULL || strcmp(m, "POST") == 0) {

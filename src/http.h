@@ -40,6 +40,8 @@ typedef struct bh__xfer_req {
   const void *body;
   size_t body_len;
   bool head;                   /* a HEAD request: no body expected */
+  bool raw_path;               /* send the path as is: no removal of
+                                * "." and ".." segments (signed URLs) */
   int64_t timeout_ms;          /* the whole transfer; 0: none */
   size_t max_response;         /* body bytes at most; 0: 64 MiB */
 } bh__xfer_req;

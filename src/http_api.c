@@ -67,14 +67,22 @@ bh_http_request(bh_task *t, const bh_http_req *req, bh_http_resp **out) {
   if (res->err != 0) {
     rc = bh__task_io_result(t, res->err, "HTTPError", res->errmsg);
     res->errmsg = NULL;
-  } else if ((*out = bh__calloc(1, sizeof(**out))) == NULL) {
-    rc = bh__task_io_result(t, BH_ENOMEM, "MemoryError", NULL);
-  } else {
-    (*out)->r = *res; /* the response moves out of the transfer */
-    memset(res, 0, sizeof(*res));
+  } else if ((rc = bh__http_resp_take(x, out)) != 0) {
+    rc = bh__task_io_result(t, rc, "MemoryError", NULL);
   }
   bh__xfer_free(x);
   return rc;
+}
+
+int
+bh__http_resp_take(bh__xfer *x, bh_http_resp **out) {
+  bh__xfer_res *res = bh__xfer_result(x);
+
+  if ((*out = bh__calloc(1, sizeof(**out))) == NULL)
+    return BH_ENOMEM;
+  (*out)->r = *res; /* the response moves out of the transfer */
+  memset(res, 0, sizeof(*res));
+  return 0;
 }
 
 int

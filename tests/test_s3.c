@@ -1,0 +1,543 @@
+/* test_s3.c - every worker's S3 client against s3rver behind our
+ * SigV4-checking proxy (servers.h), with settings from profile files in a
+ * temporary HOME or from the environment: every operation, S3's errors
+ * with their codes, a wrong secret, a missing profile, a session token,
+ * an object larger than max_frame, connection reuse. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "internal.h"
+#include "runner.h"
+#include "servers.h"
+
+#define BIG ((size_t)1 << 20)
+
+static bh_test_s3 srv;
+static char home[] = "/tmp/bh_test_s3_home_XXXXXX";
+static const char *const BUCKETS[] = {"bh-test", NULL};
+
+static int
+write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  int ok = f != NULL && fputs(text, f) >= 0;
+
+  if (f != NULL && fclose(f) != 0)
+    ok = 0;
+  return ok ? 0 : -1;
+}
+
+/* ~/.aws/credentials with [test] (the plain pair), [tok] (the pair that
+ * needs a token, with it), [bad] (a wrong secret), [nobody] (an unknown
+ * key); ~/.aws/config gives every profile the proxy as endpoint. */
+static int
+profiles(void) {
+  char path[256], text[4096], *p = text;
+  static const char *const names[] = {"test", "tok", "bad", "nobody"};
+  size_t i;
+
+  snprintf(path, sizeof(path), "%s/.aws", home);
+  if (mkdir(path, 0700) != 0)
+    return -1;
+  snprintf(text, sizeof(text),
+           "[test]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+           "[tok]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+           "aws_session_token = %s\n"
+           "[bad]\naws_access_key_id = %s\naws_secret_access_key = x%s\n"
+           "[nobody]\naws_access_key_id = AKIANOBODY\n"
+           "aws_secret_access_key = %s\n",
+           srv.access_key, srv.secret_key, srv.token_access_key,
+           srv.token_secret_key, srv.session_token, srv.access_key,
+           srv.secret_key, srv.secret_key);
+  snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+  if (write_text(path, text) != 0)
+    return -1;
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    p += sprintf(p, "[profile %s]\nregion = %s\nendpoint_url = %s\n",
+                 names[i], srv.region, srv.endpoint);
+  snprintf(path, sizeof(path), "%s/.aws/config", home);
+  return write_text(path, text);
+}
+
+static int
+up(void) {
+  if (bh_test_s3_start(&srv, BUCKETS) != 0 || mkdtemp(home) == NULL ||
+      profiles() != 0)
+    return -1;
+  setenv("HOME", home, 1);
+  unsetenv("AWS_PROFILE");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_SESSION_TOKEN");
+  unsetenv("AWS_CONFIG_FILE");
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  unsetenv("AWS_ENDPOINT_URL");
+  unsetenv("AWS_ENDPOINT_URL_S3");
+  unsetenv("AWS_REGION");
+  unsetenv("AWS_DEFAULT_REGION");
+  return 0;
+}
+
+static void
+down(void) {
+  char cmd[300];
+
+  bh_test_s3_stop(&srv);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", home);
+}
+
+/* ---- worker tasks ---------------------------------------------------------- */
+
+/* [url, data]: puts data there. */
+static int
+put(bh_task *t) {
+  char u[256];
+  const void *p;
+  size_t n;
+
+  if (bh_task_unpack(t, "[s y#]", u, sizeof(u), &p, &n) != 0)
+    return BH_ERAISED;
+  return bh_s3_put(t, u, p, n, "application/octet-stream");
+}
+
+/* [url, first, last] -> [status, body, ETag]; a failure is raised. */
+static int
+get(bh_task *t) {
+  char u[256];
+  int64_t first, last;
+  bh_http_resp *r;
+  const void *b;
+  size_t n;
+  int rc;
+
+  if (bh_task_unpack(t, "[s I I]", u, sizeof(u), &first, &last) != 0)
+    return BH_ERAISED;
+  if ((rc = bh_s3_get(t, u, first, last, &r)) != 0)
+    return rc;
+  b = bh_http_resp_body(r, &n);
+  rc = bh_return(t, "[i y# s]", (int)bh_http_resp_status(r), b, n,
+                 bh_http_resp_header(r, "etag"));
+  bh_http_resp_free(r);
+  return rc;
+}
+
+/* [url] -> Content-Length. */
+static int
+head(bh_task *t) {
+  char u[256];
+  bh_http_resp *r;
+  const char *cl;
+  int rc;
+
+  if (bh_task_unpack(t, "[s]", u, sizeof(u)) != 0)
+    return BH_ERAISED;
+  if ((rc = bh_s3_head(t, u, &r)) != 0)
+    return rc;
+  cl = bh_http_resp_header(r, "content-length");
+  rc = bh_return(t, "I", (int64_t)(cl ? atoll(cl) : -1));
+  bh_http_resp_free(r);
+  return rc;
+}
+
+static int
+del(bh_task *t) {
+  char u[256];
+
+  if (bh_task_unpack(t, "[s]", u, sizeof(u)) != 0)
+    return BH_ERAISED;
+  return bh_s3_delete(t, u);
+}
+
+/* [prefix url, page size] -> every key under it, page by page, as
+ * "key:size" strings, and the number of pages. */
+static int
+list(bh_task *t) {
+  char u[256], all[4096] = "", *token = NULL;
+  int64_t page, pages = 0;
+  bh_s3_listing *l;
+  size_t i, len = 0;
+  int rc;
+
+  if (bh_task_unpack(t, "[s I]", u, sizeof(u), &page) != 0)
+    return BH_ERAISED;
+  do {
+    if ((rc = bh_s3_list(t, u, token, (int)page, &l)) != 0)
+      break;
+    pages++;
+    for (i = 0; i < bh_s3_listing_count(l); i++) {
+      int64_t size;
+      const char *k = bh_s3_listing_key(l, i, &size);
+
+      len += (size_t)snprintf(all + len, sizeof(all) - len, "%s:%lld ", k,
+                              (long long)size);
+    }
+    free(token);
+    token = bh_s3_listing_next(l) ? strdup(bh_s3_listing_next(l)) : NULL;
+    bh_s3_listing_free(l);
+  } while (token != NULL);
+  free(token);
+  return rc != 0 ? rc : bh_return(t, "[s I]", all, pages);
+}
+
+/* [url, n] -> n GETs in a row; the session's connections for them. */
+static int
+get_n(bh_task *t) {
+  char u[256];
+  int64_t n, i;
+  uint64_t c0 = bh_http_connects(bh_task_context(t)->http_session);
+  bh_http_resp *r;
+  int rc;
+
+  if (bh_task_unpack(t, "[s I]", u, sizeof(u), &n) != 0)
+    return BH_ERAISED;
+  for (i = 0; i < n; i++) {
+    if ((rc = bh_s3_get(t, u, -1, -1, &r)) != 0)
+      return rc;
+    bh_http_resp_free(r);
+  }
+  return bh_return(t, "I", (int64_t)(bh_http_connects(
+                              bh_task_context(t)->http_session) - c0));
+}
+
+static const bh_task_def wtasks[] = {
+    {"put", put},   {"get", get},     {"head", head}, {"del", del},
+    {"list", list}, {"get_n", get_n}, {NULL, NULL}};
+static const bh_class worker = {.name = "W", .tasks = wtasks};
+
+/* ---- the queen: a script of delegations -------------------------------- */
+
+/* [[task, args], ...] -> [result or [code name, message], ...]: each step
+ * delegated in turn; a failure's root exception is kept, not raised. */
+static int
+script(bh_task *t) {
+  const msgpack_object *steps = &bh_task_args(t)->via.array.ptr[0];
+  bh__buf out = {0};
+  msgpack_packer pk;
+  uint32_t i;
+  int rc = 0;
+
+  msgpack_packer_init(&pk, &out, bh__buf_write);
+  msgpack_pack_array(&pk, steps->via.array.size);
+  for (i = 0; rc == 0 && i < steps->via.array.size; i++) {
+    const msgpack_object *s = steps->via.array.ptr[i].via.array.ptr;
+    char name[16];
+    bh_result *r;
+
+    snprintf(name, sizeof(name), "%.*s", (int)s[0].via.str.size,
+             s[0].via.str.ptr);
+    rc = bh_delegate_value(t, &r, name, &s[1], NULL);
+    if (rc == 0)
+      rc = bh_pack(&pk, "o", bh_result_value(r));
+    else if (rc == BH_ERAISED)
+      rc = bh_pack(&pk, "[s s]", bh_result_root_errtype(r),
+                   bh_result_root_errmsg(r));
+    bh_result_free(r);
+  }
+  if (rc == 0) {
+    bh_value *v = bh_value_from_bytes(out.data, out.len);
+
+    rc = v ? bh_return_object(t, bh_value_object(v)) : BH_ENOMEM;
+    bh_value_free(v);
+  }
+  bh__buf_free(&out);
+  return rc;
+}
+
+static const bh_task_def qtasks[] = {{"script", script}, {NULL, NULL}};
+static const bh_class queen = {.name = "Q", .tasks = qtasks};
+
+static int
+run_script(const char *profile, size_t max_frame, bh_value *steps,
+           bh_result **r) {
+  bh_run_opts o = {.queen_class = &queen, .worker_class = &worker,
+                   .task_name = "script", .workers = 1, .min_workers = 1,
+                   .max_workers = 1, .s3_profile = profile,
+                   .max_frame = max_frame};
+  bh_value *args = bh_value_pack(NULL, "[v]", steps);
+  int rc;
+
+  o.task_args = args;
+  rc = run_hive(&o, r);
+  bh_value_free(args);
+  bh_value_free(steps);
+  return rc;
+}
+
+/* Step i of a script's result. */
+static const msgpack_object *
+step(const bh_result *r, uint32_t i) {
+  const msgpack_object *v = bh_result_value(r);
+
+  return v->type == MSGPACK_OBJECT_ARRAY && i < v->via.array.size
+             ? &v->via.array.ptr[i]
+             : NULL;
+}
+
+/* Step i failed with exception type S3Error and a message holding each
+ * of the NULL-terminated strings. */
+static int
+failed(const bh_result *r, uint32_t i, const char *const *says) {
+  char type[32], msg[1024];
+
+  ASSERT(step(r, i) != NULL);
+  ASSERT_INT_EQ(bh_unpack(step(r, i), NULL, 0, "[s s]", type, sizeof(type),
+                          msg, sizeof(msg)),
+                0);
+  fprintf(stderr, "step %u: %s: %s\n", i, type, msg);
+  ASSERT_STR_EQ(type, "S3Error");
+  for (; *says != NULL; says++)
+    ASSERT(strstr(msg, *says) != NULL);
+  return 0;
+}
+
+#define SAYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- tests --------------------------------------------------------------- */
+
+TEST(every_operation) {
+  bh_result *r;
+  const void *b;
+  size_t n;
+  int64_t len, pages;
+  int status;
+  char keys[1024], etag[64];
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(
+      run_script(
+          "test", 0,
+          bh_value_pack(
+              NULL,
+              "[[s[s y#]] [s[s y#]] [s[s y#]] [s[s y#]] [s[s y#]]"
+              " [s[s I I]] [s[s I I]] [s[s]] [s[s I]] [s[s I]]"
+              " [s[s]] [s[s I I]] [s[s I]]]",
+              "put", "s3://bh-test/d/a b+c", "hello world", (size_t)11,
+              "put", "s3://bh-test/d/2", "x", (size_t)1, "put",
+              "s3://bh-test/d/3", "yy", (size_t)2, "put", "s3://bh-test/d/ü",
+              "zzz", (size_t)3, "put", "s3://bh-test/e/1", "e", (size_t)1,
+              "get", "s3://bh-test/d/a b+c", (int64_t)-1, (int64_t)-1, "get",
+              "s3://bh-test/d/a b+c", (int64_t)6, (int64_t)10, "head",
+              "s3://bh-test/d/a b+c", "list", "s3://bh-test/d/", (int64_t)2,
+              "list", "s3://bh-test/", (int64_t)0, "del",
+              "s3://bh-test/d/2", "get", "s3://bh-test/d/2", (int64_t)-1,
+              (int64_t)-1, "list", "s3://bh-test/d/", (int64_t)0),
+          &r),
+      0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 5), NULL, 0, "[i y# s]", &status, &b, &n,
+                          etag, sizeof(etag)),
+                0);
+  ASSERT(status == 200 && n == 11 && memcmp(b, "hello world", 11) == 0);
+  ASSERT(etag[0] == '"');
+  ASSERT_INT_EQ(bh_unpack(step(r, 6), NULL, 0, "[i y# *]", &status, &b, &n),
+                0);
+  ASSERT(status == 206 && n == 5 && memcmp(b, "world", 5) == 0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 7), NULL, 0, "I", &len), 0);
+  ASSERT_INT_EQ(len, 11);
+  ASSERT_INT_EQ(bh_unpack(step(r, 8), NULL, 0, "[s I]", keys, sizeof(keys),
+                          &pages),
+                0);
+  ASSERT_STR_EQ(keys, "d/2:1 d/3:2 d/a b+c:11 d/ü:3 ");
+  ASSERT_INT_EQ(pages, 2);
+  ASSERT_INT_EQ(bh_unpack(step(r, 9), NULL, 0, "[s I]", keys, sizeof(keys),
+                          &pages),
+                0);
+  ASSERT_STR_EQ(keys, "d/2:1 d/3:2 d/a b+c:11 d/ü:3 e/1:1 ");
+  ASSERT_INT_EQ(pages, 1);
+  ASSERT(step(r, 10)->type == MSGPACK_OBJECT_NIL);
+  ASSERT_INT_EQ(failed(r, 11, SAYS("NoSuchKey: ", "(GET s3://bh-test/d/2, ",
+                                   "bucket 'bh-test', key 'd/2', HTTP 404")),
+                0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 12), NULL, 0, "[s I]", keys, sizeof(keys),
+                          &pages),
+                0);
+  ASSERT_STR_EQ(keys, "d/3:2 d/a b+c:11 d/ü:3 ");
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+TEST(s3_errors_name_code_bucket_and_key) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(run_script("test", 0,
+                           bh_value_pack(NULL, "[[s[s I I]] [s[s I]] [s[s]]"
+                                               " [s[s I I]]]",
+                                         "get", "s3://no-such-bucket/k",
+                                         (int64_t)-1, (int64_t)-1, "list",
+                                         "s3://no-such-bucket/", (int64_t)0,
+                                         "head", "s3://bh-test/nothing",
+                                         "get", "http://bh-test/k",
+                                         (int64_t)-1, (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(failed(r, 0, SAYS("NoSuchBucket: ", "bucket 'no-such-bucket'",
+                                  "key 'k'", "HTTP 404")),
+                0);
+  ASSERT_INT_EQ(failed(r, 1, SAYS("NoSuchBucket: ", "HTTP 404")), 0);
+  ASSERT_INT_EQ(failed(r, 2, SAYS("NoSuchKey: ", "(HEAD s3://bh-test/nothing",
+                                  "HTTP 404")),
+                0);
+  ASSERT_INT_EQ(failed(r, 3, SAYS("not an s3:// address: http://bh-test/k")),
+                0);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+/* The proxy checks every signature: a wrong secret or an unknown key is
+ * refused as S3 refuses it. */
+TEST(wrong_secret_and_unknown_key_are_refused) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(run_script("bad", 0,
+                           bh_value_pack(NULL, "[[s[s y#]]]", "put",
+                                         "s3://bh-test/k", "v", (size_t)1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(failed(r, 0, SAYS("SignatureDoesNotMatch: ",
+                                  "(PUT s3://bh-test/k", "HTTP 403")),
+                0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(run_script("nobody", 0,
+                           bh_value_pack(NULL, "[[s[s I I]]]", "get",
+                                         "s3://bh-test/k", (int64_t)-1,
+                                         (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(failed(r, 0, SAYS("InvalidAccessKeyId: ", "HTTP 403")), 0);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+/* A key pair that needs its session token: the token is sent, signed. */
+TEST(session_token_from_the_profile) {
+  bh_result *r;
+  const void *b;
+  size_t n;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(run_script("tok", 0,
+                           bh_value_pack(NULL, "[[s[s y#]] [s[s I I]]]",
+                                         "put", "s3://bh-test/t", "tok",
+                                         (size_t)3, "get", "s3://bh-test/t",
+                                         (int64_t)-1, (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT(n == 3 && memcmp(b, "tok", 3) == 0);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+/* No profile named (""): the environment's keys and endpoint. */
+TEST(environment_credentials_and_endpoint) {
+  bh_result *r;
+  const void *b;
+  size_t n;
+
+  ASSERT_INT_EQ(up(), 0);
+  setenv("AWS_ACCESS_KEY_ID", srv.access_key, 1);
+  setenv("AWS_SECRET_ACCESS_KEY", srv.secret_key, 1);
+  setenv("AWS_ENDPOINT_URL_S3", srv.endpoint, 1);
+  setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1); /* _S3 wins */
+  setenv("AWS_REGION", srv.region, 1);
+  setenv("AWS_PROFILE", "bad", 1); /* env keys win over AWS_PROFILE */
+  ASSERT_INT_EQ(run_script("", 0,
+                           bh_value_pack(NULL, "[[s[s y#]] [s[s I I]]]",
+                                         "put", "s3://bh-test/env", "e",
+                                         (size_t)1, "get", "s3://bh-test/env",
+                                         (int64_t)-1, (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT(n == 1 && memcmp(b, "e", 1) == 0);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+/* A profile that is not there: the hive does not start, and says why. */
+TEST(missing_profile_is_a_clear_error) {
+  bh_result *r;
+  char text[2048];
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT(run_script("nosuch", 0, bh_value_pack(NULL, "[]"), &r) != 0);
+  bh_result_format(r, text, sizeof(text));
+  fprintf(stderr, "%s\n", text);
+  ASSERT(strstr(text, "nosuch") != NULL);
+  ASSERT(strstr(text, "could not be found") != NULL);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+/* 1 MiB through a 64 KiB frame limit, both ways: the put's argument and
+ * the get's answer travel as blobs. */
+TEST(object_larger_than_max_frame) {
+  char *big = malloc(BIG);
+  bh_result *r;
+  const void *b;
+  size_t n;
+
+  ASSERT(big != NULL);
+  fill(big, BIG);
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(run_script("test", 64 << 10,
+                           bh_value_pack(NULL, "[[s[s y#]] [s[s I I]]]",
+                                         "put", "s3://bh-test/big", big, BIG,
+                                         "get", "s3://bh-test/big",
+                                         (int64_t)-1, (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT_INT_EQ(n, BIG);
+  ASSERT(holds_pattern(b, n));
+  bh_result_free(r);
+  free(big);
+  down();
+  return 0;
+}
+
+TEST(connections_are_reused) {
+  long acc0, acc1;
+  int64_t opened;
+  bh_result *r;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(run_script("test", 0,
+                           bh_value_pack(NULL, "[[s[s y#]]]", "put",
+                                         "s3://bh-test/r", "r", (size_t)1),
+                           &r),
+                0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(bh_test_s3_connections(&srv, &acc0, NULL), 0);
+  ASSERT_INT_EQ(run_script("test", 0,
+                           bh_value_pack(NULL, "[[s[s I]]]", "get_n",
+                                         "s3://bh-test/r", (int64_t)20),
+                           &r),
+                0);
+  ASSERT_INT_EQ(bh_test_s3_connections(&srv, &acc1, NULL), 0);
+  ASSERT_INT_EQ(bh_unpack(step(r, 0), NULL, 0, "I", &opened), 0);
+  ASSERT_INT_EQ(opened, 1);
+  ASSERT_INT_EQ(acc1 - acc0, 1);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY_T(every_operation, 60),
+          TEST_ENTRY_T(s3_errors_name_code_bucket_and_key, 60),
+          TEST_ENTRY_T(wrong_secret_and_unknown_key_are_refused, 60),
+          TEST_ENTRY_T(session_token_from_the_profile, 60),
+          TEST_ENTRY_T(environment_credentials_and_endpoint, 60),
+          TEST_ENTRY_T(missing_profile_is_a_clear_error, 60),
+          TEST_ENTRY_T(object_larger_than_max_frame, 60),
+          TEST_ENTRY_T(connections_are_reused, 60))
