@@ -408,6 +408,18 @@ BH_EXTERN void bh_http_resp_free(bh_http_resp *r);
 /* Connections the bee's session has opened so far. */
 BH_EXTERN uint64_t bh_http_connects(const bh_http *s);
 
+/* Reads the file at path from byte offset: max bytes at most, or (max 0)
+ * the whole rest of it (at most 1 GiB). The read runs on libuv's thread
+ * pool, so a cold page cache or a slow disk stalls a pool thread, never
+ * the bee: its other tasks run meanwhile. On 0, *data (NUL-terminated
+ * after its *len bytes; free with bh_file_free) may be shorter than asked
+ * at the end of the file. Errors: -errno (the message names the path and
+ * the step: "No such file or directory: /x (open)"), BH_ENOMEM,
+ * BH_ECANCELLED. */
+BH_EXTERN int bh_file_read(bh_task *t, const char *path, int64_t offset,
+                           size_t max, void **data, size_t *len);
+BH_EXTERN void bh_file_free(void *data);
+
 /* S3 through the bee's client (context_vars.s3_client, made from
  * bh_run_opts.s3_profile; without one every call returns BH_EINVAL),
  * on s3://bucket/key addresses as the original's helpers take them.
