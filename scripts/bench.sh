@@ -17,7 +17,7 @@
 #
 # Sizes can be cut for a quick look: BENCH_BURST_N, BENCH_SEQ_N,
 # BENCH_RTT_N, BENCH_MEMORY_N, BENCH_STARTUP_N, BENCH_BALANCE_N,
-# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N.
+# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_IO_ROUNDS.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,7 +96,20 @@ fiber_jump_ns||half of it: one fiber <-> main context switch
 fiber_spawn_ns||bh__fiber_new + first run of a fiber that returns at once
 ppe_submit_tasks_per_s||Python ProcessPoolExecutor (nproc workers): 20,000 submits of a trivial function, then wait for all
 ppe_seq_us||the same, one submit + result() at a time, median
-ppe_map_chunk100_tasks_per_s||the same, map over 200,000 items with chunksize 100'
+ppe_map_chunk100_tasks_per_s||the same, map over 200,000 items with chunksize 100
+io_serial_rows_per_s_20ms||floor: a serial loop of GETs (libcurl easy) from nginx on loopback answering after 20 ms: the loop a hive replaces
+io_raw_rows_per_s_256||floor: a plain libcurl multi client in one process, 256 GETs in flight, the same server: what the server and libcurl manage without the hive
+io_hive_rows_per_s_256||the hive: the queen keeps 256 delegations in flight over 2 workers, each a task that GETs its row through its bee'"'"'s HTTP session
+io_raw_efficiency_256||io_raw_rows_per_s_256 / (256 / 20 ms)
+io_efficiency_256|>=0.8|io_hive_rows_per_s_256 / (256 / 20 ms)
+io_hive_vs_serial_256|>=40|io_hive_rows_per_s_256 / io_serial_rows_per_s_20ms
+io_raw_rows_per_s_1024||floor: the raw client with 1,024 in flight
+io_hive_rows_per_s_1024||the hive with 1,024 in flight
+io_raw_efficiency_1024||io_raw_rows_per_s_1024 / (1,024 / 20 ms)
+io_efficiency_1024||io_hive_rows_per_s_1024 / (1,024 / 20 ms)
+s3_raw_gets_per_s||floor: raw libcurl (CURLOPT_AWS_SIGV4), 16 GETs of a small object in flight, against s3rver behind the SigV4-checking proxy
+s3_gets_per_s||the hive'"'"'s S3 clients (2 workers), 16 in flight, the same object and server
+s3_gets_ratio||s3_gets_per_s / s3_raw_gets_per_s'
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -163,6 +176,7 @@ for i in $(seq 1 "$REPEAT"); do
   if [ -n "$PY" ]; then
     run ppe "$PY" "$ROOT/bench/ppe.py" "${BENCH_PPE_N:-20000}"
   fi
+  run bench_io "$BIN/bench_io" "${BENCH_IO_ROUNDS:-30}"
 done
 [ -n "$PY" ] || note "ppe: skipped, python3 is not installed"
 # shellcheck disable=SC2086 # one share per line
