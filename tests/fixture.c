@@ -167,3 +167,47 @@ run_hive(const bh_run_opts *o, bh_result **r) {
   }
   return rc;
 }
+
+int
+fixture_script(bh_task *t) {
+  const msgpack_object *steps = &bh_task_args(t)->via.array.ptr[0];
+  bh__buf out = {0};
+  msgpack_packer pk;
+  uint32_t i;
+  int rc = 0;
+
+  msgpack_packer_init(&pk, &out, bh__buf_write);
+  msgpack_pack_array(&pk, steps->via.array.size);
+  for (i = 0; rc == 0 && i < steps->via.array.size; i++) {
+    const msgpack_object *s = steps->via.array.ptr[i].via.array.ptr;
+    char name[16];
+    bh_result *r;
+
+    snprintf(name, sizeof(name), "%.*s", (int)s[0].via.str.size,
+             s[0].via.str.ptr);
+    rc = bh_delegate_value(t, &r, name, &s[1], NULL);
+    if (rc == 0)
+      rc = bh_pack(&pk, "o", bh_result_value(r));
+    else if (rc == BH_ERAISED)
+      rc = bh_pack(&pk, "[s s]", bh_result_root_errtype(r),
+                   bh_result_root_errmsg(r));
+    bh_result_free(r);
+  }
+  if (rc == 0) {
+    bh_value *v = bh_value_from_bytes(out.data, out.len);
+
+    rc = v ? bh_return_object(t, bh_value_object(v)) : BH_ENOMEM;
+    bh_value_free(v);
+  }
+  bh__buf_free(&out);
+  return rc;
+}
+
+const msgpack_object *
+fixture_step(const bh_result *r, uint32_t i) {
+  const msgpack_object *v = bh_result_value(r);
+
+  return v->type == MSGPACK_OBJECT_ARRAY && i < v->via.array.size
+             ? &v->via.array.ptr[i]
+             : NULL;
+}

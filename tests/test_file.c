@@ -52,36 +52,6 @@ static const bh_task_def wtasks[] = {
     {"rd", rd}, {"quick", quick}, {NULL, NULL}};
 static const bh_class worker = {.name = "W", .tasks = wtasks};
 
-/* [[task, args]...]: each delegated in turn, the results in a list. */
-static int
-seq(bh_task *t) {
-  const msgpack_object *steps = &bh_task_args(t)->via.array.ptr[0];
-  bh_value *out = NULL;
-  bh__buf b = {0};
-  msgpack_packer pk;
-  uint32_t i;
-  int rc = 0;
-
-  msgpack_packer_init(&pk, &b, bh__buf_write);
-  msgpack_pack_array(&pk, steps->via.array.size);
-  for (i = 0; rc == 0 && i < steps->via.array.size; i++) {
-    const msgpack_object *s = steps->via.array.ptr[i].via.array.ptr;
-    char name[16];
-    bh_result *r;
-
-    snprintf(name, sizeof(name), "%.*s", (int)s[0].via.str.size,
-             s[0].via.str.ptr);
-    if ((rc = bh_delegate_value(t, &r, name, &s[1], NULL)) == 0)
-      rc = bh_pack(&pk, "o", bh_result_value(r));
-    bh_result_free(r);
-  }
-  if (rc == 0 && (out = bh_value_from_bytes(b.data, b.len)) != NULL)
-    rc = bh_return_object(t, bh_value_object(out));
-  bh_value_free(out);
-  bh__buf_free(&b);
-  return rc;
-}
-
 /* [fifo]: "rd" of the FIFO (its open blocks on the pool: no writer yet)
  * and "quick" at once, to the same worker. quick must answer first; then
  * the queen writes the FIFO and the read completes. Returns [first
@@ -118,6 +88,7 @@ blocked(bh_task *t) {
     rc = bh_result_unpack(bh_future_result(fr), NULL, 0, "y#", &b, &n);
   if (rc == 0)
     rc = bh_return(t, "[s y#]", first, b, n);
+  bh_future_free(fr);
   bh_group_free(g);
   return rc;
 }
@@ -141,13 +112,14 @@ cancelled(bh_task *t) {
                     (int64_t)0);
   rc = bh_future_wait(f, -1);
   st = (int)bh_result_status(bh_future_result(f));
+  bh_future_free(f);
   if ((fd = open(fifo, O_WRONLY | O_NONBLOCK)) >= 0)
     close(fd); /* lets the pool thread's open return */
   bh_group_free(g);
   return rc != 0 ? rc : bh_return(t, "[i I]", st, bh_now() - t0);
 }
 
-static const bh_task_def qtasks[] = {{"seq", seq},
+static const bh_task_def qtasks[] = {{"seq", fixture_script},
                                      {"blocked", blocked},
                                      {"cancelled", cancelled},
                                      {NULL, NULL}};

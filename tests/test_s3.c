@@ -209,44 +209,8 @@ static const bh_class worker = {.name = "W", .tasks = wtasks};
 
 /* ---- the queen: a script of delegations -------------------------------- */
 
-/* [[task, args], ...] -> [result or [code name, message], ...]: each step
- * delegated in turn; a failure's root exception is kept, not raised. */
-static int
-script(bh_task *t) {
-  const msgpack_object *steps = &bh_task_args(t)->via.array.ptr[0];
-  bh__buf out = {0};
-  msgpack_packer pk;
-  uint32_t i;
-  int rc = 0;
-
-  msgpack_packer_init(&pk, &out, bh__buf_write);
-  msgpack_pack_array(&pk, steps->via.array.size);
-  for (i = 0; rc == 0 && i < steps->via.array.size; i++) {
-    const msgpack_object *s = steps->via.array.ptr[i].via.array.ptr;
-    char name[16];
-    bh_result *r;
-
-    snprintf(name, sizeof(name), "%.*s", (int)s[0].via.str.size,
-             s[0].via.str.ptr);
-    rc = bh_delegate_value(t, &r, name, &s[1], NULL);
-    if (rc == 0)
-      rc = bh_pack(&pk, "o", bh_result_value(r));
-    else if (rc == BH_ERAISED)
-      rc = bh_pack(&pk, "[s s]", bh_result_root_errtype(r),
-                   bh_result_root_errmsg(r));
-    bh_result_free(r);
-  }
-  if (rc == 0) {
-    bh_value *v = bh_value_from_bytes(out.data, out.len);
-
-    rc = v ? bh_return_object(t, bh_value_object(v)) : BH_ENOMEM;
-    bh_value_free(v);
-  }
-  bh__buf_free(&out);
-  return rc;
-}
-
-static const bh_task_def qtasks[] = {{"script", script}, {NULL, NULL}};
+static const bh_task_def qtasks[] = {{"script", fixture_script},
+                                     {NULL, NULL}};
 static const bh_class queen = {.name = "Q", .tasks = qtasks};
 
 static int
@@ -266,24 +230,14 @@ run_script(const char *profile, size_t max_frame, bh_value *steps,
   return rc;
 }
 
-/* Step i of a script's result. */
-static const msgpack_object *
-step(const bh_result *r, uint32_t i) {
-  const msgpack_object *v = bh_result_value(r);
-
-  return v->type == MSGPACK_OBJECT_ARRAY && i < v->via.array.size
-             ? &v->via.array.ptr[i]
-             : NULL;
-}
-
 /* Step i failed with exception type S3Error and a message holding each
  * of the NULL-terminated strings. */
 static int
 failed(const bh_result *r, uint32_t i, const char *const *says) {
   char type[32], msg[1024];
 
-  ASSERT(step(r, i) != NULL);
-  ASSERT_INT_EQ(bh_unpack(step(r, i), NULL, 0, "[s s]", type, sizeof(type),
+  ASSERT(fixture_step(r, i) != NULL);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, i), NULL, 0, "[s s]", type, sizeof(type),
                           msg, sizeof(msg)),
                 0);
   fprintf(stderr, "step %u: %s: %s\n", i, type, msg);
@@ -326,31 +280,31 @@ TEST(every_operation) {
               (int64_t)-1, "list", "s3://bh-test/d/", (int64_t)0),
           &r),
       0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 5), NULL, 0, "[i y# s]", &status, &b, &n,
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 5), NULL, 0, "[i y# s]", &status, &b, &n,
                           etag, sizeof(etag)),
                 0);
   ASSERT(status == 200 && n == 11 && memcmp(b, "hello world", 11) == 0);
   ASSERT(etag[0] == '"');
-  ASSERT_INT_EQ(bh_unpack(step(r, 6), NULL, 0, "[i y# *]", &status, &b, &n),
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 6), NULL, 0, "[i y# *]", &status, &b, &n),
                 0);
   ASSERT(status == 206 && n == 5 && memcmp(b, "world", 5) == 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 7), NULL, 0, "I", &len), 0);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 7), NULL, 0, "I", &len), 0);
   ASSERT_INT_EQ(len, 11);
-  ASSERT_INT_EQ(bh_unpack(step(r, 8), NULL, 0, "[s I]", keys, sizeof(keys),
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 8), NULL, 0, "[s I]", keys, sizeof(keys),
                           &pages),
                 0);
   ASSERT_STR_EQ(keys, "d/2:1 d/3:2 d/a b+c:11 d/ü:3 ");
   ASSERT_INT_EQ(pages, 2);
-  ASSERT_INT_EQ(bh_unpack(step(r, 9), NULL, 0, "[s I]", keys, sizeof(keys),
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 9), NULL, 0, "[s I]", keys, sizeof(keys),
                           &pages),
                 0);
   ASSERT_STR_EQ(keys, "d/2:1 d/3:2 d/a b+c:11 d/ü:3 e/1:1 ");
   ASSERT_INT_EQ(pages, 1);
-  ASSERT(step(r, 10)->type == MSGPACK_OBJECT_NIL);
+  ASSERT(fixture_step(r, 10)->type == MSGPACK_OBJECT_NIL);
   ASSERT_INT_EQ(failed(r, 11, SAYS("NoSuchKey: ", "(GET s3://bh-test/d/2, ",
                                    "bucket 'bh-test', key 'd/2', HTTP 404")),
                 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 12), NULL, 0, "[s I]", keys, sizeof(keys),
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 12), NULL, 0, "[s I]", keys, sizeof(keys),
                           &pages),
                 0);
   ASSERT_STR_EQ(keys, "d/3:2 d/a b+c:11 d/ü:3 ");
@@ -429,7 +383,7 @@ TEST(session_token_from_the_profile) {
                                          (int64_t)-1, (int64_t)-1),
                            &r),
                 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
   ASSERT(n == 3 && memcmp(b, "tok", 3) == 0);
   bh_result_free(r);
   down();
@@ -456,7 +410,7 @@ TEST(environment_credentials_and_endpoint) {
                                          (int64_t)-1, (int64_t)-1),
                            &r),
                 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
   ASSERT(n == 1 && memcmp(b, "e", 1) == 0);
   bh_result_free(r);
   down();
@@ -497,7 +451,7 @@ TEST(object_larger_than_max_frame) {
                                          (int64_t)-1, (int64_t)-1),
                            &r),
                 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 1), NULL, 0, "[* y# *]", &b, &n), 0);
   ASSERT_INT_EQ(n, BIG);
   ASSERT(holds_pattern(b, n));
   bh_result_free(r);
@@ -525,7 +479,7 @@ TEST(connections_are_reused) {
                            &r),
                 0);
   ASSERT_INT_EQ(bh_test_s3_connections(&srv, &acc1, NULL), 0);
-  ASSERT_INT_EQ(bh_unpack(step(r, 0), NULL, 0, "I", &opened), 0);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 0), NULL, 0, "I", &opened), 0);
   ASSERT_INT_EQ(opened, 1);
   ASSERT_INT_EQ(acc1 - acc0, 1);
   bh_result_free(r);
