@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -153,7 +154,8 @@ w_context(bh_task *t) {
   const bh_context *c = bh_task_context(t);
   const char *user = c->user;
 
-  return bh_return(t, "[b s s]", c->async, c->s3_profile, user);
+  return bh_return(t, "[b s s b b]", c->async, c->s3_profile, user,
+                   c->s3_client != NULL, c->http_session != NULL);
 }
 
 static int
@@ -722,19 +724,46 @@ TEST(busy_status_builtin) {
   return 0;
 }
 
+/* A HOME whose ~/.aws/credentials has profile [research]. */
+static int
+research_home(char *home) {
+  char path[128];
+  FILE *f;
+
+  if (mkdtemp(home) == NULL)
+    return -1;
+  snprintf(path, sizeof(path), "%s/.aws", home);
+  if (mkdir(path, 0700) != 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+  if ((f = fopen(path, "w")) == NULL)
+    return -1;
+  fputs("[research]\naws_access_key_id = AKIA\n"
+        "aws_secret_access_key = secret\n", f);
+  fclose(f);
+  setenv("HOME", home, 1);
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  unsetenv("AWS_CONFIG_FILE");
+  return 0;
+}
+
 TEST(context_vars_and_init_args) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
                    .workers = 1, .s3_profile = "research"};
-  char prof[32], user[32];
+  char prof[32], user[32], home[] = "/tmp/bh_test_hive_XXXXXX", cmd[64];
   bh_result *r;
-  int async;
+  int async, s3, http;
   int64_t a, b;
 
+  ASSERT_INT_EQ(research_home(home), 0);
   o.task_args = bh_value_pack(NULL, "[s]", "context");
   ASSERT_INT_EQ(bh_run(&o, &r), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[b s s]", &async, prof,
-                                 sizeof(prof), user, sizeof(user)), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[b s s b b]", &async, prof,
+                                 sizeof(prof), user, sizeof(user), &s3,
+                                 &http), 0);
   ASSERT_INT_EQ(async, 1);
+  ASSERT_INT_EQ(s3, 1);   /* an S3 client made from the profile */
+  ASSERT_INT_EQ(http, 1); /* and an HTTP session */
   ASSERT_STR_EQ(prof, "research");
   ASSERT_STR_EQ(user, "made by the hook");
   bh_result_free(r);
@@ -748,6 +777,8 @@ TEST(context_vars_and_init_args) {
   bh_result_free(r);
   bh_value_free((bh_value *)o.task_args);
   bh_value_free((bh_value *)o.worker_init_args);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+  ASSERT_INT_EQ(system(cmd), 0);
   return 0;
 }
 
