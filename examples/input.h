@@ -1,102 +1,130 @@
 /* input.h - how the main job's workers get a row's input (examples/
- * predict.c): pluggable readers keyed by URL scheme, and the 8x8 PGM images
- * the queen writes for the digits. Header-only: CMake builds every .c file
- * of examples/ as its own program. */
+ * predict.c): pluggable readers keyed by URL scheme (file://, http://,
+ * https://, s3://), and the 8x8 PGM images of the digits. Header-only:
+ * CMake builds every .c file of examples/ as its own program. */
 #ifndef BEEHIVE_EXAMPLE_INPUT_H
 #define BEEHIVE_EXAMPLE_INPUT_H
 
 #include <beehive.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "digits.h"
 
 #define INPUT_MAX 4096 /* bytes of one row's raw input, at most */
 
 /* ---- input readers, keyed by URL scheme ---------------------------------
- * A reader opens a URL, reads it in steps and closes it. Reads happen in
- * the worker's task fiber: a reader whose descriptor would block waits
- * with bh_wait_fd(), so the worker's other tasks run meanwhile. Later
- * readers (http://, s3://) plug in by adding a row to `readers`. */
+ * A reader gets the whole input at a URL in the worker's task fiber,
+ * through the bee's own I/O: a file on libuv's thread pool
+ * (bh_file_read), http:// and https:// through the bee's HTTP session
+ * (bh_http_get), s3:// through its S3 client (bh_s3_get). The task waits
+ * while the worker's other tasks run. Another scheme plugs in by adding a
+ * row to `readers`.
+ *
+ * A reader returns 0 with the input in buf (cap bytes at most, its length
+ * in *len), or a code the task handler returns as it is: the failed I/O
+ * call's own, so that the task raises OSError, HTTPError or S3Error with
+ * bh_task_errmsg()'s message (what failed, and the path or URL), or
+ * BH_ERAISED when the reader raised itself. */
 
 typedef struct reader {
   const char *scheme; /* the URL prefix it serves, e.g. "file://" */
-  int (*open)(bh_task *t, const char *url, void **h);  /* 0 or -errno */
-  /* Reads up to n bytes: their number, 0 at the end, or -errno. */
-  long (*read)(bh_task *t, void *h, void *buf, size_t n);
-  void (*close)(void *h);
+  int (*fetch)(bh_task *t, const char *url, unsigned char *buf, size_t cap,
+               size_t *len);
 } reader;
 
+/* Copies an input of n bytes into buf, if it fits. */
 static int
-file_open(bh_task *t, const char *url, void **h) {
-  int fd = open(url + strlen("file://"), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-  (void)t;
-  if (fd < 0)
-    return -errno;
-  *h = (void *)(intptr_t)fd;
+input_keep(bh_task *t, const char *url, const void *data, size_t n,
+           unsigned char *buf, size_t cap, size_t *len) {
+  if (n > cap)
+    return bh_raise(t, "ValueError", "%s: larger than %zu bytes", url, cap);
+  memcpy(buf, data, n);
+  *len = n;
   return 0;
 }
 
-/* A regular file always reads at once; a pipe or a FIFO behind the path
- * may not, and then the task waits for it without blocking the worker. */
-static long
-file_read(bh_task *t, void *h, void *buf, size_t n) {
-  int fd = (int)(intptr_t)h, rc;
-  ssize_t got;
-
-  for (;;) {
-    got = read(fd, buf, n);
-    if (got >= 0)
-      return (long)got;
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN)
-      return -errno;
-    if ((rc = bh_wait_fd(t, fd, BH_READABLE, bh_now() + 30000)) < 0)
-      return rc;
-  }
-}
-
-static void
-file_close(void *h) {
-  close((int)(intptr_t)h);
-}
-
-static const reader readers[] = {
-    {"file://", file_open, file_read, file_close},
-    {NULL, NULL, NULL, NULL}};
-
-/* Reads the whole input at url into buf. Returns 0, or -1 with `why`. */
 static int
-fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
-      size_t *len, char *why, size_t whylen) {
-  const reader *r = readers;
-  void *h;
-  long got = 1;
+file_fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
+           size_t *len) {
+  void *data;
+  size_t n;
   int rc;
+
+  /* One byte more than fits tells a larger file from a full one. */
+  rc = bh_file_read(t, url + strlen("file://"), 0, cap + 1, &data, &n);
+  if (rc != 0)
+    return rc;
+  rc = input_keep(t, url, data, n, buf, cap, len);
+  bh_file_free(data);
+  return rc;
+}
+
+static int
+resp_keep(bh_task *t, const char *url, bh_http_resp *r, unsigned char *buf,
+          size_t cap, size_t *len) {
+  const void *body;
+  size_t n;
+  int rc;
+
+  if (bh_http_resp_status(r) != 200) {
+    rc = bh_raise(t, "HTTPError", "HTTP status %ld (GET %s)",
+                  bh_http_resp_status(r), url);
+  } else {
+    body = bh_http_resp_body(r, &n);
+    rc = input_keep(t, url, body, n, buf, cap, len);
+  }
+  bh_http_resp_free(r);
+  return rc;
+}
+
+/* Any status but 200 is an error: a server's 404 page is no image. */
+static int
+http_fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
+           size_t *len) {
+  bh_http_resp *r;
+  int rc = bh_http_get(t, url, &r);
+
+  return rc != 0 ? rc : resp_keep(t, url, r, buf, cap, len);
+}
+
+static int
+s3_fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
+         size_t *len) {
+  bh_http_resp *r;
+  int rc = bh_s3_get(t, url, -1, -1, &r);
+
+  return rc != 0 ? rc : resp_keep(t, url, r, buf, cap, len);
+}
+
+static const reader readers[] = {{"file://", file_fetch},
+                                 {"http://", http_fetch},
+                                 {"https://", http_fetch},
+                                 {"s3://", s3_fetch},
+                                 {NULL, NULL}};
+
+/* The reader of url's scheme, or NULL. */
+static const reader *
+reader_for(const char *url) {
+  const reader *r = readers;
 
   while (r->scheme != NULL && strncmp(url, r->scheme, strlen(r->scheme)))
     r++;
-  if (r->scheme == NULL) {
-    snprintf(why, whylen, "no reader for this URL's scheme");
-    return -1;
-  }
-  if ((rc = r->open(t, url, &h)) != 0) {
-    snprintf(why, whylen, "%s", bh_strerror(rc));
-    return -1;
-  }
-  for (*len = 0; got > 0 && *len < cap; *len += (size_t)got)
-    if ((got = r->read(t, h, buf + *len, cap - *len)) < 0)
-      snprintf(why, whylen, "%s", bh_strerror((int)got));
-  if (got > 0)
-    snprintf(why, whylen, "larger than %zu bytes", cap);
-  r->close(h);
-  return got == 0 ? 0 : -1;
+  return r->scheme != NULL ? r : NULL;
+}
+
+/* Reads the whole input at url into buf: 0, or a code for the task
+ * handler to return (see above). */
+static int
+fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
+      size_t *len) {
+  const reader *r = reader_for(url);
+
+  if (r == NULL)
+    return bh_raise(t, "ValueError", "%s: no reader for this URL's scheme",
+                    url);
+  return r->fetch(t, url, buf, cap, len);
 }
 
 /* ---- images: 8x8 binary PGM (P5), maxval 16 ------------------------------ */

@@ -3,22 +3,28 @@
  * The queen owns the dataframe (the UCI handwritten digits, data/) and the
  * model (multinomial logistic regression, data/digits_model.txt). For every
  * row she delegates the preprocessing to a worker: the worker reads the
- * row's image file (an 8x8 PGM the queen wrote once into a cache
- * directory) through a pluggable reader, decodes and normalises it, and
- * returns 64 floats. The queen predicts in batches (a matrix product and a
- * softmax over the whole batch), then delegates each row's postprocessing
- * (top-3 labels with probabilities and the output CSV line) to a worker.
+ * row's image (an 8x8 PGM) through the reader of its URL's scheme, decodes
+ * and normalises it, and returns 64 floats. The images are files the queen
+ * writes once into a cache directory (the default), or any file://,
+ * http:// or s3:// prefix (--inputs; --upload first writes them to S3,
+ * one task per image in the workers). The queen predicts in batches (a
+ * matrix product and a softmax over the whole batch), then delegates each
+ * row's postprocessing (top-3 labels with probabilities and the output CSV
+ * line) to a worker.
  *
  * Rows flow through a bounded window: new rows start while earlier ones are
  * being predicted and postprocessed, so memory stays bounded whatever
  * --rows is, and the CSV comes out in input order whatever the number of
- * workers or the batch size.
+ * workers, the batch size or where the images come from.
  *
- *   predict [--rows N] [--workers N] [--batch N] [--out FILE] ...
+ *   predict [--rows N] [--workers N] [--inputs PREFIX] [--out FILE] ...
  *   (predict --help lists every option)
  *
  * It ends with one line on stdout:
  *   predict: rows N, accuracy A, rows/s R, workers W, retried K
+ * A row that cannot be read ends the run with status 1 and a message on
+ * stderr naming the URL and what failed (the HTTP status, S3's error code,
+ * the system's error); SIGINT and SIGTERM end it with 130 and 143.
  *
  * The dataframe and the model are in digits.h, the input readers and the
  * image format in input.h.
@@ -43,11 +49,16 @@
 
 /* ---- options ------------------------------------------------------------ */
 
+#define URL_MAX (PATH_MAX + 64)      /* a row's input URL, at most */
+#define IMAGE_NAME "digit-%05zu.pgm" /* dataset row i's, after the prefix */
+
 typedef struct opts {
   const char *data_dir, *cache_dir, *out, *trace, *timeline;
+  const char *inputs;     /* the rows' URL prefix; NULL: the cache's */
+  const char *s3_profile; /* as given, or NULL */
   uint64_t rows;
-  long workers, max_conc, batch, window, retries;
-  int quiet, stats;
+  long workers, max_conc, batch, window, retries, http_conns;
+  int quiet, stats, upload;
 } opts;
 
 static void
@@ -56,7 +67,11 @@ usage(FILE *f) {
         "  --rows N             rows to predict, cycling the dataset "
         "(default 100000)\n"
         "  --workers N          worker bees (default 2)\n"
-        "  --max-concurrency N  tasks at once per worker (default 64)\n"
+        "  --max-concurrency N  tasks at once per worker (default 64 for "
+        "file://; for\n"
+        "                       http:// and s3://, window / workers, so that "
+        "the window\n"
+        "                       bounds the rows waiting on the network)\n"
         "  --batch N            rows per batch prediction (default 256)\n"
         "  --window N           rows in flight at most (default 4096, at "
         "least 2 batches)\n"
@@ -67,8 +82,26 @@ usage(FILE *f) {
         "  --data DIR           digits.csv.gz and digits_model.txt "
         "(default: ./data,\n"
         "                       else the source tree's data/)\n"
-        "  --cache DIR          the per-row image files (default "
-        "$TMPDIR/beehive-digits-cache-UID)\n"
+        "  --cache DIR          where the queen writes the per-row image "
+        "files (default\n"
+        "                       $TMPDIR/beehive-digits-cache-UID)\n"
+        "  --inputs PREFIX      where dataset row i (before cycling) is: "
+        "PREFIX +\n"
+        "                       digit-NNNNN.pgm, PREFIX one of file://DIR/,\n"
+        "                       http://HOST:PORT/PATH/ or s3://BUCKET/PATH/\n"
+        "                       (default file://CACHE/, the --cache the queen "
+        "writes)\n"
+        "  --upload             first write the images to the s3:// --inputs "
+        "prefix,\n"
+        "                       one put task per image in the workers\n"
+        "  --s3-profile NAME    the AWS profile of the workers' S3 clients, "
+        "for s3://\n"
+        "                       (default $AWS_PROFILE, else \"default\")\n"
+        "  --http-connections N connections to one host per worker, for "
+        "http:// and\n"
+        "                       s3:// (default 256: within the usual 1,024 "
+        "open files;\n"
+        "                       0: the library's 1,024)\n"
         "  --trace FILE.json    write the timeline as Chrome trace-event "
         "JSON\n"
         "  --timeline FILE.svg  draw the timeline as SVG\n"
@@ -113,7 +146,8 @@ parse_number(int argc, char **argv, int *i, opts *o) {
       {"--max-concurrency", 1, offsetof(opts, max_conc)},
       {"--batch", 1, offsetof(opts, batch)},
       {"--window", 1, offsetof(opts, window)},
-      {"--retries", 0, offsetof(opts, retries)}};
+      {"--retries", 0, offsetof(opts, retries)},
+      {"--http-connections", 0, offsetof(opts, http_conns)}};
   const char *v;
   long rows;
   size_t k;
@@ -140,7 +174,9 @@ parse_path(int argc, char **argv, int *i, opts *o) {
       {"--data", offsetof(opts, data_dir)},
       {"--cache", offsetof(opts, cache_dir)},
       {"--trace", offsetof(opts, trace)},
-      {"--timeline", offsetof(opts, timeline)}};
+      {"--timeline", offsetof(opts, timeline)},
+      {"--inputs", offsetof(opts, inputs)},
+      {"--s3-profile", offsetof(opts, s3_profile)}};
   size_t k;
   int r;
 
@@ -151,13 +187,46 @@ parse_path(int argc, char **argv, int *i, opts *o) {
   return 0;
 }
 
+/* What the options imply together. Returns 0, or -1 (said on stderr). */
+static int
+settle(opts *o) {
+  const char *in = o->inputs;
+
+  if (in != NULL && reader_for(in) == NULL) {
+    fprintf(stderr, "predict: --inputs wants a file://, http:// or s3:// "
+                    "prefix, got \"%s\"\n", in);
+    return -1;
+  }
+  if (in != NULL && strlen(in) + sizeof(IMAGE_NAME) >= URL_MAX) {
+    fprintf(stderr, "predict: --inputs is longer than %d bytes\n",
+            (int)(URL_MAX - sizeof(IMAGE_NAME)));
+    return -1;
+  }
+  if (o->upload && (in == NULL || strncmp(in, "s3://", 5) != 0)) {
+    fprintf(stderr, "predict: --upload wants an s3:// --inputs prefix\n");
+    return -1;
+  }
+  if (o->window < 2 * o->batch)
+    o->window = 2 * o->batch;
+  /* Rows read from files keep the workers' CPUs busy with a few tasks
+   * each; rows that wait on the network need as many in flight as the
+   * window holds. */
+  if (o->max_conc == 0)
+    o->max_conc = in == NULL || strncmp(in, "file://", 7) == 0
+                      ? 64
+                      : (o->window + o->workers - 1) / o->workers;
+  return 0;
+}
+
 /* Returns 0, 1 after --help, -1 on a bad option (explained on stderr). */
 static int
 parse(int argc, char **argv, opts *o) {
   int i, r;
 
-  *o = (opts){.rows = 100000, .workers = 2, .max_conc = 64, .batch = 256,
-              .window = 4096, .retries = 0};
+  /* max_conc 0: settle() picks it. 256 connections per host keep a
+   * worker well within the usual limit of 1,024 open files. */
+  *o = (opts){.rows = 100000, .workers = 2, .max_conc = 0, .batch = 256,
+              .window = 4096, .retries = 0, .http_conns = 256};
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
@@ -166,6 +235,8 @@ parse(int argc, char **argv, opts *o) {
       o->quiet = 1;
     } else if (strcmp(argv[i], "--stats") == 0) {
       o->stats = 1;
+    } else if (strcmp(argv[i], "--upload") == 0) {
+      o->upload = 1;
     } else if ((r = parse_number(argc, argv, &i, o)) == 0 &&
                (r = parse_path(argc, argv, &i, o)) == 0) {
       fprintf(stderr, "predict: unknown option \"%s\"\n", argv[i]);
@@ -175,9 +246,7 @@ parse(int argc, char **argv, opts *o) {
       return -1;
     }
   }
-  if (o->window < 2 * o->batch)
-    o->window = 2 * o->batch;
-  return 0;
+  return settle(o);
 }
 
 /* ---- the queen's world (she runs in this process) ------------------------ */
@@ -209,30 +278,39 @@ since(const struct timespec *t0) {
 
 /* ---- the worker's tasks ------------------------------------------------- */
 
-/* [row_id, url] -> 64 float32 (a bin, native byte order). */
+/* [row_id, url] -> 64 float32 (a bin, native byte order). A read that
+ * fails raises what its reader says: OSError, HTTPError or S3Error naming
+ * the URL, and the HTTP status or S3's code (input.h). */
 static int
 preprocess(bh_task *t) {
   unsigned char raw[INPUT_MAX]; /* on the fiber's stack: reads may wait */
-  char url[PATH_MAX + 16], why[160];
+  char url[URL_MAX], why[160];
   float x[DIGITS_FEATURES];
-  const char *u;
-  size_t ulen, n;
+  size_t n;
   int64_t row;
+  int rc;
 
-  if (bh_task_unpack(t, "[I s#]", &row, &u, &ulen) != 0)
+  if (bh_task_unpack(t, "[I s]", &row, url, sizeof(url)) != 0)
     return BH_ERAISED;
-  if (ulen >= sizeof(url))
-    return bh_raise(t, "ValueError", "row %lld: URL too long",
-                    (long long)row);
-  memcpy(url, u, ulen);
-  url[ulen] = '\0';
-  if (fetch(t, url, raw, sizeof(raw), &n, why, sizeof(why)) != 0)
-    return bh_raise(t, "OSError", "row %lld: %s: %s", (long long)row, url,
-                    why);
+  if ((rc = fetch(t, url, raw, sizeof(raw), &n)) != 0)
+    return rc;
   if (pgm_decode(raw, n, x, why, sizeof(why)) != 0)
     return bh_raise(t, "ValueError", "row %lld: %s: %s", (long long)row, url,
                     why);
   return bh_return(t, "y#", (const void *)x, sizeof(x));
+}
+
+/* [url, image]: writes one image to S3 through the worker's client
+ * (--upload). A failure raises S3Error (or HTTPError) naming the URL. */
+static int
+upload_image(bh_task *t) {
+  char url[URL_MAX];
+  const void *img;
+  size_t n;
+
+  if (bh_task_unpack(t, "[s y#]", url, sizeof(url), &img, &n) != 0)
+    return BH_ERAISED;
+  return bh_s3_put(t, url, img, n, "image/x-portable-graymap");
 }
 
 /* [row_id, label or nil, [10 probabilities]] -> [csv line, [top-3 labels],
@@ -288,9 +366,10 @@ write_once(const char *path, const unsigned char *buf, size_t n) {
   return 0;
 }
 
-/* One image file per dataset row in the cache directory, and its URL. */
+/* One image file per dataset row in the cache directory; its file://
+ * prefix into `prefix` (URL_MAX bytes). */
 static int
-write_cache(bh_task *t) {
+write_cache(bh_task *t, char *prefix) {
   char dir[PATH_MAX], path[PATH_MAX + 32];
   unsigned char img[128];
   size_t i;
@@ -299,17 +378,74 @@ write_cache(bh_task *t) {
     return bh_raise(t, "OSError", "%s: %s", A.o.cache_dir, strerror(errno));
   if (realpath(A.o.cache_dir, dir) == NULL)
     return bh_raise(t, "OSError", "%s: %s", A.o.cache_dir, strerror(errno));
+  for (i = 0; i < A.data.n; i++) {
+    snprintf(path, sizeof(path), "%s/" IMAGE_NAME, dir, i);
+    if (write_once(path, img, pgm_image(A.data.rows[i].px, img)) != 0)
+      return bh_raise(t, "OSError", "%s: %s", path, strerror(errno));
+  }
+  snprintf(prefix, URL_MAX, "file://%s/", dir);
+  return 0;
+}
+
+/* Every dataset row's URL: the prefix and the row's image name. */
+static int
+make_urls(bh_task *t, const char *prefix) {
+  size_t i, n = strlen(prefix) + sizeof(IMAGE_NAME);
+
   if ((A.urls = calloc(A.data.n, sizeof(*A.urls))) == NULL)
     return bh_raise(t, "MemoryError", "no memory for the URLs");
   for (i = 0; i < A.data.n; i++) {
-    snprintf(path, sizeof(path), "%s/digit-%05zu.pgm", dir, i);
-    if (write_once(path, img, pgm_image(A.data.rows[i].px, img)) != 0)
-      return bh_raise(t, "OSError", "%s: %s", path, strerror(errno));
-    if ((A.urls[i] = malloc(strlen(path) + 8)) == NULL)
+    if ((A.urls[i] = malloc(n)) == NULL)
       return bh_raise(t, "MemoryError", "no memory for the URLs");
-    sprintf(A.urls[i], "file://%s", path);
+    snprintf(A.urls[i], n, "%s" IMAGE_NAME, prefix, i);
   }
   return 0;
+}
+
+/* --upload: every image to its URL, one task per image in the workers
+ * (their S3 clients), all delegated at once. */
+static int
+upload(bh_task *t) {
+  unsigned char img[128];
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+  size_t i;
+  int rc = 0;
+
+  if (g == NULL)
+    return bh_raise(t, "MemoryError", "no memory for the uploads");
+  for (i = 0; rc == 0 && i < A.data.n; i++)
+    rc = bh_group_delegate(g, NULL, NULL, "upload_image", "[s y#]",
+                           A.urls[i], (const void *)img,
+                           pgm_image(A.data.rows[i].px, img));
+  while (rc == 0 && bh_group_pending(g) > 0 &&
+         (rc = bh_group_next(g, &f, -1)) == 0) {
+    if (bh_result_status(bh_future_result(f)) != BH_SUCCEEDED)
+      rc = bh_raise_result(t, bh_future_result(f));
+    bh_future_free(f);
+  }
+  bh_group_free(g);
+  if (rc != 0 && rc != BH_ERAISED && rc != BH_ECANCELLED)
+    rc = bh_raise(t, "RuntimeError", "the upload stopped: %s",
+                  bh_strerror(rc));
+  return rc;
+}
+
+/* The rows' URLs, from --inputs or the cache the queen writes, and their
+ * images uploaded first with --upload. */
+static int
+prepare_inputs(bh_task *t) {
+  char cache[URL_MAX];
+  const char *prefix = A.o.inputs;
+  int rc = 0;
+
+  if (prefix == NULL && (rc = write_cache(t, cache)) == 0)
+    prefix = cache;
+  if (rc == 0)
+    rc = make_urls(t, prefix);
+  if (rc == 0 && A.o.upload)
+    rc = upload(t);
+  return rc;
 }
 
 /* ---- the queen: the pipeline --------------------------------------------- */
@@ -482,7 +618,7 @@ predict(bh_task *t) {
 
   if (bh_task_unpack(t, "[I I I]", &rows, &batch, &window) != 0)
     return BH_ERAISED;
-  if ((rc = write_cache(t)) != 0)
+  if ((rc = prepare_inputs(t)) != 0)
     return rc;
   pl.n_rows = (uint64_t)rows;
   pl.batch = (size_t)batch;
@@ -570,6 +706,7 @@ print_stats(const app *a) {
 
 static const bh_task_def worker_tasks[] = {{"preprocess", preprocess},
                                            {"postprocess", postprocess},
+                                           {"upload_image", upload_image},
                                            {NULL, NULL}};
 static const bh_class worker = {.name = "Worker", .tasks = worker_tasks};
 static const bh_task_def queen_tasks[] = {{"predict", predict},
@@ -661,6 +798,20 @@ say_failure(const app *a, int rc, const bh_result *r) {
   return 1;
 }
 
+/* The workers' S3 profile: --s3-profile, else $AWS_PROFILE, else
+ * "default"; NULL (no S3 client, no AWS configuration needed) unless the
+ * rows come from s3://. */
+static const char *
+s3_profile(const opts *o) {
+  const char *env = getenv("AWS_PROFILE");
+
+  if (o->inputs == NULL || strncmp(o->inputs, "s3://", 5) != 0)
+    return NULL;
+  if (o->s3_profile != NULL)
+    return o->s3_profile;
+  return env != NULL && *env != '\0' ? env : "default";
+}
+
 /* Runs the hive. Returns 0 with the queen's counts, or an exit status
  * (say_failure). */
 static int
@@ -673,7 +824,9 @@ run(app *a, bh_trace *tr, uint64_t counts[3]) {
                    .max_workers = (int)a->o.workers,
                    .max_concurrency = (int)a->o.max_conc,
                    .retries = (int)a->o.retries, .trace = tr,
-                   .progress = on_progress, .progress_udata = a};
+                   .progress = on_progress, .progress_udata = a,
+                   .s3_profile = s3_profile(&a->o),
+                   .http_max_host_connections = (int)a->o.http_conns};
   bh_result *r = NULL;
   char why[4096];
   int rc = args ? bh_run(&o, &r) : BH_ENOMEM;

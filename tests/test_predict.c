@@ -5,23 +5,30 @@
  * the run with retries on; the C inference agrees with scikit-learn's
  * recorded accuracy; the trace holds one complete span per row task;
  * the progress line shows on a terminal only; unknown labels and bad
- * options. */
+ * options; rows read over HTTP (nginx) and from S3 (s3rver behind a
+ * SigV4-checking proxy, after --upload) give the file:// run's CSV, and
+ * their failures end the run naming the HTTP status or S3 code and the
+ * URL. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../examples/digits.h"
 #include "json_check.h"
 #include "runner.h"
+#include "servers.h"
 #include "text_util.h"
 
 #define ROWS 3000
@@ -127,21 +134,28 @@ run(char *const argv[], const char *out, const char *err) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* predict --rows ROWS --quiet --data D --cache C plus `extra` (at most 8,
+/* predict --rows N --data D --cache C plus `extra` (at most 15,
  * NULL-terminated). */
 static int
-predict(const char *out, const char *err, const char *const *extra) {
+predict_rows(int n_rows, const char *out, const char *err,
+             const char *const *extra) {
   char rows[24];
   char *argv[24] = {(char *)predict_bin(), (char *)"--rows", rows,
                     (char *)"--data", (char *)data_dir(), (char *)"--cache",
                     (char *)in_work("cache")};
   int n = 7;
 
-  snprintf(rows, sizeof(rows), "%d", ROWS);
+  snprintf(rows, sizeof(rows), "%d", n_rows);
   while (*extra != NULL && n < 22)
     argv[n++] = (char *)*extra++;
   argv[n] = NULL;
   return run(argv, out, err);
+}
+
+/* predict --rows ROWS ... */
+static int
+predict(const char *out, const char *err, const char *const *extra) {
+  return predict_rows(ROWS, out, err, extra);
 }
 
 /* The summary: the last line of stdout, and the only "predict:" line. */
@@ -639,6 +653,10 @@ TEST(bad_input_gets_a_clear_error) {
   char *bad_opt[] = {(char *)predict_bin(), (char *)"--frobnicate", NULL};
   char *no_data[] = {(char *)predict_bin(), (char *)"--data",
                      (char *)"/nonexistent", NULL};
+  char *bad_scheme[] = {(char *)predict_bin(), (char *)"--inputs",
+                        (char *)"ftp://host/digits/", NULL};
+  char *bad_upload[] = {(char *)predict_bin(), (char *)"--upload",
+                        (char *)"--inputs", (char *)"http://host/d/", NULL};
   char *text;
   size_t len;
 
@@ -654,6 +672,15 @@ TEST(bad_input_gets_a_clear_error) {
   ASSERT_INT_EQ(run(no_data, NULL, in_work("e3")), 1);
   ASSERT((text = slurp(in_work("e3"), &len)) != NULL);
   ASSERT(strstr(text, "/nonexistent/digits.csv.gz: No such file") != NULL);
+  free(text);
+  ASSERT_INT_EQ(run(bad_scheme, NULL, in_work("e4")), 2);
+  ASSERT((text = slurp(in_work("e4"), &len)) != NULL);
+  ASSERT(strstr(text, "--inputs wants a file://, http:// or s3:// prefix, "
+                      "got \"ftp://host/digits/\"") != NULL);
+  free(text);
+  ASSERT_INT_EQ(run(bad_upload, NULL, in_work("e5")), 2);
+  ASSERT((text = slurp(in_work("e5"), &len)) != NULL);
+  ASSERT(strstr(text, "--upload wants an s3:// --inputs prefix") != NULL);
   free(text);
   ASSERT_INT_EQ(clean(), 0);
   return 0;
@@ -727,6 +754,253 @@ TEST(sigterm_stops_the_job_in_order) {
   return interrupted(SIGTERM);
 }
 
+/* ---- rows over HTTP and from S3 ------------------------------------------ */
+
+#define NET_ROWS 2000   /* rows of a network run */
+#define DELAY_ROWS 1000 /* rows of the run that waits 20 ms per row */
+
+/* The file:// run whose CSV the network runs must equal, and whose cache
+ * directory (work_dir()/cache/, the 1,797 images) nginx serves. */
+static int
+file_run(const char *csv) {
+  const char *const extra[] = {"--quiet", "--out", csv, NULL};
+
+  ASSERT(bin_ok());
+  ASSERT(work_dir()[0] != '\0');
+  ASSERT_INT_EQ(predict_rows(NET_ROWS, NULL, NULL, extra), 0);
+  return 0;
+}
+
+/* The CSV at `path` is the CSV at `want` cut to its first `rows` rows,
+ * byte for byte. */
+static int
+csv_is_head(const char *path, const char *want, int rows) {
+  char *got, *all, *end;
+  size_t len, wlen;
+  int i;
+
+  ASSERT((got = slurp(path, &len)) != NULL);
+  ASSERT((all = slurp(want, &wlen)) != NULL);
+  for (end = all, i = 0; i <= rows; i++) {
+    ASSERT((end = strchr(end, '\n')) != NULL);
+    end++;
+  }
+  ASSERT_INT_EQ(len, (size_t)(end - all));
+  ASSERT(memcmp(got, all, len) == 0);
+  free(got);
+  free(all);
+  return 0;
+}
+
+/* predict with `extra`, which must fail: exit status 1, and stderr says
+ * the hive failed, and each of the NULL-terminated `says`. */
+static int
+fails_saying(const char *const *extra, const char *const *says) {
+  char *text;
+  size_t len;
+
+  ASSERT_INT_EQ(predict_rows(100, NULL, in_work("fail.err"), extra), 1);
+  ASSERT((text = slurp(in_work("fail.err"), &len)) != NULL);
+  fprintf(stderr, "its stderr: %s", text); /* shown if the test fails */
+  ASSERT(strncmp(text, "predict: the hive failed (BH_ERAISED):\n", 39) ==
+         0);
+  for (; *says != NULL; says++)
+    ASSERT(strstr(text, *says) != NULL);
+  free(text);
+  return 0;
+}
+
+#define SAYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static double
+now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* nginx serves the work directory, the file:// run's cache in it: the
+ * CSV read over HTTP is the file:// one, byte for byte; and so is the
+ * head of it read with 20 ms of latency per row, which only many rows in
+ * flight at once make quick (one at a time it would take 20 s). */
+TEST(rows_over_http_give_the_same_csv) {
+  char prefix[128];
+  bh_test_http srv = {0};
+  double t0, secs;
+
+  ASSERT_INT_EQ(file_run(in_work("file.csv")), 0);
+  ASSERT_INT_EQ(bh_test_http_start(&srv, work_dir(), 0), 0);
+  /* A profile that is nowhere: a run without s3:// makes no S3 client,
+   * so it needs no AWS configuration. */
+  ASSERT_INT_EQ(setenv("AWS_PROFILE", "no-such-profile", 1), 0);
+  snprintf(prefix, sizeof(prefix), "%s/cache/", srv.base);
+  ASSERT_INT_EQ(predict_rows(NET_ROWS, NULL, NULL,
+                             ARGS("--quiet", "--inputs", prefix, "--out",
+                                  in_work("http.csv"))),
+                0);
+  ASSERT_INT_EQ(csv_is_head(in_work("http.csv"), in_work("file.csv"),
+                            NET_ROWS),
+                0);
+  snprintf(prefix, sizeof(prefix), "%s/delay/20/cache/", srv.base);
+  t0 = now_s();
+  ASSERT_INT_EQ(predict_rows(DELAY_ROWS, NULL, NULL,
+                             ARGS("--quiet", "--inputs", prefix, "--out",
+                                  in_work("delay.csv"))),
+                0);
+  secs = now_s() - t0;
+  fprintf(stderr, "# %d rows at 20 ms each in %.2f s\n", DELAY_ROWS, secs);
+  ASSERT(secs < DELAY_ROWS * 0.020 / 4);
+  ASSERT_INT_EQ(csv_is_head(in_work("delay.csv"), in_work("file.csv"),
+                            DELAY_ROWS),
+                0);
+  bh_test_http_stop(&srv);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
+/* A port nobody listens on: bound (so nobody else takes it), not
+ * listening, so a connection is refused. */
+static int
+refusing_port(int *fd) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t n = sizeof(a);
+
+  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0 || bind(*fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+      getsockname(*fd, (struct sockaddr *)&a, &n) != 0)
+    return -1;
+  return ntohs(a.sin_port);
+}
+
+TEST(http_failures_name_the_status_and_the_url) {
+  char prefix[128], url[160];
+  bh_test_http srv = {0};
+  int fd, port;
+
+  ASSERT(bin_ok());
+  ASSERT(work_dir()[0] != '\0');
+  ASSERT_INT_EQ(bh_test_http_start(&srv, work_dir(), 1), 0);
+  snprintf(prefix, sizeof(prefix), "%s/nothing/", srv.base);
+  snprintf(url, sizeof(url), "(GET %sdigit-", prefix);
+  ASSERT_INT_EQ(fails_saying(ARGS("--inputs", prefix),
+                             SAYS("HTTPError: HTTP status 404 ", url)),
+                0);
+  bh_test_http_stop(&srv);
+  ASSERT((port = refusing_port(&fd)) > 0);
+  snprintf(prefix, sizeof(prefix), "http://127.0.0.1:%d/digits/", port);
+  snprintf(url, sizeof(url), "(GET %sdigit-", prefix);
+  ASSERT_INT_EQ(fails_saying(ARGS("--inputs", prefix),
+                             SAYS("HTTPError: connection refused ", url)),
+                0);
+  close(fd);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
+/* ~/.aws in a fresh HOME for the predict runs: [default] the fixture's
+ * key pair, [bad] its key with a wrong secret; both with the proxy as
+ * endpoint. Nothing from this environment's AWS settings is left. */
+static int
+aws_home(const bh_test_s3 *srv) {
+  static const char *const vars[] = {
+      "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+      "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL",
+      "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", NULL};
+  const char *const *v;
+  FILE *f;
+
+  ASSERT_INT_EQ(mkdir(in_work("home"), 0700), 0);
+  ASSERT_INT_EQ(mkdir(in_work("home/.aws"), 0700), 0);
+  ASSERT((f = fopen(in_work("home/.aws/credentials"), "w")) != NULL);
+  fprintf(f, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+             "[bad]\naws_access_key_id = %s\naws_secret_access_key = x%s\n",
+          srv->access_key, srv->secret_key, srv->access_key,
+          srv->secret_key);
+  ASSERT_INT_EQ(fclose(f), 0);
+  ASSERT((f = fopen(in_work("home/.aws/config"), "w")) != NULL);
+  fprintf(f, "[default]\nregion = %s\nendpoint_url = %s\n"
+             "[profile bad]\nregion = %s\nendpoint_url = %s\n",
+          srv->region, srv->endpoint, srv->region, srv->endpoint);
+  ASSERT_INT_EQ(fclose(f), 0);
+  ASSERT_INT_EQ(setenv("HOME", in_work("home"), 1), 0);
+  for (v = vars; *v != NULL; v++)
+    unsetenv(*v);
+  return 0;
+}
+
+/* The queen's delegations, from --stats. */
+static unsigned long long
+delegated(const char *out) {
+  const char *q = strstr(out, "stats: queen: delegated ");
+  unsigned long long n = 0;
+
+  if (q != NULL)
+    sscanf(q, "stats: queen: delegated %llu", &n);
+  return n;
+}
+
+/* --upload writes the images through the workers (one task each), then
+ * the rows read back from S3 give the file:// run's CSV, byte for byte. */
+TEST(rows_uploaded_to_s3_give_the_same_csv) {
+  static const char *const buckets[] = {"bh-test", NULL};
+  bh_test_s3 srv = {0};
+  serial s;
+  char *out;
+  size_t len;
+
+  ASSERT_INT_EQ(serial_load(&s), 0);
+  ASSERT_INT_EQ(file_run(in_work("file.csv")), 0);
+  ASSERT_INT_EQ(bh_test_s3_start(&srv, buckets), 0);
+  ASSERT_INT_EQ(aws_home(&srv), 0);
+  ASSERT_INT_EQ(predict_rows(NET_ROWS, in_work("s3.out"), NULL,
+                             ARGS("--quiet", "--stats", "--upload",
+                                  "--inputs", "s3://bh-test/digits/",
+                                  "--out", in_work("s3.csv"))),
+                0);
+  ASSERT_INT_EQ(csv_is_head(in_work("s3.csv"), in_work("file.csv"),
+                            NET_ROWS),
+                0);
+  ASSERT((out = slurp(in_work("s3.out"), &len)) != NULL);
+  ASSERT_INT_EQ(delegated(out), s.data.n + 2 * NET_ROWS);
+  free(out);
+  digits_data_free(&s.data);
+  bh_test_s3_stop(&srv);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
+TEST(s3_failures_name_the_code_and_the_url) {
+  static const char *const buckets[] = {"bh-test", NULL};
+  bh_test_s3 srv = {0};
+
+  ASSERT(bin_ok());
+  ASSERT(work_dir()[0] != '\0');
+  ASSERT_INT_EQ(bh_test_s3_start(&srv, buckets), 0);
+  ASSERT_INT_EQ(aws_home(&srv), 0);
+  ASSERT_INT_EQ(fails_saying(ARGS("--inputs", "s3://bh-test/nothing/"),
+                             SAYS("S3Error: NoSuchKey: ",
+                                  "(GET s3://bh-test/nothing/digit-")),
+                0);
+  ASSERT_INT_EQ(fails_saying(ARGS("--inputs", "s3://bh-test/digits/",
+                                  "--s3-profile", "bad"),
+                             SAYS("S3Error: SignatureDoesNotMatch: ",
+                                  "(GET s3://bh-test/digits/digit-")),
+                0);
+  /* Without --s3-profile, $AWS_PROFILE names the profile. */
+  ASSERT_INT_EQ(setenv("AWS_PROFILE", "bad", 1), 0);
+  ASSERT_INT_EQ(fails_saying(ARGS("--inputs", "s3://bh-test/digits/"),
+                             SAYS("S3Error: SignatureDoesNotMatch: ",
+                                  "(GET s3://bh-test/digits/digit-")),
+                0);
+  bh_test_s3_stop(&srv);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY_T(csv_is_identical_across_workers_and_batches, 30),
           TEST_ENTRY_T(predictions_match_a_serial_computation, 20),
           TEST_ENTRY(model_agrees_with_scikit_learn),
@@ -736,4 +1010,8 @@ TEST_MAIN(TEST_ENTRY_T(csv_is_identical_across_workers_and_batches, 30),
           TEST_ENTRY_T(unknown_labels_stay_empty, 10),
           TEST_ENTRY_T(bad_input_gets_a_clear_error, 10),
           TEST_ENTRY_T(ctrl_c_stops_the_job_in_order, 30),
-          TEST_ENTRY_T(sigterm_stops_the_job_in_order, 30))
+          TEST_ENTRY_T(sigterm_stops_the_job_in_order, 30),
+          TEST_ENTRY_T(rows_over_http_give_the_same_csv, 30),
+          TEST_ENTRY_T(http_failures_name_the_status_and_the_url, 30),
+          TEST_ENTRY_T(rows_uploaded_to_s3_give_the_same_csv, 60),
+          TEST_ENTRY_T(s3_failures_name_the_code_and_the_url, 30))
