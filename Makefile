@@ -77,7 +77,7 @@ demo: build
 bench: deps server-deps
 	$(CMAKE) -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DBH_BUILD_BENCH=ON \
-	  -DBH_BUILD_TESTS=OFF -DBH_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
+	  -DBH_BUILD_TESTS=OFF -DBH_BUILD_EXAMPLES=ON $(CMAKE_ARGS)
 	$(CMAKE) --build $(BENCH_DIR) -j$(JOBS)
 	bash scripts/bench.sh $(BENCH_DIR)
 

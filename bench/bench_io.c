@@ -268,7 +268,7 @@ main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   setup_web();
   serial = serial_rows_per_s(100);
-  bench_out("io_serial_rows_per_s_20ms", serial, "rows/s");
+  bench_out("io_serial_gets_per_s_20ms", serial, "gets/s");
   for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
     int n = sizes[i], total = n * (int)rounds;
     double ideal = n / (DELAY_MS / 1000.0);

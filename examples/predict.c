@@ -71,7 +71,9 @@ usage(FILE *f) {
         "file://; for\n"
         "                       http:// and s3://, window / workers, so that "
         "the window\n"
-        "                       bounds the rows waiting on the network)\n"
+        "                       bounds the rows waiting on the network, at "
+        "most\n"
+        "                       --http-connections)\n"
         "  --batch N            rows per batch prediction (default 256)\n"
         "  --window N           rows in flight at most (default 4096, at "
         "least 2 batches)\n"
@@ -210,11 +212,18 @@ settle(opts *o) {
     o->window = 2 * o->batch;
   /* Rows read from files keep the workers' CPUs busy with a few tasks
    * each; rows that wait on the network need as many in flight as the
-   * window holds. */
-  if (o->max_conc == 0)
-    o->max_conc = in == NULL || strncmp(in, "file://", 7) == 0
-                      ? 64
-                      : (o->window + o->workers - 1) / o->workers;
+   * window holds, but no more than a worker has connections: a task
+   * beyond them would only wait for one (holding a fiber), where the
+   * queen's backlog holds a row for a few bytes. */
+  if (o->max_conc == 0) {
+    long conns = o->http_conns > 0 ? o->http_conns : 1024;
+
+    o->max_conc = (o->window + o->workers - 1) / o->workers;
+    if (in == NULL || strncmp(in, "file://", 7) == 0)
+      o->max_conc = 64;
+    else if (o->max_conc > conns)
+      o->max_conc = conns;
+  }
   return 0;
 }
 

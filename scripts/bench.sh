@@ -17,7 +17,8 @@
 #
 # Sizes can be cut for a quick look: BENCH_BURST_N, BENCH_SEQ_N,
 # BENCH_RTT_N, BENCH_MEMORY_N, BENCH_STARTUP_N, BENCH_BALANCE_N,
-# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_IO_ROUNDS.
+# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_IO_ROUNDS,
+# BENCH_PREDICT_ROWS.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -97,19 +98,34 @@ fiber_spawn_ns||bh__fiber_new + first run of a fiber that returns at once
 ppe_submit_tasks_per_s||Python ProcessPoolExecutor (nproc workers): 20,000 submits of a trivial function, then wait for all
 ppe_seq_us||the same, one submit + result() at a time, median
 ppe_map_chunk100_tasks_per_s||the same, map over 200,000 items with chunksize 100
-io_serial_rows_per_s_20ms||floor: a serial loop of GETs (libcurl easy) from nginx on loopback answering after 20 ms: the loop a hive replaces
+io_serial_gets_per_s_20ms||floor: a serial loop of GETs (libcurl easy) from nginx on loopback answering after 20 ms: the loop a hive replaces
 io_raw_rows_per_s_256||floor: a plain libcurl multi client in one process, 256 GETs in flight, the same server: what the server and libcurl manage without the hive
 io_hive_rows_per_s_256||the hive: the queen keeps 256 delegations in flight over 2 workers, each a task that GETs its row through its bee'"'"'s HTTP session
 io_raw_efficiency_256||io_raw_rows_per_s_256 / (256 / 20 ms)
 io_efficiency_256|>=0.8|io_hive_rows_per_s_256 / (256 / 20 ms)
-io_hive_vs_serial_256|>=40|io_hive_rows_per_s_256 / io_serial_rows_per_s_20ms
+io_hive_vs_serial_256|>=40|io_hive_rows_per_s_256 / io_serial_gets_per_s_20ms
 io_raw_rows_per_s_1024||floor: the raw client with 1,024 in flight
 io_hive_rows_per_s_1024||the hive with 1,024 in flight
 io_raw_efficiency_1024||io_raw_rows_per_s_1024 / (1,024 / 20 ms)
 io_efficiency_1024||io_hive_rows_per_s_1024 / (1,024 / 20 ms)
 s3_raw_gets_per_s||floor: raw libcurl (CURLOPT_AWS_SIGV4), 16 GETs of a small object in flight, against s3rver behind the SigV4-checking proxy
 s3_gets_per_s||the hive'"'"'s S3 clients (2 workers), 16 in flight, the same object and server
-s3_gets_ratio||s3_gets_per_s / s3_raw_gets_per_s'
+s3_gets_ratio||s3_gets_per_s / s3_raw_gets_per_s
+predict_file_rows_per_s||the main job (examples/predict, defaults: 2 workers) on 20,000 rows from its file:// cache, its own rows/s (the whole bh_run: spawning, loading the data, writing the cache)
+predict_file_serial_rows_per_s||floor: a serial C loop doing the same per-row work in one process (read the file, decode, the 64x10 model, format the line), data already loaded
+predict_file_py_rows_per_s||peer: the same loop in Python (bench/predict_peer.py)
+predict_file_hive_vs_serial||predict_file_rows_per_s / predict_file_serial_rows_per_s: on local files the plain loop wins
+predict_file_hive_vs_py||predict_file_rows_per_s / predict_file_py_rows_per_s
+io_rows_per_s_20ms||the main job on 20,000 rows from http:// (nginx on loopback answering each GET after 20 ms), defaults (window 4,096, 256 connections per worker); its CSV is checked equal to the file run's
+io_serial_rows_per_s_20ms||floor: the serial C loop over the same URLs (libcurl easy, one GET after another)
+predict_http_py_rows_per_s_20ms||peer: asyncio + aiohttp, 512 GETs in flight (the hive's 2 x 256 connections), the same per-row work
+io_hive_vs_serial_20ms|>=40|io_rows_per_s_20ms / io_serial_rows_per_s_20ms
+predict_http_hive_vs_py||io_rows_per_s_20ms / predict_http_py_rows_per_s_20ms
+predict_s3_rows_per_s||the main job on 5,000 rows from s3:// (s3rver behind the SigV4 proxy, images put by --upload); CSV checked
+predict_s3_serial_rows_per_s||floor: the serial C loop, GETs signed by libcurl (CURLOPT_AWS_SIGV4)
+predict_s3_py_rows_per_s||peer: asyncio + aiohttp, 512 in flight, each GET signed by botocore's S3SigV4Auth
+predict_s3_hive_vs_serial||predict_s3_rows_per_s / predict_s3_serial_rows_per_s (s3rver, one Node.js process, is the limit: see s3_raw_gets_per_s)
+predict_s3_hive_vs_py||predict_s3_rows_per_s / predict_s3_py_rows_per_s'
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -177,6 +193,10 @@ for i in $(seq 1 "$REPEAT"); do
     run ppe "$PY" "$ROOT/bench/ppe.py" "${BENCH_PPE_N:-20000}"
   fi
   run bench_io "$BIN/bench_io" "${BENCH_IO_ROUNDS:-30}"
+  if [ -x "$BUILD/examples/predict" ]; then
+    run bench_predict "$BIN/bench_predict" "$BUILD/examples/predict" \
+      "${BENCH_PREDICT_ROWS:-20000}"
+  fi
 done
 [ -n "$PY" ] || note "ppe: skipped, python3 is not installed"
 # shellcheck disable=SC2086 # one share per line
