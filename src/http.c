@@ -8,27 +8,33 @@
  * inside one of its own callbacks. */
 #include "http.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
 #include "blob.h"
+#include "hostq.h"
 #include "internal.h"
 
 #define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 #define DEFAULT_HOST_CONNS 1024L
 #define FIRST_CHUNK ((size_t)16 << 10)
+#define HOST_KEY_MAX 512
 
 struct bh_http {
   uv_loop_t *loop;
   CURLM *multi;          /* made on the first transfer */
   uv_timer_t timer;      /* curl's timeout; the session is freed with it */
   bh__http_opts o;
-  bh__xfer *running;     /* a list, for bh__http_free */
+  bh__hostq *hosts;      /* transfers per host: holding a slot or waiting */
+  bh__xfer *running;     /* a list (waiting ones too), for bh__http_free */
   size_t n_running;
   uint64_t connects;
+  bool closing;          /* bh__http_free: no transfer joins any more */
 };
 
 struct bh__xfer {
@@ -40,6 +46,10 @@ struct bh__xfer {
   void *udata;
   char *what;            /* "GET http://...", for messages */
   size_t max;
+  bh__hostq_wait slot;   /* in curl's multi handle while holding one */
+  int64_t timeout_ms;    /* as asked; 0: none */
+  uint64_t asked_at;     /* loop time at start, when the timeout begins */
+  uv_timer_t *wait_timer; /* the timeout while waiting for a slot */
   bool too_big, no_mem, done;
   bh__xfer *prev, *next;
   char errbuf[CURL_ERROR_SIZE];
@@ -291,6 +301,121 @@ unlink_xfer(bh__xfer *x) {
     uv_unref((uv_handle_t *)&h->timer);
 }
 
+/* ---- slots per host -------------------------------------------------------
+ * A transfer joins curl's multi handle only once it holds one of its
+ * host's slots (hostq.h): beyond the per-host limit it waits here, in
+ * arrival order, not in libcurl's pending list (see hostq.h for why). */
+
+static bh__xfer *
+of_slot(bh__hostq_wait *w) {
+  return (bh__xfer *)(void *)((char *)w - offsetof(bh__xfer, slot));
+}
+
+static void
+wait_timer_closed(uv_handle_t *t) {
+  bh__free(t);
+}
+
+static void
+wait_timer_stop(bh__xfer *x) {
+  if (x->wait_timer != NULL)
+    uv_close((uv_handle_t *)x->wait_timer, wait_timer_closed);
+  x->wait_timer = NULL;
+}
+
+/* A transfer's timeout came while it waited for a slot: it ends there. */
+static void
+on_wait_timeout(uv_timer_t *t) {
+  bh__xfer *x = t->data;
+
+  wait_timer_stop(x);
+  bh__hostq_cancel(x->h->hosts, &x->slot);
+  unlink_xfer(x);
+  x->res.err = BH_ETIMEDOUT;
+  x->res.errmsg = bh__asprintf("%s (%s): no connection to the host came "
+                               "free within %lld ms",
+                               bh_strerror(BH_ETIMEDOUT), x->what,
+                               (long long)x->timeout_ms);
+  x->done = true;
+  x->cb(x, x->udata);
+}
+
+/* x waits for a slot: its timeout runs meanwhile. 0 or BH_ENOMEM. */
+static int
+wait_timer_start(bh__http *h, bh__xfer *x) {
+  if (x->timeout_ms <= 0)
+    return 0;
+  if ((x->wait_timer = bh__calloc(1, sizeof(*x->wait_timer))) == NULL)
+    return BH_ENOMEM;
+  uv_timer_init(h->loop, x->wait_timer);
+  x->wait_timer->data = x;
+  uv_timer_start(x->wait_timer, on_wait_timeout, (uint64_t)x->timeout_ms, 0);
+  return 0;
+}
+
+/* x, holding its slot, joins curl's transfers; the time it waited counts
+ * against its timeout. 0 or BH_ENOMEM. */
+static int
+join(bh__http *h, bh__xfer *x) {
+  int64_t waited = (int64_t)(uv_now(h->loop) - x->asked_at);
+
+  wait_timer_stop(x);
+  if (x->timeout_ms > 0)
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
+                     waited >= x->timeout_ms ? 1L
+                                             : (long)(x->timeout_ms - waited));
+  return curl_multi_add_handle(h->multi, x->easy) == CURLM_OK ? 0
+                                                               : BH_ENOMEM;
+}
+
+/* x gives its host's slot back; the first waiter joins curl's transfers
+ * (one that cannot ends at once with BH_ENOMEM, and the slot passes on). */
+static void
+release(bh__http *h, bh__xfer *x) {
+  bh__hostq_wait *w = bh__hostq_leave(h->hosts, &x->slot);
+
+  while (w != NULL && !h->closing) {
+    bh__xfer *n = of_slot(w);
+
+    if (join(h, n) == 0)
+      return;
+    n->res.err = BH_ENOMEM;
+    n->res.errmsg = bh__asprintf("%s (%s)", bh_strerror(BH_ENOMEM), n->what);
+    w = bh__hostq_leave(h->hosts, &n->slot);
+    unlink_xfer(n);
+    n->done = true;
+    n->cb(n, n->udata);
+  }
+}
+
+/* The host a URL's connections go to, "scheme://host:port", into key
+ * (HOST_KEY_MAX bytes). 0, BH_EINVAL (curl cannot parse it), BH_ENOMEM. */
+static int
+host_key(const char *url, char *key) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  int rc = BH_ENOMEM;
+  size_t i;
+
+  if (u != NULL)
+    rc = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                 curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+                 curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                 curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+                     CURLUE_OK
+             ? 0
+             : BH_EINVAL;
+  if (rc == 0)
+    snprintf(key, HOST_KEY_MAX, "%s://%s:%s", scheme, host, port);
+  for (i = 0; rc == 0 && key[i] != '\0'; i++) /* hosts ignore case */
+    key[i] = (char)tolower((unsigned char)key[i]);
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return rc;
+}
+
 static void
 check_done(bh__http *h) {
   CURLMsg *m;
@@ -306,6 +431,7 @@ check_done(bh__http *h) {
     curl_multi_remove_handle(h->multi, x->easy);
     unlink_xfer(x);
     x->done = true;
+    release(h, x);
     x->cb(x, x->udata);
   }
 }
@@ -388,16 +514,19 @@ socket_fn(CURL *e, curl_socket_t fd, int what, void *ud, void *sp) {
 
 static int
 multi_open(bh__http *h) {
+  long per_host = h->o.max_host_conns > 0 ? h->o.max_host_conns
+                                          : DEFAULT_HOST_CONNS;
+
   pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK || (h->multi = curl_multi_init()) == NULL)
+  if (global_rc != CURLE_OK ||
+      (h->multi == NULL && (h->multi = curl_multi_init()) == NULL) ||
+      (h->hosts = bh__hostq_new(per_host)) == NULL)
     return BH_ENOMEM;
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                    h->o.max_host_conns > 0 ? h->o.max_host_conns
-                                            : DEFAULT_HOST_CONNS);
+  curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
   if (h->o.max_total_conns > 0)
     curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       h->o.max_total_conns);
@@ -428,11 +557,14 @@ void
 bh__http_free(bh__http *h) {
   if (h == NULL)
     return;
+  h->closing = true;
   while (h->running != NULL)
     bh__xfer_free(h->running);
   if (h->multi != NULL)
     curl_multi_cleanup(h->multi); /* closes the pooled connections */
   h->multi = NULL;
+  bh__hostq_free(h->hosts);
+  h->hosts = NULL;
   uv_close((uv_handle_t *)&h->timer, http_closed);
 }
 
@@ -525,14 +657,15 @@ set_request(bh__xfer *x, const bh__xfer_req *rq) {
 int
 bh__xfer_start(bh__http *h, const bh__xfer_req *rq, bh__xfer_cb cb,
                void *udata, bh__xfer **out, char **errmsg) {
+  char key[HOST_KEY_MAX];
   bh__xfer *x;
-  int rc;
+  int rc, in = 0;
 
   if (errmsg != NULL)
     *errmsg = NULL;
   if (rq == NULL || rq->url == NULL || rq->url[0] == '\0' || cb == NULL)
     return BH_EINVAL;
-  if (h->multi == NULL && (rc = multi_open(h)) != 0)
+  if (h->hosts == NULL && (rc = multi_open(h)) != 0)
     return rc;
   if ((x = bh__calloc(1, sizeof(*x))) == NULL)
     return BH_ENOMEM;
@@ -542,9 +675,16 @@ bh__xfer_start(bh__http *h, const bh__xfer_req *rq, bh__xfer_cb cb,
   x->max = rq->max_response > 0 ? rq->max_response : DEFAULT_MAX_RESPONSE;
   x->what = bh__asprintf("%s %s", method_of(rq), rq->url);
   x->easy = curl_easy_init();
+  x->timeout_ms = rq->timeout_ms;
+  x->asked_at = uv_now(h->loop);
   rc = x->what == NULL || x->easy == NULL ? BH_ENOMEM : set_request(x, rq);
-  if (rc == 0 && curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
-    rc = BH_ENOMEM;
+  if (rc == 0 && (rc = host_key(rq->url, key)) == 0 &&
+      (in = bh__hostq_enter(h->hosts, key, &x->slot)) < 0)
+    rc = in;
+  if (rc == 0 && in == 1 && (rc = join(h, x)) != 0)
+    release(h, x);
+  if (rc == 0 && in == 0 && (rc = wait_timer_start(h, x)) != 0)
+    bh__hostq_cancel(h->hosts, &x->slot);
   if (rc != 0) {
     if (errmsg != NULL && rc == BH_EINVAL)
       *errmsg = bh__asprintf("invalid request (%s)",
@@ -578,8 +718,14 @@ bh__xfer_free(bh__xfer *x) {
     /* An aborted transfer's connection is closed, not pooled; count it. */
     curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &n_conn);
     x->h->connects += (uint64_t)n_conn;
-    curl_multi_remove_handle(x->h->multi, x->easy);
     unlink_xfer(x);
+    if (x->slot.holding) {
+      curl_multi_remove_handle(x->h->multi, x->easy);
+      release(x->h, x);
+    } else {
+      wait_timer_stop(x);
+      bh__hostq_cancel(x->h->hosts, &x->slot);
+    }
   }
   curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->hdrs);

@@ -535,6 +535,89 @@ TEST(ten_thousand_concurrent_gets_in_one_worker) {
   return 0;
 }
 
+/* [slow, fast] with one connection per host: probe(slow) holds it; a
+ * probe(slow) with a 300 ms timeout and a probe(fast) with a 200 ms
+ * deadline wait behind it. Returns [code of the second, ms it took, its
+ * message, status of the third, ms it took, status of the first, status
+ * of a probe(fast) made after them all]. */
+static int
+q_queue(bh_task *t) {
+  char slow[256], fast[256], why[256] = "";
+  bh_group *g = bh_group_new(t), *gd = bh_group_new(t);
+  bh_deleg_opts deadline = {.timeout_ms = 200};
+  bh_future *f1, *f2, *f3, *f4;
+  int64_t t0 = bh_now(), took2, took3;
+  int code2 = 0, st3, s1 = 0, s4 = 0;
+
+  if (bh_task_unpack(t, "[s s]", slow, sizeof(slow), fast, sizeof(fast)))
+    return BH_ERAISED;
+  bh_group_set_opts(gd, &deadline);
+  bh_group_delegate(g, &f1, NULL, "probe", "[s I I]", slow, (int64_t)0,
+                    (int64_t)0);
+  bh_group_delegate(g, &f2, NULL, "probe", "[s I I]", slow, (int64_t)300,
+                    (int64_t)0);
+  bh_group_delegate(gd, &f3, NULL, "probe", "[s I I]", fast, (int64_t)0,
+                    (int64_t)0);
+  bh_future_wait(f3, -1);
+  took3 = bh_now() - t0;
+  st3 = (int)bh_result_status(bh_future_result(f3));
+  bh_future_wait(f2, -1);
+  took2 = bh_now() - t0;
+  bh_result_unpack(bh_future_result(f2), NULL, 0, "[* * * * i s]", &code2,
+                   why, sizeof(why));
+  bh_future_wait(f1, -1);
+  bh_result_unpack(bh_future_result(f1), NULL, 0, "[i * * * * *]", &s1);
+  bh_group_delegate(gd, &f4, NULL, "probe", "[s I I]", fast, (int64_t)0,
+                    (int64_t)0);
+  bh_future_wait(f4, -1);
+  bh_result_unpack(bh_future_result(f4), NULL, 0, "[i * * * * *]", &s4);
+  bh_group_free(g);
+  bh_group_free(gd);
+  return bh_return(t, "[i I s i I i i]", code2, took2, why, st3, took3, s1,
+                   s4);
+}
+
+static const bh_task_def qqtasks[] = {{"queue", q_queue}, {NULL, NULL}};
+static const bh_class qqueen = {.name = "QQ", .tasks = qqtasks};
+
+/* Transfers beyond the per-host limit wait in the session for a
+ * connection: their timeout and their task's deadline run meanwhile, and
+ * the slot they never got is not lost. */
+TEST(a_transfer_waiting_for_a_connection_keeps_its_timeout) {
+  bh_run_opts o = {.queen_class = &qqueen, .worker_class = &worker,
+                   .task_name = "queue", .workers = 1, .min_workers = 1,
+                   .max_workers = 1, .max_concurrency = 8,
+                   .http_max_host_connections = 1};
+  int64_t took2, took3;
+  int code2, st3, s1, s4;
+  char why[256];
+  bh_result *r;
+
+  ASSERT_INT_EQ(up(), 0);
+  o.task_args = bh_value_pack(NULL, "[s s]", url("/delay/1500/a.txt"),
+                              url("/a.txt"));
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i I s i I i i]", &code2,
+                                 &took2, why, sizeof(why), &st3, &took3, &s1,
+                                 &s4),
+                0);
+  fprintf(stderr, "timed out after %lld ms: %s; cancelled after %lld ms\n",
+          (long long)took2, why, (long long)took3);
+  ASSERT_STR_EQ(bh_err_name(code2), bh_err_name(BH_ETIMEDOUT));
+  ASSERT(strstr(why, "no connection to the host came free within 300 ms"));
+  ASSERT(strstr(why, "(GET http://127.0.0.1:") != NULL);
+  /* Not after the first transfer's 1.5 s: while waiting. */
+  ASSERT(took2 >= 300 && took2 < 1200);
+  ASSERT_INT_EQ(st3, BH_CANCELLED);
+  ASSERT(took3 >= 200 && took3 < 1200);
+  ASSERT_INT_EQ(s1, 200);
+  ASSERT_INT_EQ(s4, 200);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  down();
+  return 0;
+}
+
 /* bh_run_opts.http_max_host_connections reaches the worker's session:
  * 200 GETs at once to one host share 4 connections. */
 TEST(connections_per_host_are_limited) {
@@ -569,4 +652,6 @@ TEST_MAIN(TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
           TEST_ENTRY_T(cancelling_the_task_aborts_its_transfer, 30),
           TEST_ENTRY_T(a_body_larger_than_max_frame_reaches_the_queen, 20),
           TEST_ENTRY_T(ten_thousand_concurrent_gets_in_one_worker, 120),
-          TEST_ENTRY_T(connections_per_host_are_limited, 30))
+          TEST_ENTRY_T(connections_per_host_are_limited, 30),
+          TEST_ENTRY_T(a_transfer_waiting_for_a_connection_keeps_its_timeout,
+                       30))
