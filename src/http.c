@@ -515,6 +515,13 @@ set_request(bh__xfer *x, const bh__xfer_req *rq) {
   cc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
   if (rq->timeout_ms > 0)
     cc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
+  /* Transfers that start together to an https:// server wait for the
+   * first connection's handshake: if ALPN picks HTTP/2 they all become
+   * its streams, instead of each opening a connection of its own. Not
+   * for http://, which is HTTP/1.1 here: there the question would stay
+   * open until the first response. */
+  if (strncasecmp(rq->url, "https://", 8) == 0)
+    cc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   if (x->h->o.ca_file != NULL) {
     /* Instead of the system's trust, not besides it: Debian's curl also
      * looks in a default CA directory unless told not to. */
