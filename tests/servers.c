@@ -492,6 +492,39 @@ int bh_test_s3_connections(bh_test_s3 *s, long *accepted, long *requests) {
   return 0;
 }
 
+int bh_test_s3_throttle(bh_test_s3 *s, long bytes_per_s) {
+  char path[64];
+  int port = atoi(strrchr(s->endpoint, ':') + 1);
+
+  s->own_queries++;
+  snprintf(path, sizeof(path), "/__proxy/throttle?rate=%ld", bytes_per_s);
+  if (bh_test_http_get(port, path, NULL, 0, 5000) != 200) {
+    fprintf(stderr, "servers: the proxy did not take %s\n", path);
+    return -1;
+  }
+  return 0;
+}
+
+int bh_test_s3_cut(bh_test_s3 *s, long *responses, long *bytes) {
+  char body[4096];
+  long n, b;
+  int port = atoi(strrchr(s->endpoint, ':') + 1);
+
+  s->own_queries++;
+  if (bh_test_http_get(port, "/__proxy/stats", body, sizeof(body), 5000) !=
+          200 ||
+      number_after(body, "\"cut\"", &n) != 0 ||
+      number_after(body, "\"cut_bytes\"", &b) != 0) {
+    fprintf(stderr, "servers: no stats from the proxy\n");
+    return -1;
+  }
+  if (responses != NULL)
+    *responses = n;
+  if (bytes != NULL)
+    *bytes = b;
+  return 0;
+}
+
 /* ---- HTTP (nginx) ------------------------------------------------------- */
 
 long bh_test_raise_nofile(long want) {

@@ -56,6 +56,12 @@ void bh_test_s3_stop(bh_test_s3 *s);
  * and requests it saw, the fixture's own stats queries left out. Either
  * pointer may be NULL. */
 int bh_test_s3_connections(bh_test_s3 *s, long *accepted, long *requests);
+/* From now on every response body leaves the proxy at `bytes_per_s` at
+ * most (GET /__proxy/throttle): a slow network; 0 lifts the limit. */
+int bh_test_s3_throttle(bh_test_s3 *s, long bytes_per_s);
+/* Responses the proxy cut short because their client left, and the body
+ * bytes it had sent of them. Either pointer may be NULL. */
+int bh_test_s3_cut(bh_test_s3 *s, long *responses, long *bytes);
 
 /* ---- HTTP -------------------------------------------------------------- */
 
