@@ -618,6 +618,7 @@ typedef struct bh_spawn_opts {
                                * caps it at 4 GiB - 1) */
   int http_max_host_connections; /* see bh_run_opts */
   int http_max_connections;      /* see bh_run_opts */
+  const char *http_ca_file;      /* see bh_run_opts */
 } bh_spawn_opts;
 
 /* The reference's subprocess_workerbee(): starts a worker bee in a daemon
@@ -751,6 +752,12 @@ typedef struct bh_run_opts {
    * session's queue), and connections in all (0: no limit). */
   int http_max_host_connections;
   int http_max_connections;
+  /* The PEM file of the CA certificates every bee's HTTP session (and so
+   * its S3 client) trusts for https://, instead of the system's: a
+   * private CA, a test server's self-signed certificate. It must be
+   * readable when bh_run() starts (BH_EINVAL otherwise). NULL: the
+   * system's CA certificates. */
+  const char *http_ca_file;
   int max_concurrency;       /* per worker: -1 no limit, 0 means 1024, or
                               * at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot

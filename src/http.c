@@ -542,6 +542,12 @@ bh__http_new(uv_loop_t *loop, const bh__http_opts *o) {
   h->loop = loop;
   if (o != NULL)
     h->o = *o;
+  /* The caller's string may not outlive the session (a bootstrap's). */
+  if (h->o.ca_file != NULL &&
+      (h->o.ca_file = bh__strdup(h->o.ca_file)) == NULL) {
+    bh__free(h);
+    return NULL;
+  }
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
   uv_unref((uv_handle_t *)&h->timer);
@@ -550,7 +556,10 @@ bh__http_new(uv_loop_t *loop, const bh__http_opts *o) {
 
 static void
 http_closed(uv_handle_t *t) {
-  bh__free(t->data);
+  bh__http *h = t->data;
+
+  bh__free((char *)h->o.ca_file);
+  bh__free(h);
 }
 
 void
@@ -638,6 +647,19 @@ set_request(bh__xfer *x, const bh__xfer_req *rq) {
   cc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
   if (rq->timeout_ms > 0)
     cc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
+  /* Transfers that start together to an https:// server wait for the
+   * first connection's handshake: if ALPN picks HTTP/2 they all become
+   * its streams, instead of each opening a connection of its own. Not
+   * for http://, which is HTTP/1.1 here: there the question would stay
+   * open until the first response. */
+  if (strncasecmp(rq->url, "https://", 8) == 0)
+    cc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (x->h->o.ca_file != NULL) {
+    /* Instead of the system's trust, not besides it: Debian's curl also
+     * looks in a default CA directory unless told not to. */
+    cc |= curl_easy_setopt(e, CURLOPT_CAINFO, x->h->o.ca_file);
+    cc |= curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+  }
   if (rq->raw_path)
     cc |= curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
   if (rq->head || strcmp(m, "HEAD") == 0)

@@ -18,10 +18,12 @@
 typedef struct bh_http bh__http; /* bh_http in beehive.h */
 typedef struct bh__xfer bh__xfer;
 
-/* Limits of a session (bh_run_opts.http_*): 0 takes the default. */
+/* Settings of a session (bh_run_opts.http_*): 0 takes the default. */
 typedef struct bh__http_opts {
   long max_host_conns;  /* connections to one host at once; 0: 1,024 */
   long max_total_conns; /* connections at once; 0: no limit */
+  const char *ca_file;  /* PEM CA bundle trusted instead of the system's;
+                         * NULL: the system's (the session keeps a copy) */
 } bh__http_opts;
 
 /* One response header, as received (name without the colon). */
@@ -62,7 +64,7 @@ typedef struct bh__xfer_res {
 typedef void (*bh__xfer_cb)(bh__xfer *x, void *udata);
 
 /* A session on loop (its handles are unref'd: they never keep the loop
- * alive on their own). Returns NULL when out of memory. */
+ * alive on their own); o may be NULL. Returns NULL when out of memory. */
 bh__http *bh__http_new(uv_loop_t *loop, const bh__http_opts *o);
 /* Aborts every transfer (their callbacks do not run) and closes the
  * session's handles; the memory goes when libuv has closed them. */

@@ -7,10 +7,14 @@
  * frame, so it is valid there by construction. */
 #include "bee.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Where a refusal is written: "who: why". */
 typedef struct chk {
@@ -133,10 +137,36 @@ http_bad(chk *c, int host, int all) {
          below(c, "http_max_connections", all, 0, "0 (no limit) or more");
 }
 
+/* The CA bundle every HTTP session will read: a path that cannot be read
+ * is refused here, naming it, rather than failing each https:// request
+ * of every worker later with a TLS error. Opened without blocking (a
+ * FIFO), and only looked at: curl reads it. */
+static bool
+ca_file_bad(chk *c, const char *path) {
+  struct stat st;
+  int fd, err = 0;
+
+  if (path == NULL)
+    return false;
+  if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+    err = errno;
+  else if (fstat(fd, &st) != 0)
+    err = errno;
+  if (fd >= 0)
+    close(fd);
+  if (err != 0)
+    return refuse(c, "http_ca_file '%s' cannot be read: %s", path,
+                  strerror(err));
+  return !S_ISREG(st.st_mode) &&
+         refuse(c, "http_ca_file '%s' is not a file (a PEM CA bundle)",
+                path);
+}
+
 static bool
 run_counts(chk *c, const bh_run_opts *o) {
   return conc_bad(c, o->max_concurrency, o->prefetch) ||
          http_bad(c, o->http_max_host_connections, o->http_max_connections) ||
+         ca_file_bad(c, o->http_ca_file) ||
          (o->direct_offer != 0 && o->direct_offer != -1 &&
           refuse(c, "direct_offer %d is out of range: it must be 0 (on) or "
                  "-1 (off)", o->direct_offer)) ||
@@ -240,7 +270,7 @@ bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
       shape_bad(&c, "init_kwargs", o->init_kwargs, false) ||
       conc_bad(&c, o->max_concurrency, o->prefetch) ||
       http_bad(&c, o->http_max_host_connections, o->http_max_connections) ||
-      start_bad(&c, o->start) || frame_bad(&c, o->max_frame) ||
+      ca_file_bad(&c, o->http_ca_file) || start_bad(&c, o->start) || frame_bad(&c, o->max_frame) ||
       classes_bad(&c, o->cls))
     return BH_EINVAL;
   return 0;

@@ -164,7 +164,8 @@ setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
                       .prefetch = o->prefetch, .max_frame = o->max_frame,
                       .http_max_host_connections =
                           o->http_max_host_connections,
-                      .http_max_connections = o->http_max_connections};
+                      .http_max_connections = o->http_max_connections,
+                      .http_ca_file = o->http_ca_file};
   bh__wcfg cfg;
   int rc = bh__wcfg_from_spawn(&cfg, &so);
 
@@ -184,7 +185,7 @@ make_hive(run *r, int sv[2], char **why) {
                                        : o->queen_class->worker_class;
   bh_context ctx = {.async = 1, .s3_profile = o->s3_profile};
   bh__http_opts http = {o->http_max_host_connections,
-                        o->http_max_connections};
+                        o->http_max_connections, o->http_ca_file};
   bh__bee_opts ro = {.id = -1, .max_conc = -1, .log = o->logger,
                      .max_frame = o->max_frame, .pickup_ms = o->pickup_timeout_ms,
                      .on_dead = root_dead, .owner = r};

@@ -95,7 +95,7 @@ bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
                      .prefetch = (int)c->prefetch, .log = s->logger,
                      .ctx = &ctx, .max_frame = (size_t)c->max_frame,
                      .http = {c->http_max_host_connections,
-                              c->http_max_connections},
+                              c->http_max_connections, c->http_ca_file},
                      .on_dead = worker_dead, .on_orphan = worker_orphan,
                      .owner = &w};
 
@@ -399,6 +399,9 @@ boot_read(const bh__msg *m, const bh_class *const *classes, bh__spawn *s,
   o.max_concurrency = (int)cfg->max_concurrency;
   o.prefetch = (int)cfg->prefetch;
   o.max_frame = (size_t)cfg->max_frame;
+  /* http_ca_file is not opened again here: the parent did, and a file
+   * gone since fails the worker's https:// requests with BH_ETLS, curl
+   * naming it, not the worker's start. */
   return bh__spawn_opts_check(&o, BAD_BOOT, why, len);
 }
 

@@ -14,9 +14,13 @@ bh__wcfg_from_spawn(bh__wcfg *c, const bh_spawn_opts *o) {
                                         : BH__DEFAULT_MAX_FRAME);
   c->http_max_host_connections = o->http_max_host_connections;
   c->http_max_connections = o->http_max_connections;
-  if (o->s3_profile != NULL &&
-      (c->s3_profile = bh__strdup(o->s3_profile)) == NULL)
+  if ((o->s3_profile != NULL &&
+       (c->s3_profile = bh__strdup(o->s3_profile)) == NULL) ||
+      (o->http_ca_file != NULL &&
+       (c->http_ca_file = bh__strdup(o->http_ca_file)) == NULL)) {
+    bh__wcfg_clear(c);
     return BH_ENOMEM;
+  }
   return 0;
 }
 

@@ -26,7 +26,9 @@
   XX(STR, s3_profile, 0, 0)                                                  \
   /* the HTTP session: per host (0: its default) and in all (0: none) */    \
   XX(INT, http_max_host_connections, 0, INT_MAX)                             \
-  XX(INT, http_max_connections, 0, INT_MAX)
+  XX(INT, http_max_connections, 0, INT_MAX)                                  \
+  /* the PEM CA bundle of its HTTP session; NULL: the system's */           \
+  XX(STR, http_ca_file, 0, 0)
 
 #define BH__WCFG_TYPE_INT int64_t
 #define BH__WCFG_TYPE_STR char *

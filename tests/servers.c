@@ -492,6 +492,39 @@ int bh_test_s3_connections(bh_test_s3 *s, long *accepted, long *requests) {
   return 0;
 }
 
+int bh_test_s3_throttle(bh_test_s3 *s, long bytes_per_s) {
+  char path[64];
+  int port = atoi(strrchr(s->endpoint, ':') + 1);
+
+  s->own_queries++;
+  snprintf(path, sizeof(path), "/__proxy/throttle?rate=%ld", bytes_per_s);
+  if (bh_test_http_get(port, path, NULL, 0, 5000) != 200) {
+    fprintf(stderr, "servers: the proxy did not take %s\n", path);
+    return -1;
+  }
+  return 0;
+}
+
+int bh_test_s3_cut(bh_test_s3 *s, long *responses, long *bytes) {
+  char body[4096];
+  long n, b;
+  int port = atoi(strrchr(s->endpoint, ':') + 1);
+
+  s->own_queries++;
+  if (bh_test_http_get(port, "/__proxy/stats", body, sizeof(body), 5000) !=
+          200 ||
+      number_after(body, "\"cut\"", &n) != 0 ||
+      number_after(body, "\"cut_bytes\"", &b) != 0) {
+    fprintf(stderr, "servers: no stats from the proxy\n");
+    return -1;
+  }
+  if (responses != NULL)
+    *responses = n;
+  if (bytes != NULL)
+    *bytes = b;
+  return 0;
+}
+
 /* ---- HTTP (nginx) ------------------------------------------------------- */
 
 long bh_test_raise_nofile(long want) {
@@ -564,7 +597,7 @@ static int conf_write(const char *out, const char *const vars[][2]) {
 }
 
 static int http_conf(bh_test_http *h, const char *docroot, int workers) {
-  char path[300], port[16], nworkers[16], nofile[24], conns[24];
+  char path[300], port[16], nworkers[16], nofile[24], conns[24], tls[1024];
   long limit = bh_test_raise_nofile(1L << 20);
   const char *const vars[][2] = {
       /* As root the workers would run as nobody, who may not read the
@@ -575,10 +608,17 @@ static int http_conf(bh_test_http *h, const char *docroot, int workers) {
       {"CONNECTIONS", conns},
       {"RUNDIR", h->dir},
       {"PORT", port},
+      {"TLS", tls},
       {"DOCROOT", docroot},
       {NULL, NULL}};
 
   snprintf(port, sizeof(port), "%d", h->port);
+  tls[0] = '\0';
+  if (h->tls_port > 0)
+    snprintf(tls, sizeof(tls),
+             "listen 127.0.0.1:%d ssl http2; ssl_certificate %s; "
+             "ssl_certificate_key %s/key.pem;",
+             h->tls_port, h->ca_file, h->dir);
   snprintf(nworkers, sizeof(nworkers), "%d", workers);
   snprintf(nofile, sizeof(nofile), "%ld", limit);
   /* Each worker may hold nearly all its descriptors as connections. */
@@ -630,9 +670,50 @@ static void http_print_log(bh_test_http *h) {
     fclose(f);
 }
 
-/* One try: a fresh run directory (its keeper removes it), a free port, the
- * config, nginx. 0 once it answers, 1 if it died, -1 on other failures. */
-static int http_try(bh_test_http *h, const char *docroot, int workers) {
+/* A self-signed certificate for 127.0.0.1 and localhost, valid a day:
+ * dir/key.pem and dir/cert.pem (h->ca_file), made by the openssl command
+ * (its stderr says why it failed). 0, or -1. */
+static int http_make_cert(bh_test_http *h) {
+  char key[300];
+  char *argv[] = {(char *)"openssl", (char *)"req", (char *)"-x509",
+                  (char *)"-newkey", (char *)"ec", (char *)"-pkeyopt",
+                  (char *)"ec_paramgen_curve:prime256v1", (char *)"-nodes",
+                  (char *)"-days", (char *)"1", (char *)"-subj",
+                  (char *)"/CN=localhost", (char *)"-addext",
+                  (char *)"subjectAltName=IP:127.0.0.1,DNS:localhost",
+                  (char *)"-keyout", key, (char *)"-out", h->ca_file, NULL};
+  pid_t pid;
+  int st = -1;
+
+  snprintf(key, sizeof(key), "%s/key.pem", h->dir);
+  snprintf(h->ca_file, sizeof(h->ca_file), "%s/cert.pem", h->dir);
+  pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+    }
+    execvp(argv[0], argv);
+    fprintf(stderr, "servers: exec openssl: %s\n", strerror(errno));
+    _exit(127);
+  }
+  while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return 0;
+  fprintf(stderr, "servers: openssl could not make %s\n", h->ca_file);
+  h->ca_file[0] = '\0';
+  return -1;
+}
+
+/* One try: a fresh run directory (its keeper removes it), free ports (the
+ * TLS one too, with its certificate), the config, nginx. 0 once it
+ * answers, 1 if it died (a port taken, or both picks the same), -1 on
+ * other failures. */
+static int http_try(bh_test_http *h, const char *docroot, int workers,
+                    int tls) {
   char conf[300], log[300];
   char *argv[] = {(char *)"/usr/sbin/nginx", (char *)"-e", log, (char *)"-p",
                   h->dir, (char *)"-c", conf, NULL};
@@ -642,13 +723,16 @@ static int http_try(bh_test_http *h, const char *docroot, int workers) {
   snprintf(conf, sizeof(conf), "%s/nginx.conf", h->dir);
   snprintf(log, sizeof(log), "%s/error.log", h->dir);
   h->port = free_port();
-  if (h->port < 0 || http_conf(h, docroot, workers) != 0 ||
+  h->tls_port = tls ? free_port() : 0;
+  if (h->port < 0 || h->tls_port < 0 || (tls && http_make_cert(h) != 0) ||
+      http_conf(h, docroot, workers) != 0 ||
       proc_start(&h->nginx, argv, h->dir) != 0)
     return -1;
   return http_wait(h);
 }
 
-int bh_test_http_start(bh_test_http *h, const char *docroot, int workers) {
+static int http_start(bh_test_http *h, const char *docroot, int workers,
+                      int tls) {
   int r = 1;
 
   memset(h, 0, sizeof(*h));
@@ -658,7 +742,7 @@ int bh_test_http_start(bh_test_http *h, const char *docroot, int workers) {
   for (int i = 0; i < NGINX_TRIES && r == 1; i++) {
     if (i > 0) /* the port was taken between our pick and nginx's bind */
       bh_test_http_stop(h);
-    r = http_try(h, docroot, workers);
+    r = http_try(h, docroot, workers, tls);
   }
   if (r != 0) {
     fprintf(stderr, "servers: nginx did not start\n");
@@ -667,12 +751,25 @@ int bh_test_http_start(bh_test_http *h, const char *docroot, int workers) {
     return -1;
   }
   snprintf(h->base, sizeof(h->base), "http://127.0.0.1:%d", h->port);
+  if (tls)
+    snprintf(h->tls_base, sizeof(h->tls_base), "https://127.0.0.1:%d",
+             h->tls_port);
   return 0;
+}
+
+int bh_test_http_start(bh_test_http *h, const char *docroot, int workers) {
+  return http_start(h, docroot, workers, 0);
+}
+
+int bh_test_http_start_tls(bh_test_http *h, const char *docroot,
+                           int workers) {
+  return http_start(h, docroot, workers, 1);
 }
 
 void bh_test_http_stop(bh_test_http *h) {
   proc_stop(&h->nginx);
-  rm_tree(h->dir);
+  rm_tree(h->dir); /* the certificate and its key with it */
+  h->ca_file[0] = '\0';
 }
 
 int bh_test_http_connections(bh_test_http *h, long *accepted,

@@ -7,7 +7,9 @@
  *         errors (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied,
  *         XAmzContentSHA256Mismatch...). Clients talk to the proxy.
  *   HTTP: nginx with the echo module: files at once or after a delay,
- *         chosen statuses, stub_status (tests/servers/nginx.conf.in).
+ *         chosen statuses, stub_status (tests/servers/nginx.conf.in);
+ *         optionally the same over TLS with HTTP/2, with a self-signed
+ *         certificate made at its start (`openssl` on PATH).
  *
  * Each server runs under a keeper process of its own: when the caller stops
  * it, or dies in any way, the keeper kills the server's process group and
@@ -54,12 +56,24 @@ void bh_test_s3_stop(bh_test_s3 *s);
  * and requests it saw, the fixture's own stats queries left out. Either
  * pointer may be NULL. */
 int bh_test_s3_connections(bh_test_s3 *s, long *accepted, long *requests);
+/* From now on every response body leaves the proxy at `bytes_per_s` at
+ * most (GET /__proxy/throttle): a slow network; 0 lifts the limit. */
+int bh_test_s3_throttle(bh_test_s3 *s, long bytes_per_s);
+/* Responses the proxy cut short because their client left, and the body
+ * bytes it had sent of them. Either pointer may be NULL. */
+int bh_test_s3_cut(bh_test_s3 *s, long *responses, long *bytes);
 
 /* ---- HTTP -------------------------------------------------------------- */
 
 typedef struct bh_test_http {
   char base[64];      /* "http://127.0.0.1:PORT" */
   int port;
+  /* bh_test_http_start_tls only (else "", 0, ""): the same locations
+   * over TLS, HTTP/2 offered by ALPN, and the certificate to trust (PEM,
+   * self-signed, for IP 127.0.0.1 and DNS localhost; in dir). */
+  char tls_base[64];  /* "https://127.0.0.1:PORT" */
+  int tls_port;
+  char ca_file[300];
   char dir[256];      /* nginx's run directory: config, logs (removed) */
   bh_test_proc nginx;
   long own_accepts, own_requests; /* the fixture's own status queries */
@@ -71,6 +85,9 @@ typedef struct bh_test_http {
  * and the caller can each hold 10,000+ connections where the hard limit
  * allows. */
 int bh_test_http_start(bh_test_http *h, const char *docroot, int workers);
+/* The same, plus the TLS listener (tls_base, ca_file). */
+int bh_test_http_start_tls(bh_test_http *h, const char *docroot,
+                           int workers);
 void bh_test_http_stop(bh_test_http *h);
 /* stub_status: connections accepted and requests served, the fixture's own
  * status queries left out. Either pointer may be NULL. */

@@ -2,8 +2,9 @@
  * started by the test on loopback, servers.h): GETs in a worker and in the
  * queen, errors that are distinct and name the URL, a cancelled task's
  * transfer aborted at once, connections reused, a body larger than
- * max_frame reaching the queen, and 10,000 concurrent GETs in one
- * worker. */
+ * max_frame reaching the queen, 10,000 concurrent GETs in one worker, and
+ * HTTPS with HTTP/2 trusting a CA file (http_ca_file), also in an
+ * exec-started worker. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -43,9 +44,10 @@ write_file(const char *name, const void *p, size_t n) {
   return ok ? 0 : -1;
 }
 
-/* nginx on a docroot of a.txt ("hello\n") and big.bin (1 MiB pattern). */
+/* nginx on a docroot of a.txt ("hello\n") and big.bin (1 MiB pattern);
+ * with tls, also on its TLS port (srv.tls_base, srv.ca_file). */
 static int
-up(void) {
+up_with(int tls) {
   char *big = malloc(BIG);
 
   if (big == NULL || mkdtemp(docroot) == NULL)
@@ -57,7 +59,13 @@ up(void) {
     return -1;
   }
   free(big);
-  return bh_test_http_start(&srv, docroot, 1);
+  return tls ? bh_test_http_start_tls(&srv, docroot, 1)
+             : bh_test_http_start(&srv, docroot, 1);
+}
+
+static int
+up(void) {
+  return up_with(0);
 }
 
 static void
@@ -71,13 +79,24 @@ down(void) {
 }
 
 static const char *
-url(const char *path) {
+url_on(const char *base, const char *path) {
   static char u[4][256];
   static int next;
   char *p = u[next++ % 4];
 
-  snprintf(p, 256, "%s%s", srv.base, path);
+  snprintf(p, 256, "%s%s", base, path);
   return p;
+}
+
+static const char *
+url(const char *path) {
+  return url_on(srv.base, path);
+}
+
+/* The same path on the TLS listener. */
+static const char *
+tls_url(const char *path) {
+  return url_on(srv.tls_base, path);
 }
 
 /* ---- tasks --------------------------------------------------------------- */
@@ -645,13 +664,136 @@ TEST(connections_per_host_are_limited) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
-          TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
-          TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
-          TEST_ENTRY_T(connections_are_reused, 20),
-          TEST_ENTRY_T(cancelling_the_task_aborts_its_transfer, 30),
-          TEST_ENTRY_T(a_body_larger_than_max_frame_reaches_the_queen, 20),
-          TEST_ENTRY_T(ten_thousand_concurrent_gets_in_one_worker, 120),
-          TEST_ENTRY_T(connections_per_host_are_limited, 30),
-          TEST_ENTRY_T(a_transfer_waiting_for_a_connection_keeps_its_timeout,
-                       30))
+/* ---- HTTPS and HTTP/2 -------------------------------------------------- */
+
+/* One hive: probe(u) in its worker, started by `start`, or in the queen;
+ * every bee's session trusting ca (NULL: the system's CAs). */
+static int
+tls_probe(int in_queen, bh_start start, const char *ca, const char *u,
+          bh_result **r) {
+  bh_run_opts o = {.queen_class = &queen, .worker_class = &worker,
+                   .task_name = in_queen ? "probe" : "one", .workers = 1,
+                   .min_workers = 1, .max_workers = 1, .start = start,
+                   .http_ca_file = ca};
+  int rc;
+
+  o.task_args = in_queen ? bh_value_pack(NULL, "[s I I]", u, (int64_t)0,
+                                         (int64_t)0)
+                         : bh_value_pack(NULL, "[s [s I I]]", "probe", u,
+                                         (int64_t)0, (int64_t)0);
+  rc = run_hive(&o, r);
+  bh_value_free((bh_value *)o.task_args);
+  return rc;
+}
+
+/* probe's answer was a 200 "hello\n" that came over HTTP/2. */
+static int
+got_hello_h2(const bh_result *r) {
+  int status, version, code;
+  const void *body;
+  size_t len;
+  char why[1024];
+
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i y# * i *]", &status,
+                                 &version, &body, &len, &code),
+                0);
+  if (code != 0 && bh_result_unpack(r, NULL, 0, "[* * * * * s]", why,
+                                    sizeof(why)) == 0)
+    fprintf(stderr, "probe failed: %s: %s\n", bh_err_name(code), why);
+  ASSERT_INT_EQ(code, 0);
+  ASSERT_INT_EQ(status, 200);
+  ASSERT_INT_EQ(version, 20);
+  ASSERT(len == 6 && memcmp(body, "hello\n", 6) == 0);
+  return 0;
+}
+
+/* With http_ca_file naming the server's self-signed certificate, HTTPS
+ * works in a worker and in the queen, over HTTP/2; and 50 GETs at once
+ * in one worker share one connection, as streams of it (over HTTP/1.1
+ * they would need 50: ten_thousand_concurrent_gets_in_one_worker). */
+TEST(https_with_the_ca_file_is_http2_on_one_connection) {
+  bh_run_opts o = {.queen_class = &mqueen, .worker_class = &worker,
+                   .task_name = "many", .workers = 1, .min_workers = 1,
+                   .max_workers = 1, .max_concurrency = 50};
+  long acc0, acc1, req0, req1;
+  int64_t good, conns;
+  bh_result *r;
+
+  ASSERT_INT_EQ(up_with(1), 0);
+  ASSERT_INT_EQ(tls_probe(0, BH_START_FORK, srv.ca_file, tls_url("/a.txt"),
+                          &r),
+                0);
+  ASSERT_INT_EQ(got_hello_h2(r), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(tls_probe(1, BH_START_FORK, srv.ca_file, tls_url("/a.txt"),
+                          &r),
+                0);
+  ASSERT_INT_EQ(got_hello_h2(r), 0);
+  bh_result_free(r);
+  o.http_ca_file = srv.ca_file;
+  o.task_args = bh_value_pack(NULL, "[s I]", tls_url("/delay/200/a.txt"),
+                              (int64_t)50);
+  ASSERT_INT_EQ(bh_test_http_connections(&srv, &acc0, &req0), 0);
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  ASSERT_INT_EQ(bh_test_http_connections(&srv, &acc1, &req1), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I]", &good, &conns), 0);
+  ASSERT_INT_EQ(good, 50);
+  ASSERT_INT_EQ(conns, 1);
+  ASSERT_INT_EQ(acc1 - acc0, 1);
+  ASSERT_INT_EQ(req1 - req0, 50);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  down();
+  return 0;
+}
+
+/* Without it the system's CAs do not know the certificate: BH_ETLS, the
+ * message naming the URL and what is wrong with the certificate. */
+TEST(https_without_the_ca_file_is_a_tls_failure) {
+  ASSERT_INT_EQ(up_with(1), 0);
+  ASSERT_INT_EQ(fails_with(tls_url("/a.txt"), 0, 0, BH_ETLS,
+                           "SSL certificate problem: self-signed "
+                           "certificate"),
+                0);
+  down();
+  return 0;
+}
+
+/* An exec-started worker has the setting from its bootstrap frame. */
+TEST(an_exec_started_worker_trusts_the_ca_file) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(up_with(1), 0);
+  ASSERT_INT_EQ(tls_probe(0, BH_START_EXEC, srv.ca_file, tls_url("/a.txt"),
+                          &r),
+                0);
+  ASSERT_INT_EQ(got_hello_h2(r), 0);
+  bh_result_free(r);
+  down();
+  return 0;
+}
+
+static const bh_test tests[] = {
+    TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
+    TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
+    TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
+    TEST_ENTRY_T(connections_are_reused, 20),
+    TEST_ENTRY_T(cancelling_the_task_aborts_its_transfer, 30),
+    TEST_ENTRY_T(a_body_larger_than_max_frame_reaches_the_queen, 20),
+    TEST_ENTRY_T(ten_thousand_concurrent_gets_in_one_worker, 120),
+    TEST_ENTRY_T(connections_per_host_are_limited, 30),
+    TEST_ENTRY_T(a_transfer_waiting_for_a_connection_keeps_its_timeout, 30),
+    TEST_ENTRY_T(https_with_the_ca_file_is_http2_on_one_connection, 30),
+    TEST_ENTRY_T(https_without_the_ca_file_is_a_tls_failure, 20),
+    TEST_ENTRY_T(an_exec_started_worker_trusts_the_ca_file, 20),
+    {NULL, NULL, 0}};
+
+/* Not TEST_MAIN: exec-started workers run this very program, which must
+ * first become the worker when it is one (bh_worker_main). */
+int
+main(int argc, char **argv) {
+  static const bh_class *const classes[] = {&worker, NULL};
+
+  bh_worker_main(argc, argv, classes);
+  return bh_test_main(argc, argv, tests);
+}

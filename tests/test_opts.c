@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -561,6 +562,47 @@ TEST(spawn_options_out_of_range_are_refused) {
   return 0;
 }
 
+/* http_ca_file must name a file that can be read: a path that is not
+ * there (or a directory, or one we may not read) is refused, naming it,
+ * by bh_run and by bh_subprocess_workerbee; a readable file is taken. */
+TEST(http_ca_file_must_be_a_readable_file) {
+  char path[] = "/tmp/bh_test_ca_XXXXXX", said[256], want[256];
+  bh_value *args = bh_value_pack(NULL, "[I]", (int64_t)7);
+  bh_logger *lg = bh_logger_new(BH_LOG_ERROR, log_line, said);
+  bh_spawn_opts so = {.cls = &worker, .logger = lg,
+                      .http_ca_file = "/nonexistent/ca.pem"};
+  bh_run_opts o = base();
+  int fd = mkstemp(path);
+
+  ASSERT(fd >= 0);
+  close(fd);
+  o.http_ca_file = "/nonexistent/ca.pem";
+  ASSERT_INT_EQ(refused(&o, "bh_run: http_ca_file '/nonexistent/ca.pem' "
+                            "cannot be read: No such file or directory"), 0);
+  o.http_ca_file = "/tmp";
+  ASSERT_INT_EQ(refused(&o, "bh_run: http_ca_file '/tmp' is not a file (a "
+                            "PEM CA bundle)"), 0);
+  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
+                              "http_ca_file '/nonexistent/ca.pem' cannot be "
+                              "read: No such file or directory"), 0);
+  if (geteuid() != 0) { /* root reads anything */
+    ASSERT_INT_EQ(chmod(path, 0), 0);
+    o.http_ca_file = path;
+    snprintf(want, sizeof(want), "bh_run: http_ca_file '%s' cannot be "
+             "read: Permission denied", path);
+    ASSERT_INT_EQ(refused(&o, want), 0);
+    ASSERT_INT_EQ(chmod(path, 0600), 0);
+  }
+  o = base();
+  o.task_args = args;
+  o.http_ca_file = path;
+  ASSERT_INT_EQ(echo_runs(&o), 0);
+  unlink(path);
+  bh_value_free(args);
+  bh_logger_free(lg);
+  return 0;
+}
+
 /* An exec-started worker (here the exec_hive helper program) checks its
  * bootstrap frame as bh_subprocess_workerbee() checks its options: a
  * parent other than beehive may send anything. It exits with status 2,
@@ -591,12 +633,12 @@ boot_with(uint64_t max_frame, int max_conc, int *status, char *err,
   bh__buf_append(&b, "\0\0\0\0", 4);
   msgpack_packer_init(&pk, &b, bh__buf_write);
   ASSERT_INT_EQ(bh_pack(&pk, "{s:s s:s s:I s:[] s:{} s:{s:i s:i s:U s:n s:i "
-                        "s:i}}", "msg_type", "bootstrap", "class",
+                        "s:i s:n}}", "msg_type", "bootstrap", "class",
                         "ExecWorker", "id", (int64_t)0, "init_args",
                         "init_kwargs", "config", "max_concurrency", max_conc,
                         "prefetch", 0, "max_frame", max_frame, "s3_profile",
                         "http_max_host_connections", 0,
-                        "http_max_connections", 0), 0);
+                        "http_max_connections", 0, "http_ca_file"), 0);
   body = b.len - 4;
   b.data[2] = (char)(body >> 8);
   b.data[3] = (char)body;
@@ -639,4 +681,5 @@ TEST_MAIN(TEST_ENTRY(every_option_out_of_range_is_refused),
           TEST_ENTRY(longest_times_work),
           TEST_ENTRY(max_frame_floor_carries_every_message),
           TEST_ENTRY(spawn_options_out_of_range_are_refused),
+          TEST_ENTRY(http_ca_file_must_be_a_readable_file),
           TEST_ENTRY(exec_worker_refuses_a_bootstrap_out_of_range))

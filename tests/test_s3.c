@@ -2,7 +2,9 @@
  * SigV4-checking proxy (servers.h), with settings from profile files in a
  * temporary HOME or from the environment: every operation, S3's errors
  * with their codes, a wrong secret, a missing profile, a session token,
- * an object larger than max_frame, connection reuse. */
+ * an object larger than max_frame, connection reuse, a GET cancelled
+ * while its body arrives, an https:// endpoint trusted with
+ * http_ca_file. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -202,9 +204,14 @@ get_n(bh_task *t) {
                               bh_task_context(t)->http_session) - c0));
 }
 
+static int
+pid(bh_task *t) {
+  return bh_return(t, "I", (int64_t)getpid());
+}
+
 static const bh_task_def wtasks[] = {
     {"put", put},   {"get", get},     {"head", head}, {"del", del},
-    {"list", list}, {"get_n", get_n}, {NULL, NULL}};
+    {"list", list}, {"get_n", get_n}, {"pid", pid},   {NULL, NULL}};
 static const bh_class worker = {.name = "W", .tasks = wtasks};
 
 /* ---- the queen: a script of delegations -------------------------------- */
@@ -213,13 +220,14 @@ static const bh_task_def qtasks[] = {{"script", fixture_script},
                                      {NULL, NULL}};
 static const bh_class queen = {.name = "Q", .tasks = qtasks};
 
+/* The script in a hive whose sessions trust ca (NULL: the system's). */
 static int
-run_script(const char *profile, size_t max_frame, bh_value *steps,
-           bh_result **r) {
+run_script_ca(const char *profile, size_t max_frame, const char *ca,
+              bh_value *steps, bh_result **r) {
   bh_run_opts o = {.queen_class = &queen, .worker_class = &worker,
                    .task_name = "script", .workers = 1, .min_workers = 1,
                    .max_workers = 1, .s3_profile = profile,
-                   .max_frame = max_frame};
+                   .max_frame = max_frame, .http_ca_file = ca};
   bh_value *args = bh_value_pack(NULL, "[v]", steps);
   int rc;
 
@@ -228,6 +236,12 @@ run_script(const char *profile, size_t max_frame, bh_value *steps,
   bh_value_free(args);
   bh_value_free(steps);
   return rc;
+}
+
+static int
+run_script(const char *profile, size_t max_frame, bh_value *steps,
+           bh_result **r) {
+  return run_script_ca(profile, max_frame, NULL, steps, r);
 }
 
 /* Step i failed with exception type S3Error and a message holding each
@@ -487,6 +501,188 @@ TEST(connections_are_reused) {
   return 0;
 }
 
+/* ---- cancelling a GET while its body arrives ----------------------------- */
+
+#define HUGE ((size_t)4 << 20)
+#define RATE (256L << 10) /* the proxy's bytes a second: HUGE in 16 s */
+
+/* The pid of the (only) worker, or -1. */
+static int64_t
+worker_pid(bh_task *t) {
+  bh_result *r;
+  int64_t p = -1;
+
+  if (bh_delegate(t, &r, "pid", NULL) != 0 ||
+      bh_result_unpack(r, NULL, 0, "I", &p) != 0)
+    p = -1;
+  bh_result_free(r);
+  return p;
+}
+
+/* [huge url, small url, data, deadline ms]: puts data at the huge url and
+ * "s" at the small one, then gets the huge object with the deadline, then
+ * the small one, in the one worker, which runs a task at a time: the
+ * second get starts only when the first task has ended. Returns [the
+ * first's status, its reason, ms until its answer, ms until the second's,
+ * the second's body, the worker's pid before, after]. */
+static int
+q_cancel_get(bh_task *t) {
+  char huge[256], small[256], reason[256] = "";
+  const void *data, *body = "";
+  size_t len, blen = 0;
+  int64_t ms, t0, took, total, p1, p2;
+  bh_deleg_opts dopt = {0};
+  bh_group *g = bh_group_new(t);
+  bh_result *r = NULL;
+  bh_future *f;
+  int st, rc;
+
+  if (bh_task_unpack(t, "[s s y# I]", huge, sizeof(huge), small,
+                     sizeof(small), &data, &len, &ms) != 0)
+    return BH_ERAISED;
+  if ((rc = bh_delegate(t, &r, "put", "[s y#]", huge, data, len)) != 0 ||
+      (bh_result_free(r), rc = bh_delegate(t, &r, "put", "[s y#]", small,
+                                           "s", (size_t)1)) != 0)
+    return bh_raise_result(t, r);
+  bh_result_free(r);
+  p1 = worker_pid(t);
+  dopt.timeout_ms = ms;
+  bh_group_set_opts(g, &dopt);
+  t0 = bh_now();
+  bh_group_delegate(g, &f, NULL, "get", "[s I I]", huge, (int64_t)-1,
+                    (int64_t)-1);
+  bh_future_wait(f, -1);
+  took = bh_now() - t0;
+  st = (int)bh_result_status(bh_future_result(f));
+  if (bh_result_reason(bh_future_result(f)) != NULL)
+    snprintf(reason, sizeof(reason), "%s",
+             bh_result_reason(bh_future_result(f)));
+  bh_future_free(f);
+  bh_group_free(g);
+  rc = bh_delegate(t, &r, "get", "[s I I]", small, (int64_t)-1, (int64_t)-1);
+  total = bh_now() - t0;
+  if (rc == 0)
+    bh_result_unpack(r, NULL, 0, "[* y# *]", &body, &blen);
+  p2 = worker_pid(t);
+  rc = bh_return(t, "[i s I I y# I I]", st, reason, took, total, body, blen,
+                 p1, p2);
+  bh_result_free(r);
+  return rc;
+}
+
+static const bh_task_def ctasks[] = {{"cancel_get", q_cancel_get},
+                                     {NULL, NULL}};
+static const bh_class cqueen = {.name = "CQ", .tasks = ctasks};
+
+/* The proxy sends bodies at 256 KiB/s, so the 4 MiB GET would take 16 s;
+ * its 1 s deadline passes while the body arrives. The delegation answers
+ * cancelled at the deadline, and the worker's task gives up its transfer
+ * at once (the proxy sees the client leave midway): the next GET, which
+ * the worker takes only when that task has ended, is answered long before
+ * the big body could have arrived. The worker was not killed (the grace
+ * is a minute): it answered the cancellation itself. */
+TEST(get_cancelled_while_the_body_arrives) {
+  bh_run_opts o = {.queen_class = &cqueen, .worker_class = &worker,
+                   .task_name = "cancel_get", .workers = 1, .min_workers = 1,
+                   .max_workers = 1, .max_concurrency = 1,
+                   .kill_grace_ms = 60000, .s3_profile = "test"};
+  char *data = malloc(HUGE), reason[256];
+  int64_t took, total, p1, p2;
+  long cut, cut_bytes;
+  const void *body;
+  size_t len;
+  bh_result *r;
+  int st;
+
+  ASSERT(data != NULL);
+  fill(data, HUGE);
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(bh_test_s3_throttle(&srv, RATE), 0);
+  o.task_args = bh_value_pack(NULL, "[s s y# I]", "s3://bh-test/huge",
+                              "s3://bh-test/small", data, HUGE,
+                              (int64_t)1000);
+  free(data);
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i s I I y# I I]", &st, reason,
+                                 sizeof(reason), &took, &total, &body, &len,
+                                 &p1, &p2),
+                0);
+  ASSERT_INT_EQ(bh_test_s3_cut(&srv, &cut, &cut_bytes), 0);
+  fprintf(stderr, "cancelled after %lld ms (%s); the next GET done after "
+          "%lld ms; the proxy cut %ld response(s) after %ld bytes\n",
+          (long long)took, reason, (long long)total, cut, cut_bytes);
+  ASSERT_INT_EQ(st, BH_CANCELLED);
+  ASSERT(strstr(reason, "deadline") != NULL);
+  ASSERT(took >= 1000 && took < 3000);
+  ASSERT(total < (int64_t)(HUGE / RATE) * 1000 / 2);
+  ASSERT(len == 1 && memcmp(body, "s", 1) == 0);
+  ASSERT(p1 > 0 && p1 == p2);
+  ASSERT_INT_EQ(cut, 1);
+  ASSERT(cut_bytes > 0 && (size_t)cut_bytes < HUGE);
+  bh_result_free(r);
+  bh_value_free((bh_value *)o.task_args);
+  down();
+  return 0;
+}
+
+/* ---- an https:// endpoint ------------------------------------------------ */
+
+/* The S3 client's requests go through the bee's HTTP session, so they
+ * trust what http_ca_file names: nginx stands in for S3 over TLS (it
+ * serves bucket/key as a file and ignores the signature), with its
+ * self-signed certificate. Without the option the same GET is a TLS
+ * failure. */
+TEST(https_endpoint_is_trusted_with_the_ca_file) {
+  char docroot[] = "/tmp/bh_test_s3_tls_XXXXXX", path[300], cmd[300];
+  bh_test_http web;
+  bh_result *r;
+  const void *b;
+  size_t n;
+  int status;
+  FILE *f;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT(mkdtemp(docroot) != NULL);
+  snprintf(path, sizeof(path), "%s/bh-test", docroot);
+  ASSERT_INT_EQ(mkdir(path, 0755), 0);
+  snprintf(path, sizeof(path), "%s/bh-test/k", docroot);
+  ASSERT_INT_EQ(write_text(path, "over tls"), 0);
+  ASSERT_INT_EQ(bh_test_http_start_tls(&web, docroot, 1), 0);
+  snprintf(path, sizeof(path), "%s/.aws/config", home);
+  ASSERT((f = fopen(path, "a")) != NULL);
+  fprintf(f, "[profile tls]\nregion = %s\nendpoint_url = %s\n", srv.region,
+          web.tls_base);
+  ASSERT_INT_EQ(fclose(f), 0);
+  ASSERT_INT_EQ(run_script_ca("tls", 0, web.ca_file,
+                              bh_value_pack(NULL, "[[s[s I I]]]", "get",
+                                            "s3://bh-test/k", (int64_t)-1,
+                                            (int64_t)-1),
+                              &r),
+                0);
+  if (bh_unpack(fixture_step(r, 0), NULL, 0, "[i y# *]", &status, &b,
+                &n) != 0) {
+    failed(r, 0, SAYS("no failure")); /* prints the failure */
+    return 1;
+  }
+  ASSERT(status == 200 && n == 8 && memcmp(b, "over tls", 8) == 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(run_script("tls", 0,
+                           bh_value_pack(NULL, "[[s[s I I]]]", "get",
+                                         "s3://bh-test/k", (int64_t)-1,
+                                         (int64_t)-1),
+                           &r),
+                0);
+  ASSERT_INT_EQ(failed(r, 0, SAYS("s3://bh-test/k: TLS failure (GET https://",
+                                  "/bh-test/k): SSL certificate problem")),
+                0);
+  bh_result_free(r);
+  bh_test_http_stop(&web);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", docroot);
+  ASSERT_INT_EQ(system(cmd), 0);
+  down();
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY_T(every_operation, 60),
           TEST_ENTRY_T(s3_errors_name_code_bucket_and_key, 60),
           TEST_ENTRY_T(wrong_secret_and_unknown_key_are_refused, 60),
@@ -494,4 +690,6 @@ TEST_MAIN(TEST_ENTRY_T(every_operation, 60),
           TEST_ENTRY_T(environment_credentials_and_endpoint, 60),
           TEST_ENTRY_T(missing_profile_is_a_clear_error, 60),
           TEST_ENTRY_T(object_larger_than_max_frame, 60),
-          TEST_ENTRY_T(connections_are_reused, 60))
+          TEST_ENTRY_T(connections_are_reused, 60),
+          TEST_ENTRY_T(get_cancelled_while_the_body_arrives, 60),
+          TEST_ENTRY_T(https_endpoint_is_trusted_with_the_ca_file, 60))

@@ -312,13 +312,14 @@ TEST(decode_unknown_type) {
  * config record read back. */
 TEST(bootstrap_example_round_trips) {
   static const char frame[] =
-      "\x00\x00\x00\xb2\x86\xa8msg_type\xa9"
+      "\x00\x00\x00\xc0\x86\xa8msg_type\xa9"
       "bootstrap\xa5"
       "class\xa6Worker\xa2id\x03\xa9init_args\x90\xabinit_kwargs\x80"
       "\xa6"
-      "config\x86\xafmax_concurrency\xcd\x04\x00\xa8prefetch\x00"
+      "config\x87\xafmax_concurrency\xcd\x04\x00\xa8prefetch\x00"
       "\xa9max_frame\xce\x04\x00\x00\x00\xaas3_profile\xa4prod"
-      "\xb9http_max_host_connections\x00\xb4http_max_connections\x00";
+      "\xb9http_max_host_connections\x00\xb4http_max_connections\x00"
+      "\xachttp_ca_file\xc0";
   bh__wcfg in = {.max_concurrency = 1024, .max_frame = 64 << 20,
                  .s3_profile = (char *)"prod"}, out;
   bh_value *cfg = bh__wcfg_value(&in);
@@ -349,6 +350,7 @@ TEST(bootstrap_example_round_trips) {
   ASSERT_INT_EQ(out.max_concurrency, 1024);
   ASSERT_INT_EQ(out.max_frame, 64 << 20);
   ASSERT_STR_EQ(out.s3_profile, "prod");
+  ASSERT(out.http_ca_file == NULL);
   bh__wcfg_clear(&out);
   msgpack_zone_destroy(&z);
   return 0;
@@ -361,13 +363,16 @@ TEST(bootstrap_config_is_checked) {
     const char *fmt, *why;
   } bad[] = {
       {"{s:i}", "config: prefetch is missing"},
-      {"{s:i s:i s:i s:n s:i s:i s:i}", "config: unknown key"},
+      {"{s:i s:i s:i s:n s:i s:i s:n s:i}", "config: unknown key"},
       {"{s:i s:i s:i s:n s:i s:s}", "config: http_max_connections must be "
                                     "an int"},
       {"{s:i s:i s:i s:i s:i s:i}", "config: s3_profile must be a str or "
                                     "nil"},
       {"{s:i s:i s:i s:n s:i s:i}", "config: max_frame 8 is out of range "
                                     "4096..4294967295"},
+      {"{s:i s:i s:i s:n s:i s:i s:i}", "config: http_ca_file must be a str "
+                                        "or nil"},
+      {"{s:i s:i s:i s:n s:i s:i}", "config: http_ca_file is missing"},
   };
   size_t i;
 
@@ -384,7 +389,8 @@ TEST(bootstrap_config_is_checked) {
       v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
                         0, "max_frame", 4096, "s3_profile",
                         "http_max_host_connections", 0,
-                        "http_max_connections", 0, "nonsense", 1);
+                        "http_max_connections", 0, "http_ca_file",
+                        "nonsense", 1);
       break;
     case 2:
       v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
@@ -398,9 +404,21 @@ TEST(bootstrap_config_is_checked) {
                         "http_max_host_connections", 0,
                         "http_max_connections", 0);
       break;
-    default:
+    case 4:
       v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
                         0, "max_frame", 8, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0);
+      break;
+    case 5:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 4096, "s3_profile",
+                        "http_max_host_connections", 0,
+                        "http_max_connections", 0, "http_ca_file", 7);
+      break;
+    default:
+      v = bh_value_pack(NULL, bad[i].fmt, "max_concurrency", 1, "prefetch",
+                        0, "max_frame", 4096, "s3_profile",
                         "http_max_host_connections", 0,
                         "http_max_connections", 0);
       break;

@@ -19,8 +19,12 @@ Keys file: one "ACCESS_KEY SECRET [SESSION_TOKEN]" a line, '#' comments;
 a key given a token accepts only requests that carry it.
 Prints "listening on HOST:PORT" on stdout once it accepts connections.
 GET /__proxy/stats answers (without auth) JSON counts: connections
-accepted (the stats query's own included), requests, accepted, rejected
-and rejections by error code.
+accepted (the stats query's own included), requests, accepted, rejected,
+rejections by error code, and responses cut (the client left before the
+end of the body: "cut", and their body bytes sent, "cut_bytes").
+GET /__proxy/throttle?rate=N (without auth) makes every response body from
+then on leave at N bytes a second at most, a chunk of 64 KiB at a time (a
+slow network, for tests that cancel a transfer midway); 0 lifts it.
 
 Must run with Debian's /usr/bin/python3 (python3-aiohttp, python3-botocore;
 python3-uvloop, if there, makes it faster).
@@ -281,6 +285,8 @@ class Stats:
         self.accepted = 0
         self.rejected = 0
         self.codes = {}
+        self.cut = 0
+        self.cut_bytes = 0
 
     def reject(self, code):
         self.rejected += 1
@@ -291,19 +297,42 @@ class Stats:
                            "requests": self.requests,
                            "accepted": self.accepted,
                            "rejected": self.rejected,
-                           "codes": self.codes})
+                           "codes": self.codes,
+                           "cut": self.cut,
+                           "cut_bytes": self.cut_bytes})
 
 
 class CountingServer(web.Server):
-    """aiohttp's low-level server, counting the connections it accepts."""
+    """aiohttp's low-level server, counting the connections it accepts,
+    and telling of their loss (lost_future)."""
 
     def __init__(self, handler, stats, **kwargs):
         super().__init__(handler, **kwargs)
         self._stats = stats
+        self._lost = {}  # connection (its RequestHandler) -> future
 
     def connection_made(self, handler, transport):
         self._stats.connections += 1
         super().connection_made(handler, transport)
+
+    def connection_lost(self, handler, exc):
+        lost = self._lost.pop(handler, None)
+        if lost is not None and not lost.done():
+            lost.set_result(None)
+        super().connection_lost(handler, exc)
+
+    def lost_future(self, request):
+        """A future done when the request's connection is lost. aiohttp
+        3.8 does not cancel the handler then, and a throttled response
+        would notice only at its next write, a pause later."""
+        lost = self._lost.get(request.protocol)
+        if lost is None:
+            lost = asyncio.get_running_loop().create_future()
+            if request.transport is None:  # lost already
+                lost.set_result(None)
+            else:
+                self._lost[request.protocol] = lost
+        return lost
 
 
 class Proxy:
@@ -313,6 +342,8 @@ class Proxy:
         self.verbose = args.verbose
         self.stats = Stats()
         self.session = None
+        self.server = None  # the CountingServer
+        self.rate = 0  # body bytes a second; 0: no limit
 
     async def start(self):
         # One keep-alive pool to the store; no limit: the clients set it.
@@ -325,6 +356,10 @@ class Proxy:
     async def handle(self, request):
         if request.raw_path == "/__proxy/stats":
             return web.Response(text=self.stats.json(),
+                                content_type="application/json")
+        if request.path == "/__proxy/throttle":
+            self.rate = int(request.query.get("rate", "0"))
+            return web.Response(text=json.dumps({"rate": self.rate}),
                                 content_type="application/json")
         self.stats.requests += 1
         request_id = uuid.uuid4().hex[:16].upper()
@@ -397,21 +432,43 @@ class Proxy:
             if spool is not None:
                 spool.close()
 
-    @staticmethod
-    async def stream_back(request, up):
+    async def stream_back(self, request, up):
         resp = web.StreamResponse(status=up.status, reason=up.reason)
         for name, value in up.headers.items():
             if name.lower() not in HOP:
                 resp.headers.add(name, value)
+        sent = 0
+        lost = self.server.lost_future(request) if self.rate > 0 else None
         try:
             await resp.prepare(request)
             if request.method != "HEAD":
                 async for chunk in up.content.iter_chunked(CHUNK):
                     await resp.write(chunk)
+                    sent += len(chunk)
+                    if lost is not None:
+                        await pause(lost, len(chunk) / self.rate)
             await resp.write_eof()
         except ConnectionResetError:
-            pass  # the client left (a benchmark's end): nobody to answer
+            # The client left (a benchmark's end, a cancelled transfer):
+            # nobody to answer.
+            self.count_cut(sent)
+        except asyncio.CancelledError:
+            # aiohttp from 3.9 may cancel the handler of a lost connection.
+            self.count_cut(sent)
+            raise
         return resp
+
+    def count_cut(self, sent):
+        self.stats.cut += 1
+        self.stats.cut_bytes += sent
+
+
+async def pause(lost, seconds):
+    """Waits `seconds`, or raises ConnectionResetError as soon as the
+    client leaves."""
+    await asyncio.wait({lost}, timeout=seconds)
+    if lost.done():
+        raise ConnectionResetError("the client left")
 
 
 def check_sha(sha, got):
@@ -447,6 +504,7 @@ async def serve(args):
     await proxy.start()
     server = CountingServer(proxy.handle, proxy.stats,
                             access_log=None, keepalive_timeout=300)
+    proxy.server = server
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(server, args.host, args.port,
                                         backlog=1024)
