@@ -322,8 +322,8 @@ int
 main(int argc, char **argv) {
   static const char *const buckets[] = {"bench", NULL};
   source file = {"file", "", "", 0, 0, 0, 0,
-                 {"predict_file_rows_per_s", "predict_file_serial_rows_per_s",
-                  "predict_file_py_rows_per_s", "predict_file_hive_vs_serial",
+                 {"predict_rows_per_s", "serial_rows_per_s",
+                  "predict_file_py_rows_per_s", "predict_vs_serial",
                   "predict_file_hive_vs_py"}};
   source http = {"http", "", "", 0, SERIAL_NET_ROWS, 1, 0,
                  {"io_rows_per_s_20ms", "io_serial_rows_per_s_20ms",

@@ -111,19 +111,19 @@ io_efficiency_1024||io_hive_rows_per_s_1024 / (1,024 / 20 ms)
 s3_raw_gets_per_s||floor: raw libcurl (CURLOPT_AWS_SIGV4), 16 GETs of a small object in flight, against s3rver behind the SigV4-checking proxy
 s3_gets_per_s||the hive'"'"'s S3 clients (2 workers), 16 in flight, the same object and server
 s3_gets_ratio||s3_gets_per_s / s3_raw_gets_per_s
-predict_file_rows_per_s||the main job (examples/predict, defaults: 2 workers) on 20,000 rows from its file:// cache, its own rows/s (the whole bh_run: spawning, loading the data, writing the cache)
-predict_file_serial_rows_per_s||floor: a serial C loop doing the same per-row work in one process (read the file, decode, the 64x10 model, format the line), data already loaded
+predict_rows_per_s||the main job (examples/predict, defaults: 2 workers) on 20,000 rows from its file:// cache, its own rows/s (the whole bh_run: spawning, loading the data, writing the cache)
+serial_rows_per_s||floor: a serial C loop doing the same per-row work in one process (read the file, decode, the 64x10 model, format the line), data already loaded
 predict_file_py_rows_per_s||peer: the same loop in Python (bench/predict_peer.py)
-predict_file_hive_vs_serial||predict_file_rows_per_s / predict_file_serial_rows_per_s: on local files the plain loop wins
-predict_file_hive_vs_py||predict_file_rows_per_s / predict_file_py_rows_per_s
-io_rows_per_s_20ms||the main job on 20,000 rows from http:// (nginx on loopback answering each GET after 20 ms), defaults (window 4,096, 256 connections per worker); its CSV is checked equal to the file run's
+predict_vs_serial||predict_rows_per_s / serial_rows_per_s: on local files the plain loop wins
+predict_file_hive_vs_py||predict_rows_per_s / predict_file_py_rows_per_s
+io_rows_per_s_20ms||the main job on 20,000 rows from http:// (nginx on loopback answering each GET after 20 ms), defaults (window 4,096, 256 connections per worker); its CSV is checked equal to the file run'"'"'s
 io_serial_rows_per_s_20ms||floor: the serial C loop over the same URLs (libcurl easy, one GET after another)
-predict_http_py_rows_per_s_20ms||peer: asyncio + aiohttp, 512 GETs in flight (the hive's 2 x 256 connections), the same per-row work
+predict_http_py_rows_per_s_20ms||peer: asyncio + aiohttp, 512 GETs in flight (the hive'"'"'s 2 x 256 connections), the same per-row work
 io_hive_vs_serial_20ms|>=40|io_rows_per_s_20ms / io_serial_rows_per_s_20ms
 predict_http_hive_vs_py||io_rows_per_s_20ms / predict_http_py_rows_per_s_20ms
 predict_s3_rows_per_s||the main job on 5,000 rows from s3:// (s3rver behind the SigV4 proxy, images put by --upload); CSV checked
 predict_s3_serial_rows_per_s||floor: the serial C loop, GETs signed by libcurl (CURLOPT_AWS_SIGV4)
-predict_s3_py_rows_per_s||peer: asyncio + aiohttp, 512 in flight, each GET signed by botocore's S3SigV4Auth
+predict_s3_py_rows_per_s||peer: asyncio + aiohttp, 512 in flight, each GET signed by botocore'"'"'s S3SigV4Auth
 predict_s3_hive_vs_serial||predict_s3_rows_per_s / predict_s3_serial_rows_per_s (s3rver, one Node.js process, is the limit: see s3_raw_gets_per_s)
 predict_s3_hive_vs_py||predict_s3_rows_per_s / predict_s3_py_rows_per_s'
 
