@@ -841,6 +841,31 @@ typedef struct bh_run_opts {
  * only a NULL out returns BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
+/* The reference's beehive_run() as it is awaited inside a running event
+ * loop: for a program that already runs a libuv loop (a server, a GUI),
+ * which bh_run would block. Starts the hive on `loop` (a uv_loop_t the
+ * caller runs on this thread) and returns at once; the program's own
+ * handles keep working while the hive runs. When the task is done and the
+ * hive is gone, done(udata, rc, result) runs once on that loop with what
+ * bh_run would have returned (result owned by done: bh_result_free);
+ * options out of range and failures to start come the same way. By then
+ * every handle the hive added to the loop is closed (uv_loop_close
+ * succeeds once the program closed its own); the hive never stops the
+ * loop. `o` and what it points to must live until done runs.
+ *
+ * Signals: while the hive runs, SIGINT/SIGTERM act as on_signal says (set
+ * BH_SIGNALS_IGNORE to keep them to the program's own watches, which run
+ * either way). Children: workers are waited for by pid, never
+ * waitpid(-1), so the program's own child processes are left alone; a
+ * forked worker keeps no descriptor of the program's but its channel.
+ * One hive per thread at a time: while one lives, done gets UV_EBUSY.
+ * Returns 0, or BH_EINVAL (loop or done NULL) / BH_ENOMEM, and then done
+ * never runs. bh_run is this on a private loop that it runs to the end. */
+typedef void (*bh_run_cb)(void *udata, int rc, bh_result *result);
+struct uv_loop_s;
+BH_EXTERN int bh_run_start(struct uv_loop_s *loop, const bh_run_opts *o,
+                           bh_run_cb done, void *udata);
+
 #ifdef __cplusplus
 }
 #endif

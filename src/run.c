@@ -1,7 +1,14 @@
 /* run.c - the reference's beehive_run(): a root bee in the caller's
  * process delegates one task to a fresh queen (id 10000, in the same
  * process, over a private channel like any child), then tells her to die
- * and waits for her dead message. */
+ * and waits for her dead message.
+ *
+ * The hive lives on a libuv loop: the caller's own (bh_run_start, the
+ * reference's awaitable beehive_run) or a private one that bh_run runs
+ * until the end. Either way the end comes from the loop (`finish`, a
+ * zero timer started when the root is dead), never from inside the bees'
+ * own callbacks: the bees are freed, the run's handles closed, and the
+ * last close calls `done` with what bh_run returns. */
 #include "pop.h"
 #include "sig.h"
 #include "turn.h"
@@ -13,20 +20,33 @@
 
 #define QUEEN_ID 10000
 
+#define N_HANDLES 4 /* progress, finish, sigs[2] */
+
 typedef struct run {
-  uv_loop_t loop;
+  uv_loop_t *loop;
   const bh_run_opts *o;
   bh_bee *root, *queen;
   bh_result *res;  /* what the root's delegation got */
   uv_timer_t progress;
+  uv_timer_t finish;    /* the end, from the loop */
   uv_signal_t sigs[2];  /* SIGINT, SIGTERM */
   int interrupts;
   int signum; /* the signal that cancelled the queen's work */
+  int rc;            /* what done gets, once known */
+  bh_result *out;
+  int open_handles;  /* of the N_HANDLES, not closed yet */
+  bool launched;     /* the hive was made: the turn hook is its */
+  bh_run_cb done;
+  void *udata;
 } run;
+
+static void on_finish(uv_timer_t *t);
 
 static void
 root_dead(bh_bee *bee) {
-  uv_stop(bee->loop);
+  run *r = bee->owner;
+
+  uv_timer_start(&r->finish, on_finish, 0, 0);
 }
 
 static void
@@ -91,13 +111,9 @@ watch_signals(run *r) {
   static const int which[2] = {SIGINT, SIGTERM};
   int i;
 
-  for (i = 0; i < 2; i++) {
-    uv_signal_init(&r->loop, &r->sigs[i]);
-    r->sigs[i].data = r;
+  for (i = 0; i < 2; i++)
     if (r->o->on_signal != BH_SIGNALS_IGNORE)
       bh__sig_start(&r->sigs[i], signal_cb, which[i]);
-    uv_unref((uv_handle_t *)&r->sigs[i]);
-  }
 }
 
 static int
@@ -201,9 +217,9 @@ make_hive(run *r, int sv[2], char **why) {
     ctx.user = o->context_vars->user;
     ctx.s3_client = o->context_vars->s3_client;
   }
-  rc = bh__bee_new(&r->root, &r->loop, -1, &ro);
+  rc = bh__bee_new(&r->root, r->loop, -1, &ro);
   if (rc == 0)
-    rc = bh__bee_new(&r->queen, &r->loop, sv[1], &qo);
+    rc = bh__bee_new(&r->queen, r->loop, sv[1], &qo);
   else
     close(sv[1]);
   if (rc == 0)
@@ -270,16 +286,6 @@ outcome(run *r, bh_result **out) {
 }
 
 
-/* Frees both bees and lets libuv close everything. */
-static void
-teardown(run *r) {
-  bh__sig_stop(&r->sigs[0]);
-  bh__sig_stop(&r->sigs[1]);
-  bh__bee_free(r->queen);
-  bh__bee_free(r->root);
-  bh__turn_finish(&r->loop);
-}
-
 /* Every option in its range before anything starts; a refusal is a
  * ValueError result that says which option and why. */
 static int
@@ -297,43 +303,165 @@ check_opts(const bh_run_opts *o, bh_result **out) {
   return BH_EINVAL;
 }
 
-int
-bh_run(const bh_run_opts *o, bh_result **out) {
-  run r = {.o = o};
+/* The run's own handles are closed: the last one hands over the result
+ * and frees the run. */
+static void
+handle_closed(uv_handle_t *h) {
+  run *r = h->data;
+
+  if (--r->open_handles > 0)
+    return;
+  r->done(r->udata, r->rc, r->out);
+  bh__free(r);
+}
+
+/* The end, on the loop: the result, then the bees freed and the run's
+ * handles closed. The turn hook goes too, so that no fiber of a freed
+ * bee runs again. */
+static void
+on_finish(uv_timer_t *t) {
+  run *r = t->data;
+  int i;
+
+  if (r->out == NULL) { /* the hive lived: its outcome */
+    r->rc = r->res ? outcome(r, &r->out) : BH_ENOMEM;
+    if (r->rc == BH_ECANCELLED && r->signum != 0 && r->out != NULL)
+      bh__result_set_signal(r->out, r->signum);
+  }
+  bh_result_free(r->res);
+  r->res = NULL;
+  for (i = 0; i < 2; i++)
+    bh__sig_stop(&r->sigs[i]);
+  bh__bee_free(r->queen);
+  bh__bee_free(r->root);
+  r->queen = r->root = NULL;
+  if (r->launched)
+    bh__turn_close();
+  uv_close((uv_handle_t *)&r->progress, handle_closed);
+  uv_close((uv_handle_t *)&r->finish, handle_closed);
+  for (i = 0; i < 2; i++)
+    uv_close((uv_handle_t *)&r->sigs[i], handle_closed);
+}
+
+/* Ends the run before its hive lived: rc and a result saying why. */
+static void
+fail(run *r, int rc, const char *type, const char *why) {
+  r->rc = rc;
+  r->out = error_result(type, why);
+  uv_timer_start(&r->finish, on_finish, 0, 0);
+}
+
+/* The run and its own handles, on loop; the handles do not keep the
+ * loop alive (the bees' channels do, until the end). */
+static run *
+run_new(uv_loop_t *loop, const bh_run_opts *o, bh_run_cb done,
+        void *udata) {
+  run *r = bh__calloc(1, sizeof(*r));
+  int i;
+
+  if (r == NULL)
+    return NULL;
+  *r = (run){.loop = loop, .o = o, .done = done, .udata = udata,
+             .open_handles = N_HANDLES};
+  uv_timer_init(loop, &r->progress);
+  uv_timer_init(loop, &r->finish);
+  r->progress.data = r->finish.data = r;
+  uv_unref((uv_handle_t *)&r->progress);
+  for (i = 0; i < 2; i++) {
+    uv_signal_init(loop, &r->sigs[i]);
+    r->sigs[i].data = r;
+    uv_unref((uv_handle_t *)&r->sigs[i]);
+  }
+  return r;
+}
+
+/* Makes the hive and starts the root's task; on failure the run ends
+ * with a result that says why. */
+static void
+launch(run *r) {
   char *why = NULL;
   int sv[2], rc;
 
-  if (out == NULL)
-    return BH_EINVAL;
-  *out = NULL;
-  if ((rc = check_opts(o, out)) != 0)
-    return rc;
+  r->launched = true;
+  watch_signals(r);
   signal(SIGPIPE, SIG_IGN);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    *out = error_result("OSError", "socketpair failed");
-    return BH_ESPAWN;
+    fail(r, BH_ESPAWN, "OSError", "socketpair failed");
+    return;
   }
-  uv_loop_init(&r.loop);
-  bh__turn_init(&r.loop);
-  uv_timer_init(&r.loop, &r.progress);
-  r.progress.data = &r;
-  uv_unref((uv_handle_t *)&r.progress);
-  watch_signals(&r);
-  rc = make_hive(&r, sv, &why);
+  if ((rc = bh__turn_init(r->loop)) == 0)
+    rc = make_hive(r, sv, &why);
+  else
+    close(sv[0]), close(sv[1]);
   if (rc == 0)
-    rc = start_root_task(&r);
+    rc = start_root_task(r);
   if (rc != 0) {
-    *out = error_result(rc == BH_EINVAL ? "ValueError" : "SpawnError",
-                        why ? why : bh_strerror(rc));
+    fail(r, rc == BH_EINVAL ? rc : BH_ESPAWN,
+         rc == BH_EINVAL ? "ValueError" : "SpawnError",
+         why ? why : bh_strerror(rc));
     bh__free(why);
-    teardown(&r);
-    return rc == BH_EINVAL ? rc : BH_ESPAWN;
   }
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  rc = r.res ? outcome(&r, out) : BH_ENOMEM;
-  if (rc == BH_ECANCELLED && r.signum != 0 && *out != NULL)
-    bh__result_set_signal(*out, r.signum);
-  bh_result_free(r.res);
-  teardown(&r);
-  return rc;
+}
+
+/* A run on loop; `alone`: refuse when a hive already lives on this
+ * thread (bh_run_start: two hives cannot share the thread's turn hook;
+ * bh_run may nest in a task of another hive, on a loop of its own). */
+static int
+start(uv_loop_t *loop, const bh_run_opts *o, bh_run_cb done, void *udata,
+      bool alone) {
+  bh_result *refusal = NULL;
+  run *r;
+  int rc;
+
+  if (loop == NULL || done == NULL)
+    return BH_EINVAL;
+  if ((r = run_new(loop, o, done, udata)) == NULL)
+    return BH_ENOMEM;
+  if ((rc = check_opts(o, &refusal)) != 0) {
+    r->rc = rc;
+    r->out = refusal;
+    uv_timer_start(&r->finish, on_finish, 0, 0);
+  } else if (alone && bh__turn_active()) {
+    fail(r, UV_EBUSY, "RuntimeError",
+         "bh_run_start: a hive already runs on this thread (one at a "
+         "time)");
+  } else {
+    launch(r);
+  }
+  return 0;
+}
+
+int
+bh_run_start(uv_loop_t *loop, const bh_run_opts *o, bh_run_cb done,
+             void *udata) {
+  return start(loop, o, done, udata, true);
+}
+
+typedef struct outcome_box {
+  int rc;
+  bh_result *out;
+} outcome_box;
+
+static void
+keep_outcome(void *udata, int rc, bh_result *out) {
+  outcome_box *b = udata;
+
+  b->rc = rc;
+  b->out = out;
+}
+
+int
+bh_run(const bh_run_opts *o, bh_result **out) {
+  outcome_box b = {BH_ENOMEM, NULL};
+  uv_loop_t loop;
+  int rc;
+
+  if (out == NULL)
+    return BH_EINVAL;
+  uv_loop_init(&loop);
+  if ((rc = start(&loop, o, keep_outcome, &b, false)) == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  bh__loop_finish(&loop);
+  *out = b.out;
+  return rc != 0 ? rc : b.rc;
 }

@@ -60,6 +60,11 @@ hook_closed(uv_handle_t *h) {
   bh__free(h);
 }
 
+bool
+bh__turn_active(void) {
+  return hook != NULL;
+}
+
 void
 bh__turn_close(void) {
   if (hook == NULL)
@@ -85,11 +90,16 @@ close_walk(uv_handle_t *h, void *arg) {
 }
 
 void
-bh__turn_finish(uv_loop_t *loop) {
-  bh__turn_close();
+bh__loop_finish(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_DEFAULT);
   uv_walk(loop, close_walk, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   bh__alloc_trim();
+}
+
+void
+bh__turn_finish(uv_loop_t *loop) {
+  bh__turn_close();
+  bh__loop_finish(loop);
 }
