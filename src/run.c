@@ -2,6 +2,7 @@
  * process delegates one task to a fresh queen (id 10000, in the same
  * process, over a private channel like any child), then tells her to die
  * and waits for her dead message. */
+#include "overflow.h"
 #include "pop.h"
 #include "sig.h"
 #include "turn.h"
@@ -207,7 +208,7 @@ make_hive(run *r, int sv[2], char **why) {
   else
     close(sv[1]);
   if (rc == 0)
-    rc = bh__child_add(r->root, sv[0], 0, -1, NULL);
+    rc = bh__child_add(r->root, sv[0], 0, -1, NULL, NULL);
   else
     close(sv[0]);
   if (rc == 0 && o->trace != NULL)
@@ -270,7 +271,8 @@ outcome(run *r, bh_result **out) {
 }
 
 
-/* Frees both bees and lets libuv close everything. */
+/* Frees both bees and lets libuv close everything; the program's own
+ * SIGSEGV handling comes back. */
 static void
 teardown(run *r) {
   bh__sig_stop(&r->sigs[0]);
@@ -278,6 +280,7 @@ teardown(run *r) {
   bh__bee_free(r->queen);
   bh__bee_free(r->root);
   bh__turn_finish(&r->loop);
+  bh__overflow_stop();
 }
 
 /* Every option in its range before anything starts; a refusal is a
@@ -313,6 +316,8 @@ bh_run(const bh_run_opts *o, bh_result **out) {
     *out = error_result("OSError", "socketpair failed");
     return BH_ESPAWN;
   }
+  /* Before the workers are forked: they inherit it. */
+  bh__overflow_start();
   uv_loop_init(&r.loop);
   bh__turn_init(&r.loop);
   uv_timer_init(&r.loop, &r.progress);
