@@ -60,7 +60,7 @@ spawn_ns(size_t n) {
 
   S.ran = 0;
   for (i = 0; i < n; i++) {
-    bh__fiber *f = bh__fiber_new(nothing, NULL);
+    bh__fiber *f = bh__fiber_new(nothing, NULL, 0);
 
     if (f == NULL)
       exit(2);
@@ -78,8 +78,8 @@ main(int argc, char **argv) {
   double per;
 
   S.rounds = (size_t)bench_arg(argc, argv, 1, "BENCH_FIBER_N", 5000000);
-  S.a = bh__fiber_new(fiber_a, NULL);
-  S.b = bh__fiber_new(fiber_b, NULL);
+  S.a = bh__fiber_new(fiber_a, NULL, 0);
+  S.b = bh__fiber_new(fiber_b, NULL, 0);
   if (S.a == NULL || S.b == NULL || S.rounds == 0)
     return 2;
   t0 = bench_now_ns();

@@ -287,6 +287,15 @@ struct bh_class {
    * worker_class is a queen: she spawns `workers` workers (0: 1). */
   const bh_class *worker_class;
   int workers;
+  /* The stack of each of its tasks, in bytes: 0 means 256 KiB, else from
+   * 64 KiB to 1 GiB, rounded up to whole pages (only the pages a task
+   * touches cost memory). bh_run() and bh_subprocess_workerbee() refuse
+   * a size out of range (BH_EINVAL). A task that runs past its stack is
+   * reported as "stack overflow in task 'X' (stack N KiB)": in a worker,
+   * which then dies of SIGSEGV, as the cause its tasks come back raised
+   * with; in the queen's process on stderr, and the process aborts
+   * (SIGABRT), since it cannot safely go on. */
+  size_t stack_size;
 };
 
 /* Borrows: the bee's user state (class state_size bytes), its id, its

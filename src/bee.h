@@ -95,6 +95,8 @@ struct bh__child {
   bh_value *dead_msg;    /* the dead message it sent, if any */
   uint64_t done, raised, cancelled, lost; /* its answers, for stats */
   struct bh__oom *oom;   /* evidence of an OOM kill (oom.h); NULL none */
+  char *last_words;      /* the page it writes why it died on (lastword.h),
+                          * or NULL */
 };
 
 struct bh_bee {
@@ -259,9 +261,11 @@ void bh__deleg_init(bh_bee *bee);
 void bh__deleg_close(bh_bee *bee);
 
 /* child.c */
-/* Adopts a child connected on fd (pid 0: in-process). Returns 0 or error. */
+/* Adopts a child connected on fd (pid 0: in-process), taking ownership of
+ * fd and of its last-words page (lastword.h; NULL: none) whatever
+ * happens. Returns 0 or error. */
 int bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
-                  bh__child **out);
+                  char *last_words, bh__child **out);
 void bh__child_die(bh__child *c);   /* sends die */
 void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
 /* Kills every living child process (not an in-process one) with cause. */
@@ -341,8 +345,11 @@ typedef struct bh__spawn {
   bh_logger *logger;
   bh_start start;
 } bh__spawn;
-/* Starts the worker (bh_subprocess_workerbee without the checks). */
-int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel);
+/* Starts the worker (bh_subprocess_workerbee without the checks). With
+ * last_words, *last_words receives its last-words page (lastword.h),
+ * owned, or NULL if none could be made. */
+int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
+                     char **last_words);
 /* Runs a worker bee on fd in this process until its life ends; returns the
  * process exit status. */
 int bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,

@@ -16,6 +16,7 @@
  * A child's record is freed when it is mourned (bury); what bh_bee_stats
  * shows of the dead is kept apart, bounded (stats.c). */
 #include "bee.h"
+#include "lastword.h"
 #include "oom.h"
 #include "sig.h"
 
@@ -51,6 +52,23 @@ describe_status(bh__child *c) {
   else if (WIFEXITED(st))
     c->cause = bh__asprintf("%sexited with status %d", first,
                             WEXITSTATUS(st));
+}
+
+/* What the child wrote on its last-words page before it died (a stack
+ * overflow) goes before the rest of the cause: it says why. */
+static void
+add_last_words(bh__child *c) {
+  const char *words = bh__lastword_text(c->last_words);
+  char *both;
+
+  if (words == NULL)
+    return;
+  both = c->cause != NULL ? bh__asprintf("%s; %s", words, c->cause)
+                          : bh__strdup(words);
+  if (both == NULL)
+    return;
+  bh__free(c->cause);
+  c->cause = both;
 }
 
 bool
@@ -109,6 +127,7 @@ bury(bh__child *c) {
   pidwatch_stop(c);
   bh__chan_close(c->chan);
   bh__oom_free(c->oom);
+  bh__lastword_free(c->last_words);
   bh_value_free(c->dead_msg);
   bh__free(c->cause);
   bh__free(c);
@@ -127,6 +146,7 @@ mourn(bh__child *c) {
   bee->n_alive--;
   if (c->pid != 0)
     describe_status(c);
+  add_last_words(c);
   if (c->cause == NULL && !c->got_dead)
     c->cause = bh__strdup("its channel closed");
   bh_log(bee->log, bh__child_normal_end(c) ? BH_LOG_DEBUG : BH_LOG_WARNING,
@@ -473,16 +493,18 @@ kids_grow(bh_bee *bee) {
 
 int
 bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
-              bh__child **out) {
+              char *last_words, bh__child **out) {
   bh__child *c;
   int err = kids_grow(bee);
 
   c = err == 0 ? bh__calloc(1, sizeof(*c)) : NULL;
   if (c == NULL) {
     close(fd);
+    bh__lastword_free(last_words);
     return BH_ENOMEM;
   }
   c->bee = bee;
+  c->last_words = last_words;
   c->id = bee->next_kid++;
   c->pid = pid;
   c->capacity = capacity;
@@ -526,6 +548,7 @@ bh__children_free(bh_bee *bee) {
     }
     pidwatch_stop(c);
     bh__oom_free(c->oom);
+    bh__lastword_free(c->last_words);
     bh__chan_close(c->chan);
     bh_value_free(c->dead_msg);
     bh__free(c->cause);

@@ -53,16 +53,29 @@ struct bh__fiber {
   bool done;
   void (*main_fn)(void *); /* a call to run on main, then resume */
   void *main_arg;
+  const char *task, *cls;  /* bh__fiber_label's, for an overflow report */
 };
 
+/* Finished fibers' stacks are kept for the next ones, one list per size:
+ * a process runs the fibers of one class or two (a worker's; the queen's
+ * and the root's), so a few lists cover it, and a size beyond them is not
+ * pooled. At most POOL_MAX stacks and POOL_BYTES of them: a pooled stack
+ * keeps the pages its task touched. */
 #define POOL_MAX 1024
+#define POOL_BYTES (POOL_MAX * BH__STACK_SIZE)
+#define POOL_SIZES 4
+
+typedef struct pool {
+  size_t size;        /* usable size of its stacks; free while n is 0 */
+  stack *head;
+  size_t n;
+} pool;
 
 static _Thread_local struct {
   fcontext_t main_ctx;
-  bh__fiber *cur;
   bh__fiber *head, *tail; /* ready queue */
-  stack *pool;
-  size_t pooled;
+  pool pools[POOL_SIZES];
+  size_t pooled;          /* bytes of stack in the pools */
   size_t live;
   bool draining;
 #ifdef BH_ASAN
@@ -71,31 +84,64 @@ static _Thread_local struct {
 #endif
 } S;
 
-static stack *
-stack_get(void) {
-  stack *s = S.pool;
-  size_t page = BH__GUARD_SIZE;
+/* The running fiber. Initial-exec, so that the SIGSEGV handler can read it
+ * (bh__fiber_overflowed): the first access to a dynamic TLS block may
+ * allocate, which no signal handler may do. */
+static _Thread_local bh__fiber *cur __attribute__((tls_model("initial-exec")));
 
-  if (s != NULL) {
-    S.pool = s->next;
-    S.pooled--;
+static size_t
+stack_size(const stack *s) {
+  return s->map_size - BH__GUARD_SIZE;
+}
+
+/* The pool of stacks of `size`; with `claim`, a free one takes that size
+ * if none has it. NULL if none. */
+static pool *
+pool_of(size_t size, bool claim) {
+  pool *empty = NULL;
+  size_t i;
+
+  for (i = 0; i < POOL_SIZES; i++) {
+    if (S.pools[i].n > 0 && S.pools[i].size == size)
+      return &S.pools[i];
+    if (S.pools[i].n == 0 && empty == NULL)
+      empty = &S.pools[i];
+  }
+  if (!claim || empty == NULL)
+    return NULL;
+  empty->size = size;
+  return empty;
+}
+
+static stack *
+stack_get(size_t size) {
+  pool *p = pool_of(size, false);
+  stack *s;
+
+  if (p != NULL) {
+    s = p->head;
+    p->head = s->next;
+    p->n--;
+    S.pooled -= size;
     return s;
   }
   s = bh__calloc(1, sizeof(*s));
   if (s == NULL)
     return NULL;
-  s->map_size = BH__STACK_SIZE + page;
+  s->map_size = size + BH__GUARD_SIZE;
   s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
                 0);
-  if (s->map == MAP_FAILED || mprotect(s->map, page, PROT_NONE) != 0) {
+  if (s->map == MAP_FAILED ||
+      mprotect(s->map, BH__GUARD_SIZE, PROT_NONE) != 0) {
     if (s->map != MAP_FAILED)
       munmap(s->map, s->map_size);
     bh__free(s);
     return NULL;
   }
 #ifdef BH_VALGRIND
-  s->vg_id = VALGRIND_STACK_REGISTER(s->map + page, s->map + s->map_size);
+  s->vg_id = VALGRIND_STACK_REGISTER(s->map + BH__GUARD_SIZE,
+                                     s->map + s->map_size);
 #endif
   return s;
 }
@@ -111,13 +157,17 @@ stack_destroy(stack *s) {
 
 static void
 stack_put(stack *s) {
-  if (S.pooled >= POOL_MAX) {
+  size_t size = stack_size(s);
+  pool *p = S.pooled + size <= POOL_BYTES ? pool_of(size, true) : NULL;
+
+  if (p == NULL || p->n >= POOL_MAX) {
     stack_destroy(s);
     return;
   }
-  s->next = S.pool;
-  S.pool = s;
-  S.pooled++;
+  s->next = p->head;
+  p->head = s;
+  p->n++;
+  S.pooled += size;
 }
 
 /* Sanitizer bookkeeping around each switch: ASan must know which stack is
@@ -162,13 +212,25 @@ entry(transfer_t t) {
   BH_ASSERT(!"a finished fiber was resumed");
 }
 
+/* A usable size: 0 is the default, and a stack is whole pages. */
+static size_t
+size_norm(size_t size) {
+  static size_t page;
+
+  if (page == 0)
+    page = (size_t)sysconf(_SC_PAGESIZE);
+  if (size == 0)
+    return BH__STACK_SIZE;
+  return (size + page - 1) / page * page;
+}
+
 bh__fiber *
-bh__fiber_new(bh__fiber_fn fn, void *arg) {
+bh__fiber_new(bh__fiber_fn fn, void *arg, size_t size) {
   bh__fiber *f = bh__calloc(1, sizeof(*f));
 
   if (f == NULL)
     return NULL;
-  f->stk = stack_get();
+  f->stk = stack_get(size_norm(size));
   if (f->stk == NULL) {
     bh__free(f);
     return NULL;
@@ -176,9 +238,38 @@ bh__fiber_new(bh__fiber_fn fn, void *arg) {
   f->fn = fn;
   f->arg = arg;
   f->ctx = make_fcontext(f->stk->map + f->stk->map_size,
-                         f->stk->map_size - BH__GUARD_SIZE, entry);
+                         stack_size(f->stk), entry);
   S.live++;
   return f;
+}
+
+void
+bh__fiber_label(bh__fiber *f, const char *task, const char *cls) {
+  f->task = task;
+  f->cls = cls;
+}
+
+/* A frame may access this far below the stack pointer: x86-64's red zone,
+ * a call's push, a stack-clash probe. */
+#define BELOW_SP ((uintptr_t)64 << 10)
+
+bool
+bh__fiber_overflowed(uintptr_t addr, uintptr_t sp, bh__overflow *out) {
+  const bh__fiber *f = cur;
+  uintptr_t guard, lo;
+
+  if (f == NULL)
+    return false;
+  guard = (uintptr_t)f->stk->map;
+  lo = guard + BH__GUARD_SIZE;
+  if ((addr < guard || addr >= lo) &&
+      !(sp != 0 && sp < lo && lo - sp <= BH__STACK_MAX &&
+        addr < lo && addr + BELOW_SP >= sp))
+    return false;
+  out->task = f->task;
+  out->cls = f->cls;
+  out->stack = stack_size(f->stk);
+  return true;
 }
 
 /* Switches from main into f and back; frees f when it finished. */
@@ -187,11 +278,11 @@ resume(bh__fiber *f) {
   void *fake = NULL;
   transfer_t t;
 
-  S.cur = f;
+  cur = f;
   asan_enter(&fake, f);
   t = jump_fcontext(f->ctx, f);
   asan_done(fake, false);
-  S.cur = NULL;
+  cur = NULL;
   if (f->done) {
     stack_put(f->stk);
     bh__free(f);
@@ -210,7 +301,7 @@ resume(bh__fiber *f) {
 
 void
 bh__sched_run(void) {
-  if (S.cur != NULL || S.draining)
+  if (cur != NULL || S.draining)
     return;
   S.draining = true;
   while (S.head != NULL) {
@@ -247,7 +338,7 @@ bh__sched_pending(void) {
 
 int
 bh__fiber_suspend(void) {
-  bh__fiber *f = S.cur;
+  bh__fiber *f = cur;
   void *fake = NULL;
   transfer_t t;
 
@@ -261,12 +352,12 @@ bh__fiber_suspend(void) {
 
 bh__fiber *
 bh__fiber_current(void) {
-  return S.cur;
+  return cur;
 }
 
 void
 bh__fiber_call_main(void (*fn)(void *), void *arg) {
-  bh__fiber *f = S.cur;
+  bh__fiber *f = cur;
 
   if (f == NULL) {
     fn(arg);
@@ -282,14 +373,21 @@ void
 bh__sched_reset_after_fork(void) {
   /* The parent's fibers live on in this child's memory but will never run
    * here; their stacks are left mapped (copy-on-write, untouched). */
-  while (S.pool != NULL) {
-    stack *s = S.pool;
+  size_t i;
 
-    S.pool = s->next;
-    stack_destroy(s);
+  for (i = 0; i < POOL_SIZES; i++) {
+    pool *p = &S.pools[i];
+
+    while (p->head != NULL) {
+      stack *s = p->head;
+
+      p->head = s->next;
+      stack_destroy(s);
+    }
+    p->n = 0;
   }
   S.pooled = 0;
-  S.cur = NULL;
+  cur = NULL;
   S.head = S.tail = NULL;
   S.live = 0;
   S.draining = false;

@@ -10,22 +10,42 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct bh__fiber bh__fiber;
 typedef void (*bh__fiber_fn)(void *arg);
 
-/* Default usable stack size. Below each stack lies a guard region with no
+/* The default usable stack size (a class's stack_size 0), and the range
+ * of bh_class.stack_size. Below each stack lies a guard region with no
  * access: 64 KiB rather than one page, so that a function whose frame is
  * larger than a page (a big local array it does not touch in order) still
  * lands in the guard instead of skipping over it into the next stack. Only
  * address space is spent on it. Our own code is also built with
  * -fstack-clash-protection, which probes every page of a large frame. */
 #define BH__STACK_SIZE ((size_t)256 << 10)
+#define BH__STACK_MIN ((size_t)64 << 10)
+#define BH__STACK_MAX ((size_t)1 << 30)
 #define BH__GUARD_SIZE ((size_t)64 << 10)
 
-/* Makes a fiber that will run fn(arg) when first woken. Returns owned (the
- * scheduler frees it when fn returns) or NULL. */
-bh__fiber *bh__fiber_new(bh__fiber_fn fn, void *arg);
+/* Makes a fiber that will run fn(arg) when first woken, on a stack of
+ * `stack` usable bytes (0: BH__STACK_SIZE; rounded up to whole pages).
+ * Returns owned (the scheduler frees it when fn returns) or NULL. */
+bh__fiber *bh__fiber_new(bh__fiber_fn fn, void *arg, size_t stack);
+/* Names what f runs, for the report of its stack overflow: the task and
+ * its class. Borrows both until f ends; NULL: unknown. */
+void bh__fiber_label(bh__fiber *f, const char *task, const char *cls);
+
+/* A stack overflow of the running fiber, as overflow.c reports it. */
+typedef struct bh__overflow {
+  const char *task, *cls; /* bh__fiber_label's, or NULL */
+  size_t stack;           /* its usable size */
+} bh__overflow;
+/* From a SIGSEGV handler on the faulting thread (async-signal-safe): true,
+ * with *out filled, when a fault at addr is the running fiber's stack
+ * overflow: addr lies in its guard region, or the stack pointer sp (0:
+ * unknown) is already below the stack and addr between the two (a frame
+ * larger than the guard, from code built without stack-clash probes). */
+bool bh__fiber_overflowed(uintptr_t addr, uintptr_t sp, bh__overflow *out);
 /* Queues f to resume; its pending bh__fiber_suspend() returns `status`.
  * A second wake before it runs is ignored. */
 void bh__fiber_wake(bh__fiber *f, int status);

@@ -83,19 +83,35 @@ start_bad(chk *c, bh_start s) {
                 "or BH_START_EXEC (1)", (int)s);
 }
 
-/* The worker counts of cls, if it is a queen, and of the queens below it.
- * The walk is bounded: a class that is its own worker class is the
- * caller's to find out, not a reason to hang here. */
+/* A class's stack_size: 0, or a size its tasks' fibers can be made with
+ * (fiber.h). */
+static bool
+stack_bad(chk *c, const bh_class *cls) {
+  return cls->stack_size != 0 &&
+         (cls->stack_size < BH__STACK_MIN || cls->stack_size > BH__STACK_MAX) &&
+         refuse(c, "stack_size %zu of class '%s' is out of range: it must "
+                "be 0 (default %zu KiB) or from %zu (%zu KiB) to %zu "
+                "(%zu GiB)", cls->stack_size, cls->name ? cls->name : "?",
+                BH__STACK_SIZE >> 10, BH__STACK_MIN, BH__STACK_MIN >> 10,
+                BH__STACK_MAX, BH__STACK_MAX >> 30);
+}
+
+/* The stack size of cls and the worker count of cls if it is a queen, and
+ * of the classes below it. The walk is bounded: a class that is its own
+ * worker class is the caller's to find out, not a reason to hang here. */
 static bool
 classes_bad(chk *c, const bh_class *cls) {
   int depth;
 
-  for (depth = 0; cls != NULL && cls->worker_class != NULL && depth < 16;
-       cls = cls->worker_class, depth++)
-    if (cls->workers < 0)
+  for (depth = 0; cls != NULL && depth < 16;
+       cls = cls->worker_class, depth++) {
+    if (stack_bad(c, cls))
+      return true;
+    if (cls->worker_class != NULL && cls->workers < 0)
       return refuse(c, "workers %d of class '%s' is out of range: it must "
                     "be 0 (1) or more", cls->workers,
                     cls->name ? cls->name : "?");
+  }
   return false;
 }
 

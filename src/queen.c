@@ -17,16 +17,17 @@ bh__queen_spawn(bh_bee *bee, int n) {
     bh__spawn s = {.cls = bee->worker_class, .id = bee->next_kid,
                    .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
                    .cfg = cfg, .logger = bee->log, .start = bee->w_start};
+    char *last_words;
     pid_t pid;
     int fd;
 
-    rc = bh__spawn_worker(&s, &pid, &fd);
+    rc = bh__spawn_worker(&s, &pid, &fd, &last_words);
     if (rc == 0)
       rc = bh__child_add(bee, fd, pid,
                          cfg->max_concurrency < 0
                              ? -1
                              : (int)(cfg->max_concurrency + cfg->prefetch),
-                         NULL);
+                         last_words, NULL);
     if (rc != 0) {
       bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
              "%s", (long long)bee->id, bh_strerror(rc));

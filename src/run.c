@@ -9,6 +9,7 @@
  * zero timer started when the root is dead), never from inside the bees'
  * own callbacks: the bees are freed, the run's handles closed, and the
  * last close calls `done` with what bh_run returns. */
+#include "overflow.h"
 #include "pop.h"
 #include "sig.h"
 #include "turn.h"
@@ -36,6 +37,7 @@ typedef struct run {
   bh_result *out;
   int open_handles;  /* of the N_HANDLES, not closed yet */
   bool launched;     /* the hive was made: the turn hook is its */
+  bool overflow;     /* the stack overflow handler was started */
   bh_run_cb done;
   void *udata;
 } run;
@@ -223,7 +225,7 @@ make_hive(run *r, int sv[2], char **why) {
   else
     close(sv[1]);
   if (rc == 0)
-    rc = bh__child_add(r->root, sv[0], 0, -1, NULL);
+    rc = bh__child_add(r->root, sv[0], 0, -1, NULL, NULL);
   else
     close(sv[0]);
   if (rc == 0 && o->trace != NULL)
@@ -337,6 +339,8 @@ on_finish(uv_timer_t *t) {
   r->queen = r->root = NULL;
   if (r->launched)
     bh__turn_close();
+  if (r->overflow) /* the program's own SIGSEGV handling comes back */
+    bh__overflow_stop();
   uv_close((uv_handle_t *)&r->progress, handle_closed);
   uv_close((uv_handle_t *)&r->finish, handle_closed);
   for (i = 0; i < 2; i++)
@@ -389,6 +393,9 @@ launch(run *r) {
     fail(r, BH_ESPAWN, "OSError", "socketpair failed");
     return;
   }
+  /* Before the workers are forked: they inherit it. */
+  bh__overflow_start();
+  r->overflow = true;
   if ((rc = bh__turn_init(r->loop)) == 0)
     rc = make_hive(r, sv, &why);
   else

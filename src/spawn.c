@@ -4,6 +4,8 @@
  * process's main loop (bh__worker_run) and the exec entry point. */
 #include "bee.h"
 #include "blob.h"
+#include "lastword.h"
+#include "overflow.h"
 #include "sig.h"
 #include "turn.h"
 
@@ -107,10 +109,12 @@ bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
     bh__turn_finish(&w.loop);
     return 1;
   }
+  bh__overflow_start();
   worker_start(&w, s, args, kwargs);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   bh__bee_free(w.bee);
   bh__turn_finish(&w.loop);
+  bh__overflow_stop();
   return w.status;
 }
 
@@ -161,27 +165,31 @@ open_fds(void) {
 }
 
 /* In the new process: die with the parent, and close every descriptor
- * inherited but the channel. */
+ * inherited but the channel and `keep` (-1: none). */
 static void
-child_setup(pid_t parent, int chan, const open_fd *inherited) {
+child_setup(pid_t parent, int chan, int keep, const open_fd *inherited) {
   struct stat st;
 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)
     _exit(1); /* the parent died before the line above took effect */
   for (; inherited->fd >= 0; inherited++)
-    if (inherited->fd != chan && fstat(inherited->fd, &st) == 0 &&
-        st.st_dev == inherited->dev && st.st_ino == inherited->ino)
+    if (inherited->fd != chan && inherited->fd != keep &&
+        fstat(inherited->fd, &st) == 0 && st.st_dev == inherited->dev &&
+        st.st_ino == inherited->ino)
       close(inherited->fd);
 }
 
+/* The worker keeps its last-words page as the mapping it inherited; the
+ * page's descriptor is among those closed. */
 static void
-fork_child(const bh__spawn *s, int fd, pid_t parent,
+fork_child(const bh__spawn *s, int fd, char *last_words, pid_t parent,
            const open_fd *inherited) {
   static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
-  child_setup(parent, fd, inherited);
+  bh__overflow_worker(last_words);
+  child_setup(parent, fd, -1, inherited);
   bh__free((void *)inherited); /* the parent's copy is freed there */
   bh__turn_forget();
   bh__blob_forget_all();
@@ -192,10 +200,19 @@ fork_child(const bh__spawn *s, int fd, pid_t parent,
                                       : &empty_map));
 }
 
+/* The channel goes to BOOT_FD and the last-words page (lw, -1: none) to
+ * BH__LASTWORD_FD, both kept across exec. */
 static void
-exec_child(int fd, pid_t parent, const open_fd *inherited) {
+exec_child(int fd, int lw, pid_t parent, const open_fd *inherited) {
   char *argv[] = {(char *)"beehive-worker", NULL};
 
+  /* Neither may sit where the other goes before it is moved; the copies
+   * made on the way close at exec. */
+  if (lw >= 0 && lw <= BH__LASTWORD_FD)
+    lw = fcntl(lw, F_DUPFD_CLOEXEC, BH__LASTWORD_FD + 1);
+  if (fd == BH__LASTWORD_FD &&
+      (fd = fcntl(fd, F_DUPFD_CLOEXEC, BH__LASTWORD_FD + 1)) < 0)
+    _exit(127);
   if (fd != BOOT_FD) {
     if (dup2(fd, BOOT_FD) < 0)
       _exit(127);
@@ -205,7 +222,11 @@ exec_child(int fd, pid_t parent, const open_fd *inherited) {
 
     fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
-  child_setup(parent, fd, inherited);
+  if (lw >= 0 && dup2(lw, BH__LASTWORD_FD) == BH__LASTWORD_FD)
+    setenv(BH__LASTWORD_ENV, BH__LASTWORD_FD_TEXT, 1);
+  else
+    lw = -1;
+  child_setup(parent, fd, lw >= 0 ? BH__LASTWORD_FD : -1, inherited);
   setenv("BH_WORKER", "1", 1);
   execv("/proc/self/exe", argv);
   _exit(127);
@@ -241,6 +262,8 @@ write_bootstrap(int fd, const bh__spawn *s) {
 typedef struct spawn_call {
   const bh__spawn *s;
   int sv[2];
+  char *lw;   /* the worker's last-words page, or NULL */
+  int lw_fd;  /* ...its memfd, or -1 */
   pid_t pid;
   int err;
 } spawn_call;
@@ -274,23 +297,29 @@ do_fork(void *arg) {
   bh__sig_restore(&mask);
   /* The child: sv[0], the parent's end, is among the inherited. */
   if (sc->s->start == BH_START_EXEC)
-    exec_child(sc->sv[1], parent, inherited);
-  fork_child(sc->s, sc->sv[1], parent, inherited);
+    exec_child(sc->sv[1], sc->lw_fd, parent, inherited);
+  fork_child(sc->s, sc->sv[1], sc->lw, parent, inherited);
 }
 
 int
-bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel) {
-  spawn_call sc = {.s = s};
+bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
+                 char **last_words) {
+  spawn_call sc = {.s = s, .lw_fd = -1};
 
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
     return -errno;
+  if (last_words != NULL)
+    sc.lw = bh__lastword_new(&sc.lw_fd);
   fflush(NULL); /* stdio buffers must not be written twice */
   bh__fiber_call_main(do_fork, &sc);
   close(sc.sv[1]);
+  if (sc.lw_fd >= 0)
+    close(sc.lw_fd);
   if (sc.err == 0 && s->start == BH_START_EXEC)
     sc.err = write_bootstrap(sc.sv[0], s);
   if (sc.err != 0) {
     close(sc.sv[0]);
+    bh__lastword_free(sc.lw);
     if (sc.pid > 0) {
       kill(sc.pid, SIGKILL);
       waitpid(sc.pid, NULL, 0);
@@ -299,6 +328,8 @@ bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel) {
   }
   *pid = sc.pid;
   *channel = sc.sv[0];
+  if (last_words != NULL)
+    *last_words = sc.lw;
   return 0;
 }
 
@@ -321,7 +352,7 @@ bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
   s = (bh__spawn){.cls = o->cls, .id = o->id, .init_args = o->init_args,
                   .init_kwargs = o->init_kwargs, .cfg = &cfg,
                   .logger = o->logger, .start = o->start};
-  rc = bh__spawn_worker(&s, pid, channel);
+  rc = bh__spawn_worker(&s, pid, channel, NULL);
   bh__wcfg_clear(&cfg);
   return rc;
 }
@@ -419,6 +450,7 @@ exec_worker(const bh_class *const *classes) {
     fprintf(stderr, "beehive worker: no bootstrap frame on fd %d\n", BOOT_FD);
     return 2;
   }
+  bh__overflow_worker(bh__lastword_open());
   msgpack_zone_init(&zone, 1024);
   if (bh__wire_decode(body, len, &zone, &m, err, sizeof(err)) != 0)
     snprintf(why, sizeof(why), BAD_BOOT ": %s", err);

@@ -256,7 +256,8 @@ bh__task_start(bh_task *t) {
   } else {
     bee->n_local++;
   }
-  t->fiber = bh__fiber_new(task_main, t);
+  t->fiber = bh__fiber_new(task_main, t,
+                           bee->cls != NULL ? bee->cls->stack_size : 0);
   if (t->fiber == NULL) {
     bh__task_set_error(t, "MemoryError", bh__strdup("No memory for a task fiber."));
     if (t->state == TASK_LOCAL)
@@ -266,6 +267,7 @@ bh__task_start(bh_task *t) {
     bh__task_free(t);
     return;
   }
+  bh__fiber_label(t->fiber, t->name, bee->cls ? bee->cls->name : NULL);
   bh__fiber_wake(t->fiber, 0);
 }
 

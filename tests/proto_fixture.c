@@ -424,7 +424,7 @@ hive_adopt(hive *h, fake *f, int capacity) {
 
   f->bee = h->bee;
   f->id = h->bee->next_kid;
-  rc = bh__child_add(h->bee, f->fd, f->pid, capacity, NULL);
+  rc = bh__child_add(h->bee, f->fd, f->pid, capacity, NULL, NULL);
   f->fd = -1;
   return rc;
 }

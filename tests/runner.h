@@ -13,6 +13,16 @@ typedef struct bh_test {
   int timeout_s; /* 0: 5 s; scaled by BH_TEST_TIMEOUT_MULT */
 } bh_test;
 
+/* T_ASAN is defined in a build with AddressSanitizer (GCC's or clang's),
+ * for the cases where it takes a fault over, or keeps stacks of its own. */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+
 #define TEST(name) static int test_##name(void)
 #define TEST_ENTRY(name) {#name, test_##name, 0}
 #define TEST_ENTRY_T(name, secs) {#name, test_##name, (secs)}

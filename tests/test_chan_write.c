@@ -32,7 +32,7 @@ warm_stack_pool(int n) {
   int i;
 
   for (i = 0; i < n && i < 8; i++)
-    if ((f[i] = bh__fiber_new(nothing, NULL)) != NULL)
+    if ((f[i] = bh__fiber_new(nothing, NULL, 0)) != NULL)
       bh__fiber_wake(f[i], 0);
   bh__sched_run();
 }
@@ -66,7 +66,7 @@ TEST(one_turn_one_write) {
     bh__fiber *fib;
 
     s[i] = (sender){.c = f.a.c, .id = 40 + i};
-    fib = bh__fiber_new(sender_fn, &s[i]);
+    fib = bh__fiber_new(sender_fn, &s[i], 0);
     ASSERT(fib != NULL);
     bh__fiber_wake(fib, 0);
   }

@@ -13,14 +13,6 @@
 #include "runner.h"
 #include "turn.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_ASAN 1
-#endif
-#endif
-
 /* The address of this call's frame: on whichever stack the caller runs.
  * (A frame address, not a local's: under ASan locals may live elsewhere.) */
 static __attribute__((noinline)) uintptr_t
@@ -64,7 +56,7 @@ start_log(tracer *l, int id, int rounds, int *log, int *nlog) {
   l->rounds = rounds;
   l->log = log;
   l->nlog = nlog;
-  l->f = bh__fiber_new(log_fn, l);
+  l->f = bh__fiber_new(log_fn, l, 0);
   return l->f;
 }
 
@@ -151,7 +143,7 @@ TEST(wake_during_drain_runs_in_same_drain_in_order) {
   bh__fiber_wake(b.f, 0);
   bh__sched_run(); /* b suspends */
   nlog = 0;
-  wf = bh__fiber_new(waker_fn, &w);
+  wf = bh__fiber_new(waker_fn, &w, 0);
   ASSERT(wf != NULL);
   bh__fiber_wake(wf, 0);
   bh__fiber_wake(a.f, 0);
@@ -234,7 +226,7 @@ TEST(self_wake_yields_to_the_back_of_the_queue) {
     l[i].id = i;
     l[i].log = log;
     l[i].nlog = &nlog;
-    l[i].f = bh__fiber_new(yield_fn, &l[i]);
+    l[i].f = bh__fiber_new(yield_fn, &l[i], 0);
     ASSERT(l[i].f != NULL);
     bh__fiber_wake(l[i].f, 0);
   }
@@ -277,7 +269,7 @@ TEST(ten_thousand_fibers_alive_at_once) {
 
   for (i = 0; i < MANY; i++) {
     m[i].idx = i;
-    f[i] = bh__fiber_new(many_fn, &m[i]);
+    f[i] = bh__fiber_new(many_fn, &m[i], 0);
     ASSERT(f[i] != NULL);
     bh__fiber_wake(f[i], 0);
   }
@@ -335,7 +327,8 @@ TEST(stacks_are_pooled_and_reused) {
   unsigned long i;
 
   for (i = 0; i < n; i++) {
-    bh__fiber *f = bh__fiber_new(probe_fn, (void *)(uintptr_t)(0xbee0000 + i));
+    bh__fiber *f =
+        bh__fiber_new(probe_fn, (void *)(uintptr_t)(0xbee0000 + i), 0);
 
     ASSERT(f != NULL);
     bh__fiber_wake(f, 0);
@@ -348,6 +341,117 @@ TEST(stacks_are_pooled_and_reused) {
   ASSERT_INT_EQ(pool.moved, 0);
   ASSERT_INT_EQ(pool.mismatches, 0);
   ASSERT_INT_EQ(pool.expect, 0xbee0000 + n - 1);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Stack sizes. */
+
+typedef struct sized {
+  size_t use;      /* bytes of stack to touch */
+  uintptr_t frame; /* where its frame was */
+  bool done;
+} sized;
+
+static __attribute__((noinline)) void
+touch_stack(size_t n) {
+  volatile char *p = alloca(n);
+  size_t i;
+
+  for (i = 0; i < n; i += 1024)
+    p[i] = 1;
+  p[n - 1] = 1;
+}
+
+static void
+sized_fn(void *arg) {
+  sized *z = arg;
+
+  z->frame = frame_addr();
+  if (z->use > 0)
+    touch_stack(z->use);
+  z->done = true;
+}
+
+static int
+run_sized(sized *z, size_t stack) {
+  bh__fiber *f = bh__fiber_new(sized_fn, z, stack);
+
+  if (f == NULL)
+    return -1;
+  bh__fiber_wake(f, 0);
+  bh__sched_run();
+  return z->done ? 0 : -1;
+}
+
+/* A fiber gets the stack size it asks for (whole pages; 0: the default),
+ * and a finished fiber's stack goes to the next fiber that asks for its
+ * size, never to one that asks for another. */
+TEST(stacks_are_sized_and_pooled_by_size) {
+  sized a = {.use = 900 << 10}, b = {.use = 200 << 10}, c = {0}, d = {0};
+  sized e = {.use = 90 << 10};
+
+  ASSERT_INT_EQ(run_sized(&a, 1 << 20), 0);
+  ASSERT_INT_EQ(run_sized(&b, 0), 0);
+  ASSERT_INT_EQ(run_sized(&c, 1 << 20), 0);
+  ASSERT_INT_EQ(run_sized(&d, 0), 0);
+  ASSERT(a.frame != b.frame);
+  ASSERT(c.frame == a.frame); /* the same stack, from the pool */
+  ASSERT(d.frame == b.frame);
+  ASSERT_INT_EQ(run_sized(&e, 100000), 0); /* not whole pages */
+  ASSERT_INT_EQ(bh__fiber_live(), 0);
+  return 0;
+}
+
+/* What bh__fiber_overflowed says of faults at addresses around the running
+ * fiber's stack, with and without a stack pointer below it. */
+typedef struct verdicts {
+  bool v[8];
+  bh__overflow o;
+  uintptr_t lo; /* the stack's lowest usable byte */
+} verdicts;
+
+static void
+judge_fn(void *arg) {
+  verdicts *j = arg;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t here = frame_addr();
+  /* The fiber's first frames lie within a page of its stack's top. */
+  uintptr_t lo = (here + page - 1) / page * page - BH__STACK_SIZE;
+  uintptr_t far = lo - ((uintptr_t)200 << 10);
+  bh__overflow o;
+
+  j->lo = lo;
+  j->v[0] = bh__fiber_overflowed(lo - 1, 0, &j->o);
+  j->v[1] = bh__fiber_overflowed(lo - BH__GUARD_SIZE, 0, &o);
+  j->v[2] = bh__fiber_overflowed(lo - BH__GUARD_SIZE - 1, 0, &o);
+  j->v[3] = bh__fiber_overflowed(far, far + 8, &o);
+  j->v[4] = bh__fiber_overflowed(far, here, &o);
+  j->v[5] = bh__fiber_overflowed(16, far, &o);
+  j->v[6] = bh__fiber_overflowed(lo + 100, 0, &o);
+}
+
+TEST(overflow_faults_are_told_from_others) {
+  verdicts j = {0};
+  bh__overflow o;
+  bh__fiber *f = bh__fiber_new(judge_fn, &j, 0);
+
+  ASSERT(f != NULL);
+  bh__fiber_label(f, "deep", "Deep");
+  bh__fiber_wake(f, 0);
+  bh__sched_run();
+  ASSERT(j.v[0]);  /* the guard's top byte */
+  ASSERT(j.v[1]);  /* its lowest */
+  ASSERT(!j.v[2]); /* below the guard, stack pointer unknown */
+  ASSERT(j.v[3]);  /* past the guard, stack pointer gone past it too */
+  ASSERT(!j.v[4]); /* past it, stack pointer in the stack: a stray pointer */
+  ASSERT(!j.v[5]); /* near NULL, whatever the stack pointer */
+  ASSERT(!j.v[6]); /* in the stack */
+  ASSERT_STR_EQ(j.o.task, "deep");
+  ASSERT_STR_EQ(j.o.cls, "Deep");
+  ASSERT_INT_EQ(j.o.stack, BH__STACK_SIZE);
+  /* On main no fiber runs: nothing is a fiber's overflow. */
+  ASSERT(!bh__fiber_overflowed(j.lo - 1, 0, &o));
   return 0;
 }
 
@@ -394,7 +498,7 @@ dist(uintptr_t a, uintptr_t b) {
 
 TEST(call_main_runs_on_the_main_stack) {
   cm c = {0};
-  bh__fiber *f = bh__fiber_new(call_main_fn, &c);
+  bh__fiber *f = bh__fiber_new(call_main_fn, &c, 0);
   uintptr_t span = BH__STACK_SIZE + (uintptr_t)sysconf(_SC_PAGESIZE);
 
   ASSERT(f != NULL);
@@ -598,8 +702,8 @@ neighbour_fn(void *arg) {
  * one's guard, so that an overflow that skips the guard finds memory. */
 static void __attribute__((noreturn))
 overflow_child(overflow *o) {
-  bh__fiber *f = bh__fiber_new(overflow_fn, o);
-  bh__fiber *nb = bh__fiber_new(neighbour_fn, o);
+  bh__fiber *f = bh__fiber_new(overflow_fn, o, 0);
+  bh__fiber *nb = bh__fiber_new(neighbour_fn, o, 0);
 
   if (f == NULL || nb == NULL)
     _exit(4);
@@ -778,7 +882,7 @@ TEST(sanitizer_workload) {
     for (i = 0; i < WORKERS; i++) {
       w[i] = (work){.id = i, .inbox = &mail[i],
                     .outbox = &mail[(i + 1) % WORKERS]};
-      f[i] = bh__fiber_new(work_fn, &w[i]);
+      f[i] = bh__fiber_new(work_fn, &w[i], 0);
       ASSERT(f[i] != NULL);
       bh__fiber_wake(f[i], 0);
     }
@@ -809,6 +913,8 @@ TEST_MAIN(TEST_ENTRY(runs_only_when_woken_and_drained),
           TEST_ENTRY(self_wake_yields_to_the_back_of_the_queue),
           TEST_ENTRY_T(ten_thousand_fibers_alive_at_once, 30),
           TEST_ENTRY_T(stacks_are_pooled_and_reused, 30),
+          TEST_ENTRY(stacks_are_sized_and_pooled_by_size),
+          TEST_ENTRY(overflow_faults_are_told_from_others),
           TEST_ENTRY(call_main_runs_on_the_main_stack),
           TEST_ENTRY(call_main_from_main_calls_directly),
           TEST_ENTRY(callbacks_wake_and_the_turn_runs),

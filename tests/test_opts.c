@@ -146,6 +146,20 @@ static const bh_class queen = {.name = "Q", .tasks = queen_tasks,
 static const bh_class lone = {.name = "Lone", .tasks = queen_tasks};
 static const bh_class bad_queen = {.name = "BadQ", .tasks = queen_tasks,
                                    .worker_class = &worker, .workers = -2};
+/* Stacks out of range, at the edges of the range, and a sub-queen (a
+ * worker class with workers of its own) whose workers' is out. */
+static const bh_class small_queen = {.name = "SmallQ", .tasks = queen_tasks,
+                                     .worker_class = &worker,
+                                     .stack_size = 1000};
+static const bh_class huge_worker = {.name = "HugeW", .tasks = worker_tasks,
+                                     .stack_size = ((size_t)1 << 30) + 1};
+static const bh_class sub_queen = {.name = "SubQ", .tasks = worker_tasks,
+                                   .worker_class = &huge_worker};
+static const bh_class edge_worker = {.name = "EdgeW", .tasks = worker_tasks,
+                                     .stack_size = (size_t)1 << 30};
+static const bh_class edge_queen = {.name = "EdgeQ", .tasks = queen_tasks,
+                                    .worker_class = &edge_worker,
+                                    .stack_size = 64 << 10};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -441,6 +455,18 @@ TEST(values_at_the_edges_work) {
   return 0;
 }
 
+/* A queen's task on the smallest stack, her workers' on the largest. */
+TEST(stack_sizes_at_the_edges_work) {
+  bh_value *args = bh_value_pack(NULL, "[I]", (int64_t)7);
+  bh_run_opts o = base();
+
+  o.task_args = args;
+  o.queen_class = &edge_queen;
+  ASSERT_INT_EQ(echo_runs(&o), 0);
+  bh_value_free(args);
+  return 0;
+}
+
 /* The longest times are valid: the pickup clock must not overflow
  * (t0 + INT64_MAX wrapped, and every offer timed out at once). */
 TEST(longest_times_work) {
@@ -562,6 +588,40 @@ TEST(spawn_options_out_of_range_are_refused) {
   return 0;
 }
 
+#define STACK_RANGE                                                          \
+  "is out of range: it must be 0 (default 256 KiB) or from 65536 (64 KiB) " \
+  "to 1073741824 (1 GiB)"
+
+/* A class's stack_size, whichever class it is: the queen's, her workers',
+ * or those of a sub-queen among them; by bh_run and by
+ * bh_subprocess_workerbee. */
+TEST(stack_size_out_of_range_is_refused) {
+  char said[256];
+  bh_logger *lg = bh_logger_new(BH_LOG_ERROR, log_line, said);
+  bh_spawn_opts so = {.cls = &huge_worker, .logger = lg};
+  bh_run_opts o = base();
+
+  o.queen_class = &small_queen;
+  ASSERT_INT_EQ(refused(&o, "bh_run: stack_size 1000 of class 'SmallQ' "
+                        STACK_RANGE), 0);
+  o = base();
+  o.worker_class = &huge_worker;
+  ASSERT_INT_EQ(refused(&o, "bh_run: stack_size 1073741825 of class 'HugeW' "
+                        STACK_RANGE), 0);
+  o.worker_class = &sub_queen;
+  ASSERT_INT_EQ(refused(&o, "bh_run: stack_size 1073741825 of class 'HugeW' "
+                        STACK_RANGE), 0);
+  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
+                              "stack_size 1073741825 of class 'HugeW' "
+                              STACK_RANGE), 0);
+  so.cls = &sub_queen;
+  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
+                              "stack_size 1073741825 of class 'HugeW' "
+                              STACK_RANGE), 0);
+  bh_logger_free(lg);
+  return 0;
+}
+
 /* http_ca_file must name a file that can be read: a path that is not
  * there (or a directory, or one we may not read) is refused, naming it,
  * by bh_run and by bh_subprocess_workerbee; a readable file is taken. */
@@ -678,8 +738,10 @@ TEST_MAIN(TEST_ENTRY(every_option_out_of_range_is_refused),
           TEST_ENTRY(max_frame_8_is_refused_at_once),
           TEST_ENTRY(max_frame_55_is_refused_at_once),
           TEST_ENTRY(values_at_the_edges_work),
+          TEST_ENTRY(stack_sizes_at_the_edges_work),
           TEST_ENTRY(longest_times_work),
           TEST_ENTRY(max_frame_floor_carries_every_message),
           TEST_ENTRY(spawn_options_out_of_range_are_refused),
+          TEST_ENTRY(stack_size_out_of_range_is_refused),
           TEST_ENTRY(http_ca_file_must_be_a_readable_file),
           TEST_ENTRY(exec_worker_refuses_a_bootstrap_out_of_range))
