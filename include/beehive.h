@@ -104,6 +104,9 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  *   s# const char *, size_t      y# const void *, size_t (bin)
  *   o  const msgpack_object *    v  const bh_value * (its whole value)
  *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
+ *   #X  an array from a C array: X one of i I u U f b s (its element
+ *       letter), taking const T *items, size_t n (#s: const char *const *;
+ *       #s#: const char *const *, const size_t *lens, size_t n)
  *
  * Blanks, commas and colons are ignored. Several items at top level make one
  * array, both ways. s#, y#, o and v with NULL pack nil too. Containers nest at
@@ -122,7 +125,13 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  * const char * name to look up; `?` after it marks the key optional (the
  * target is left untouched when missing); keys the pattern does not name are
  * ignored. `*` skips one item of any type. An array pattern matches only an
- * array of exactly as many items. v is pack-only. Unpacking never allocates:
+ * array of exactly as many items. #X (X one of i I u U f b, or s# for
+ * borrowed strings) unpacks an array into the caller's C array: it takes
+ * T *items, size_t cap, size_t *n (#s#: const char **, size_t *lens,
+ * size_t cap, size_t *n); *n gets the count, at most cap, and with n NULL
+ * the array must hold exactly cap items ("[]: expected at most 4 items,
+ * got 5"; an element's error names it, "[7]: expected int, got str").
+ * v and #s are pack-only. Unpacking never allocates:
  * borrowed pointers are valid as long as the object. Messages name the
  * position: "[2][0]", "{opts}[3]", "[]" for an array's length, "value" for the
  * top; a format error reads "format: unknown letter 'x' at 3" (a 0-based
