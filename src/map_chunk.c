@@ -95,19 +95,15 @@ run_items(bh_task *t, bh_task_fn fn, const msgpack_object *items,
   int rc = 0;
 
   one.via.array.size = 1;
-  for (j = 0; j < items->via.array.size && rc == 0; j++) {
-    if (t->cancelled)
-      break;
+  for (j = 0; j < items->via.array.size && rc == 0 && !t->cancelled; j++) {
     one.via.array.ptr = items->via.array.ptr + j;
     t->args = &one;
     t->kwargs = &empty_map;
     item_reset(t);
     rc = fn(t);
-    if (t->cancelled)
-      break;
     rc = rc == 0 ? add_value(out, t) : add_failure(out, t, j, rc);
   }
-  return t->cancelled ? BH_ECANCELLED : rc;
+  return t->cancelled ? BH_ECANCELLED : rc; /* what it made is dropped */
 }
 
 /* Sets the chunk's return value: [[values], {failures}]. */

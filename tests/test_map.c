@@ -180,8 +180,9 @@ q_map(bh_task *t) {
   return rc;
 }
 
-/* Maps nap_or_mark over args (chunk 4), waits args-given ms for the first
- * item, then frees the map: returns [that wait's code]. */
+/* Maps nap_or_mark over args[2] (chunk 4, order args[1]), waits args[0]
+ * ms for the first item, then frees the map: returns [that wait's
+ * code]. */
 static int
 q_map_and_quit(bh_task *t) {
   bh_map_opts o = {.chunk = 4};
@@ -191,7 +192,8 @@ q_map_and_quit(bh_task *t) {
   size_t n;
   int rc;
 
-  if (bh_task_unpack(t, "[I #I]", &wait_ms, items, (size_t)4, &n) != 0)
+  if (bh_task_unpack(t, "[I i #I]", &wait_ms, &o.order, items, (size_t)4,
+                     &n) != 0)
     return BH_ERAISED;
   if ((rc = bh_map_new(t, &m, "nap_or_mark", &o, "#I", items, n)) != 0)
     return rc;
@@ -610,7 +612,8 @@ TEST(results_holding_blobs) {
 /* The queen stops waiting after 100 ms and frees the map while its chunk
  * naps: the worker gets cancel_task, the nap ends cancelled and the
  * chunk's later items never run. */
-TEST(freeing_the_map_cancels_its_chunks) {
+static int
+freeing_case(int order) {
   bh_run_opts o = {.queen_class = &queen, .task_name = "map_and_quit",
                    .workers = 1, .max_workers = 1};
   static const int64_t items[] = {5000, -1, -2, -3};
@@ -618,7 +621,8 @@ TEST(freeing_the_map_cancels_its_chunks) {
   int rc = 0;
 
   ASSERT_INT_EQ(marks_open(), 0);
-  o.task_args = bh_value_pack(NULL, "[I #I]", (int64_t)100, items, (size_t)4);
+  o.task_args = bh_value_pack(NULL, "[I i #I]", (int64_t)100, order, items,
+                              (size_t)4);
   ASSERT_INT_EQ(run_hive(&o, &r), 0);
   ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i]", &rc), 0);
   ASSERT_INT_EQ(rc, BH_ETIMEDOUT);
@@ -626,6 +630,14 @@ TEST(freeing_the_map_cancels_its_chunks) {
   bh_result_free(r);
   bh_value_free((bh_value *)o.task_args);
   return 0;
+}
+
+TEST(freeing_the_map_cancels_its_chunks) {
+  return freeing_case(BH_MAP_ORDERED);
+}
+
+TEST(freeing_the_map_cancels_its_chunks_as_completed) {
+  return freeing_case(BH_MAP_AS_COMPLETED);
 }
 
 /* A chunk's deadline (bh_deleg_opts.timeout_ms) cancels it: each of its
@@ -787,6 +799,7 @@ TEST_MAIN(TEST_ENTRY(ordered_one_item_per_task),
           TEST_ENTRY(a_worker_dying_fails_its_chunk),
           TEST_ENTRY(results_holding_blobs),
           TEST_ENTRY_T(freeing_the_map_cancels_its_chunks, 20),
+          TEST_ENTRY_T(freeing_the_map_cancels_its_chunks_as_completed, 20),
           TEST_ENTRY_T(a_chunk_deadline_cancels_its_items, 20),
           TEST_ENTRY_T(the_task_cancelled_cancels_the_map, 20),
           TEST_ENTRY(empty_input_is_done_at_once),
