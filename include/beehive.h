@@ -106,7 +106,8 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
  *   #X  an array from a C array: X one of i I u U f b s (its element
  *       letter), taking const T *items, size_t n (#s: const char *const *;
- *       #s#: const char *const *, const size_t *lens, size_t n)
+ *       #s#: const char *const *, const size_t *lens, size_t n); after
+ *       an s, put a blank before it: "s#I" reads as s# then I
  *
  * Blanks, commas and colons are ignored. Several items at top level make one
  * array, both ways. s#, y#, o and v with NULL pack nil too. Containers nest at
