@@ -104,6 +104,10 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  *   s# const char *, size_t      y# const void *, size_t (bin)
  *   o  const msgpack_object *    v  const bh_value * (its whole value)
  *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
+ *   #X  an array from a C array: X one of i I u U f b s (its element
+ *       letter), taking const T *items, size_t n (#s: const char *const *;
+ *       #s#: const char *const *, const size_t *lens, size_t n); after
+ *       an s, put a blank before it: "s#I" reads as s# then I
  *
  * Blanks, commas and colons are ignored. Several items at top level make one
  * array, both ways. s#, y#, o and v with NULL pack nil too. Containers nest at
@@ -122,7 +126,13 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  * const char * name to look up; `?` after it marks the key optional (the
  * target is left untouched when missing); keys the pattern does not name are
  * ignored. `*` skips one item of any type. An array pattern matches only an
- * array of exactly as many items. v is pack-only. Unpacking never allocates:
+ * array of exactly as many items. #X (X one of i I u U f b, or s# for
+ * borrowed strings) unpacks an array into the caller's C array: it takes
+ * T *items, size_t cap, size_t *n (#s#: const char **, size_t *lens,
+ * size_t cap, size_t *n); *n gets the count, at most cap, and with n NULL
+ * the array must hold exactly cap items ("[]: expected at most 4 items,
+ * got 5"; an element's error names it, "[7]: expected int, got str").
+ * v and #s are pack-only. Unpacking never allocates:
  * borrowed pointers are valid as long as the object. Messages name the
  * position: "[2][0]", "{opts}[3]", "[]" for an array's length, "value" for the
  * top; a format error reads "format: unknown letter 'x' at 3" (a 0-based
@@ -368,9 +378,10 @@ BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
  * cancel_task) aborts its transfer at once: the call returns
  * BH_ECANCELLED. */
 
-/* The message of this task's last failed I/O call, e.g. "connection
- * refused (GET http://127.0.0.1:9/x): Failed to connect ...", or NULL
- * when its last I/O call succeeded. Borrowed until the next I/O call. */
+/* The message of this task's last failed I/O call (or bh_map_new()),
+ * e.g. "connection refused (GET http://127.0.0.1:9/x): Failed to connect
+ * ...", or NULL when its last such call succeeded. Borrowed until the
+ * next such call. */
 BH_EXTERN const char *bh_task_errmsg(const bh_task *t);
 
 /* An HTTP request through the bee's session (libcurl's multi interface
@@ -591,6 +602,72 @@ BH_EXTERN size_t bh_result_format(const bh_result *r, char *buf, size_t len);
  * (status, returning_value, exception, traceback, other_details, reason). */
 BH_EXTERN const msgpack_object *bh_result_message(const bh_result *r);
 BH_EXTERN void bh_result_free(bh_result *r);
+
+/* ------------------------------------------------------------------------
+ * Map: task `name` over many items, as concurrent.futures'
+ * Executor.map(fn, items, chunksize=k). Each item is one call of the
+ * worker's handler with the item as its only argument ([item]: a handler
+ * written for bh_delegate(t, &r, name, "[I]", x) serves a map of int64s
+ * as it is). At most `window` task messages are in flight; with chunk k
+ * each message carries k items, and the worker calls the handler k times
+ * in one task, answering every item's outcome: for short tasks the round
+ * trip is paid once per k items.
+ *
+ * An item's failure is its own: the other items run (the rest of its
+ * chunk too), and it comes back raised with its chain, as a delegation's
+ * failure does ("Delegated task raised an exception.", root cause the
+ * handler's exception). A chunk that fails whole (its worker died, its
+ * deadline passed, no such task) fails each of its items with its result.
+ * Freeing the map cancels what is in flight: each chunk's worker gets
+ * cancel_task and stops between items. All calls from inside task t. */
+typedef struct bh_map bh_map;
+enum { BH_MAP_ORDERED = 0, BH_MAP_AS_COMPLETED = 1 };
+#define BH_MAP_CHUNK_MAX (1 << 20)
+
+/* Each field's range is in its comment; bh_map_new() refuses anything
+ * outside (BH_EINVAL, bh_task_errmsg() naming it). */
+typedef struct bh_map_opts {
+  int chunk;   /* items per task message: 0 (1) or 1 to BH_MAP_CHUNK_MAX */
+  int window;  /* task messages started and not wholly handed back: 0 (as
+                * many as hold 4,096 items, at least 2) or at least 1. The
+                * next one starts when bh_map_next() moves past one */
+  int order;   /* BH_MAP_ORDERED (input order; the default) or
+                * BH_MAP_AS_COMPLETED (chunks as they end, items in order
+                * within one) */
+  const bh_deleg_opts *deleg; /* retries and deadline of each task
+                               * message (a retry runs its whole chunk
+                               * again); NULL: the hive's defaults */
+} bh_map_opts;
+
+/* One item's outcome, borrowed until the next bh_map_next() or
+ * bh_map_free(). */
+typedef struct bh_map_item {
+  size_t index;                /* its position among the items */
+  bh_status status;
+  const msgpack_object *value; /* what the handler returned (nil unless
+                                * succeeded) */
+  const bh_result *result;     /* NULL when succeeded; else why, with its
+                                * chain (bh_raise_result() passes it on) */
+} bh_map_item;
+
+/* Starts a map of task `name` over the items fmt packs, which must make
+ * one array: "#I" with const int64_t *, size_t n packs a C array, "o" an
+ * array object (copied). o NULL: the defaults. The first window of task
+ * messages starts at once. Returns 0 with *out (owned: bh_map_free), or
+ * BH_EINVAL, BH_EFORMAT, BH_ENOMEM with *out NULL and bh_task_errmsg(t)
+ * saying why ("bh_map_new: chunk -1 is out of range: it must be 0
+ * (default 1) or 1 to 1048576"; returning the code from the handler
+ * raises ValueError with it); BH_EINVAL alone for a NULL t or out. */
+BH_EXTERN int bh_map_new(bh_task *t, bh_map **out, const char *name,
+                         const bh_map_opts *o, const char *fmt, ...);
+/* Waits for the next item's outcome (the next in input order, or in the
+ * order chunks end). Returns 0 with *out filled, BH_EDONE when every item
+ * has been handed back, or a wait error (BH_ETIMEDOUT: call again;
+ * BH_ECANCELLED: the task is cancelled), BH_EINVAL for NULL. */
+BH_EXTERN int bh_map_next(bh_map *m, bh_map_item *out, int64_t deadline);
+/* Frees the map, cancelling the task messages in flight. NULL does
+ * nothing. */
+BH_EXTERN void bh_map_free(bh_map *m);
 
 /* ------------------------------------------------------------------------
  * Worker subprocesses and the hive. */

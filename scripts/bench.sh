@@ -17,8 +17,8 @@
 #
 # Sizes can be cut for a quick look: BENCH_BURST_N, BENCH_SEQ_N,
 # BENCH_RTT_N, BENCH_MEMORY_N, BENCH_STARTUP_N, BENCH_BALANCE_N,
-# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_IO_ROUNDS,
-# BENCH_PREDICT_ROWS.
+# BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_MAP_N,
+# BENCH_IO_ROUNDS, BENCH_PREDICT_ROWS.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -98,6 +98,8 @@ fiber_spawn_ns||bh__fiber_new + first run of a fiber that returns at once
 ppe_submit_tasks_per_s||Python ProcessPoolExecutor (nproc workers): 20,000 submits of a trivial function, then wait for all
 ppe_seq_us||the same, one submit + result() at a time, median
 ppe_map_chunk100_tasks_per_s||the same, map over 200,000 items with chunksize 100
+map_chunk100_tasks_per_s||the hive'"'"'s map (bh_map_new, bench_map): 200,000 trivial items (a worker task returning its argument), chunk 100, in input order, 2 workers
+map_chunk100_vs_ppe||map_chunk100_tasks_per_s / ppe_map_chunk100_tasks_per_s
 io_serial_gets_per_s_20ms||floor: a serial loop of GETs (libcurl easy) from nginx on loopback answering after 20 ms: the loop a hive replaces
 io_raw_rows_per_s_256||floor: a plain libcurl multi client in one process, 256 GETs in flight, the same server: what the server and libcurl manage without the hive
 io_hive_rows_per_s_256||the hive: the queen keeps 256 delegations in flight over 2 workers, each a task that GETs its row through its bee'"'"'s HTTP session
@@ -189,6 +191,9 @@ for i in $(seq 1 "$REPEAT"); do
   run bench_burst "$BIN/bench_burst"
   run bench_balance "$BIN/bench_balance"
   run bench_payload "$BIN/bench_payload"
+  # as many items as ppe.py maps, unless BENCH_MAP_N says otherwise
+  run bench_map "$BIN/bench_map" \
+    "${BENCH_MAP_N:-$((${BENCH_PPE_N:-20000} * 10))}"
   if [ -n "$PY" ]; then
     run ppe "$PY" "$ROOT/bench/ppe.py" "${BENCH_PPE_N:-20000}"
   fi
@@ -236,6 +241,8 @@ ratio delegate_seq_ratio delegate_seq_same_cpu_p50_us pipe_rtt_same_cpu_us
 ratio delegate_seq_ratio_unpinned delegate_seq_p50_us pipe_rtt_us
 ratio delegate_seq_ratio_cross_cpu delegate_seq_cross_cpu_p50_us \
   pipe_rtt_cross_cpu_us
+ratio map_chunk100_vs_ppe map_chunk100_tasks_per_s \
+  ppe_map_chunk100_tasks_per_s
 ratio payload_ratio_64k payload_mb_per_s_64k raw_stream_mb_per_s_64k
 ratio payload_ratio_16m payload_mb_per_s_16m raw_stream_mb_per_s_16m
 ratio payload_ratio_16m_inline payload_inline_mb_per_s_16m \

@@ -375,8 +375,10 @@ busy_status(bh_task *t) {
   return bh_return(t, "f", busy);
 }
 
-static const bh_task_def builtin_tasks[] = {{"busy_status", busy_status},
-                                            {NULL, NULL}};
+static const bh_task_def builtin_tasks[] = {
+    {"busy_status", busy_status},
+    {BH__MAP_CHUNK_TASK, bh__map_chunk_task}, /* bh_map_new's chunks */
+    {NULL, NULL}};
 
 static bh_task_fn
 find_in(const bh_task_def *defs, const char *name) {

@@ -238,6 +238,16 @@ int bh__http_run(bh_task *t, const bh__xfer_req *rq, const char *type,
 int bh__http_resp_take(bh__xfer *x, bh_http_resp **out);
 /* Sets the exception; takes ownership of msg. */
 void bh__task_set_error(bh_task *t, const char *type, char *msg);
+/* The handler returned rc, a failure other than a cancellation: unless it
+ * raised, t gets the exception of its failed I/O call (rc is that call's
+ * code) or one naming rc. */
+void bh__task_error_of_rc(bh_task *t, int rc);
+/* The handler of task `name` through t's class chain, or NULL with t
+ * raising AttributeError ("Bee class 'W' has no task 'x'."). */
+bh_task_fn bh__task_handler(bh_task *t, const char *name);
+/* map_chunk.c: the built-in task that runs a map's chunk (map.c). */
+int bh__map_chunk_task(bh_task *t);
+#define BH__MAP_CHUNK_TASK "__map_chunk__"
 
 /* deleg.c */
 /* Starts a delegation whose result completes `fut`, with options o (NULL:
@@ -293,6 +303,13 @@ bh_result *bh__result_make(bh_status st, int64_t child_id, const char *type,
                            const msgpack_object *traceback,
                            const msgpack_object *details);
 
+/* A raised result wrapping what child child_id said, as the original
+ * wraps a delegated task's failure: exception {type, msg}, a traceback of
+ * tb_line, other_details {child_id, key: obj} (key "cause" or
+ * "reason"). */
+bh_result *bh__result_wrap(int64_t child_id, const char *tb_line,
+                           const char *type, const char *msg,
+                           const char *key, const msgpack_object *obj);
 /* Records the signal that cancelled bh_run (bh_result_signal). */
 void bh__result_set_signal(bh_result *r, int signum);
 bh_result *bh__result_from_done(const bh__wire_done *d, int64_t child_id);

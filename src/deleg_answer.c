@@ -8,32 +8,16 @@
 
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
 
-/* other_details of a wrapped result: {child_id, <key>: <obj>}. */
-static bh_value *
-details(int64_t child, const char *key, const msgpack_object *obj) {
-  return bh_value_pack(NULL, "{s:I s:o}", "child_id", (int64_t)child, key,
-                       obj);
-}
-
 static bh_result *
 wrap(const bh__deleg *d, const bh__child *c, const char *type,
      const char *msg, const char *key, const msgpack_object *obj) {
-  bh_value *det = details(c->id, key, obj);
   char line[256];
-  bh_value *tb;
-  bh_result *r;
 
   snprintf(line, sizeof(line),
            "  in delegation of task '%s' (id %lld) by bee %lld to child "
            "bee %lld", d->name, (long long)d->tid, (long long)c->bee->id,
            (long long)c->id);
-  tb = bh_value_pack(NULL, "[s]", line);
-  r = bh__result_make(BH_RAISED, c->id, type, msg, NULL,
-                      tb ? bh_value_object(tb) : NULL,
-                      det ? bh_value_object(det) : NULL);
-  bh_value_free(det);
-  bh_value_free(tb);
-  return r;
+  return bh__result_wrap(c->id, line, type, msg, key, obj);
 }
 
 static bh_result *

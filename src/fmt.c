@@ -7,6 +7,9 @@
 
 #include "fmt.h"
 
+/* The element letters of a C array (#I...). */
+#define ARR_ELEMS "iIuUfbs"
+
 static bool
 is_blank(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' ||
@@ -28,6 +31,11 @@ bh__tok_next(const char *fmt, size_t *pos, size_t *at) {
   if ((c == 's' || c == 'y') && fmt[*pos] == '#') {
     (*pos)++;
     return 256 + c;
+  }
+  if (c == '#' && fmt[*pos] != '\0' && strchr(ARR_ELEMS, fmt[*pos]) != NULL) {
+    size_t elem_at;
+
+    return T_ARR + bh__tok_next(fmt, pos, &elem_at); /* a letter or s# */
   }
   return c;
 }
@@ -90,6 +98,8 @@ fmt_bad_token(checker *c, int t, size_t at) {
   switch (t) {
   case 'y':
     return fmt_fail(c, at, "'y' must be followed by '#'");
+  case '#':
+    return fmt_fail(c, at, "'#' must be followed by one of " ARR_ELEMS);
   case '?':
     return fmt_fail(
         c, at, c->unpack ? "'?' must follow a map key" : "'?' is unpack-only");
@@ -116,6 +126,23 @@ is_scalar(int t) {
 }
 
 static int check_item(checker *c, size_t *pos, int depth);
+
+/* A container opening at `at` would be nested too deep. */
+static int
+fmt_too_deep(checker *c, size_t at) {
+  char what[48];
+
+  snprintf(what, sizeof(what), "nesting deeper than %d", BH__MAX_DEPTH);
+  return fmt_fail(c, at, what);
+}
+
+/* A C array (#I...), an array at depth `depth`. */
+static int
+check_carray(checker *c, int t, size_t at, int depth) {
+  if (c->unpack && bh__tok_elem(t) == 's')
+    return fmt_fail(c, at, "'#s' is pack-only: unpack strings with '#s#'");
+  return depth > BH__MAX_DEPTH ? fmt_too_deep(c, at) : 0;
+}
 
 static int
 check_pair(checker *c, size_t *pos, int depth) {
@@ -146,10 +173,8 @@ check_seq(checker *c, size_t *pos, int open, size_t open_at, int depth) {
   char what[48];
   size_t at;
 
-  if (depth > BH__MAX_DEPTH) {
-    snprintf(what, sizeof(what), "nesting deeper than %d", BH__MAX_DEPTH);
-    return fmt_fail(c, open_at, what);
-  }
+  if (depth > BH__MAX_DEPTH)
+    return fmt_too_deep(c, open_at);
   while ((t = bh__tok_peek(c->fmt, *pos)) != close) {
     if (t == T_END) {
       snprintf(what, sizeof(what), "unclosed '%c'", open);
@@ -171,6 +196,8 @@ check_item(checker *c, size_t *pos, int depth) {
 
   if (t == '[' || t == '{')
     return check_seq(c, pos, t, at, depth + 1);
+  if (bh__tok_is_arr(t))
+    return check_carray(c, t, at, depth + 1);
   if (is_scalar(t) || (t == 'v' && !c->unpack) || (t == '*' && c->unpack))
     return 0;
   return fmt_bad_token(c, t, at);

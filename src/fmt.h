@@ -9,8 +9,13 @@
 #include "internal.h"
 #include "value.h"
 
-/* Tokens: a letter is its own code; s# and y# get codes of their own. */
-enum { T_END = 0, T_SHASH = 256 + 's', T_YHASH = 256 + 'y' };
+/* Tokens: a letter is its own code; s# and y# get codes of their own. A
+ * C array, '#' and an element letter (#I, #s#...), is T_ARR plus the
+ * element's token; a '#' followed by anything else is '#' alone. */
+enum { T_END = 0, T_SHASH = 256 + 's', T_YHASH = 256 + 'y', T_ARR = 1024 };
+/* True for a C array token; bh__tok_elem() gives its element's token. */
+#define bh__tok_is_arr(t) ((t) > T_ARR)
+#define bh__tok_elem(t) ((t) - T_ARR)
 
 /* Reads the token at *pos and advances past it; *at gets its offset. */
 int bh__tok_next(const char *fmt, size_t *pos, size_t *at);

@@ -106,6 +106,75 @@ pack_value_arg(packer *p, const bh_value *v) {
   return wrote(p->pk->callback(p->pk->data, v->data, v->size));
 }
 
+/* #X: element i of a C array of letter elem's type (lens: #s#'s). */
+static int
+pack_elem(packer *p, int elem, const void *items, const size_t *lens,
+          size_t i) {
+  msgpack_packer *pk = p->pk;
+
+  switch (elem) {
+  case 'b':
+    return wrote(((const int *)items)[i] ? msgpack_pack_true(pk)
+                                          : msgpack_pack_false(pk));
+  case 'i':
+    return wrote(msgpack_pack_int(pk, ((const int *)items)[i]));
+  case 'I':
+    return wrote(msgpack_pack_int64(pk, ((const int64_t *)items)[i]));
+  case 'u':
+    return wrote(msgpack_pack_unsigned_int(pk, ((const unsigned *)items)[i]));
+  case 'U':
+    return wrote(msgpack_pack_uint64(pk, ((const uint64_t *)items)[i]));
+  case 'f':
+    return wrote(msgpack_pack_double(pk, ((const double *)items)[i]));
+  case 's': {
+    const char *s = ((const char *const *)items)[i];
+    return pack_raw(p, false, s, s != NULL ? strlen(s) : 0);
+  }
+  }
+  return pack_raw(p, false, ((const char *const *)items)[i], lens[i]);
+}
+
+/* The pointer argument of a C array of letter elem's type, read as that
+ * type (a va_arg of another pointer type would be undefined). */
+static const void *
+carray_arg(va_list *ap, int elem) {
+  switch (elem) {
+  case 'b':
+  case 'i':
+    return va_arg(*ap, const int *);
+  case 'I':
+    return va_arg(*ap, const int64_t *);
+  case 'u':
+    return va_arg(*ap, const unsigned *);
+  case 'U':
+    return va_arg(*ap, const uint64_t *);
+  case 'f':
+    return va_arg(*ap, const double *);
+  }
+  return va_arg(*ap, const char *const *); /* s and s# */
+}
+
+/* #X: an array of the n items of a C array; NULL packs nil. #s# takes the
+ * strings, then their lengths, then n. */
+static int
+pack_carray(packer *p, int elem) {
+  const void *items = carray_arg(p->ap, elem);
+  const size_t *lens = elem == T_SHASH ? va_arg(*p->ap, const size_t *) : NULL;
+  size_t n = va_arg(*p->ap, size_t), i;
+  int rc;
+
+  if (items == NULL || (elem == T_SHASH && lens == NULL))
+    return wrote(msgpack_pack_nil(p->pk));
+  if (n > UINT32_MAX)
+    return BH_EMSGSIZE;
+  if (p->depth >= BH__MAX_DEPTH)
+    return BH_EFORMAT;
+  rc = wrote(msgpack_pack_array(p->pk, n));
+  for (i = 0; i < n && rc == 0; i++)
+    rc = pack_elem(p, elem, items, lens, i);
+  return rc;
+}
+
 static int pack_item(packer *p);
 
 /* Packs the items up to the close (or the end) as an array or a map. */
@@ -135,8 +204,11 @@ pack_item(packer *p) {
   msgpack_packer *pk = p->pk;
   va_list *ap = p->ap;
   size_t at;
+  int t = bh__tok_next(p->fmt, &p->pos, &at);
 
-  switch (bh__tok_next(p->fmt, &p->pos, &at)) {
+  if (bh__tok_is_arr(t))
+    return pack_carray(p, bh__tok_elem(t));
+  switch (t) {
   case 'n':
     return wrote(msgpack_pack_nil(pk));
   case 'b':

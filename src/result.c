@@ -156,6 +156,22 @@ bh__result_make(bh_status st, int64_t child_id, const char *type,
   return pack_result(st, child_id, type, message, &d);
 }
 
+bh_result *
+bh__result_wrap(int64_t child_id, const char *tb_line, const char *type,
+                const char *msg, const char *key, const msgpack_object *obj) {
+  bh_value *det = bh_value_pack(NULL, "{s:I s:o}", "child_id", child_id, key,
+                                obj);
+  bh_value *tb = bh_value_pack(NULL, "[s]", tb_line);
+  bh_result *r;
+
+  r = bh__result_make(BH_RAISED, child_id, type, msg, NULL,
+                      tb ? bh_value_object(tb) : NULL,
+                      det ? bh_value_object(det) : NULL);
+  bh_value_free(det);
+  bh_value_free(tb);
+  return r;
+}
+
 /* The accessors take NULL, the *out of a call that failed: a caller that
  * reads it before checking the code gets "raised, nothing", not a crash. */
 bh_status

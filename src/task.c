@@ -62,6 +62,20 @@ bh__task_set_error(bh_task *t, const char *type, char *msg) {
   t->errmsg = msg;
 }
 
+void
+bh__task_error_of_rc(bh_task *t, int rc) {
+  if (t->errtype == NULL && rc < 0 && rc == t->io_err && t->io_msg) {
+    /* The handler passed on the code of its failed I/O call. */
+    bh__task_set_error(t, t->io_type, bh__strdup(t->io_msg));
+    bh__task_tb_where(t);
+  } else if (t->errtype == NULL) {
+    bh__task_set_error(t, rc < 0 ? bh_err_name(rc) : "TaskError",
+              rc < 0 ? bh__strdup(bh_strerror(rc))
+                     : bh__asprintf("The task returned %d.", rc));
+    bh__task_tb_where(t);
+  }
+}
+
 /* Fills o from the handler's return code. A task that was cancelled
  * answers cancelled whatever its handler returned afterwards: a handler
  * that stops at a wait's BH_ECANCELLED and returns what it has must not
@@ -99,16 +113,7 @@ outcome_make(bh_task *t, int rc, outcome *o) {
     }
     return;
   }
-  if (t->errtype == NULL && rc < 0 && rc == t->io_err && t->io_msg) {
-    /* The handler passed on the code of its failed I/O call. */
-    bh__task_set_error(t, t->io_type, bh__strdup(t->io_msg));
-    bh__task_tb_where(t);
-  } else if (t->errtype == NULL) {
-    bh__task_set_error(t, rc < 0 ? bh_err_name(rc) : "TaskError",
-              rc < 0 ? bh__strdup(bh_strerror(rc))
-                     : bh__asprintf("The task returned %d.", rc));
-    bh__task_tb_where(t);
-  }
+  bh__task_error_of_rc(t, rc);
   o->d.status = BH_RAISED;
   o->exc = bh_value_pack(NULL, "{s:s s:s}", "type", t->errtype, "message",
                          t->errmsg ? t->errmsg : "");
@@ -125,6 +130,17 @@ outcome_free(outcome *o) {
     msgpack_unpacked_destroy(&o->ret);
 }
 
+bh_task_fn
+bh__task_handler(bh_task *t, const char *name) {
+  bh_task_fn fn = bh__bee_find_task(t->bee, name);
+
+  if (fn == NULL)
+    bh_raise(t, "AttributeError", "Bee class '%s' has no task '%s'.",
+             t->bee->cls && t->bee->cls->name ? t->bee->cls->name : "-",
+             name);
+  return fn;
+}
+
 static int
 run_handler(bh_task *t) {
   bh_task_fn fn;
@@ -133,13 +149,8 @@ run_handler(bh_task *t) {
     return t->local_fn(t, t->local_arg);
   if (t->name == NULL)
     return BH_ENOMEM;
-  fn = bh__bee_find_task(t->bee, t->name);
-  if (fn == NULL)
-    return bh_raise(t, "AttributeError", "Bee class '%s' has no task '%s'.",
-                    t->bee->cls && t->bee->cls->name ? t->bee->cls->name
-                                                     : "-",
-                    t->name);
-  return fn(t);
+  fn = bh__task_handler(t, t->name);
+  return fn != NULL ? fn(t) : BH_ERAISED;
 }
 
 /* The outcome could not be encoded (too big, nested too deep, no memory):

@@ -79,10 +79,10 @@ mismatch(unpacker *u, const char *want, const msgpack_object *o) {
   return fail(u, "expected %s, got %s", want, bh__type_name(o));
 }
 
+/* The scalar letters store through a pointer, so that a C array's
+ * elements (#I...) go through the same checks as single targets. */
 static int
-unpack_bool(unpacker *u, const msgpack_object *o) {
-  int *p = va_arg(*u->ap, int *);
-
+bool_to(unpacker *u, const msgpack_object *o, int *p) {
   if (o->type != MSGPACK_OBJECT_BOOLEAN)
     return mismatch(u, "bool", o);
   if (p != NULL)
@@ -109,32 +109,25 @@ int_range(int t, int64_t *min, uint64_t *max) {
   }
 }
 
-/* Stores v (known to be in range) into the target of integer letter t. */
+/* Stores v (known to be in range) into target p of integer letter t. */
 static void
-store_int(unpacker *u, int t, bool neg, int64_t sv, uint64_t uv) {
+store_int(void *p, int t, bool neg, int64_t sv, uint64_t uv) {
   int64_t s = neg ? sv : (int64_t)uv; /* uv <= INT64_MAX for signed t */
 
-  if (t == 'i') {
-    int *p = va_arg(*u->ap, int *);
-    if (p != NULL)
-      *p = (int)s;
-  } else if (t == 'I') {
-    int64_t *p = va_arg(*u->ap, int64_t *);
-    if (p != NULL)
-      *p = s;
-  } else if (t == 'u') {
-    unsigned *p = va_arg(*u->ap, unsigned *);
-    if (p != NULL)
-      *p = (unsigned)uv;
-  } else {
-    uint64_t *p = va_arg(*u->ap, uint64_t *);
-    if (p != NULL)
-      *p = uv;
-  }
+  if (p == NULL)
+    return;
+  if (t == 'i')
+    *(int *)p = (int)s;
+  else if (t == 'I')
+    *(int64_t *)p = s;
+  else if (t == 'u')
+    *(unsigned *)p = (unsigned)uv;
+  else
+    *(uint64_t *)p = uv;
 }
 
 static int
-unpack_int(unpacker *u, int t, const msgpack_object *o) {
+int_to(unpacker *u, int t, const msgpack_object *o, void *p) {
   int64_t min, sv = 0;
   uint64_t max, uv = 0;
   bool neg;
@@ -155,13 +148,13 @@ unpack_int(unpacker *u, int t, const msgpack_object *o) {
     return fail(u, "expected int from %" PRId64 " to %" PRIu64 ", got %s", min,
                 max, got);
   }
-  store_int(u, t, neg, sv, uv);
+  store_int(p, t, neg, sv, uv);
   return 0;
 }
 
 static int
-unpack_float(unpacker *u, const msgpack_object *o) {
-  double *p = va_arg(*u->ap, double *), d;
+float_to(unpacker *u, const msgpack_object *o, double *p) {
+  double d;
 
   switch (o->type) {
   case MSGPACK_OBJECT_FLOAT32:
@@ -206,19 +199,14 @@ unpack_strbuf(unpacker *u, const msgpack_object *o) {
   return 0;
 }
 
-/* s# (str only) and y# (bin or str): borrow a pointer and a length. */
+/* s# (str only) and y# (bin or str): borrow a pointer and a length; the
+ * pointer goes to pp (y#) or sp (s#), each may be NULL. */
 static int
-unpack_bytes(unpacker *u, const msgpack_object *o, bool bin) {
-  const void **pp = NULL;
-  const char **sp = NULL;
+bytes_to(unpacker *u, const msgpack_object *o, bool bin, const void **pp,
+         const char **sp, size_t *np) {
   const void *ptr;
-  size_t *np, n;
+  size_t n;
 
-  if (bin)
-    pp = va_arg(*u->ap, const void **);
-  else
-    sp = va_arg(*u->ap, const char **);
-  np = va_arg(*u->ap, size_t *);
   if (o->type == MSGPACK_OBJECT_STR)
     ptr = o->via.str.ptr, n = o->via.str.size;
   else if (bin && o->type == MSGPACK_OBJECT_BIN)
@@ -232,6 +220,120 @@ unpack_bytes(unpacker *u, const msgpack_object *o, bool bin) {
   if (np != NULL)
     *np = n;
   return 0;
+}
+
+static int
+unpack_bytes(unpacker *u, const msgpack_object *o, bool bin) {
+  const void **pp = NULL;
+  const char **sp = NULL;
+
+  if (bin)
+    pp = va_arg(*u->ap, const void **);
+  else
+    sp = va_arg(*u->ap, const char **);
+  return bytes_to(u, o, bin, pp, sp, va_arg(*u->ap, size_t *));
+}
+
+/* The pointer target of letter t (b i I u U f, or s# for its strings),
+ * read as its own type: a va_arg of another pointer type is undefined. */
+static void *
+target_arg(va_list *ap, int t) {
+  switch (t) {
+  case 'b':
+  case 'i':
+    return va_arg(*ap, int *);
+  case 'I':
+    return va_arg(*ap, int64_t *);
+  case 'u':
+    return va_arg(*ap, unsigned *);
+  case 'U':
+    return va_arg(*ap, uint64_t *);
+  case 'f':
+    return va_arg(*ap, double *);
+  }
+  return (void *)va_arg(*ap, const char **);
+}
+
+/* The size of one element of a C array of letter t. */
+static size_t
+elem_size(int t) {
+  switch (t) {
+  case 'b':
+  case 'i':
+    return sizeof(int);
+  case 'u':
+    return sizeof(unsigned);
+  case 'f':
+    return sizeof(double);
+  case T_SHASH:
+    return sizeof(const char *);
+  }
+  return sizeof(int64_t); /* I and U */
+}
+
+/* Element o of a C array: into items[i] (and lens[i] for #s#); items
+ * NULL stores nothing. */
+static int
+elem_to(unpacker *u, int t, const msgpack_object *o, void *items,
+        size_t *lens, size_t i) {
+  void *p = items != NULL ? (char *)items + i * elem_size(t) : NULL;
+
+  switch (t) {
+  case 'b':
+    return bool_to(u, o, p);
+  case 'f':
+    return float_to(u, o, p);
+  case T_SHASH:
+    return bytes_to(u, o, false, NULL, p, lens != NULL ? lens + i : NULL);
+  }
+  return int_to(u, t, o, p);
+}
+
+/* The array does not fit the caller's C array of cap items. */
+static int
+carray_size_fail(unpacker *u, uint32_t size, size_t cap, bool exact) {
+  size_t old = path_push(u, "[]");
+  int rc;
+
+  if (exact)
+    rc = fail(u, "expected array of %zu item%s, got %" PRIu32, cap,
+              cap == 1 ? "" : "s", size);
+  else
+    rc = fail(u, "expected at most %zu item%s, got %" PRIu32, cap,
+              cap == 1 ? "" : "s", size);
+  path_pop(u, old);
+  return rc;
+}
+
+/* #X: array o into the caller's C array: items, (#s#: lens,) cap, n. With
+ * n NULL the array must hold exactly cap items; otherwise at most cap, and
+ * *n gets how many. */
+static int
+unpack_carray(unpacker *u, int t, const msgpack_object *o) {
+  void *items = target_arg(u->ap, t);
+  size_t *lens = t == T_SHASH ? va_arg(*u->ap, size_t *) : NULL;
+  size_t cap = va_arg(*u->ap, size_t), *np = va_arg(*u->ap, size_t *), i, old;
+  uint32_t size;
+  int rc = 0;
+
+  if (o->type != MSGPACK_OBJECT_ARRAY)
+    return mismatch(u, "array", o);
+  size = o->via.array.size;
+  if (np == NULL ? size != cap : size > cap)
+    return carray_size_fail(u, size, cap, np == NULL);
+  for (i = 0; i < size && rc == 0; i++) {
+    rc = elem_to(u, t, &o->via.array.ptr[i], items, lens, i);
+    if (rc != 0) { /* again, with the element's position in the message:
+                    * naming every element up front would cost a printf
+                    * each */
+      old = path_push(u, "[%zu]", i);
+      rc = elem_to(u, t, &o->via.array.ptr[i], NULL, NULL, i);
+      path_pop(u, old);
+    }
+  }
+  if (rc == 0 && np != NULL)
+    *np = size;
+  return rc;
 }
 
 static int
@@ -250,23 +352,25 @@ static void
 skip_item(unpacker *u) {
   va_list *ap = u->ap;
   size_t at;
+  int t = bh__tok_next(u->fmt, &u->pos, &at);
 
-  switch (bh__tok_next(u->fmt, &u->pos, &at)) {
+  if (bh__tok_is_arr(t)) {
+    t = bh__tok_elem(t);
+    (void)target_arg(ap, t);
+    if (t == T_SHASH)
+      (void)va_arg(*ap, size_t *);
+    (void)va_arg(*ap, size_t);
+    (void)va_arg(*ap, size_t *);
+    return;
+  }
+  switch (t) {
   case 'b':
   case 'i':
-    (void)va_arg(*ap, int *);
-    break;
   case 'I':
-    (void)va_arg(*ap, int64_t *);
-    break;
   case 'u':
-    (void)va_arg(*ap, unsigned *);
-    break;
   case 'U':
-    (void)va_arg(*ap, uint64_t *);
-    break;
   case 'f':
-    (void)va_arg(*ap, double *);
+    (void)target_arg(ap, t);
     break;
   case 's':
     (void)va_arg(*ap, char *);
@@ -379,18 +483,20 @@ unpack_item(unpacker *u, const msgpack_object *o) {
   size_t at;
   int t = bh__tok_next(u->fmt, &u->pos, &at);
 
+  if (bh__tok_is_arr(t))
+    return unpack_carray(u, bh__tok_elem(t), o);
   switch (t) {
   case 'n':
     return o->type == MSGPACK_OBJECT_NIL ? 0 : mismatch(u, "nil", o);
   case 'b':
-    return unpack_bool(u, o);
+    return bool_to(u, o, target_arg(u->ap, t));
   case 'i':
   case 'I':
   case 'u':
   case 'U':
-    return unpack_int(u, t, o);
+    return int_to(u, t, o, target_arg(u->ap, t));
   case 'f':
-    return unpack_float(u, o);
+    return float_to(u, o, target_arg(u->ap, t));
   case 's':
     return unpack_strbuf(u, o);
   case T_SHASH:

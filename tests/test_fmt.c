@@ -18,7 +18,10 @@ static const struct {
     {"{s: i, s }", "format: map key without value at 7"},
     {"y", "format: 'y' must be followed by '#' at 0"},
     {"[y #]", "format: 'y' must be followed by '#' at 1"},
-    {"#", "format: unknown letter '#' at 0"},
+    {"#", "format: '#' must be followed by one of iIuUfbs at 0"},
+    {"[i #x]", "format: '#' must be followed by one of iIuUfbs at 3"},
+    {"[# I]", "format: '#' must be followed by one of iIuUfbs at 1"},
+    {"[#y#]", "format: '#' must be followed by one of iIuUfbs at 1"},
     {"[\x01]", "format: unknown byte 0x01 at 1"},
     {"", "format: empty"},
     {" ,: ", "format: empty"},
@@ -40,6 +43,9 @@ TEST(format_errors_when_unpacking) {
               bh_value_object(v), "[?]");
   EXPECT_FAIL(BH_EFORMAT, "format: 'v' is pack-only at 1", bh_value_object(v),
               "[v]");
+  EXPECT_FAIL(BH_EFORMAT,
+              "format: '#s' is pack-only: unpack strings with '#s#' at 1",
+              bh_value_object(v), "[#s]");
   EXPECT_FAIL(BH_EFORMAT, "format: map key must be 's' at 1",
               bh_value_object(v), "{i:i}");
   EXPECT_FAIL(BH_EFORMAT, "format: map key must be 's' at 2",
