@@ -590,6 +590,10 @@ q_queue(bh_task *t) {
                     (int64_t)0);
   bh_future_wait(f4, -1);
   bh_result_unpack(bh_future_result(f4), NULL, 0, "[i * * * * *]", &s4);
+  bh_future_free(f1);
+  bh_future_free(f2);
+  bh_future_free(f3);
+  bh_future_free(f4);
   bh_group_free(g);
   bh_group_free(gd);
   return bh_return(t, "[i I s i I i i]", code2, took2, why, st3, took3, s1,
