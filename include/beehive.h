@@ -326,10 +326,17 @@ BH_EXTERN int bh_return_object(bh_task *t, const msgpack_object *obj);
 BH_EXTERN int bh_raise_at(bh_task *t, const char *file, int line,
                           const char *func, const char *type,
                           const char *fmt, ...) BH_PRINTF(6, 7);
-/* Raises because a delegated result failed: the exception is a
- * "DelegationError" with `r`'s message, and `r` (its whole message) becomes
- * the cause in other_details, so the chain reaches the caller. Returns
- * BH_ERAISED. Borrows r. */
+/* Raises a failed delegated result again, so that its chain reaches the
+ * caller: the exception has r's own type and message (bh_result_errtype()
+ * and bh_result_errmsg()), r's traceback lines follow this call's file
+ * and line, and r's other_details (with the child's message as `cause`)
+ * become the task's. A child's raise, cancellation or death comes as a
+ * "RuntimeError" ("Delegated task raised an exception." ...,
+ * docs/PROTOCOL.md section 10); a delegation cancelled on this side (a
+ * deadline, bh_future_cancel(), every child denying) as a
+ * "CancelledError" with the reason; a NULL r (a bh_delegate() that
+ * failed before it started) as a "RuntimeError". Returns BH_ERAISED.
+ * Borrows r. */
 #define bh_raise_result(t, r)                                                \
   bh_raise_result_at((t), __FILE__, __LINE__, __func__, (r))
 BH_EXTERN int bh_raise_result_at(bh_task *t, const char *file, int line,
@@ -544,7 +551,11 @@ BH_EXTERN void *bh_future_udata(const bh_future *f);
 BH_EXTERN void bh_future_free(bh_future *f);
 
 /* ------------------------------------------------------------------------
- * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). The
+ * Results, as the delegating bee records them, the way the original
+ * BeeHive does (docs/PROTOCOL.md section 10): a child's succeeded answer
+ * is its value; its raised or cancelled answer, or its death, is recorded
+ * raised with a RuntimeError saying which, the child's message as the
+ * cause; a delegation nobody took, or cancelled here, is cancelled. The
  * accessors take NULL (a failed bh_delegate's *out): status BH_RAISED,
  * child id -1, nil value, NULL strings and message, an empty format, and
  * bh_result_unpack() returns BH_EINVAL. */
