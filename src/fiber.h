@@ -24,8 +24,14 @@ typedef void (*bh__fiber_fn)(void *arg);
 #define BH__GUARD_SIZE ((size_t)64 << 10)
 
 /* Makes a fiber that will run fn(arg) when first woken. Returns owned (the
- * scheduler frees it when fn returns) or NULL. */
+ * scheduler frees it when fn returns) or NULL. Its stack comes from the
+ * pool at its first run, so fibers that finish without suspending share
+ * one stack however many were made in a turn. */
 bh__fiber *bh__fiber_new(bh__fiber_fn fn, void *arg);
+/* What runs on main, instead of fn(arg), when no stack can be had at the
+ * first run (out of memory or of mappings); f is freed after it. Without
+ * one that aborts. */
+void bh__fiber_on_nostack(bh__fiber *f, bh__fiber_fn nostack);
 /* Queues f to resume; its pending bh__fiber_suspend() returns `status`.
  * A second wake before it runs is ignored. */
 void bh__fiber_wake(bh__fiber *f, int status);
@@ -44,4 +50,11 @@ bool bh__sched_pending(void);
 void bh__sched_reset_after_fork(void);
 /* Number of fibers alive on this thread (for tests). */
 size_t bh__fiber_live(void);
+/* For tests: the stacks mapped so far on this thread, the free stacks
+ * pooled now, and the end of the pool's window as if its time had come
+ * (the peak of the window before is forgotten, and the free stacks kept
+ * for it beyond the new peak are unmapped). */
+size_t bh__fiber_stacks_mapped(void);
+size_t bh__fiber_stacks_pooled(void);
+void bh__fiber_pool_roll(void);
 #endif
