@@ -682,6 +682,18 @@ typedef struct bh_stats {
                         * (oldest first), then the living; older dead
                         * children count in deaths and spawned only */
   const bh_child_stats *children; /* borrowed: valid until the next call */
+  /* Time and pace, for a progress line. The units are the bee's answered
+   * delegations (succeeded + raised + cancelled), or once one of its
+   * tasks has called bh_progress_add(), the units it counts (rows,
+   * files...). */
+  double elapsed_s;    /* seconds since the bee started (bh_run's queen:
+                        * since bh_run started her) */
+  uint64_t done;       /* units done so far */
+  uint64_t total;      /* units expected (bh_progress_total()); 0 unknown */
+  double per_s;        /* done / elapsed_s: the mean rate so far; 0 at 0 s */
+  double eta_s;        /* seconds left at that rate, (total - done) /
+                        * per_s; 0 once done reaches total; -1 unknown
+                        * (total 0, or nothing done yet) */
 } bh_stats;
 
 /* Fills *out with the bee's counts. The children array stays valid until
@@ -689,8 +701,19 @@ typedef struct bh_stats {
 BH_EXTERN int bh_bee_stats(bh_bee *bee, bh_stats *out);
 
 /* Called on the queen's loop every interval while her task runs, and once
- * more with final = 1 when it has ended. */
+ * more with final = 1 when it has ended. s holds the queen's counts, with
+ * the elapsed time, the rate and the ETA (bh_progress_format_stats()
+ * draws them as a line). */
 typedef void (*bh_progress_fn)(void *udata, const bh_stats *s, int final);
+
+/* Progress in units of the task's choosing, as tqdm counts them: total is
+ * how many the bee's work will do (0: unknown), and bh_progress_add()
+ * counts n more done. Until a task of the bee calls bh_progress_add(),
+ * bh_stats.done counts the bee's answered delegations. They set the
+ * task's own bee: call them from the queen's task for bh_run's progress
+ * hook. A NULL t does nothing. */
+BH_EXTERN void bh_progress_total(bh_task *t, uint64_t total);
+BH_EXTERN void bh_progress_add(bh_task *t, uint64_t n);
 
 typedef struct bh_trace bh_trace;
 
@@ -734,6 +757,14 @@ BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
 BH_EXTERN size_t bh_progress_format(char *buf, size_t len, uint64_t done,
                                     uint64_t total, double per_s,
                                     size_t workers, const char *unit);
+/* The same line from a progress hook's stats: its done, total, per_s,
+ * elapsed_s, eta_s and living workers, e.g.
+ * "[#####---------------] 1234/100000 rows  5,432 rows/s  elapsed 0:00
+ * ETA 0:19  workers 2" (one line). Times are m:ss, or h:mm:ss from an
+ * hour; an ETA beyond 99 hours, or unknown, is "--:--". */
+BH_EXTERN size_t bh_progress_format_stats(char *buf, size_t len,
+                                          const bh_stats *s,
+                                          const char *unit);
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 
