@@ -541,6 +541,7 @@ flush_rows(pipeline *pl) {
     s->line = NULL;
     pl->head++;
     A.done = pl->head;
+    bh_progress_add(pl->t, 1); /* the progress line counts rows */
   }
 }
 
@@ -627,6 +628,7 @@ predict(bh_task *t) {
 
   if (bh_task_unpack(t, "[I I I]", &rows, &batch, &window) != 0)
     return BH_ERAISED;
+  bh_progress_total(t, (uint64_t)rows);
   if ((rc = prepare_inputs(t)) != 0)
     return rc;
   pl.n_rows = (uint64_t)rows;
@@ -669,16 +671,15 @@ keep_stats(app *a, const bh_stats *s) {
   }
 }
 
+/* The line from the hook's stats: rows (the queen's task counts them with
+ * bh_progress_add), the elapsed time, the rate and the ETA. */
 static void
 on_progress(void *udata, const bh_stats *s, int final) {
   app *a = udata;
-  double secs = since(&a->t0);
   char line[160];
 
   if (a->live) {
-    bh_progress_format(line, sizeof(line), a->done, a->o.rows,
-                       secs > 0 ? (double)a->done / secs : 0, s->alive,
-                       "rows");
+    bh_progress_format_stats(line, sizeof(line), s, "rows");
     fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
     a->drawn = !final;
   }

@@ -345,10 +345,17 @@ BH_EXTERN int bh_return_object(bh_task *t, const msgpack_object *obj);
 BH_EXTERN int bh_raise_at(bh_task *t, const char *file, int line,
                           const char *func, const char *type,
                           const char *fmt, ...) BH_PRINTF(6, 7);
-/* Raises because a delegated result failed: the exception is a
- * "DelegationError" with `r`'s message, and `r` (its whole message) becomes
- * the cause in other_details, so the chain reaches the caller. Returns
- * BH_ERAISED. Borrows r. */
+/* Raises a failed delegated result again, so that its chain reaches the
+ * caller: the exception has r's own type and message (bh_result_errtype()
+ * and bh_result_errmsg()), r's traceback lines follow this call's file
+ * and line, and r's other_details (with the child's message as `cause`)
+ * become the task's. A child's raise, cancellation or death comes as a
+ * "RuntimeError" ("Delegated task raised an exception." ...,
+ * docs/PROTOCOL.md section 10); a delegation cancelled on this side (a
+ * deadline, bh_future_cancel(), every child denying) as a
+ * "CancelledError" with the reason; a NULL r (a bh_delegate() that
+ * failed before it started) as a "RuntimeError". Returns BH_ERAISED.
+ * Borrows r. */
 #define bh_raise_result(t, r)                                                \
   bh_raise_result_at((t), __FILE__, __LINE__, __func__, (r))
 BH_EXTERN int bh_raise_result_at(bh_task *t, const char *file, int line,
@@ -564,7 +571,11 @@ BH_EXTERN void *bh_future_udata(const bh_future *f);
 BH_EXTERN void bh_future_free(bh_future *f);
 
 /* ------------------------------------------------------------------------
- * Results, as the delegating bee records them (ORIGINAL-BEHAVIOUR.md). The
+ * Results, as the delegating bee records them, the way the original
+ * BeeHive does (docs/PROTOCOL.md section 10): a child's succeeded answer
+ * is its value; its raised or cancelled answer, or its death, is recorded
+ * raised with a RuntimeError saying which, the child's message as the
+ * cause; a delegation nobody took, or cancelled here, is cancelled. The
  * accessors take NULL (a failed bh_delegate's *out): status BH_RAISED,
  * child id -1, nil value, NULL strings and message, an empty format, and
  * bh_result_unpack() returns BH_EINVAL. */
@@ -757,6 +768,18 @@ typedef struct bh_stats {
                         * (oldest first), then the living; older dead
                         * children count in deaths and spawned only */
   const bh_child_stats *children; /* borrowed: valid until the next call */
+  /* Time and pace, for a progress line. The units are the bee's answered
+   * delegations (succeeded + raised + cancelled), or once one of its
+   * tasks has called bh_progress_add(), the units it counts (rows,
+   * files...). */
+  double elapsed_s;    /* seconds since the bee started (bh_run's queen:
+                        * since bh_run started her) */
+  uint64_t done;       /* units done so far */
+  uint64_t total;      /* units expected (bh_progress_total()); 0 unknown */
+  double per_s;        /* done / elapsed_s: the mean rate so far; 0 at 0 s */
+  double eta_s;        /* seconds left at that rate, (total - done) /
+                        * per_s; 0 once done reaches total; -1 unknown
+                        * (total 0, or nothing done yet) */
 } bh_stats;
 
 /* Fills *out with the bee's counts. The children array stays valid until
@@ -764,8 +787,19 @@ typedef struct bh_stats {
 BH_EXTERN int bh_bee_stats(bh_bee *bee, bh_stats *out);
 
 /* Called on the queen's loop every interval while her task runs, and once
- * more with final = 1 when it has ended. */
+ * more with final = 1 when it has ended. s holds the queen's counts, with
+ * the elapsed time, the rate and the ETA (bh_progress_format_stats()
+ * draws them as a line). */
 typedef void (*bh_progress_fn)(void *udata, const bh_stats *s, int final);
+
+/* Progress in units of the task's choosing, as tqdm counts them: total is
+ * how many the bee's work will do (0: unknown), and bh_progress_add()
+ * counts n more done. Until a task of the bee calls bh_progress_add(),
+ * bh_stats.done counts the bee's answered delegations. They set the
+ * task's own bee: call them from the queen's task for bh_run's progress
+ * hook. A NULL t does nothing. */
+BH_EXTERN void bh_progress_total(bh_task *t, uint64_t total);
+BH_EXTERN void bh_progress_add(bh_task *t, uint64_t n);
 
 typedef struct bh_trace bh_trace;
 
@@ -809,6 +843,14 @@ BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
 BH_EXTERN size_t bh_progress_format(char *buf, size_t len, uint64_t done,
                                     uint64_t total, double per_s,
                                     size_t workers, const char *unit);
+/* The same line from a progress hook's stats: its done, total, per_s,
+ * elapsed_s, eta_s and living workers, e.g.
+ * "[#####---------------] 1234/100000 rows  5,432 rows/s  elapsed 0:00
+ * ETA 0:19  workers 2" (one line). Times are m:ss, or h:mm:ss from an
+ * hour; an ETA beyond 99 hours, or unknown, is "--:--". */
+BH_EXTERN size_t bh_progress_format_stats(char *buf, size_t len,
+                                          const bh_stats *s,
+                                          const char *unit);
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 

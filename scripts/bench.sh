@@ -58,6 +58,13 @@ burst_queen_cpu_w1||the queen process'"'"'s CPU time over the wall time during t
 burst_queen_cpu_w2||the same for w2
 burst_workers_cpu_w1||the workers'"'"' CPU time over the same wall time (queen + workers near 1.0: they share one CPU)
 burst_workers_cpu_w2||the same for w2 (both workers together)
+burst_unlimited_tasks_per_s_w1||the w1 burst with max_concurrency -1 (no limit): the 4,096 tasks in flight all run at once in the worker
+burst_unlimited_vs_1024_w1||burst_unlimited_tasks_per_s_w1 / burst_tasks_per_s_w1 (was 0.14 while each task took its fiber stack when it was made: see Findings)
+burst_unlimited_tasks_per_s_w2||the w2 burst with no limit: neither worker is ever full, so every offer goes to both (no direct offers)
+burst_unlimited_vs_1024_w2||burst_unlimited_tasks_per_s_w2 / burst_tasks_per_s_w2
+burst_nap_tasks_per_s_w1||200,000 delegations of a task sleeping 1 ms (bh_sleep), 4,096 in flight, one worker at max_concurrency 1,024
+burst_nap_unlimited_tasks_per_s_w1||the same with no limit: 4,096 tasks wait at once in the worker, ending and starting in waves
+burst_nap_unlimited_vs_1024_w1||burst_nap_unlimited_tasks_per_s_w1 / burst_nap_tasks_per_s_w1 (was 0.09-0.10 with a fixed pool of 1,024 free stacks)
 balance_min_share|>=0.45|20,000 tasks sleeping 1 ms, two workers with max_concurrency 64: the smaller worker'"'"'s share (by bh_result_child_id)
 balance_makespan_ratio|<=1.15|makespan / ideal, ideal = 20,000 x 1 ms / (2 x 64) = 156.25 ms
 balance_makespan_ms||the makespan: first delegation to last answer

@@ -475,6 +475,7 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   if (bee == NULL)
     return BH_ENOMEM;
   bee->loop = loop;
+  bee->born_ns = uv_hrtime();
   bee->cls = o->cls;
   bee->id = o->id;
   bee->log = o->log;

@@ -162,6 +162,10 @@ struct bh_bee {
   size_t n_graves, grave_next;
   size_t n_backlog;
   bh_trace *trace;       /* borrowed; NULL: not recording */
+  /* Progress (bh_progress_total/add), and the clock of bh_stats.elapsed_s. */
+  uint64_t born_ns;      /* uv_hrtime() at the bee's making */
+  uint64_t prog_done, prog_total;
+  bool prog_own;         /* done counts bh_progress_add()'s units */
 };
 
 /* bee.c */

@@ -1,6 +1,6 @@
 /* deleg_answer.c - what the delegating bee makes of its children's answers
  * and deaths: wrapping every outcome as the original does
- * (ORIGINAL-BEHAVIOUR.md, "Results seen by the delegating bee"), retrying
+ * (docs/PROTOCOL.md section 10, "Results at the delegating bee"), retrying
  * a task lost with its worker, and refusing a poison task. */
 #include "deleg.h"
 

@@ -2,7 +2,9 @@
  * pages, and the ready queue. See fiber.h. */
 #include "fiber.h"
 
+#include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -54,15 +56,25 @@ struct bh__fiber {
   void (*main_fn)(void *); /* a call to run on main, then resume */
   void *main_arg;
   const char *task, *cls;  /* bh__fiber_label's, for an overflow report */
+  size_t size;             /* its stack's usable size, taken at first run */
+  bh__fiber_fn nostack;    /* runs on main when no stack can be had */
 };
 
 /* Finished fibers' stacks are kept for the next ones, one list per size:
  * a process runs the fibers of one class or two (a worker's; the queen's
  * and the root's), so a few lists cover it, and a size beyond them is not
- * pooled. At most POOL_MAX stacks and POOL_BYTES of them: a pooled stack
- * keeps the pages its task touched. */
-#define POOL_MAX 1024
-#define POOL_BYTES (POOL_MAX * BH__STACK_SIZE)
+ * pooled. The pools keep up to POOL_MIN free stacks always, and beyond
+ * that as many as bring the stacks in use and free back up to the most
+ * that were in use at once in this window or the one before
+ * (PEAK_WINDOW_NS each). A bee whose thousands of waiting tasks end and
+ * start again in waves then reuses its stacks: unmapping the ones beyond
+ * a fixed pool and mapping them again made every wave pay a munmap (a TLB
+ * flush on every CPU the process ran on) and fresh page faults per task.
+ * A peak older than two windows is forgotten, and the stacks kept for it
+ * are unmapped at the next stack that comes back. A pooled stack keeps
+ * the pages its task touched. */
+#define POOL_MIN 1024
+#define PEAK_WINDOW_NS ((uint64_t)1000000000)
 #define POOL_SIZES 4
 
 typedef struct pool {
@@ -75,7 +87,11 @@ static _Thread_local struct {
   fcontext_t main_ctx;
   bh__fiber *head, *tail; /* ready queue */
   pool pools[POOL_SIZES];
-  size_t pooled;          /* bytes of stack in the pools */
+  size_t pooled;          /* free stacks in the pools */
+  size_t in_use;          /* stacks held by fibers */
+  size_t peak, peak_prev; /* most in use in this window, the one before */
+  uint64_t window_ns;     /* when this window began */
+  size_t mapped;          /* stacks mapped so far (for tests) */
   size_t live;
   bool draining;
 #ifdef BH_ASAN
@@ -114,18 +130,9 @@ pool_of(size_t size, bool claim) {
 }
 
 static stack *
-stack_get(size_t size) {
-  pool *p = pool_of(size, false);
-  stack *s;
+stack_map(size_t size) {
+  stack *s = bh__calloc(1, sizeof(*s));
 
-  if (p != NULL) {
-    s = p->head;
-    p->head = s->next;
-    p->n--;
-    S.pooled -= size;
-    return s;
-  }
-  s = bh__calloc(1, sizeof(*s));
   if (s == NULL)
     return NULL;
   s->map_size = size + BH__GUARD_SIZE;
@@ -143,6 +150,7 @@ stack_get(size_t size) {
   s->vg_id = VALGRIND_STACK_REGISTER(s->map + BH__GUARD_SIZE,
                                      s->map + s->map_size);
 #endif
+  S.mapped++;
   return s;
 }
 
@@ -155,19 +163,106 @@ stack_destroy(stack *s) {
   bh__free(s);
 }
 
+static stack *
+pool_take(pool *p) {
+  stack *s = p->head;
+
+  p->head = s->next;
+  p->n--;
+  S.pooled--;
+  return s;
+}
+
+static stack *
+stack_get(size_t size) {
+  pool *p = pool_of(size, false);
+  stack *s = p != NULL ? pool_take(p) : stack_map(size);
+
+  if (s != NULL && ++S.in_use > S.peak)
+    S.peak = S.in_use;
+  return s;
+}
+
+static size_t
+max_peak(void) {
+  return S.peak > S.peak_prev ? S.peak : S.peak_prev;
+}
+
+/* Whether the pools may keep one more free stack. */
+static bool
+pool_has_room(void) {
+  return S.pooled < POOL_MIN || S.pooled + S.in_use < max_peak();
+}
+
+/* Unmaps the free stacks the pools may no longer keep. */
+static void
+pool_trim(void) {
+  size_t i;
+
+  for (i = 0; i < POOL_SIZES; i++)
+    while (S.pools[i].n > 0 && S.pooled > POOL_MIN &&
+           S.pooled + S.in_use > max_peak())
+      stack_destroy(pool_take(&S.pools[i]));
+}
+
+void
+bh__fiber_pool_roll(void) {
+  S.peak_prev = S.peak;
+  S.peak = S.in_use;
+  pool_trim();
+}
+
+static uint64_t
+mono_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Ends the window when its time has come. Two windows or more since the
+ * last end forget both peaks. */
+static void
+pool_clock(void) {
+  uint64_t now = mono_ns();
+
+  if (S.window_ns == 0) {
+    S.window_ns = now;
+    return;
+  }
+  if (now - S.window_ns < PEAK_WINDOW_NS)
+    return;
+  if (now - S.window_ns >= 2 * PEAK_WINDOW_NS)
+    bh__fiber_pool_roll();
+  bh__fiber_pool_roll();
+  S.window_ns = now;
+}
+
 static void
 stack_put(stack *s) {
-  size_t size = stack_size(s);
-  pool *p = S.pooled + size <= POOL_BYTES ? pool_of(size, true) : NULL;
+  pool *p;
 
-  if (p == NULL || p->n >= POOL_MAX) {
+  S.in_use--;
+  if (S.pooled >= POOL_MIN) /* below it nothing depends on the time */
+    pool_clock();
+  if (!pool_has_room() || (p = pool_of(stack_size(s), true)) == NULL) {
     stack_destroy(s);
     return;
   }
   s->next = p->head;
   p->head = s;
   p->n++;
-  S.pooled += size;
+  S.pooled++;
+}
+
+size_t
+bh__fiber_stacks_mapped(void) {
+  return S.mapped;
+}
+
+size_t
+bh__fiber_stacks_pooled(void) {
+  return S.pooled;
 }
 
 /* Sanitizer bookkeeping around each switch: ASan must know which stack is
@@ -230,17 +325,16 @@ bh__fiber_new(bh__fiber_fn fn, void *arg, size_t size) {
 
   if (f == NULL)
     return NULL;
-  f->stk = stack_get(size_norm(size));
-  if (f->stk == NULL) {
-    bh__free(f);
-    return NULL;
-  }
+  f->size = size_norm(size);
   f->fn = fn;
   f->arg = arg;
-  f->ctx = make_fcontext(f->stk->map + f->stk->map_size,
-                         stack_size(f->stk), entry);
   S.live++;
   return f;
+}
+
+void
+bh__fiber_on_nostack(bh__fiber *f, bh__fiber_fn nostack) {
+  f->nostack = nostack;
 }
 
 void
@@ -258,7 +352,7 @@ bh__fiber_overflowed(uintptr_t addr, uintptr_t sp, bh__overflow *out) {
   const bh__fiber *f = cur;
   uintptr_t guard, lo;
 
-  if (f == NULL)
+  if (f == NULL || f->stk == NULL)
     return false;
   guard = (uintptr_t)f->stk->map;
   lo = guard + BH__GUARD_SIZE;
@@ -272,21 +366,50 @@ bh__fiber_overflowed(uintptr_t addr, uintptr_t sp, bh__overflow *out) {
   return true;
 }
 
+static void
+fiber_free(bh__fiber *f) {
+  if (f->stk != NULL)
+    stack_put(f->stk);
+  bh__free(f);
+  S.live--;
+}
+
+/* The stack is taken at the first run, not at bh__fiber_new: a fiber that
+ * finishes without suspending gives it back before the next one starts,
+ * so a turn that starts thousands of short tasks maps no new stack (with
+ * one stack each from the start, every one beyond the pool was mapped,
+ * touched and unmapped again, each unmap a TLB flush: seven times slower
+ * with no max_concurrency than at 1,024).
+ * False when no stack can be had: nostack ran instead and f is gone. */
+static bool
+first_run(bh__fiber *f) {
+  f->stk = stack_get(f->size);
+  if (f->stk == NULL) {
+    BH_ASSERT(f->nostack != NULL && "no memory for a fiber stack");
+    f->nostack(f->arg);
+    fiber_free(f);
+    return false;
+  }
+  f->ctx = make_fcontext(f->stk->map + f->stk->map_size,
+                         stack_size(f->stk), entry);
+  return true;
+}
+
 /* Switches from main into f and back; frees f when it finished. */
 static void
 resume(bh__fiber *f) {
   void *fake = NULL;
   transfer_t t;
 
+  if (f->stk == NULL && !first_run(f))
+    return;
   cur = f;
   asan_enter(&fake, f);
   t = jump_fcontext(f->ctx, f);
   asan_done(fake, false);
   cur = NULL;
   if (f->done) {
-    stack_put(f->stk);
-    bh__free(f);
-    S.live--;
+    fiber_free(f);
     return;
   }
   f->ctx = t.fctx;
@@ -387,6 +510,8 @@ bh__sched_reset_after_fork(void) {
     p->n = 0;
   }
   S.pooled = 0;
+  S.in_use = S.peak = S.peak_prev = 0;
+  S.window_ns = 0;
   cur = NULL;
   S.head = S.tail = NULL;
   S.live = 0;

@@ -29,8 +29,14 @@ typedef void (*bh__fiber_fn)(void *arg);
 
 /* Makes a fiber that will run fn(arg) when first woken, on a stack of
  * `stack` usable bytes (0: BH__STACK_SIZE; rounded up to whole pages).
- * Returns owned (the scheduler frees it when fn returns) or NULL. */
+ * Returns owned (the scheduler frees it when fn returns) or NULL. Its
+ * stack comes from the pool at its first run, so fibers that finish
+ * without suspending share one stack however many were made in a turn. */
 bh__fiber *bh__fiber_new(bh__fiber_fn fn, void *arg, size_t stack);
+/* What runs on main, instead of fn(arg), when no stack can be had at the
+ * first run (out of memory or of mappings); f is freed after it. Without
+ * one that aborts. */
+void bh__fiber_on_nostack(bh__fiber *f, bh__fiber_fn nostack);
 /* Names what f runs, for the report of its stack overflow: the task and
  * its class. Borrows both until f ends; NULL: unknown. */
 void bh__fiber_label(bh__fiber *f, const char *task, const char *cls);
@@ -64,4 +70,11 @@ bool bh__sched_pending(void);
 void bh__sched_reset_after_fork(void);
 /* Number of fibers alive on this thread (for tests). */
 size_t bh__fiber_live(void);
+/* For tests: the stacks mapped so far on this thread, the free stacks
+ * pooled now, and the end of the pool's window as if its time had come
+ * (the peak of the window before is forgotten, and the free stacks kept
+ * for it beyond the new peak are unmapped). */
+size_t bh__fiber_stacks_mapped(void);
+size_t bh__fiber_stacks_pooled(void);
+void bh__fiber_pool_roll(void);
 #endif

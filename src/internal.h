@@ -268,4 +268,10 @@ int bh__pack_object(msgpack_packer *pk, const msgpack_object *o);
 void bh__log_object(bh_logger *lg, bh_log_level level, const char *label,
                     const msgpack_object *obj);
 
+/* ------------------------------------------------------------------------
+ * progress.c internals. */
+/* Seconds left for total - done units at per_s: 0 once done reaches
+ * total, -1 when unknown (total 0, or no rate). */
+double bh__progress_eta(uint64_t done, uint64_t total, double per_s);
+
 #endif /* BH_INTERNAL_H */

@@ -1,8 +1,9 @@
 /* progress.c - one progress line for people, as a program's
  * bh_progress_fn draws it:
  *   [#####---------------] 1234/100000 rows  5,432 rows/s  ETA 0:18  workers 2
- */
+ * and the ETA that bh_bee_stats() computes for it (stats.c). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "internal.h"
@@ -54,32 +55,37 @@ put_bar(out *o, uint64_t done, uint64_t total) {
   put(o, "[%s] ", bar);
 }
 
-/* "ETA 0:18", "ETA 1:02:03", "ETA --:--" when the rate is unknown. */
-static void
-put_eta(out *o, uint64_t done, uint64_t total, double per_s) {
-  double left;
-  uint64_t s;
-
-  if (done >= total) {
-    put(o, "  ETA 0:00");
-    return;
-  }
-  left = per_s > 0 ? (double)(total - done) / per_s : -1.0;
-  if (left < 0 || left > 359999.0) { /* unknown rate, or beyond 99 h */
-    put(o, "  ETA --:--");
-    return;
-  }
-  s = (uint64_t)(left + 0.999);
-  if (s >= 3600)
-    put(o, "  ETA %llu:%02u:%02u", (unsigned long long)(s / 3600),
-        (unsigned)(s / 60 % 60), (unsigned)(s % 60));
-  else
-    put(o, "  ETA %u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
+double
+bh__progress_eta(uint64_t done, uint64_t total, double per_s) {
+  if (total == 0)
+    return -1.0;
+  if (done >= total)
+    return 0.0;
+  return per_s > 0 ? (double)(total - done) / per_s : -1.0;
 }
 
-size_t
-bh_progress_format(char *buf, size_t len, uint64_t done, uint64_t total,
-                   double per_s, size_t workers, const char *unit) {
+/* A duration as m:ss or h:mm:ss (whole seconds, rounded up or down);
+ * "--:--" when negative (unknown) or beyond 99 hours. */
+static void
+put_time(out *o, double secs, bool up) {
+  uint64_t s;
+
+  if (secs < 0 || secs > 359999.0) {
+    put(o, "--:--");
+    return;
+  }
+  s = (uint64_t)(up ? secs + 0.999 : secs);
+  if (s >= 3600)
+    put(o, "%llu:%02u:%02u", (unsigned long long)(s / 3600),
+        (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+  else
+    put(o, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
+}
+
+/* The line; elapsed < 0 leaves the elapsed time out. */
+static size_t
+line(char *buf, size_t len, uint64_t done, uint64_t total, double per_s,
+     double elapsed, double eta, size_t workers, const char *unit) {
   out o = {buf, len, 0};
 
   if (len > 0)
@@ -97,8 +103,33 @@ bh_progress_format(char *buf, size_t len, uint64_t done, uint64_t total,
   else
     put_grouped(&o, per_s > 0 ? (uint64_t)(per_s + 0.5) : 0);
   put(&o, " %s/s", unit);
-  if (total > 0)
-    put_eta(&o, done, total, per_s);
+  if (elapsed >= 0) {
+    put(&o, "  elapsed ");
+    put_time(&o, elapsed, false);
+  }
+  if (total > 0) {
+    put(&o, "  ETA ");
+    put_time(&o, eta, true);
+  }
   put(&o, "  workers %zu", workers);
   return o.at;
+}
+
+size_t
+bh_progress_format(char *buf, size_t len, uint64_t done, uint64_t total,
+                   double per_s, size_t workers, const char *unit) {
+  return line(buf, len, done, total, per_s, -1.0,
+              bh__progress_eta(done, total, per_s), workers, unit);
+}
+
+size_t
+bh_progress_format_stats(char *buf, size_t len, const bh_stats *s,
+                         const char *unit) {
+  if (s == NULL) {
+    if (len > 0)
+      buf[0] = '\0';
+    return 0;
+  }
+  return line(buf, len, s->done, s->total, s->per_s,
+              s->elapsed_s >= 0 ? s->elapsed_s : 0, s->eta_s, s->alive, unit);
 }

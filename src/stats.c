@@ -1,4 +1,5 @@
-/* stats.c - what a bee counts about its delegations and children, and its
+/* stats.c - what a bee counts about its delegations and children (with
+ * the pace a progress line shows: elapsed time, units, rate, ETA), and its
  * link to a timeline (trace.c). Of its dead children it keeps the last
  * BH__GRAVES (bee.h, bh__grave); older ones count in the totals only. */
 #include "bee.h"
@@ -45,6 +46,17 @@ fill(const bh_bee *bee, bh_child_stats *cs) {
   }
 }
 
+/* Elapsed time, units done and expected, the mean rate and the ETA. */
+static void
+pace(const bh_bee *bee, bh_stats *out) {
+  out->elapsed_s = (double)(uv_hrtime() - bee->born_ns) / 1e9;
+  out->done = bee->prog_own ? bee->prog_done
+                            : out->succeeded + out->raised + out->cancelled;
+  out->total = bee->prog_total;
+  out->per_s = out->elapsed_s > 0 ? (double)out->done / out->elapsed_s : 0;
+  out->eta_s = bh__progress_eta(out->done, out->total, out->per_s);
+}
+
 int
 bh_bee_stats(bh_bee *bee, bh_stats *out) {
   size_t n = bee->n_graves + bee->n_kids;
@@ -64,7 +76,22 @@ bh_bee_stats(bh_bee *bee, bh_stats *out) {
   out->alive = bee->n_alive;
   out->n_children = n;
   out->children = n ? cs : NULL;
+  pace(bee, out);
   return 0;
+}
+
+void
+bh_progress_total(bh_task *t, uint64_t total) {
+  if (t != NULL)
+    t->bee->prog_total = total;
+}
+
+void
+bh_progress_add(bh_task *t, uint64_t n) {
+  if (t == NULL)
+    return;
+  t->bee->prog_own = true;
+  t->bee->prog_done += n;
 }
 
 void

@@ -257,6 +257,21 @@ bh__task_local_new(bh_bee *bee, const char *name, bh_local_fn fn,
   return t;
 }
 
+/* The task could not have a fiber, or its fiber a stack: it raises. */
+static void
+task_nofiber(void *arg) {
+  bh_task *t = arg;
+
+  t->fiber = NULL;
+  bh__task_set_error(t, "MemoryError",
+                     bh__strdup("No memory for a task fiber."));
+  if (t->state == TASK_LOCAL)
+    finish_local(t, BH_ERAISED);
+  else
+    finish_remote(t, BH_ERAISED);
+  bh__task_free(t);
+}
+
 void
 bh__task_start(bh_task *t) {
   bh_bee *bee = t->bee;
@@ -270,15 +285,11 @@ bh__task_start(bh_task *t) {
   t->fiber = bh__fiber_new(task_main, t,
                            bee->cls != NULL ? bee->cls->stack_size : 0);
   if (t->fiber == NULL) {
-    bh__task_set_error(t, "MemoryError", bh__strdup("No memory for a task fiber."));
-    if (t->state == TASK_LOCAL)
-      finish_local(t, BH_ERAISED);
-    else
-      finish_remote(t, BH_ERAISED);
-    bh__task_free(t);
+    task_nofiber(t);
     return;
   }
   bh__fiber_label(t->fiber, t->name, bee->cls ? bee->cls->name : NULL);
+  bh__fiber_on_nostack(t->fiber, task_nofiber);
   bh__fiber_wake(t->fiber, 0);
 }
 

@@ -4,6 +4,7 @@
 #include <alloca.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -341,6 +342,160 @@ TEST(stacks_are_pooled_and_reused) {
   ASSERT_INT_EQ(pool.moved, 0);
   ASSERT_INT_EQ(pool.mismatches, 0);
   ASSERT_INT_EQ(pool.expect, 0xbee0000 + n - 1);
+  return 0;
+}
+
+/* A turn that starts thousands of fibers which all finish without
+ * suspending (a worker with no max_concurrency handed a burst of short
+ * tasks) needs one stack: each takes it at its first run and gives it
+ * back before the next one starts. */
+static void
+returns_at_once(void *arg) {
+  ++*(int *)arg;
+}
+
+TEST(short_fibers_made_in_one_turn_share_a_stack) {
+  size_t mapped;
+  int ran = 0, i;
+
+  bh__sched_reset_after_fork(); /* an empty pool */
+  mapped = bh__fiber_stacks_mapped();
+  for (i = 0; i < 5000; i++) {
+    bh__fiber *f = bh__fiber_new(returns_at_once, &ran, 0);
+
+    ASSERT(f != NULL);
+    bh__fiber_wake(f, 0);
+  }
+  ASSERT_INT_EQ(bh__fiber_stacks_mapped(), mapped); /* none yet */
+  bh__sched_run();
+  ASSERT_INT_EQ(ran, 5000);
+  ASSERT_INT_EQ(bh__fiber_live(), 0);
+  ASSERT_INT_EQ(bh__fiber_stacks_mapped() - mapped, 1);
+  return 0;
+}
+
+/* Makes n fibers of many_fn and runs them to their suspend. */
+static int
+wave_start(bh__fiber **f, many *m, int n) {
+  int i;
+
+  for (i = 0; i < n; i++) {
+    m[i] = (many){.idx = i};
+    f[i] = bh__fiber_new(many_fn, &m[i], 0);
+    if (f[i] == NULL)
+      return -1;
+    bh__fiber_wake(f[i], 0);
+  }
+  bh__sched_run();
+  return bh__fiber_live() == (size_t)n ? 0 : -1;
+}
+
+static int
+wave_end(bh__fiber **f, int n) {
+  int i;
+
+  for (i = 0; i < n; i++)
+    bh__fiber_wake(f[i], 0);
+  bh__sched_run();
+  return bh__fiber_live() == 0 ? 0 : -1;
+}
+
+/* Waves of 3,000 waiting fibers (a worker without a limit, its tasks all
+ * waiting on the network) reuse the stacks of the wave before, beyond
+ * the pool's floor of 1,024; once the peak is two windows old the pool
+ * keeps only its floor. */
+TEST(waves_beyond_the_pool_floor_reuse_their_stacks) {
+  enum { WAVE = 3000, FLOOR = 1024 };
+  static many m[WAVE];
+  static bh__fiber *f[WAVE];
+  size_t mapped;
+  int i;
+
+  bh__sched_reset_after_fork(); /* an empty pool */
+  mapped = bh__fiber_stacks_mapped();
+  ASSERT_INT_EQ(wave_start(f, m, WAVE), 0);
+  ASSERT_INT_EQ(bh__fiber_stacks_mapped() - mapped, WAVE);
+  mapped = bh__fiber_stacks_mapped();
+  ASSERT_INT_EQ(wave_end(f, WAVE), 0);
+  ASSERT_INT_EQ(bh__fiber_stacks_pooled(), WAVE);
+  for (i = 0; i < 3; i++) {
+    ASSERT_INT_EQ(wave_start(f, m, WAVE), 0);
+    ASSERT_INT_EQ(bh__fiber_stacks_mapped(), mapped); /* none new */
+    ASSERT_INT_EQ(wave_end(f, WAVE), 0);
+  }
+  bh__fiber_pool_roll(); /* the peak is the window before's: kept */
+  ASSERT_INT_EQ(bh__fiber_stacks_pooled(), WAVE);
+  bh__fiber_pool_roll(); /* forgotten */
+  ASSERT_INT_EQ(bh__fiber_stacks_pooled(), FLOOR);
+  return 0;
+}
+
+/* With no address space left for a stack at a fiber's first run, its
+ * nostack hook runs on main instead of it, and the fiber is gone. In a
+ * child process, whose address space is capped just above what it maps
+ * now. */
+static int nostack_ran, nostack_fn_ran;
+
+static void
+count_fn(void *arg) {
+  (void)arg;
+  nostack_fn_ran++;
+}
+
+static void
+nostack_hook(void *arg) {
+  nostack_ran += arg == &nostack_ran;
+  if (bh__fiber_current() != NULL)
+    nostack_ran = -100; /* must run on main */
+}
+
+static long
+vm_size_bytes(void) {
+  char line[256];
+  long kib = -1;
+  FILE *f = fopen("/proc/self/status", "r");
+
+  while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+      break;
+  if (f != NULL)
+    fclose(f);
+  return kib * 1024;
+}
+
+TEST(no_stack_at_the_first_run_calls_the_nostack_hook) {
+  pid_t pid;
+  int status;
+
+#ifdef T_ASAN
+  /* ASan's allocator dies rather than fail under an address space cap. */
+  fprintf(stderr, "# under ASan the address space cannot be capped\n");
+  return 0;
+#endif
+  pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    bh__fiber *f;
+    struct rlimit rl;
+
+    bh__sched_reset_after_fork(); /* no pooled stack to fall back on */
+    f = bh__fiber_new(count_fn, &nostack_ran, 0);
+    if (f == NULL)
+      _exit(10);
+    bh__fiber_on_nostack(f, nostack_hook);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)vm_size_bytes() + 64 * 1024;
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+      _exit(11);
+    bh__fiber_wake(f, 0);
+    bh__sched_run();
+    _exit(nostack_ran == 1 && nostack_fn_ran == 0 &&
+                  bh__fiber_live() == 0
+              ? 0
+              : 12);
+  }
+  ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT(WIFEXITED(status));
+  ASSERT_INT_EQ(WEXITSTATUS(status), 0);
   return 0;
 }
 
@@ -915,6 +1070,9 @@ TEST_MAIN(TEST_ENTRY(runs_only_when_woken_and_drained),
           TEST_ENTRY_T(stacks_are_pooled_and_reused, 30),
           TEST_ENTRY(stacks_are_sized_and_pooled_by_size),
           TEST_ENTRY(overflow_faults_are_told_from_others),
+          TEST_ENTRY(short_fibers_made_in_one_turn_share_a_stack),
+          TEST_ENTRY_T(waves_beyond_the_pool_floor_reuse_their_stacks, 30),
+          TEST_ENTRY(no_stack_at_the_first_run_calls_the_nostack_hook),
           TEST_ENTRY(call_main_runs_on_the_main_stack),
           TEST_ENTRY(call_main_from_main_calls_directly),
           TEST_ENTRY(callbacks_wake_and_the_turn_runs),

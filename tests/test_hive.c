@@ -358,6 +358,20 @@ q_deadline(bh_task *t) {
   return bh_return(t, "[i i I]", rc, rc2, seen);
 }
 
+/* Cancels its delegation at once and raises the cancelled result. */
+static int
+q_raise_cancelled(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+  int rc;
+
+  bh_group_delegate(g, &f, NULL, "nap", "[I]", (int64_t)100000);
+  bh_future_cancel(f);
+  rc = bh_raise_result(t, bh_future_result(f));
+  bh_group_free(g);
+  return rc;
+}
+
 /* Sends the worker's pid down fd args[0], then naps forever. */
 static int
 q_report_and_hang(bh_task *t) {
@@ -399,6 +413,7 @@ static const bh_task_def queen_tasks[] = {
     {"pass", q_pass},     {"raise", q_raise}, {"cancel", q_cancel},
     {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
     {"fd", q_fd},         {"deadline", q_deadline},
+    {"raise_cancelled", q_raise_cancelled},
     {"report_and_hang", q_report_and_hang}, {"chain", w_chain},
     {NULL, NULL}};
 static const bh_class queen = {.name = "Q",
@@ -457,6 +472,9 @@ TEST(run_raised_carries_the_chain) {
 
   ASSERT_INT_EQ(run(&queen, 1, &r, "pass", "[s s]", "fail", "x"),
                 BH_ERAISED);
+  /* The queen re-raised it with bh_raise_result(): the wrapped result's
+   * own type and message. */
+  ASSERT_STR_EQ(bh_result_errtype(r), "RuntimeError");
   ASSERT_STR_EQ(bh_result_errmsg(r), "Delegated task raised an exception.");
   ASSERT_STR_EQ(bh_result_root_errtype(r), "ValueError");
   ASSERT_STR_EQ(bh_result_root_errmsg(r), "bad input: x");
@@ -465,6 +483,19 @@ TEST(run_raised_carries_the_chain) {
   ASSERT(contains(text, "in w_fail"));
   ASSERT(contains(text, "in task 'fail' (id 0) of bee 0 (class W)"));
   ASSERT(contains(text, "in task 'pass' (id 0) of bee 10000 (class Q)"));
+  bh_result_free(r);
+  return 0;
+}
+
+/* bh_raise_result() of a delegation cancelled on the queen's side raises
+ * the result's own type and message, CancelledError and the reason (a
+ * child's raise: run_raised_carries_the_chain). */
+TEST(raise_result_of_a_cancelled_delegation) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "raise_cancelled", "[]"), BH_ERAISED);
+  ASSERT_STR_EQ(bh_result_errtype(r), "CancelledError");
+  ASSERT_STR_EQ(bh_result_errmsg(r), "Cancelled by the delegating bee.");
   bh_result_free(r);
   return 0;
 }
@@ -946,6 +977,7 @@ TEST(run_logs_raised_message) {
 }
 
 TEST_MAIN(TEST_ENTRY(run_logs_raised_message), TEST_ENTRY(cancel_wakes_the_fiber), TEST_ENTRY(exec_start), TEST_ENTRY(worker_stack_overflow), TEST_ENTRY(run_returns_value), TEST_ENTRY(run_raised_carries_the_chain),
+          TEST_ENTRY(raise_result_of_a_cancelled_delegation),
           TEST_ENTRY(run_queen_raises), TEST_ENTRY(run_queen_cancels),
           TEST_ENTRY(run_refuses_sync_mode), TEST_ENTRY(unknown_task_names),
           TEST_ENTRY(malformed_argument_names_position),

@@ -4,6 +4,7 @@
  * formed with one label per lane, small even for 100,000 spans, a trace
  * recorded by a real hive, and the progress line's exact text. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -384,6 +385,162 @@ TEST(progress_line_truncates) {
   return 0;
 }
 
+/* The line drawn from a hook's stats: the same as bh_progress_format()
+ * with the elapsed time, the ETA taken from the stats. */
+TEST(progress_line_from_stats) {
+  bh_stats s = {.alive = 2, .done = 1234, .total = 100000, .per_s = 5432.0,
+                .elapsed_s = 0.227, .eta_s = (100000 - 1234) / 5432.0};
+  char buf[200], plain[200];
+  size_t n;
+
+  n = bh_progress_format_stats(buf, sizeof(buf), &s, "rows");
+  ASSERT_STR_EQ(buf, "[--------------------] 1234/100000 rows  5,432 "
+                     "rows/s  elapsed 0:00  ETA 0:19  workers 2");
+  ASSERT_INT_EQ(n, strlen(buf));
+  bh_progress_format(plain, sizeof(plain), 1234, 100000, 5432.0, 2, "rows");
+  ASSERT_STR_EQ(plain, "[--------------------] 1234/100000 rows  5,432 "
+                       "rows/s  ETA 0:19  workers 2");
+  s = (bh_stats){.alive = 1, .done = 50, .total = 100, .per_s = 0.0134,
+                 .elapsed_s = 3725.9, .eta_s = 50 / 0.0134};
+  bh_progress_format_stats(buf, sizeof(buf), &s, NULL);
+  ASSERT_STR_EQ(buf, "[##########----------] 50/100 tasks  0.0 tasks/s  "
+                     "elapsed 1:02:05  ETA 1:02:12  workers 1");
+  s.eta_s = -1; /* unknown */
+  bh_progress_format_stats(buf, sizeof(buf), &s, NULL);
+  ASSERT(strstr(buf, "elapsed 1:02:05  ETA --:--  workers 1") != NULL);
+  s = (bh_stats){.alive = 4, .done = 42, .per_s = 10.0, .elapsed_s = 4.2,
+                 .eta_s = -1};
+  bh_progress_format_stats(buf, sizeof(buf), &s, "rows");
+  ASSERT_STR_EQ(buf, "42 rows  10.0 rows/s  elapsed 0:04  workers 4");
+  ASSERT_INT_EQ(bh_progress_format_stats(buf, sizeof(buf), NULL, "rows"), 0);
+  ASSERT_STR_EQ(buf, "");
+  return 0;
+}
+
+/* ---- the pace in a real hive's stats --------------------------------- */
+
+static struct {
+  uint64_t before_run;      /* uv_hrtime() before bh_run */
+  uint64_t task_start;      /* ... when the queen's task began */
+  bh_stats mid[3];          /* the queen's stats at three points */
+  uint64_t mid_from[3], mid_to[3]; /* uv_hrtime() around each */
+  int finals;
+  bh_stats final;
+  uint64_t final_at;
+  char line[200];
+} P;
+
+static int
+w_nothing(bh_task *t) {
+  (void)t;
+  return 0;
+}
+
+static void
+read_stats(bh_task *t, int i) {
+  P.mid_from[i] = uv_hrtime();
+  bh_bee_stats(bh_task_bee(t), &P.mid[i]);
+  P.mid_to[i] = uv_hrtime();
+}
+
+/* Delegates 3 tasks (done counts answers), then counts 4 of its own 10
+ * units (done counts those from then on), then the other 6. */
+static int
+q_paced(bh_task *t) {
+  bh_result *r;
+  int i;
+
+  P.task_start = uv_hrtime();
+  bh_progress_total(t, 10);
+  for (i = 0; i < 3; i++) {
+    if (bh_delegate(t, &r, "nothing", NULL) != 0)
+      return bh_raise_result(t, r);
+    bh_result_free(r);
+  }
+  read_stats(t, 0);
+  bh_progress_add(t, 4);
+  read_stats(t, 1);
+  bh_progress_add(t, 6);
+  read_stats(t, 2);
+  return 0;
+}
+
+static void
+on_pace(void *udata, const bh_stats *s, int final) {
+  (void)udata;
+  if (!final)
+    return;
+  P.finals++;
+  P.final = *s;
+  P.final_at = uv_hrtime();
+  bh_progress_format_stats(P.line, sizeof(P.line), s, "rows");
+}
+
+static const bh_task_def pw_tasks[] = {{"nothing", w_nothing}, {NULL, NULL}};
+static const bh_class pw_class = {.name = "W", .tasks = pw_tasks};
+static const bh_task_def pq_tasks[] = {{"paced", q_paced}, {NULL, NULL}};
+static const bh_class pq_class = {.name = "Q", .tasks = pq_tasks,
+                                  .worker_class = &pw_class};
+
+/* The elapsed time lies between what the test's own clock saw: at least
+ * from the queen's task's start to just before the stats were read (the
+ * bee was made before), at most from before bh_run to just after. */
+static int
+elapsed_ok(const bh_stats *s, uint64_t before_read, uint64_t after_read) {
+  double lo = (double)(before_read - P.task_start) / 1e9;
+  double hi = (double)(after_read - P.before_run) / 1e9;
+
+  return s->elapsed_s >= lo && s->elapsed_s <= hi;
+}
+
+/* rate = done / elapsed, ETA = what is left at that rate. */
+static int
+pace_ok(const bh_stats *s) {
+  double left = (double)(s->total - s->done);
+
+  if (s->per_s <= 0 || fabs(s->per_s * s->elapsed_s - (double)s->done) >
+                           1e-9 * (double)s->done)
+    return 0;
+  if (s->done >= s->total)
+    return s->eta_s == 0.0;
+  return fabs(s->eta_s * s->per_s - left) <= 1e-9 * left;
+}
+
+TEST(progress_stats_carry_elapsed_rate_and_eta) {
+  bh_run_opts o = {.queen_class = &pq_class, .task_name = "paced",
+                   .progress = on_pace, .progress_interval_ms = 100000};
+  bh_result *r = NULL;
+  int i;
+
+  P.before_run = uv_hrtime();
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  bh_result_free(r);
+  /* Answers until the task counts its own units, then those. */
+  ASSERT_INT_EQ(P.mid[0].done, 3);
+  ASSERT_INT_EQ(P.mid[1].done, 4);
+  ASSERT_INT_EQ(P.mid[2].done, 10);
+  for (i = 0; i < 3; i++) {
+    ASSERT_INT_EQ(P.mid[i].total, 10);
+    ASSERT(elapsed_ok(&P.mid[i], P.mid_from[i], P.mid_to[i]));
+    ASSERT(pace_ok(&P.mid[i]));
+  }
+  ASSERT(P.mid[1].eta_s > 0);
+  ASSERT_INT_EQ(P.mid[2].eta_s, 0);
+  ASSERT(P.mid[1].elapsed_s >= P.mid[0].elapsed_s);
+  ASSERT(P.mid[2].elapsed_s >= P.mid[1].elapsed_s);
+  /* The hook's last call: the same pace, at the end. */
+  ASSERT_INT_EQ(P.finals, 1);
+  ASSERT_INT_EQ(P.final.done, 10);
+  ASSERT_INT_EQ(P.final.total, 10);
+  ASSERT(P.final.elapsed_s >= P.mid[2].elapsed_s);
+  ASSERT(P.final.elapsed_s <= (double)(P.final_at - P.before_run) / 1e9);
+  ASSERT(pace_ok(&P.final));
+  ASSERT(strncmp(P.line, "[####################] 10/10 rows  ", 35) == 0);
+  ASSERT(strstr(P.line, " rows/s  elapsed ") != NULL);
+  ASSERT(strstr(P.line, "  ETA 0:00  workers ") != NULL);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(json_parses_one_event_per_answered_span),
           TEST_ENTRY(json_of_an_empty_trace_parses),
           TEST_ENTRY(json_checker_rejects_bad_json),
@@ -392,4 +549,6 @@ TEST_MAIN(TEST_ENTRY(json_parses_one_event_per_answered_span),
           TEST_ENTRY(xml_checker_rejects_bad_markup),
           TEST_ENTRY_T(svg_of_100k_spans_stays_small, 10),
           TEST_ENTRY_T(a_hive_records_one_span_per_task, 10),
-          TEST_ENTRY(progress_line_text), TEST_ENTRY(progress_line_truncates))
+          TEST_ENTRY(progress_line_text), TEST_ENTRY(progress_line_truncates),
+          TEST_ENTRY(progress_line_from_stats),
+          TEST_ENTRY_T(progress_stats_carry_elapsed_rate_and_eta, 20))
