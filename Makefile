@@ -6,6 +6,9 @@
 #                (100,000 rows of predictions; hello stays built too)
 #   make build   configure and build build/
 #   make asan    configure, build and test build-asan/ only
+#   make matrix  build the library and examples with gcc and clang in every
+#                build type (Debug, RelWithDebInfo, Release, MinSizeRel),
+#                warnings as errors, into build-matrix/ (no tests)
 #   make bench   build-bench/ (-O2 -DNDEBUG, benchmarks on) and run the
 #                whole suite (scripts/bench.sh): prints the figures and
 #                rewrites docs/PERFORMANCE.md
@@ -16,6 +19,10 @@
 #   make fuzz    libFuzzer on the frame and message decoder for
 #                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
 #   make clean   remove the build trees
+#
+# .ci/run runs make test and make matrix. Warnings are errors (BH_WERROR)
+# in the CI's builds only, build-asan/ and build-matrix/: build/ is also
+# make demo's, a user's. With another compiler: make test WERROR=OFF.
 #
 # make test and make bench also install what the test servers need
 # (tests/servers.h): SERVER_PKGS from Debian, s3rver from npm into
@@ -30,6 +37,8 @@ CTEST_JOBS ?= 1
 CMAKE ?= cmake
 CTEST ?= ctest
 CMAKE_ARGS ?=
+WERROR ?= ON
+MATRIX_DIR ?= build-matrix
 
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1 \
@@ -42,7 +51,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 SERVER_PKGS = nginx-light libnginx-mod-http-echo python3-aiohttp \
               python3-botocore python3-uvloop curl openssl
 
-.PHONY: all deps server-deps build test test-build asan demo bench \
+.PHONY: all deps server-deps build test test-build asan matrix demo bench \
         bench-profile clean soak fuzz
 
 all: build
@@ -68,9 +77,17 @@ test: test-build
 asan: deps server-deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DBH_SANITIZER=address,undefined \
-	  $(CMAKE_ARGS)
+	  -DBH_WERROR=$(WERROR) $(CMAKE_ARGS)
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(CTEST_JOBS)
+
+# Each build type's optimiser and NDEBUG warn about different things (gcc
+# -O3's -Wmaybe-uninitialized, a variable only asserts read).
+matrix: deps
+	@sh scripts/deps.sh clang
+	MATRIX_ARGS="-DBH_WERROR=$(WERROR) -DBH_BUILD_TESTS=OFF \
+	  -DBH_BUILD_EXAMPLES=ON $(CMAKE_ARGS)" JOBS=$(JOBS) CMAKE=$(CMAKE) \
+	  sh scripts/build-matrix.sh $(MATRIX_DIR)
 
 demo: build
 	./$(BUILD_DIR)/examples/predict
@@ -108,4 +125,5 @@ fuzz:
 	  -max_total_time=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(FUZZ_DIR) $(BUILD_DIR) $(ASAN_DIR) $(BENCH_DIR) $(PROFILE_DIR)
+	rm -rf $(FUZZ_DIR) $(BUILD_DIR) $(ASAN_DIR) $(BENCH_DIR) $(PROFILE_DIR) \
+	  $(MATRIX_DIR)

@@ -1,6 +1,6 @@
 # Warnings.cmake - bh_set_warnings(<target>): the project's warning set,
 # turned into errors when BH_WERROR is ON.
-option(BH_WERROR "Treat compiler warnings as errors" ON)
+option(BH_WERROR "Treat compiler warnings as errors" OFF)
 
 set(BH_WARNING_FLAGS
     -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes

@@ -82,8 +82,9 @@ usage(FILE *f) {
         "  --out FILE           write row_id,label,predicted,probability "
         "CSV\n"
         "  --data DIR           digits.csv.gz and digits_model.txt "
-        "(default: ./data,\n"
-        "                       else the source tree's data/)\n"
+        "(default:\n"
+        "                       $BEEHIVE_DATA, else ./data, else the "
+        "installed data)\n"
         "  --cache DIR          where the queen writes the per-row image "
         "files (default\n"
         "                       $TMPDIR/beehive-digits-cache-UID)\n"
@@ -724,11 +725,42 @@ static const bh_task_def queen_tasks[] = {{"predict", predict},
 static const bh_class queen = {.name = "Queen", .tasks = queen_tasks,
                                .worker_class = &worker};
 
+/* Where the data is installed relative to this program, found from
+ * /proc/self/exe at run time so that a moved install still finds it:
+ * BH_EXE_TO_DATA is the path from the program's directory (set by
+ * CMakeLists.txt for each place it is installed). Writes the directory to
+ * buf; 0 when the data is there. */
+static int
+installed_data(char *buf, size_t len) {
+#ifdef BH_EXE_TO_DATA
+  char exe[PATH_MAX], model[PATH_MAX], *slash;
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  struct stat st;
+  int m;
+
+  if (n <= 0)
+    return -1;
+  exe[n] = '\0';
+  if ((slash = strrchr(exe, '/')) != NULL)
+    *slash = '\0';
+  m = snprintf(buf, len, "%s/%s", exe, BH_EXE_TO_DATA);
+  if (m < 0 || (size_t)m >= len)
+    return -1;
+  m = snprintf(model, sizeof(model), "%s/digits_model.txt", buf);
+  if (m < 0 || (size_t)m >= sizeof(model))
+    return -1;
+  return stat(model, &st);
+#else
+  (void)buf, (void)len;
+  return -1;
+#endif
+}
+
 /* --data, else $BEEHIVE_DATA, else ./data, else where it is installed,
- * else the source tree's. */
+ * else (not for the installed command) the source tree's. */
 static const char *
 data_dir(const char *given, char *buf, size_t len) {
-  const char *env = getenv("BEEHIVE_DATA"), *slash;
+  const char *env = getenv("BEEHIVE_DATA");
   struct stat st;
 
   if (given != NULL)
@@ -737,15 +769,16 @@ data_dir(const char *given, char *buf, size_t len) {
     return env;
   if (stat("data/digits_model.txt", &st) == 0)
     return "data";
-#ifdef BH_INSTALL_DATADIR
-  snprintf(buf, len, "%s/digits_model.txt", BH_INSTALL_DATADIR);
-  if (stat(buf, &st) == 0)
-    return BH_INSTALL_DATADIR;
-#endif
-  slash = strrchr(__FILE__, '/');
+  if (installed_data(buf, len) == 0)
+    return buf;
+#ifdef BH_INSTALLED_ONLY
+  return buf; /* not there either: the error names where it should be */
+#else
+  const char *slash = strrchr(__FILE__, '/');
   snprintf(buf, len, "%.*s/../data", slash ? (int)(slash - __FILE__) : 1,
            slash ? __FILE__ : ".");
   return buf;
+#endif
 }
 
 static int
@@ -755,7 +788,10 @@ load(app *a) {
 
   snprintf(path, sizeof(path), "%s/digits.csv.gz", d);
   if (digits_load(path, &a->data, err, sizeof(err)) != 0) {
-    fprintf(stderr, "predict: %s\n", err);
+    fprintf(stderr, "predict: %s%s\n", err,
+            a->o.data_dir != NULL ? ""
+                                  : " (--data DIR or $BEEHIVE_DATA names "
+                                    "the data's directory)");
     return -1;
   }
   snprintf(path, sizeof(path), "%s/digits_model.txt", d);

@@ -253,6 +253,8 @@ collect(dec *d, const msgpack_object *root) {
 static int
 get(dec *d, enum field f, bool required, const msgpack_object *dflt,
     const msgpack_object **o) {
+  *o = NULL; /* on the duplicate path too: gcc -O3 cannot see that no
+               * caller reads *o when rc != 0 (-Wmaybe-uninitialized) */
   if (d->dup & (1u << f))
     return fail(d, "duplicate field '%s'", field_names[f]);
   *o = d->v[f] != NULL ? d->v[f] : dflt;
@@ -266,6 +268,7 @@ static int
 get_typed(dec *d, enum field f, bool required, const msgpack_object *dflt,
           msgpack_object_type type, const msgpack_object **o) {
   static const char *const names[] = {
+      [MSGPACK_OBJECT_BOOLEAN] = "bool",
       [MSGPACK_OBJECT_STR] = "str",
       [MSGPACK_OBJECT_ARRAY] = "array",
       [MSGPACK_OBJECT_MAP] = "map",

@@ -163,6 +163,19 @@ TEST(decode_task_info_defaults) {
   return 0;
 }
 
+/* task_accepted's optional "started" (PROTOCOL.md section 5.1). */
+TEST(decode_accepted_errors) {
+#define TA "{3 \"msg_type \"task_accepted \"task_id i0 "
+  return expect_error(TA "\"started i1",
+                      "task_accepted: field 'started' must be bool") ||
+         expect_error(TA "\"started \"yes",
+                      "task_accepted: field 'started' must be bool") ||
+         expect_error("{4 \"msg_type \"task_accepted \"task_id i0 "
+                      "\"started t \"started f",
+                      "task_accepted: duplicate field 'started'");
+#undef TA
+}
+
 TEST(decode_task_done_errors) {
 #define TD "{3 \"msg_type \"task_done \"task_id i0 "
 #define TDR "{4 \"msg_type \"task_done \"task_id i0 \"status \"raised "
@@ -597,6 +610,7 @@ TEST_MAIN(TEST_ENTRY(msg_type_str),
           TEST_ENTRY(decode_task_id_range),
           TEST_ENTRY(decode_task_info_errors),
           TEST_ENTRY(decode_task_info_defaults),
+          TEST_ENTRY(decode_accepted_errors),
           TEST_ENTRY(decode_task_done_errors),
           TEST_ENTRY(decode_task_done_defaults),
           TEST_ENTRY(decode_dead_errors),
