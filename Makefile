@@ -1,7 +1,7 @@
 # Makefile - the front door: dependencies, configure, build and test.
 #
 #   make test    build/ (-O2 -g) and ctest, then build-asan/ (ASan+UBSan)
-#                and ctest again
+#                and ctest again, then make matrix
 #   make demo    build, then run the main job, build/examples/predict
 #                (100,000 rows of predictions; hello stays built too)
 #   make build   configure and build build/
@@ -20,7 +20,7 @@
 #                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
 #   make clean   remove the build trees
 #
-# .ci/run runs make test and make matrix. Warnings are errors (BH_WERROR)
+# .ci/run runs make test. Warnings are errors (BH_WERROR)
 # in the CI's builds only, build-asan/ and build-matrix/: build/ is also
 # make demo's, a user's. With another compiler: make test WERROR=OFF.
 #
@@ -73,6 +73,7 @@ test-build: build server-deps
 
 test: test-build
 	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory matrix
 
 asan: deps server-deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug \
