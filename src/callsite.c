@@ -252,26 +252,41 @@ mismatch(const argcheck *a, const bh__site *s) {
   abort();
 }
 
-/* The last format and classes this thread found to agree: a loop calls
- * with the same few, and two compares cost less than a walk. */
-static _Thread_local char ok_fmt[64], ok_types[32];
-static _Thread_local int ok_unpack;
+/* The last formats and classes this thread found to agree: a loop calls
+ * with the same few (a task unpacks, delegates and returns, each with its
+ * own), and a few compares cost less than a walk. */
+#define GOOD_SLOTS 8
+
+typedef struct good {
+  char fmt[64], types[32];
+  int unpack;
+} good;
+
+static _Thread_local good goods[GOOD_SLOTS];
+static _Thread_local unsigned good_next;
 
 static bool
 known_good(const char *fmt, const char *types, int unpack) {
-  return ok_fmt[0] != '\0' && unpack == ok_unpack &&
-         strcmp(fmt, ok_fmt) == 0 && strcmp(types, ok_types) == 0;
+  unsigned i;
+
+  for (i = 0; i < GOOD_SLOTS && goods[i].fmt[0] != '\0'; i++)
+    if (goods[i].unpack == unpack && strcmp(fmt, goods[i].fmt) == 0 &&
+        strcmp(types, goods[i].types) == 0)
+      return true;
+  return false;
 }
 
 static void
 remember(const char *fmt, const char *types, int unpack) {
   size_t nf = strlen(fmt), nt = strlen(types);
+  good *g;
 
-  if (nf >= sizeof(ok_fmt) || nt >= sizeof(ok_types))
+  if (nf >= sizeof(g->fmt) || nt >= sizeof(g->types))
     return;
-  memcpy(ok_fmt, fmt, nf + 1);
-  memcpy(ok_types, types, nt + 1);
-  ok_unpack = unpack;
+  g = &goods[good_next++ % GOOD_SLOTS];
+  memcpy(g->fmt, fmt, nf + 1);
+  memcpy(g->types, types, nt + 1);
+  g->unpack = unpack;
 }
 
 const char *
