@@ -510,13 +510,18 @@ predict_batch(pipeline *pl) {
     slot *s = pl->ready[i];
     const double *p = pl->bp + i * DIGITS_CLASSES;
     int label = A.data.rows[s->row % A.data.n].label;
+    /* The label, or nil when unknown: one format, one argument list. */
+    msgpack_object lab = {.type = MSGPACK_OBJECT_NIL};
 
+    if (label >= 0) {
+      lab.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+      lab.via.u64 = (uint64_t)label;
+    }
     s->stage = POST;
     rc = bh_group_delegate(pl->g, NULL, s, "postprocess",
-                           label >= 0 ? "[I i [ffffffffff]]"
-                                      : "[I n [ffffffffff]]",
-                           (int64_t)s->row, label, p[0], p[1], p[2], p[3],
-                           p[4], p[5], p[6], p[7], p[8], p[9]);
+                           "[I o [ffffffffff]]", (int64_t)s->row, &lab,
+                           p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                           p[8], p[9]);
   }
   pl->n_ready -= n;
   memmove(pl->ready, pl->ready + n, pl->n_ready * sizeof(*pl->ready));

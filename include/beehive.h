@@ -49,7 +49,6 @@ BH_EXTERN const char *bh_version(void);
 #define BH_ERRNO_MAP(XX)                                                     \
   XX(EINVAL, -22, "invalid argument")                                        \
   XX(ENOMEM, -12, "out of memory")                                           \
-  XX(ENOENT, -2, "no such task")                                             \
   XX(EPIPE, -32, "channel closed")                                           \
   XX(EMSGSIZE, -90, "frame larger than the size limit")                      \
   XX(EPROTO, -71, "protocol error")                                          \
@@ -67,7 +66,8 @@ BH_EXTERN const char *bh_version(void);
   XX(ETLS, -30010, "TLS failure")                                            \
   XX(EHTTP, -30011, "HTTP transfer failed")                                  \
   XX(ES3, -30012, "S3 error")                                                \
-  XX(ENOTFOUND, -30013, "no such object")
+  XX(ENOTFOUND, -30013, "no such object")                                    \
+  XX(ENOTASK, -30014, "no such task")
 
 typedef enum bh_errno {
 #define BH__ERR_ENUM(name, value, text) BH_##name = (value),
@@ -75,10 +75,14 @@ typedef enum bh_errno {
 #undef BH__ERR_ENUM
   /* Deprecated: the one cancellation code is BH_ECANCELLED, which waits
    * return, handlers return and delegations report alike. */
-  BH_ECANCELED BH_DEPRECATED = BH_ECANCELLED
+  BH_ECANCELED BH_DEPRECATED = BH_ECANCELLED,
+  /* Deprecated: -ENOENT, an errno like any other ("no such file or
+   * directory"). The library's own "no such task" is BH_ENOTASK. */
+  BH_ENOENT BH_DEPRECATED = -2
 } bh_errno;
 
-/* A static English description of `err` (a BH_E*, UV_E* or -errno code). */
+/* A static English description of `err` (a BH_E*, UV_E* or -errno code):
+ * -ENOENT is "no such file or directory", never a task's name. */
 BH_EXTERN const char *bh_strerror(int err);
 /* The symbolic name of `err`, e.g. "BH_ETIMEDOUT"; "BH_UNKNOWN" if unknown. */
 BH_EXTERN const char *bh_err_name(int err);
@@ -95,19 +99,35 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
 
 /* ------------------------------------------------------------------------
  * Values: task arguments, keyword arguments, return values and error details
- * are msgpack values. A format string describes them:
+ * are msgpack values. A format string describes them, each letter taking
+ * exactly this C type, packing (the value) and unpacking (where it goes):
  *
- *   n  nil                       b  bool (int)
- *   i  int                       I  int64_t
- *   u  unsigned                  U  uint64_t
- *   f  double (float64)          s  const char * (NULL packs nil)
- *   s# const char *, size_t      y# const void *, size_t (bin)
- *   o  const msgpack_object *    v  const bh_value * (its whole value)
- *   [ ... ]  array               { k:v ... }  map (keys are any item, usually s)
- *   #X  an array from a C array: X one of i I u U f b s (its element
- *       letter), taking const T *items, size_t n (#s: const char *const *;
- *       #s#: const char *const *, const size_t *lens, size_t n); after
- *       an s, put a blank before it: "s#I" reads as s# then I
+ *   letter  packing                       unpacking
+ *   n       nothing: packs nil            nothing: checks nil
+ *   b       int (a bool is one)           int *
+ *   i       int                           int *
+ *   I       int64_t                       int64_t *
+ *   u       unsigned                      unsigned *
+ *   U       uint64_t                      uint64_t *
+ *   f       double (a float is one)       double * (from a float or an int)
+ *   s       const char * (NULL packs nil) char *buf, size_t bufsize
+ *   s#      const char *, size_t          const char **, size_t *
+ *   y#      const void *, size_t (a bin)  const void **, size_t *
+ *   o       const msgpack_object *        const msgpack_object **
+ *   v       const bh_value * (its value)  -
+ *   *       -                             nothing: skips one item
+ *   [ ... ] an array                      { k:v ... } a map
+ *   #X      an array from a C array: X one of i I u U f b s (its element
+ *           letter), taking const T *items, size_t n (#s: const char
+ *           *const *; #s#: const char *const *, const size_t *lens, size_t
+ *           n); after an s, put a blank before it: "s#I" reads as s# then I
+ *
+ * The arguments after a format are variadic, so C converts nothing: an int
+ * given to I packs 4294967293 for -3, a literal 3 given as a size_t reads
+ * garbage, and an int * given to I when unpacking gets 8 bytes written
+ * into 4. Cast what is not already of the letter's type: (int64_t)n,
+ * (size_t)len, 1.0. A debug build checks every call for this ("Calls
+ * through macros", at the end of this header).
  *
  * Blanks, commas and colons are ignored. Several items at top level make one
  * array, both ways. s#, y#, o and v with NULL pack nil too. Containers nest at
@@ -115,27 +135,24 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  * BH_EFORMAT before anything is packed or stored; after any other packing
  * error the packer may hold a partial value (bh_value_pack() discards it).
  *
- * When unpacking, the letters take pointers: b int *, i int *, I int64_t *,
- * u unsigned *, U uint64_t * (integers are range-checked for the target),
- * f double * (from a float or an int), s# const char **, size_t * (borrowed,
- * not NUL-terminated), y# const void **, size_t * (a bin or a str, borrowed),
- * o const msgpack_object ** (borrowed); n takes nothing and checks nil; s
- * takes char *buf, size_t bufsize and copies the string NUL-terminated into
- * buf (BH_ETYPE if it does not fit or holds a NUL byte). A NULL target checks
- * the type and stores nothing. In a map pattern each key is an s taking the
- * const char * name to look up; `?` after it marks the key optional (the
- * target is left untouched when missing); keys the pattern does not name are
- * ignored. `*` skips one item of any type. An array pattern matches only an
+ * When unpacking, integers are range-checked for the target; s# (not
+ * NUL-terminated), y# (a bin or a str) and o are borrowed; s copies the
+ * string NUL-terminated into buf (BH_ETYPE if it does not fit or holds a
+ * NUL byte). A NULL target checks the type and stores nothing. In a map
+ * pattern each key is an s taking the const char * name to look up; `?`
+ * after it marks the key optional (the target is left untouched when
+ * missing); keys the pattern does not name are ignored. When packing, a
+ * map's keys are any item, usually s. An array pattern matches only an
  * array of exactly as many items. #X (X one of i I u U f b, or s# for
  * borrowed strings) unpacks an array into the caller's C array: it takes
  * T *items, size_t cap, size_t *n (#s#: const char **, size_t *lens,
  * size_t cap, size_t *n); *n gets the count, at most cap, and with n NULL
  * the array must hold exactly cap items ("[]: expected at most 4 items,
  * got 5"; an element's error names it, "[7]: expected int, got str").
- * v and #s are pack-only. Unpacking never allocates:
- * borrowed pointers are valid as long as the object. Messages name the
- * position: "[2][0]", "{opts}[3]", "[]" for an array's length, "value" for the
- * top; a format error reads "format: unknown letter 'x' at 3" (a 0-based
+ * v and #s are pack-only. Unpacking never allocates: borrowed
+ * pointers are valid as long as the object. Messages name the position:
+ * "[2][0]", "{opts}[3]", "[]" for an array's length, "value" for the top;
+ * a format error reads "format: unknown letter 'x' at 3" (a 0-based
  * offset). */
 
 /* ------------------------------------------------------------------------
@@ -254,7 +271,12 @@ typedef struct bh_group bh_group;
  *   0             succeeded (the value set, or nil);
  *   BH_ERAISED    raised (what bh_raise() set);
  *   BH_ECANCELLED cancelled (reason from bh_cancel_reason(), if set);
- *   other < 0     raised, with the error's name and text.
+ *   other BH_E*   raised, with the code's name and text ("BH_ETIMEDOUT:
+ *                 timed out"), or what bh_task_errmsg() says of the
+ *                 call that failed with it;
+ *   -errno        raised OSError, "ENOENT: No such file or directory
+ *                 (errno 2)": a system call's error passed on;
+ *   anything else raised TaskError, saying what a handler returns.
  * A task that has been cancelled (its waits return BH_ECANCELLED) answers
  * cancelled whatever its handler returns afterwards: stopping at a wait's
  * BH_ECANCELLED and returning what was gathered so far cannot turn a
@@ -333,7 +355,10 @@ BH_EXTERN const bh_context *bh_task_context(const bh_task *t);
  * return it from the handler. */
 BH_EXTERN int bh_task_unpack(bh_task *t, const char *fmt, ...);
 
-/* Sets the task's return value (one value). Returns 0, BH_EFORMAT, BH_ENOMEM. */
+/* Sets the task's return value (one value). Returns 0, BH_EFORMAT, BH_ENOMEM;
+ * on failure bh_task_errmsg() says why ("bh_return: format \"[x]\":
+ * unknown letter 'x' at 1"), and returning the code raises ValueError with
+ * it, from the caller's line. */
 BH_EXTERN int bh_return(bh_task *t, const char *fmt, ...);
 BH_EXTERN int bh_return_object(bh_task *t, const msgpack_object *obj);
 
@@ -385,10 +410,11 @@ BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
  * cancel_task) aborts its transfer at once: the call returns
  * BH_ECANCELLED. */
 
-/* The message of this task's last failed I/O call (or bh_map_new()),
- * e.g. "connection refused (GET http://127.0.0.1:9/x): Failed to connect
- * ...", or NULL when its last such call succeeded. Borrowed until the
- * next such call. */
+/* The message of this task's last failed I/O call, e.g. "connection
+ * refused (GET http://127.0.0.1:9/x): Failed to connect ...", or NULL
+ * when its last I/O call succeeded; also of a bh_return(),
+ * bh_group_delegate() or bh_map_new() that refused its call. Borrowed
+ * until the next such call. */
 BH_EXTERN const char *bh_task_errmsg(const bh_task *t);
 
 /* An HTTP request through the bee's session (libcurl's multi interface
@@ -492,11 +518,15 @@ BH_EXTERN void bh_s3_listing_free(bh_s3_listing *l);
 
 /* Delegates task `name` to a child and waits for it. On return *out holds
  * the result (returns owned; free with bh_result_free) and the return value
- * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_EFORMAT,
- * BH_ENOMEM, BH_ECANCELLED return with *out NULL. A NULL t or name, or an
- * empty name, returns BH_EINVAL with *out holding a raised result that
- * says why (ValueError "bh_delegate: the task name is empty"); a NULL out
- * returns BH_EINVAL. */
+ * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_ENOMEM
+ * and BH_ECANCELLED return with *out NULL. Refused before anything is
+ * sent, with *out a raised result that says why, from the caller's line:
+ * BH_EINVAL for a NULL t or name or an empty name (ValueError
+ * "bh_delegate: the task name is empty"), BH_EFORMAT for a format it
+ * cannot pack (ValueError "bh_delegate: format \"[x]\": unknown letter
+ * 'x' at 1"), and in a queen, whose workers' class is known, BH_ENOTASK
+ * for a name that class does not have (AttributeError "Bee class 'W' has
+ * no task 'ecko'. Did you mean 'echo'?"). A NULL out returns BH_EINVAL. */
 BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
                           const char *fmt, ...);
 /* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
@@ -513,8 +543,10 @@ BH_EXTERN bh_group *bh_group_new(bh_task *t);
  * are forgotten and their answers dropped) and freed. */
 BH_EXTERN void bh_group_free(bh_group *g);
 /* Starts a delegation in the group; returns 0 or an error: BH_EINVAL for
- * a NULL g or name or an empty name (the bee's logger gets why, e.g.
- * "bh_group_delegate: the task name is empty"). The future carries
+ * a NULL g or name or an empty name, BH_EFORMAT, or BH_ENOTASK as
+ * bh_delegate() refuses them. bh_task_errmsg() and the bee's logger get
+ * why, e.g. "bh_group_delegate: the task name is empty", and returning
+ * the code raises it from the caller's line. The future carries
  * `udata`. If out is not NULL, *out borrows the future until it is freed:
  * the group still hands it out from bh_group_next() unless it is freed or
  * waited for first. */
@@ -993,6 +1025,173 @@ typedef void (*bh_run_cb)(void *udata, int rc, bh_result *result);
 struct uv_loop_s;
 BH_EXTERN int bh_run_start(struct uv_loop_s *loop, const bh_run_opts *o,
                            bh_run_cb done, void *udata);
+
+/* ------------------------------------------------------------------------
+ * Calls through macros. bh_task_unpack, bh_return, bh_delegate,
+ * bh_group_delegate, bh_result_unpack, bh_unpack, bh_pack and
+ * bh_value_pack are also macros of the same name, which record where they
+ * are called from: an error such a call raises in its task (bh_task_unpack's
+ * TypeError, a format that bh_return or bh_delegate refuses, a task name
+ * the worker class does not have) shows the caller's file, line and
+ * function as its frame, not a line of the library.
+ *
+ * In C11 without NDEBUG (a debug build of the caller) they also check the
+ * C type of each argument against the letter of the format that reads it
+ * ("Values" above): va_arg cannot see a mismatch, which packs 4294967293
+ * for an int -3 given to 'I', or writes 8 bytes into an int * given to
+ * 'I' when unpacking. A mismatch is a bug, so, as a failed assertion does,
+ * the call aborts with a message naming the call, the argument and the
+ * fix:
+ *   worker.c:12: in square: bh_return: format "I": argument 1 after the
+ *   format is an int, but 'I' at 0 takes an int64_t: cast it, (int64_t)x
+ * Integers narrower than int count as int (as they are passed), a float
+ * as a double; NULL, void * and pointers to structs pass wherever a
+ * pointer goes. C++ gets the call sites only. An argument with a comma
+ * outside parentheses (a compound literal) needs parentheses; at most 63
+ * arguments follow the format. Calling the function itself,
+ * (bh_return)(t, "I", x) or through a pointer, skips both, as does
+ * defining BH_NO_CALL_MACROS before including this header. */
+BH_EXTERN const char *bh__call_at(const char *fmt, const char *types,
+                                  int unpack, const char *call,
+                                  const char *file, int line,
+                                  const char *func);
+
+#if !defined(BH_NO_CALL_MACROS)
+#define BH__CAT(a, b) BH__CAT_(a, b)
+#define BH__CAT_(a, b) a##b
+#define BH__PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13,     \
+  _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, _25, _26, _27,      \
+  _28, _29, _30, _31, _32, _33, _34, _35, _36, _37, _38, _39, _40, _41,      \
+  _42, _43, _44, _45, _46, _47, _48, _49, _50, _51, _52, _53, _54, _55,      \
+  _56, _57, _58, _59, _60, _61, _62, _63, _64, n, ...) n
+/* The number of arguments (1 to 64), and 1 or 2 for more than one. */
+#define BH__NARGS(...) BH__PICK(__VA_ARGS__, 64, 63, 62, 61, 60, 59, 58,     \
+  57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40,    \
+  39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22,    \
+  21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,    \
+  1, 0)
+#define BH__ONE(...) BH__PICK(__VA_ARGS__, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  \
+  2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,    \
+  2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,    \
+  2, 2, 2, 2, 1, 0)
+/* The format (the first argument) through bh__call_at, then the rest. */
+#define BH__FMT(call, unpack, ...)                                           \
+  BH__CAT(BH__FMT_, BH__ONE(__VA_ARGS__))(call, unpack, __VA_ARGS__)
+#define BH__FMT_1(call, unpack, fmt)                                         \
+  bh__call_at((fmt), BH__TYPES0, (unpack), (call), __FILE__, __LINE__,        \
+              __func__)
+#define BH__FMT_2(call, unpack, fmt, ...)                                    \
+  bh__call_at((fmt), BH__TYPES(__VA_ARGS__), (unpack), (call), __FILE__,      \
+              __LINE__, __func__),                                           \
+      __VA_ARGS__
+
+#if !defined(NDEBUG) && !defined(__cplusplus) &&                             \
+    defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+/* Each argument's class, as callsite.c reads them. */
+#define BH__ARG_CLASS(x)                                                     \
+  _Generic((x), _Bool: 'i', char: 'i', signed char: 'i',                     \
+           unsigned char: 'i', short: 'i', unsigned short: 'i', int: 'i',    \
+           unsigned: 'i', long: (sizeof(long) == 8 ? 'l' : 'i'),             \
+           unsigned long: (sizeof(long) == 8 ? 'l' : 'i'), long long: 'l',  \
+           unsigned long long: 'l', float: 'd', double: 'd',                 \
+           long double: 'x', _Bool *: 'B', char *: 'c', signed char *: 'c',  \
+           unsigned char *: 'c', short *: 'h', unsigned short *: 'h',        \
+           int *: 'n', unsigned *: 'm',                                      \
+           long *: (sizeof(long) == 8 ? 'q' : 'n'),                          \
+           unsigned long *: (sizeof(long) == 8 ? 'Q' : 'm'),                 \
+           long long *: 'q', unsigned long long *: 'Q', double *: 'D',       \
+           float *: 'F', char **: 'P', const char **: 'P',                   \
+           unsigned char **: 'P', const unsigned char **: 'P', void **: 'P', \
+           const void **: 'P', msgpack_object **: 'P',                       \
+           const msgpack_object **: 'P', default: 'p')
+#define BH__TYPES0 ""
+#define BH__TYPES(...)                                                       \
+  ((const char[]){BH__CAT(BH__TS, BH__NARGS(__VA_ARGS__))(__VA_ARGS__), 0})
+#define BH__TS1(a) BH__ARG_CLASS(a)
+#define BH__TS2(a, ...) BH__ARG_CLASS(a), BH__TS1(__VA_ARGS__)
+#define BH__TS3(a, ...) BH__ARG_CLASS(a), BH__TS2(__VA_ARGS__)
+#define BH__TS4(a, ...) BH__ARG_CLASS(a), BH__TS3(__VA_ARGS__)
+#define BH__TS5(a, ...) BH__ARG_CLASS(a), BH__TS4(__VA_ARGS__)
+#define BH__TS6(a, ...) BH__ARG_CLASS(a), BH__TS5(__VA_ARGS__)
+#define BH__TS7(a, ...) BH__ARG_CLASS(a), BH__TS6(__VA_ARGS__)
+#define BH__TS8(a, ...) BH__ARG_CLASS(a), BH__TS7(__VA_ARGS__)
+#define BH__TS9(a, ...) BH__ARG_CLASS(a), BH__TS8(__VA_ARGS__)
+#define BH__TS10(a, ...) BH__ARG_CLASS(a), BH__TS9(__VA_ARGS__)
+#define BH__TS11(a, ...) BH__ARG_CLASS(a), BH__TS10(__VA_ARGS__)
+#define BH__TS12(a, ...) BH__ARG_CLASS(a), BH__TS11(__VA_ARGS__)
+#define BH__TS13(a, ...) BH__ARG_CLASS(a), BH__TS12(__VA_ARGS__)
+#define BH__TS14(a, ...) BH__ARG_CLASS(a), BH__TS13(__VA_ARGS__)
+#define BH__TS15(a, ...) BH__ARG_CLASS(a), BH__TS14(__VA_ARGS__)
+#define BH__TS16(a, ...) BH__ARG_CLASS(a), BH__TS15(__VA_ARGS__)
+#define BH__TS17(a, ...) BH__ARG_CLASS(a), BH__TS16(__VA_ARGS__)
+#define BH__TS18(a, ...) BH__ARG_CLASS(a), BH__TS17(__VA_ARGS__)
+#define BH__TS19(a, ...) BH__ARG_CLASS(a), BH__TS18(__VA_ARGS__)
+#define BH__TS20(a, ...) BH__ARG_CLASS(a), BH__TS19(__VA_ARGS__)
+#define BH__TS21(a, ...) BH__ARG_CLASS(a), BH__TS20(__VA_ARGS__)
+#define BH__TS22(a, ...) BH__ARG_CLASS(a), BH__TS21(__VA_ARGS__)
+#define BH__TS23(a, ...) BH__ARG_CLASS(a), BH__TS22(__VA_ARGS__)
+#define BH__TS24(a, ...) BH__ARG_CLASS(a), BH__TS23(__VA_ARGS__)
+#define BH__TS25(a, ...) BH__ARG_CLASS(a), BH__TS24(__VA_ARGS__)
+#define BH__TS26(a, ...) BH__ARG_CLASS(a), BH__TS25(__VA_ARGS__)
+#define BH__TS27(a, ...) BH__ARG_CLASS(a), BH__TS26(__VA_ARGS__)
+#define BH__TS28(a, ...) BH__ARG_CLASS(a), BH__TS27(__VA_ARGS__)
+#define BH__TS29(a, ...) BH__ARG_CLASS(a), BH__TS28(__VA_ARGS__)
+#define BH__TS30(a, ...) BH__ARG_CLASS(a), BH__TS29(__VA_ARGS__)
+#define BH__TS31(a, ...) BH__ARG_CLASS(a), BH__TS30(__VA_ARGS__)
+#define BH__TS32(a, ...) BH__ARG_CLASS(a), BH__TS31(__VA_ARGS__)
+#define BH__TS33(a, ...) BH__ARG_CLASS(a), BH__TS32(__VA_ARGS__)
+#define BH__TS34(a, ...) BH__ARG_CLASS(a), BH__TS33(__VA_ARGS__)
+#define BH__TS35(a, ...) BH__ARG_CLASS(a), BH__TS34(__VA_ARGS__)
+#define BH__TS36(a, ...) BH__ARG_CLASS(a), BH__TS35(__VA_ARGS__)
+#define BH__TS37(a, ...) BH__ARG_CLASS(a), BH__TS36(__VA_ARGS__)
+#define BH__TS38(a, ...) BH__ARG_CLASS(a), BH__TS37(__VA_ARGS__)
+#define BH__TS39(a, ...) BH__ARG_CLASS(a), BH__TS38(__VA_ARGS__)
+#define BH__TS40(a, ...) BH__ARG_CLASS(a), BH__TS39(__VA_ARGS__)
+#define BH__TS41(a, ...) BH__ARG_CLASS(a), BH__TS40(__VA_ARGS__)
+#define BH__TS42(a, ...) BH__ARG_CLASS(a), BH__TS41(__VA_ARGS__)
+#define BH__TS43(a, ...) BH__ARG_CLASS(a), BH__TS42(__VA_ARGS__)
+#define BH__TS44(a, ...) BH__ARG_CLASS(a), BH__TS43(__VA_ARGS__)
+#define BH__TS45(a, ...) BH__ARG_CLASS(a), BH__TS44(__VA_ARGS__)
+#define BH__TS46(a, ...) BH__ARG_CLASS(a), BH__TS45(__VA_ARGS__)
+#define BH__TS47(a, ...) BH__ARG_CLASS(a), BH__TS46(__VA_ARGS__)
+#define BH__TS48(a, ...) BH__ARG_CLASS(a), BH__TS47(__VA_ARGS__)
+#define BH__TS49(a, ...) BH__ARG_CLASS(a), BH__TS48(__VA_ARGS__)
+#define BH__TS50(a, ...) BH__ARG_CLASS(a), BH__TS49(__VA_ARGS__)
+#define BH__TS51(a, ...) BH__ARG_CLASS(a), BH__TS50(__VA_ARGS__)
+#define BH__TS52(a, ...) BH__ARG_CLASS(a), BH__TS51(__VA_ARGS__)
+#define BH__TS53(a, ...) BH__ARG_CLASS(a), BH__TS52(__VA_ARGS__)
+#define BH__TS54(a, ...) BH__ARG_CLASS(a), BH__TS53(__VA_ARGS__)
+#define BH__TS55(a, ...) BH__ARG_CLASS(a), BH__TS54(__VA_ARGS__)
+#define BH__TS56(a, ...) BH__ARG_CLASS(a), BH__TS55(__VA_ARGS__)
+#define BH__TS57(a, ...) BH__ARG_CLASS(a), BH__TS56(__VA_ARGS__)
+#define BH__TS58(a, ...) BH__ARG_CLASS(a), BH__TS57(__VA_ARGS__)
+#define BH__TS59(a, ...) BH__ARG_CLASS(a), BH__TS58(__VA_ARGS__)
+#define BH__TS60(a, ...) BH__ARG_CLASS(a), BH__TS59(__VA_ARGS__)
+#define BH__TS61(a, ...) BH__ARG_CLASS(a), BH__TS60(__VA_ARGS__)
+#define BH__TS62(a, ...) BH__ARG_CLASS(a), BH__TS61(__VA_ARGS__)
+#define BH__TS63(a, ...) BH__ARG_CLASS(a), BH__TS62(__VA_ARGS__)
+#else
+#define BH__TYPES0 NULL
+#define BH__TYPES(...) NULL
+#endif
+
+#define bh_value_pack(err, ...)                                              \
+  bh_value_pack(err, BH__FMT("bh_value_pack", 0, __VA_ARGS__))
+#define bh_pack(pk, ...) bh_pack(pk, BH__FMT("bh_pack", 0, __VA_ARGS__))
+#define bh_unpack(obj, errbuf, errlen, ...)                                  \
+  bh_unpack(obj, errbuf, errlen, BH__FMT("bh_unpack", 1, __VA_ARGS__))
+#define bh_task_unpack(t, ...)                                               \
+  bh_task_unpack(t, BH__FMT("bh_task_unpack", 1, __VA_ARGS__))
+#define bh_return(t, ...) bh_return(t, BH__FMT("bh_return", 0, __VA_ARGS__))
+#define bh_delegate(t, out, name, ...)                                       \
+  bh_delegate(t, out, name, BH__FMT("bh_delegate", 0, __VA_ARGS__))
+#define bh_group_delegate(g, out, udata, name, ...)                          \
+  bh_group_delegate(g, out, udata, name,                                     \
+                    BH__FMT("bh_group_delegate", 0, __VA_ARGS__))
+#define bh_result_unpack(r, errbuf, errlen, ...)                             \
+  bh_result_unpack(r, errbuf, errlen,                                        \
+                   BH__FMT("bh_result_unpack", 1, __VA_ARGS__))
+#endif /* BH_NO_CALL_MACROS */
 
 #ifdef __cplusplus
 }

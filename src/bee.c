@@ -375,30 +375,14 @@ busy_status(bh_task *t) {
   return bh_return(t, "f", busy);
 }
 
-static const bh_task_def builtin_tasks[] = {
+const bh_task_def bh__builtin_tasks[] = {
     {"busy_status", busy_status},
     {BH__MAP_CHUNK_TASK, bh__map_chunk_task}, /* bh_map_new's chunks */
     {NULL, NULL}};
 
-static bh_task_fn
-find_in(const bh_task_def *defs, const char *name) {
-  for (; defs != NULL && defs->name != NULL; defs++)
-    if (strcmp(defs->name, name) == 0)
-      return defs->fn;
-  return NULL;
-}
-
 bh_task_fn
 bh__bee_find_task(const bh_bee *bee, const char *name) {
-  const bh_class *c;
-  bh_task_fn fn;
-
-  for (c = bee->cls; c != NULL; c = c->base) {
-    fn = find_in(c->tasks, name);
-    if (fn != NULL)
-      return fn;
-  }
-  return find_in(builtin_tasks, name);
+  return bh__class_find_task(bee->cls, name);
 }
 
 static int

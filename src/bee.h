@@ -56,6 +56,7 @@ struct bh_task {
   int io_err;            /* the last failed I/O call's code (0: none) */
   const char *io_type;   /* ...its exception type (static) */
   char *io_msg;          /* ...and message (bh_task_errmsg) */
+  bh__site io_site;      /* ...and the caller's site, if recorded */
   bh_value *tb;          /* traceback lines: array of str */
   bh_value *details;     /* other_details */
   /* Waiting. */
@@ -207,6 +208,15 @@ void bh__bee_cancel_all(bh_bee *bee, const char *reason);
 void bh__bee_task_finished(bh_bee *bee, bh_task *t);
 /* Looks up a task function by name through the class chain. */
 bh_task_fn bh__bee_find_task(const bh_bee *bee, const char *name);
+/* Every worker's tasks beyond its class's (busy_status). */
+extern const bh_task_def bh__builtin_tasks[];
+
+/* taskname.c */
+/* The task `name` of cls: through its base chain, then the built-ins. */
+bh_task_fn bh__class_find_task(const bh_class *cls, const char *name);
+/* Returns owned (NULL: no memory): "Bee class 'W' has no task 'ecko'.",
+ * followed by "Did you mean 'echo'?" when a task of the class is near. */
+char *bh__class_no_task(const bh_class *cls, const char *name);
 
 /* task.c */
 /* A task finished: sends task_done and frees it. */
@@ -228,10 +238,22 @@ void bh__task_wake(bh_task *t, int status);
 /* Appends a traceback line; adds the "in task ... of bee ..." line. */
 int bh__task_tb_add(bh_task *t, const char *line);
 void bh__task_tb_where(bh_task *t);
+/* Appends the frame line "  File "f", line n, in fn" (the library's own
+ * files relative to its source tree). */
+int bh__task_tb_file(bh_task *t, const char *file, int line,
+                     const char *func);
+/* Returns owned: a traceback of t's frame at site (when recorded) and
+ * its "in task" line, for a result made in t without raising. */
+bh_value *bh__task_frames(const bh_task *t, const bh__site *site);
 /* Records the outcome of an I/O call: err 0 clears; otherwise type
  * (static) and msg (owned; NULL: the code's text) become what
  * bh_task_errmsg() says and what returning err raises. Returns err. */
 int bh__task_io_result(bh_task *t, int err, const char *type, char *msg);
+/* The same for a failed call that the header's macros recorded at site
+ * (NULL: none), whose frame then leads the traceback of what returning
+ * err raises (bh_return's format, bh_group_delegate's refusal). */
+int bh__task_call_error(bh_task *t, int err, const char *type, char *msg,
+                        const bh__site *site);
 /* http_api.c: starts a transfer on t's bee session and waits for it.
  * Returns 0 with *x done (its result may hold a transfer error), or an
  * error recorded on t (exception type `type`) with *x NULL. */

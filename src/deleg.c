@@ -349,7 +349,7 @@ info_error(const bh__deleg *d, const bh__child *c, int rc) {
   if (!bh__wire_name_fits(n, c->bee->max_frame))
     return bh__asprintf("The task's name (%zu bytes) exceeds the frame "
                         "size limit.", n);
-  return bh__strdup("The task's arguments exceed the frame size limit.");
+  return bh__wire_too_big("The task's arguments", c->bee->max_frame);
 }
 
 static void

@@ -110,10 +110,63 @@ bh_err_name(int err) {
   return "BH_UNKNOWN";
 }
 
+/* An errno's symbol and the C library's text of it ("ENOENT", "No such
+ * file or directory"), or NULL; libuv's table where glibc has no names. */
+static const char *
+errno_name(int err) {
+  const char *s = NULL;
+
+  if (err >= 0 || err <= -4096)
+    return NULL;
+#ifdef HAVE_STRERRORDESC_NP
+  s = strerrorname_np(-err);
+#endif
+  if (s == NULL && (s = uv_name(err)) != NULL)
+    s += 3; /* "UV_" */
+  return s;
+}
+
+char *
+bh__code_error(int rc, const char **type) {
+  const char *name;
+
+  if (own_name(rc) != NULL) {
+    *type = own_name(rc);
+    return bh__strdup(own_text(rc));
+  }
+  if ((name = errno_name(rc)) != NULL) {
+    *type = "OSError";
+#ifdef HAVE_STRERRORDESC_NP
+    return bh__asprintf("%s: %s (errno %d)", name, strerrordesc_np(-rc), -rc);
+#else
+    return bh__asprintf("%s: %s (errno %d)", name, strerror(-rc), -rc);
+#endif
+  }
+  *type = "TaskError";
+  return bh__asprintf("The task returned %d, which is no error code: a "
+                      "handler returns 0, a BH_E* code or -errno.", rc);
+}
+
+/* CMakeLists.txt passes the source tree's path, ending in '/', so that the
+ * library's own frames do not show where it happened to be built. */
+#ifndef BH_SRC_ROOT
+#define BH_SRC_ROOT ""
+#endif
+
+const char *
+bh__src_path(const char *file) {
+  size_t n = sizeof(BH_SRC_ROOT) - 1;
+
+  if (file != NULL && n > 0 && strncmp(file, BH_SRC_ROOT, n) == 0)
+    return file + n;
+  return file;
+}
+
 void
 bh__assert_fail(const char *expr, const char *file, int line) {
   fflush(stdout);
-  fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+  fprintf(stderr, "%s:%d: assertion failed: %s\n", bh__src_path(file), line,
+          expr);
   fflush(stderr);
   abort();
 }

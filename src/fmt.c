@@ -235,6 +235,23 @@ bh__check_format(const char *fmt, bool unpack, char *err, size_t errlen,
   return 0;
 }
 
+int
+bh__check_format_quoted(const char *fmt, bool unpack, char *err,
+                        size_t errlen) {
+  char what[160];
+  size_t count;
+  int rc = bh__check_format(fmt, unpack, what, sizeof(what), &count);
+
+  if (rc != 0 && err != NULL && errlen > 0) {
+    if (fmt == NULL)
+      snprintf(err, errlen, "%s", what);
+    else
+      snprintf(err, errlen, "format \"%s\": %s", fmt,
+               strncmp(what, "format: ", 8) == 0 ? what + 8 : what);
+  }
+  return rc;
+}
+
 /* Validates the first item of fmt; *end gets the offset just past it. */
 int
 bh__check_one(const char *fmt, bool unpack, char *err, size_t errlen, size_t *end) {

@@ -28,6 +28,10 @@ size_t bh__count_items(const char *fmt, size_t pos);
  * message in err (when not NULL). */
 int bh__check_format(const char *fmt, bool unpack, char *err, size_t errlen,
                      size_t *count);
+/* bh__check_format() whose message quotes the format, for a caller that
+ * does not show it otherwise: "format \"[x]\": unknown letter 'x' at 1". */
+int bh__check_format_quoted(const char *fmt, bool unpack, char *err,
+                            size_t errlen);
 /* Validates the first item of fmt; *end gets the offset just past it. */
 int bh__check_one(const char *fmt, bool unpack, char *err, size_t errlen,
                   size_t *end);

@@ -169,17 +169,25 @@ call_ok(const bh_value *v) {
          (n == 1 || o->via.array.ptr[1].type == MSGPACK_OBJECT_MAP);
 }
 
-/* Returns owned: a call from a format, or NULL with *err set. */
+/* Returns owned: a call from a format, or NULL with *err set and, unless
+ * memory ran out, why in *why (owned). */
 static bh_value *
-call_of_fmt(const char *fmt, va_list ap, int *err) {
+call_of_fmt(const char *fmt, va_list ap, int *err, char **why) {
   bh_value *v = pack_call(fmt, ap, err);
+  char buf[256];
 
   if (v == NULL && *err == 0)
     *err = BH_ENOMEM;
   if (v != NULL && !call_ok(v)) {
     bh_value_free(v);
     *err = BH_EFORMAT;
+    *why = bh__asprintf("format \"%s\": the arguments are \"[...]\", "
+                        "optionally followed by \"{...}\" for kwargs", fmt);
     return NULL;
+  }
+  if (v == NULL && *err != BH_ENOMEM) {
+    bh__pack_why(fmt, *err, buf, sizeof(buf));
+    *why = bh__strdup(buf);
   }
   return v;
 }
@@ -191,18 +199,30 @@ call_of(const msgpack_object *args, const msgpack_object *kwargs) {
                        kwargs ? kwargs : &empty_map);
 }
 
-/* A call the caller got wrong: BH_EINVAL, with why in a result when there
- * is one to give (out), else in the bee's log. */
+/* A delegation refused before anything was sent: returns code, with why
+ * (owned; "fn: " goes before it unless fn is NULL) in a raised result
+ * when there is one to give (out), else in the bee's log and the task's
+ * errmsg, which a handler returning the code raises. Either way from the
+ * caller's frame when the call macro recorded it. */
 static int
-misuse(bh_task *t, bh_result **out, const char *fn, const char *what) {
-  char why[128];
+refuse(bh_task *t, bh_result **out, const bh__site *site, int code,
+       const char *type, const char *fn, char *why) {
+  char *msg = bh__asprintf("%s%s%s", fn ? fn : "", fn ? ": " : "",
+                           why ? why : bh_strerror(code));
+  const char *text = msg ? msg : bh_strerror(code);
+  bh_value *tb = t != NULL ? bh__task_frames(t, site) : NULL;
 
-  snprintf(why, sizeof(why), "%s: %s", fn, what);
-  if (out != NULL)
-    *out = bh__result_make(BH_RAISED, -1, "ValueError", why, NULL, NULL, NULL);
-  else if (t != NULL)
-    bh_log(t->bee->log, BH_LOG_ERROR, "%s", why);
-  return BH_EINVAL;
+  if (out != NULL) {
+    *out = bh__result_make(BH_RAISED, -1, type, text, NULL,
+                           tb ? bh_value_object(tb) : NULL, NULL);
+  } else if (t != NULL) {
+    bh_log(t->bee->log, BH_LOG_ERROR, "%s", text);
+    bh__task_call_error(t, code, type, bh__strdup(text), site);
+  }
+  bh_value_free(tb);
+  bh__free(msg);
+  bh__free(why);
+  return code;
 }
 
 /* What is wrong with a task name, or NULL. An empty name would only fail
@@ -212,6 +232,25 @@ name_problem(const char *name) {
   if (name == NULL)
     return "the task name is NULL";
   return name[0] == '\0' ? "the task name is empty" : NULL;
+}
+
+/* Refuses a bad name: BH_EINVAL for none, BH_ENOTASK for one the workers'
+ * class does not have, which a queen knows (any other bee's children,
+ * such as the root's queen or a worker started by hand, answer for
+ * themselves); 0 for a name to delegate. */
+static int
+check_name(bh_task *t, bh_result **out, const bh__site *site,
+           const char *fn, const char *name) {
+  const bh_class *wc = t->bee->worker_class;
+
+  if (name_problem(name) != NULL)
+    return refuse(t, out, site, BH_EINVAL, "ValueError", fn,
+                  bh__strdup(name_problem(name)));
+  if (wc == NULL || bh__class_find_task(wc, name) != NULL)
+    return 0;
+  /* The worker's own words: the same message wherever it is caught. */
+  return refuse(t, out, site, BH_ENOTASK, "AttributeError", NULL,
+                bh__class_no_task(wc, name));
 }
 
 /* Starts a delegation of `call` (taken, whatever happens) for task t, in
@@ -243,32 +282,40 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
                         const char *name, const msgpack_object *args,
                         const msgpack_object *kwargs) {
   bh_value *call;
+  int rc;
 
   if (g == NULL)
     return BH_EINVAL;
-  if (name_problem(name) != NULL)
-    return misuse(g->t, NULL, "bh_group_delegate_value",
-                  name_problem(name));
+  if ((rc = check_name(g->t, NULL, NULL, "bh_group_delegate_value",
+                       name)) != 0)
+    return rc;
   call = call_of(args, kwargs);
   if (call == NULL)
     return BH_ENOMEM;
   return start_call(g, g->t, out, udata, name, call, &g->opts);
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_group_delegate(bh_group *g, bh_future **out, void *udata,
-                  const char *name, const char *fmt, ...) {
+(bh_group_delegate)(bh_group *g, bh_future **out, void *udata,
+                    const char *name, const char *fmt, ...) {
+  bh__site site = {NULL, NULL, NULL, 0};
+  char *why = NULL;
   bh_value *call;
   va_list ap;
   int rc = 0;
 
+  bh__site_take("bh_group_delegate", &site);
   if (g == NULL)
     return BH_EINVAL;
-  if (name_problem(name) != NULL)
-    return misuse(g->t, NULL, "bh_group_delegate", name_problem(name));
+  if ((rc = check_name(g->t, NULL, &site, "bh_group_delegate", name)) != 0)
+    return rc;
   va_start(ap, fmt);
-  call = call_of_fmt(fmt, ap, &rc);
+  call = call_of_fmt(fmt, ap, &rc, &why);
   va_end(ap);
+  if (call == NULL && rc != BH_ENOMEM)
+    return refuse(g->t, NULL, &site, rc, "ValueError", "bh_group_delegate",
+                  why);
   if (call == NULL)
     return rc;
   return start_call(g, g->t, out, udata, name, call, &g->opts);
@@ -404,15 +451,14 @@ run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
   return rc;
 }
 
-/* The checks of bh_delegate*(): 0, or BH_EINVAL with *out saying why. */
+/* The checks of bh_delegate*(): 0, or an error with *out saying why. */
 static int
-delegate_misuse(bh_task *t, bh_result **out, const char *fn,
-                const char *name) {
+delegate_misuse(bh_task *t, bh_result **out, const bh__site *site,
+                const char *fn, const char *name) {
   if (t == NULL)
-    return misuse(NULL, out, fn, "the task is NULL");
-  if (name_problem(name) != NULL)
-    return misuse(t, out, fn, name_problem(name));
-  return 0;
+    return refuse(NULL, out, site, BH_EINVAL, "ValueError", fn,
+                  bh__strdup("the task is NULL"));
+  return check_name(t, out, site, fn, name);
 }
 
 int
@@ -424,26 +470,32 @@ bh_delegate_value(bh_task *t, bh_result **out, const char *name,
   if (out == NULL)
     return BH_EINVAL;
   *out = NULL;
-  if ((rc = delegate_misuse(t, out, "bh_delegate_value", name)) != 0)
+  if ((rc = delegate_misuse(t, out, NULL, "bh_delegate_value", name)) != 0)
     return rc;
   call = call_of(args, kwargs);
   return call ? run_single(t, out, name, call) : BH_ENOMEM;
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_delegate(bh_task *t, bh_result **out, const char *name, const char *fmt,
-            ...) {
+(bh_delegate)(bh_task *t, bh_result **out, const char *name, const char *fmt,
+              ...) {
+  bh__site site = {NULL, NULL, NULL, 0};
+  char *why = NULL;
   bh_value *call;
   va_list ap;
   int rc = 0;
 
+  bh__site_take("bh_delegate", &site);
   if (out == NULL)
     return BH_EINVAL;
   *out = NULL;
-  if ((rc = delegate_misuse(t, out, "bh_delegate", name)) != 0)
+  if ((rc = delegate_misuse(t, out, &site, "bh_delegate", name)) != 0)
     return rc;
   va_start(ap, fmt);
-  call = call_of_fmt(fmt, ap, &rc);
+  call = call_of_fmt(fmt, ap, &rc, &why);
   va_end(ap);
+  if (call == NULL && rc != BH_ENOMEM)
+    return refuse(t, out, &site, rc, "ValueError", "bh_delegate", why);
   return call ? run_single(t, out, name, call) : rc;
 }

@@ -17,6 +17,26 @@
   } while (0)
 void bh__assert_fail(const char *expr, const char *file, int line)
     __attribute__((noreturn));
+/* error.c: how a handler's bare return code reads as an exception: the
+ * library's own codes by name ("BH_ETIMEDOUT", "timed out"), any other
+ * errno as OSError "ENOENT: No such file or directory (errno 2)", anything
+ * else as a TaskError that says what a handler returns. Returns owned
+ * (NULL: no memory); *type is static. */
+char *bh__code_error(int rc, const char **type);
+/* error.c: a source path as a traceback shows it: the library's own files
+ * relative to its source tree ("src/task.c"), any other as it is. */
+const char *bh__src_path(const char *file);
+
+/* callsite.c: where a call through the header's macros came from. */
+typedef struct bh__site {
+  const char *call; /* "bh_delegate"...; NULL: none recorded */
+  const char *file, *func;
+  int line;
+} bh__site;
+/* Takes the site the macros recorded for `call` on this thread, into *out
+ * (may be NULL): false when the last call recorded was not `call`. Every
+ * take clears the record, so a later call cannot take a stale one. */
+bool bh__site_take(const char *call, bh__site *out);
 
 /* alloc.c: every allocation goes through these (bh_set_allocator). */
 void *bh__malloc(size_t size);
@@ -210,6 +230,12 @@ int bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
 /* True if a task_info (or a direct offer) naming a task of name_len bytes,
  * with no arguments and any task id, fits in max_frame (0: the default). */
 bool bh__wire_name_fits(size_t name_len, size_t max_frame);
+/* Returns owned (NULL: no memory): why the last frame this thread refused
+ * for its size (BH_EMSGSIZE) did not go, with its size, the limit and the
+ * remedies: "The task's result: a frame of 100042 bytes, over the
+ * limit of 65536 (max_frame). Raise max_frame..., or send the bytes as a
+ * bin (y#)...". `what` starts the sentence. */
+char *bh__wire_too_big(const char *what, size_t max_frame);
 /* The texts the library makes and sends (exit codes, reasons) are cut to
  * at most this many bytes when their message would not fit whole: so every
  * message the library must send fits in BH_MAX_FRAME_MIN (PROTOCOL.md 3.4). */
@@ -247,6 +273,10 @@ bh_value *bh__value_hold(bh_value *v);
  * inside a blob as a LOCAL blob ext, adding a reference to `held`. */
 int bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
                     bh__blobs *held);
+/* Why packing fmt failed with rc, into buf: the format's fault ("format:
+ * unknown letter 'x' at 1"), a value nested too deep, a str or bin too
+ * long, no memory. */
+void bh__pack_why(const char *fmt, int rc, char *buf, size_t len);
 /* bh_value_vpack() of "[" fmt "]", without building that string: fmt's
  * items as one array, however many there are. */
 bh_value *bh__value_vpack_seq(int *err, const char *fmt, va_list ap);

@@ -295,6 +295,20 @@ bh__vpack(msgpack_packer *pk, const char *fmt, va_list ap, bh__blobs *held,
   return rc;
 }
 
+void
+bh__pack_why(const char *fmt, int rc, char *buf, size_t len) {
+  if (bh__check_format_quoted(fmt, false, buf, len) != 0)
+    return;
+  if (rc == BH_EFORMAT)
+    snprintf(buf, len, "format \"%s\": an o or v item nests containers "
+             "more than %d deep", fmt, BH__MAX_DEPTH);
+  else if (rc == BH_EMSGSIZE)
+    snprintf(buf, len, "format \"%s\": a str or bin of 4 GiB or more",
+             fmt);
+  else
+    snprintf(buf, len, "%s", bh_strerror(rc));
+}
+
 int
 bh__vpack_blobs(msgpack_packer *pk, const char *fmt, va_list ap,
                 bh__blobs *held) {
@@ -306,8 +320,9 @@ bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap) {
   return bh__vpack_blobs(pk, fmt, ap, NULL);
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_pack(msgpack_packer *pk, const char *fmt, ...) {
+(bh_pack)(msgpack_packer *pk, const char *fmt, ...) {
   va_list ap;
   int rc;
 

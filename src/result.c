@@ -194,8 +194,9 @@ bh_result_value(const bh_result *r) {
   return v ? v : &nil_obj;
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_result_unpack(const bh_result *r, char *errbuf, size_t errlen,
+(bh_result_unpack)(const bh_result *r, char *errbuf, size_t errlen,
                  const char *fmt, ...) {
   va_list ap;
   int rc;

@@ -44,14 +44,46 @@ bh__task_tb_add(bh_task *t, const char *line) {
   return 0;
 }
 
+/* A traceback's frame line, as Python writes it. */
+static void
+file_line(const char *file, int line, const char *func, char *buf,
+          size_t len) {
+  snprintf(buf, len, "  File \"%s\", line %d, in %s", bh__src_path(file),
+           line, func);
+}
+
+int
+bh__task_tb_file(bh_task *t, const char *file, int line, const char *func) {
+  char buf[512];
+
+  file_line(file, line, func, buf, sizeof(buf));
+  return bh__task_tb_add(t, buf);
+}
+
+static void
+where_line(const bh_task *t, char *line, size_t len) {
+  snprintf(line, len, "  in task '%s' (id %lld) of bee %lld (class %s)",
+           t->name ? t->name : "?", (long long)t->id, (long long)t->bee->id,
+           t->bee->cls && t->bee->cls->name ? t->bee->cls->name : "-");
+}
+
 void
 bh__task_tb_where(bh_task *t) {
   char line[256];
 
-  snprintf(line, sizeof(line), "  in task '%s' (id %lld) of bee %lld (class %s)",
-           t->name ? t->name : "?", (long long)t->id, (long long)t->bee->id,
-           t->bee->cls && t->bee->cls->name ? t->bee->cls->name : "-");
+  where_line(t, line, sizeof(line));
   bh__task_tb_add(t, line);
+}
+
+bh_value *
+bh__task_frames(const bh_task *t, const bh__site *site) {
+  char file[512], where[256];
+
+  where_line(t, where, sizeof(where));
+  if (site == NULL || site->call == NULL)
+    return bh_value_pack(NULL, "[s]", where);
+  file_line(site->file, site->line, site->func, file, sizeof(file));
+  return bh_value_pack(NULL, "[s s]", file, where);
 }
 
 void
@@ -67,11 +99,17 @@ bh__task_error_of_rc(bh_task *t, int rc) {
   if (t->errtype == NULL && rc < 0 && rc == t->io_err && t->io_msg) {
     /* The handler passed on the code of its failed I/O call. */
     bh__task_set_error(t, t->io_type, bh__strdup(t->io_msg));
+    bh_value_free(t->tb);
+    t->tb = NULL;
+    if (t->io_site.call != NULL)
+      bh__task_tb_file(t, t->io_site.file, t->io_site.line,
+                       t->io_site.func);
     bh__task_tb_where(t);
   } else if (t->errtype == NULL) {
-    bh__task_set_error(t, rc < 0 ? bh_err_name(rc) : "TaskError",
-              rc < 0 ? bh__strdup(bh_strerror(rc))
-                     : bh__asprintf("The task returned %d.", rc));
+    const char *type;
+    char *msg = bh__code_error(rc, &type);
+
+    bh__task_set_error(t, type, msg);
     bh__task_tb_where(t);
   }
 }
@@ -134,10 +172,12 @@ bh_task_fn
 bh__task_handler(bh_task *t, const char *name) {
   bh_task_fn fn = bh__bee_find_task(t->bee, name);
 
-  if (fn == NULL)
-    bh_raise(t, "AttributeError", "Bee class '%s' has no task '%s'.",
-             t->bee->cls && t->bee->cls->name ? t->bee->cls->name : "-",
-             name);
+  if (fn == NULL) {
+    /* No frame of the library's: where it happened is the task line. */
+    bh__task_set_error(t, "AttributeError",
+                       bh__class_no_task(t->bee->cls, name));
+    bh__task_tb_where(t);
+  }
   return fn;
 }
 
@@ -162,12 +202,18 @@ send_fallback(bh_task *t, int err) {
   bh__buf *out = bh__chan_out(bee->parent);
   bh__blobq *q = bh__chan_blobs(bee->parent);
   bh__wire_done d = {.status = BH_RAISED};
+  char *why = err == BH_EMSGSIZE
+                  ? bh__wire_too_big("The task's result", bee->max_frame)
+                  : NULL;
   bh_value *exc = bh_value_pack(
       NULL, "{s:s s:s}", "type",
       err == BH_EMSGSIZE ? "FrameSizeError" : "EncodeError", "message",
-      err == BH_EMSGSIZE ? "The task's result exceeds the frame size limit."
-                         : "The task's outcome could not be encoded.");
+      why != NULL ? why : err == BH_EMSGSIZE
+                              ? "The task's result exceeds the frame size "
+                                "limit."
+                              : "The task's outcome could not be encoded.");
 
+  bh__free(why);
   d.exception = exc ? bh_value_object(exc) : NULL;
   if (exc == NULL ||
       bh__wire_put_task_done(out, q, bee->max_frame, t->id, &d) != 0) {
@@ -368,11 +414,21 @@ int
 bh__task_io_result(bh_task *t, int err, const char *type, char *msg) {
   bh__free(t->io_msg);
   t->io_msg = NULL;
+  t->io_site.call = NULL;
   t->io_err = err;
   t->io_type = type;
   if (err != 0)
     t->io_msg = msg != NULL ? msg : bh__strdup(bh_strerror(err));
   else
     bh__free(msg);
+  return err;
+}
+
+int
+bh__task_call_error(bh_task *t, int err, const char *type, char *msg,
+                    const bh__site *site) {
+  bh__task_io_result(t, err, type, msg);
+  if (site != NULL && site->call != NULL)
+    t->io_site = *site;
   return err;
 }

@@ -1,6 +1,7 @@
 /* task_api.c - what a task handler calls: its arguments, its return value,
  * its exceptions, and waiting for time or descriptors. */
 #include "bee.h"
+#include "fmt.h"
 
 #include <string.h>
 
@@ -49,40 +50,71 @@ has_kwargs(const char *fmt) {
   return *p != '\0' && p[1 + strspn(p + 1, " ,")] != '\0';
 }
 
+/* Raises from the caller's frame when the call macro recorded it, else
+ * from the library's own line. */
+#define RAISE_AT(site, ...)                                                   \
+  ((site).call != NULL ? bh_raise_at(t, (site).file, (site).line,             \
+                                     (site).func, __VA_ARGS__)                \
+                       : bh_raise(t, __VA_ARGS__))
+
 /* Unpacks args and kwargs in one pass, as the items of a two-item array,
  * so that one va_list serves both; errors name "args[1]" or
  * "kwargs{key}". */
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_task_unpack(bh_task *t, const char *fmt, ...) {
+(bh_task_unpack)(bh_task *t, const char *fmt, ...) {
   msgpack_object items[2] = {*t->args, *t->kwargs}, both;
   char wrapped[512], err[256];
+  bh__site site = {NULL, NULL, NULL, 0};
   va_list ap;
   int rc, n;
 
+  bh__site_take("bh_task_unpack", &site);
   both.type = MSGPACK_OBJECT_ARRAY;
   both.via.array.ptr = items;
   both.via.array.size = has_kwargs(fmt) ? 2 : 1;
   n = snprintf(wrapped, sizeof(wrapped), "[%s]", fmt);
   if (n < 0 || (size_t)n >= sizeof(wrapped))
-    return bh_raise(t, "TypeError", "argument format too long");
+    return RAISE_AT(site, "ValueError", "bh_task_unpack: format longer "
+                    "than %zu bytes", sizeof(wrapped) - 3);
   va_start(ap, fmt);
   rc = bh_vunpack(&both, err, sizeof(err), wrapped, ap);
   va_end(ap);
   if (rc == 0)
     return 0;
+  /* Checked alone, so that the message's offsets are the caller's. */
+  if (rc == BH_EFORMAT &&
+      bh__check_format_quoted(fmt, true, err, sizeof(err)) != 0)
+    return RAISE_AT(site, "ValueError", "bh_task_unpack: %s", err);
   if (strncmp(err, "[0]", 3) == 0)
-    return bh_raise(t, "TypeError", "args%s", err + 3);
+    return RAISE_AT(site, "TypeError", "args%s", err + 3);
   if (strncmp(err, "[1]", 3) == 0)
-    return bh_raise(t, "TypeError", "kwargs%s", err + 3);
-  return bh_raise(t, "TypeError", "arguments: %s", err);
+    return RAISE_AT(site, "TypeError", "kwargs%s", err + 3);
+  return RAISE_AT(site, "TypeError", "arguments: %s", err);
 }
 
+/* A call that failed: its code, and why (bh_task_errmsg), which a handler
+ * returning the code raises from the caller's frame. */
+static int
+call_failed(bh_task *t, int rc, const bh__site *site, const char *call,
+            const char *fmt) {
+  char why[256];
+
+  bh__pack_why(fmt, rc, why, sizeof(why));
+  return bh__task_call_error(t, rc,
+                             rc == BH_ENOMEM ? "MemoryError" : "ValueError",
+                             bh__asprintf("%s: %s", call, why), site);
+}
+
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_return(bh_task *t, const char *fmt, ...) {
+(bh_return)(bh_task *t, const char *fmt, ...) {
+  bh__site site = {NULL, NULL, NULL, 0};
   msgpack_packer pk;
   va_list ap;
   int rc;
 
+  bh__site_take("bh_return", &site);
   t->ret.len = 0;
   t->ret_arg = NULL;
   bh__blobs_release(&t->ret_blobs);
@@ -90,9 +122,11 @@ bh_return(bh_task *t, const char *fmt, ...) {
   va_start(ap, fmt);
   rc = bh__vpack_blobs(&pk, fmt, ap, &t->ret_blobs);
   va_end(ap);
-  if (rc != 0)
+  if (rc != 0) {
     t->ret.len = 0;
-  return rc;
+    return call_failed(t, rc, &site, "bh_return", fmt);
+  }
+  return 0;
 }
 
 /* True if o is root or an object inside it (by address). */
@@ -140,7 +174,6 @@ bh_return_object(bh_task *t, const msgpack_object *obj) {
 int
 bh_raise_at(bh_task *t, const char *file, int line, const char *func,
             const char *type, const char *fmt, ...) {
-  char where[512];
   va_list ap;
 
   va_start(ap, fmt);
@@ -148,9 +181,7 @@ bh_raise_at(bh_task *t, const char *file, int line, const char *func,
   va_end(ap);
   bh_value_free(t->tb);
   t->tb = NULL;
-  snprintf(where, sizeof(where), "  File \"%s\", line %d, in %s", file, line,
-           func);
-  bh__task_tb_add(t, where);
+  bh__task_tb_file(t, file, line, func);
   bh__task_tb_where(t);
   return BH_ERAISED;
 }

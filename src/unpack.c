@@ -544,8 +544,9 @@ bh_vunpack(const msgpack_object *obj, char *errbuf, size_t errlen,
   return rc;
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 int
-bh_unpack(const msgpack_object *obj, char *errbuf, size_t errlen,
+(bh_unpack)(const msgpack_object *obj, char *errbuf, size_t errlen,
           const char *fmt, ...) {
   va_list ap;
   int rc;

@@ -111,8 +111,9 @@ bh__value_vpack_seq(int *err, const char *fmt, va_list ap) {
   return value_vpack(err, fmt, ap, true);
 }
 
+/* The name in parentheses: beehive.h's call macro stays out. */
 bh_value *
-bh_value_pack(int *err, const char *fmt, ...) {
+(bh_value_pack)(int *err, const char *fmt, ...) {
   bh_value *v;
   va_list ap;
 

@@ -229,6 +229,10 @@ enc_undo(enc *e, int rc) {
   return rc;
 }
 
+/* The body size of the last frame refused for its size on this thread,
+ * for the message (bh__wire_too_big) without widening every put. */
+static _Thread_local size_t refused;
+
 static int
 enc_end(enc *e, size_t max_frame) {
   unsigned char *hdr;
@@ -239,8 +243,10 @@ enc_end(enc *e, size_t max_frame) {
   body = e->b->len - e->start - BH__FRAME_HDR + e->borrowed;
   if (max_frame > UINT32_MAX) /* the most a header can announce */
     max_frame = UINT32_MAX;
-  if (body > max_frame)
+  if (body > max_frame) {
+    refused = body;
     return enc_undo(e, BH_EMSGSIZE);
+  }
   hdr = (unsigned char *)e->b->data + e->start;
   hdr[0] = (unsigned char)(body >> 24);
   hdr[1] = (unsigned char)(body >> 16);
@@ -527,4 +533,27 @@ bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
   put_str(&e, "killed");
   put_exception(&e, exception, traceback);
   return enc_end(&e, max_frame);
+}
+
+/* Both ways out: a larger limit, or the bytes as a bin big enough to go
+ * as a blob beside the frame (blob.h), which max_frame does not count. */
+char *
+bh__wire_too_big(const char *what, size_t max_frame) {
+  size_t th = bh_blob_threshold();
+
+  if (max_frame > UINT32_MAX)
+    max_frame = UINT32_MAX;
+  if (th == 0)
+    return bh__asprintf(
+        "%s: a frame of %zu bytes, over the limit of %zu "
+        "(max_frame). Raise max_frame (bh_run_opts), or turn blobs on "
+        "(bh_set_blob_threshold(), now 0): a bin (y#) of at least the "
+        "threshold then travels as a blob beside the frame.",
+        what, refused, max_frame);
+  return bh__asprintf(
+      "%s: a frame of %zu bytes, over the limit of %zu (max_frame). "
+      "Raise max_frame (bh_run_opts), or send the bytes as a bin (y#) of at "
+      "least %zu bytes (bh_blob_threshold(); bh_set_blob_threshold() "
+      "lowers it): such a bin travels as a blob beside the frame.",
+      what, refused, max_frame, th);
 }

@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "blob.h"
 #include "runner.h"
@@ -210,4 +212,52 @@ fixture_step(const bh_result *r, uint32_t i) {
   return v->type == MSGPACK_OBJECT_ARRAY && i < v->via.array.size
              ? &v->via.array.ptr[i]
              : NULL;
+}
+
+int
+fixture_pass(bh_task *t) {
+  const msgpack_object *a = bh_task_args(t);
+  msgpack_object rest = {.type = MSGPACK_OBJECT_ARRAY};
+  char name[64];
+  bh_result *r;
+  int rc;
+
+  if (bh_unpack(&a->via.array.ptr[0], NULL, 0, "s", name, sizeof(name)))
+    return bh_raise(t, "TypeError", "args[0] must be a task name");
+  rest.via.array.ptr = a->via.array.ptr + 1;
+  rest.via.array.size = a->via.array.size - 1;
+  rc = bh_delegate_value(t, &r, name, &rest, NULL);
+  if (r == NULL)
+    return rc;
+  if (rc == 0)
+    rc = bh_return_object(t, bh_result_value(r));
+  else
+    rc = bh_raise_result(t, r);
+  bh_result_free(r);
+  return rc;
+}
+
+bool
+fixture_aborts(void (*fn)(void), char *msg, size_t len) {
+  int fds[2], status;
+  ssize_t n;
+  size_t got = 0;
+  pid_t pid;
+
+  msg[0] = '\0';
+  if (pipe(fds) != 0 || (pid = fork()) < 0)
+    return false;
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    fn();
+    _exit(0);
+  }
+  close(fds[1]);
+  while (got + 1 < len && (n = read(fds[0], msg + got, len - 1 - got)) > 0)
+    got += (size_t)n;
+  msg[got] = '\0';
+  close(fds[0]);
+  if (waitpid(pid, &status, 0) != pid)
+    return false;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }

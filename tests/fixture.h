@@ -66,6 +66,14 @@ int fixture_script(bh_task *t);
 /* Step i of a script's result, or NULL. */
 const msgpack_object *fixture_step(const bh_result *r, uint32_t i);
 
+/* A queen task, "pass": delegates args[0] with args[1:] as its args and
+ * returns the value, or raises the result's chain (bh_raise_result). */
+int fixture_pass(bh_task *t);
+
+/* Runs fn in a forked child with its stderr into msg (len bytes, always
+ * NUL-terminated): true if the child aborted (SIGABRT). */
+bool fixture_aborts(void (*fn)(void), char *msg, size_t len);
+
 /* bh_run(o, r); on failure also prints the formatted result. */
 int run_hive(const bh_run_opts *o, bh_result **r);
 

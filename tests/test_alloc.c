@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "internal.h"
 #include "runner.h"
 
@@ -180,25 +181,9 @@ TEST(strings) {
 /* Runs fn in a child; returns 1 if it aborted with `needle` on stderr. */
 static int
 aborts_saying(void (*fn)(void), const char *needle) {
-  char msg[512] = {0};
-  int fds[2], status;
-  ssize_t n, got = 0;
-  pid_t pid;
+  char msg[512];
 
-  if (pipe(fds) != 0 || (pid = fork()) < 0)
-    return 0;
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  while ((n = read(fds[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
-    got += n;
-  close(fds[0]);
-  if (waitpid(pid, &status, 0) != pid)
-    return 0;
-  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+  if (!fixture_aborts(fn, msg, sizeof(msg))) {
     fprintf(stderr, "child did not abort; it wrote: %s\n", msg);
     return 0;
   }

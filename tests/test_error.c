@@ -40,7 +40,6 @@ TEST(codes_are_negative_and_distinct) {
 TEST(os_codes_match_errno_and_libuv) {
   ASSERT_INT_EQ(BH_EINVAL, -EINVAL);
   ASSERT_INT_EQ(BH_ENOMEM, -ENOMEM);
-  ASSERT_INT_EQ(BH_ENOENT, -ENOENT);
   ASSERT_INT_EQ(BH_EPIPE, UV_EPIPE);
   ASSERT_INT_EQ(BH_EMSGSIZE, -EMSGSIZE);
   ASSERT_INT_EQ(BH_EPROTO, UV_EPROTO);
@@ -56,6 +55,66 @@ TEST(one_cancellation_code) {
 #pragma GCC diagnostic pop
   ASSERT_STR_EQ(bh_err_name(BH_ECANCELLED), "BH_ECANCELLED");
   ASSERT_STR_EQ(bh_err_name(UV_ECANCELED), "UV_ECANCELED");
+  return 0;
+}
+
+/* -ENOENT is an errno like any other: what a handler's open() said, never
+ * a task name. The library's own "no such task" has a code of its own. */
+TEST(enoent_is_an_errno_and_no_task_is_ours) {
+  ASSERT_STR_EQ(bh_strerror(-ENOENT), "no such file or directory");
+  ASSERT_STR_EQ(bh_err_name(-ENOENT), "UV_ENOENT");
+  ASSERT_STR_EQ(bh_strerror(BH_ENOTASK), "no such task");
+  ASSERT_STR_EQ(bh_err_name(BH_ENOTASK), "BH_ENOTASK");
+  ASSERT(BH_ENOTASK < -30000);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  ASSERT_INT_EQ(BH_ENOENT, -ENOENT);
+#pragma GCC diagnostic pop
+  return 0;
+}
+
+/* A handler's bare return code as the exception its caller sees. */
+TEST(return_codes_read_as_exceptions) {
+  const char *type;
+  char *msg;
+
+  msg = bh__code_error(-ENOENT, &type);
+  ASSERT_STR_EQ(type, "OSError");
+  ASSERT_STR_EQ(msg, "ENOENT: No such file or directory (errno 2)");
+  bh__free(msg);
+  msg = bh__code_error(-EACCES, &type);
+  ASSERT_STR_EQ(type, "OSError");
+  ASSERT_STR_EQ(msg, "EACCES: Permission denied (errno 13)");
+  bh__free(msg);
+  msg = bh__code_error(BH_ETIMEDOUT, &type);
+  ASSERT_STR_EQ(type, "BH_ETIMEDOUT");
+  ASSERT_STR_EQ(msg, "timed out");
+  bh__free(msg);
+  msg = bh__code_error(BH_ENOTASK, &type);
+  ASSERT_STR_EQ(type, "BH_ENOTASK");
+  bh__free(msg);
+  msg = bh__code_error(7, &type);
+  ASSERT_STR_EQ(type, "TaskError");
+  ASSERT_STR_EQ(msg, "The task returned 7, which is no error code: a "
+                     "handler returns 0, a BH_E* code or -errno.");
+  bh__free(msg);
+  msg = bh__code_error(-29999, &type);
+  ASSERT_STR_EQ(type, "TaskError");
+  bh__free(msg);
+  return 0;
+}
+
+/* The library's own files relative to its source tree; others as they
+ * are. */
+TEST(source_paths_are_relative) {
+  char path[4096];
+  size_t n = strlen(BH_TEST_SRC_DIR) - strlen("tests");
+
+  snprintf(path, sizeof(path), "%.*ssrc/task.c", (int)n, BH_TEST_SRC_DIR);
+  ASSERT_STR_EQ(bh__src_path(path), "src/task.c");
+  ASSERT_STR_EQ(bh__src_path("/elsewhere/src/task.c"),
+                "/elsewhere/src/task.c");
+  ASSERT_STR_EQ(bh__src_path("worker.c"), "worker.c");
   return 0;
 }
 
@@ -121,14 +180,18 @@ TEST(assert_aborts_with_file_and_line) {
   close(fds[0]);
   ASSERT(waitpid(pid, &status, 0) == pid);
   ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-  snprintf(want, sizeof(want), "test_error.c:%d: assertion failed: 1 + 1 == 3",
-           line);
-  ASSERT(strstr(msg, want) != NULL);
+  /* Relative to the source tree, not where the tree was built. */
+  snprintf(want, sizeof(want),
+           "tests/test_error.c:%d: assertion failed: 1 + 1 == 3", line);
+  ASSERT(strncmp(msg, want, strlen(want)) == 0);
   return 0;
 }
 
 TEST_MAIN(TEST_ENTRY(every_code_has_its_text_and_name),
           TEST_ENTRY(codes_are_negative_and_distinct),
           TEST_ENTRY(os_codes_match_errno_and_libuv), TEST_ENTRY(one_cancellation_code),
+          TEST_ENTRY(enoent_is_an_errno_and_no_task_is_ours),
+          TEST_ENTRY(return_codes_read_as_exceptions),
+          TEST_ENTRY(source_paths_are_relative),
           TEST_ENTRY(other_os_and_libuv_codes), TEST_ENTRY(unknown_codes),
           TEST_ENTRY(version), TEST_ENTRY(assert_aborts_with_file_and_line))

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "internal.h"
 #include "runner.h"
 
@@ -209,30 +210,6 @@ static const bh_class worker = {.name = "W",
 
 /* ---- queen tasks ------------------------------------------------------- */
 
-/* Delegates args[0] with args[1:] and returns the value or re-raises. */
-static int
-q_pass(bh_task *t) {
-  const msgpack_object *a = bh_task_args(t);
-  msgpack_object rest = {.type = MSGPACK_OBJECT_ARRAY};
-  char name[64];
-  bh_result *r;
-  int rc;
-
-  if (bh_unpack(&a->via.array.ptr[0], NULL, 0, "s", name, sizeof(name)))
-    return bh_raise(t, "TypeError", "args[0] must be a task name");
-  rest.via.array.ptr = a->via.array.ptr + 1;
-  rest.via.array.size = a->via.array.size - 1;
-  rc = bh_delegate_value(t, &r, name, &rest, NULL);
-  if (r == NULL)
-    return rc;
-  if (rc == 0)
-    rc = bh_return_object(t, bh_result_value(r));
-  else
-    rc = bh_raise_result(t, r);
-  bh_result_free(r);
-  return rc;
-}
-
 static int
 q_raise(bh_task *t) {
   return bh_raise(t, "KeyError", "queen says no");
@@ -410,7 +387,7 @@ q_cancel_local(bh_task *t) {
 
 static const bh_task_def queen_tasks[] = {
     {"cancel_local", q_cancel_local},
-    {"pass", q_pass},     {"raise", q_raise}, {"cancel", q_cancel},
+    {"pass", fixture_pass},     {"raise", q_raise}, {"cancel", q_cancel},
     {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
     {"fd", q_fd},         {"deadline", q_deadline},
     {"raise_cancelled", q_raise_cancelled},
