@@ -68,4 +68,14 @@ int bh_test_main(int argc, char **argv, const bh_test *tests);
     return bh_test_main(argc, argv, tests_);                                 \
   }
 
+/* The same for a test program that exec-started workers run too: it first
+ * becomes the worker of class `worker` when it is one (bh_worker_main). */
+#define TEST_MAIN_WORKER(worker, ...)                                        \
+  int main(int argc, char **argv) {                                          \
+    static const bh_class *const classes_[] = {&(worker), NULL};             \
+    static const bh_test tests_[] = {__VA_ARGS__, {NULL, NULL, 0}};          \
+    bh_worker_main(argc, argv, classes_);                                    \
+    return bh_test_main(argc, argv, tests_);                                 \
+  }
+
 #endif

@@ -777,7 +777,7 @@ TEST(an_exec_started_worker_trusts_the_ca_file) {
   return 0;
 }
 
-static const bh_test tests[] = {
+TEST_MAIN_WORKER(worker,
     TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
     TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
     TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
@@ -789,15 +789,4 @@ static const bh_test tests[] = {
     TEST_ENTRY_T(a_transfer_waiting_for_a_connection_keeps_its_timeout, 30),
     TEST_ENTRY_T(https_with_the_ca_file_is_http2_on_one_connection, 30),
     TEST_ENTRY_T(https_without_the_ca_file_is_a_tls_failure, 20),
-    TEST_ENTRY_T(an_exec_started_worker_trusts_the_ca_file, 20),
-    {NULL, NULL, 0}};
-
-/* Not TEST_MAIN: exec-started workers run this very program, which must
- * first become the worker when it is one (bh_worker_main). */
-int
-main(int argc, char **argv) {
-  static const bh_class *const classes[] = {&worker, NULL};
-
-  bh_worker_main(argc, argv, classes);
-  return bh_test_main(argc, argv, tests);
-}
+    TEST_ENTRY_T(an_exec_started_worker_trusts_the_ca_file, 20))

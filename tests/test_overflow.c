@@ -364,7 +364,7 @@ TEST(the_programs_handler_is_back_after_bh_run) {
   return 0;
 }
 
-static const bh_test tests[] = {
+TEST_MAIN_WORKER(worker,
     TEST_ENTRY_T(the_default_stack_holds_200_kib_of_locals, 20),
     TEST_ENTRY_T(a_worker_overflow_names_the_task_and_its_stack, 20),
     TEST_ENTRY_T(an_exec_started_worker_overflow_names_the_task, 20),
@@ -373,15 +373,4 @@ static const bh_test tests[] = {
     TEST_ENTRY_T(a_queen_overflow_says_so_and_aborts, 20),
     TEST_ENTRY_T(a_queen_crash_is_a_plain_sigsegv, 20),
     TEST_ENTRY_T(a_queen_crash_goes_to_the_programs_handler, 20),
-    TEST_ENTRY_T(the_programs_handler_is_back_after_bh_run, 20),
-    {NULL, NULL, 0}};
-
-/* Not TEST_MAIN: exec-started workers run this very program, which must
- * first become the worker when it is one (bh_worker_main). */
-int
-main(int argc, char **argv) {
-  static const bh_class *const classes[] = {&worker, NULL};
-
-  bh_worker_main(argc, argv, classes);
-  return bh_test_main(argc, argv, tests);
-}
+    TEST_ENTRY_T(the_programs_handler_is_back_after_bh_run, 20))
