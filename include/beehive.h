@@ -301,6 +301,11 @@ typedef struct bh_context {
   void *user;             /* what the class's context_new hook made */
 } bh_context;
 
+/* A bee class: its tasks by name, and hooks. Besides its own tasks,
+ * every bee answers the built-in task "busy_status" (no arguments; a
+ * double: its other running tasks over its max_concurrency, not counting
+ * itself; 0.0 with no limit) and "__map_chunk__" (bh_map_new's chunks);
+ * a class task of the same name shadows a built-in one. */
 typedef struct bh_class bh_class;
 struct bh_class {
   const char *name;         /* for logs and tracebacks, and exec starts */

@@ -370,8 +370,10 @@ busy_status(bh_task *t) {
   bh_bee *bee = t->bee;
   double busy = 0.0;
 
-  if (bee->max_conc > 0)
-    busy = (double)bee->n_running / (double)bee->max_conc;
+  /* The bee's other running tasks: busy_status does not count itself, or
+   * it could never say 0.0, and with max_concurrency 1 only ever 1.0. */
+  if (bee->max_conc > 0 && bee->n_running > 0)
+    busy = (double)(bee->n_running - 1) / (double)bee->max_conc;
   return bh_return(t, "f", busy);
 }
 

@@ -385,7 +385,29 @@ q_cancel_local(bh_task *t) {
   return bh_return(t, "[i I]", code, bh_now() - t0);
 }
 
+/* [n] -> busy_status of the worker while n naps of 60 s run there. */
+static int
+q_busy_with(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  int64_t n, i;
+  bh_result *r;
+  double busy = -1;
+  int rc;
+
+  if (bh_task_unpack(t, "[I]", &n) != 0)
+    return BH_ERAISED;
+  for (i = 0; i < n; i++)
+    bh_group_delegate(g, NULL, NULL, "nap", "[I]", (int64_t)60000);
+  rc = bh_delegate(t, &r, "busy_status", NULL);
+  if (rc == 0)
+    rc = bh_result_unpack(r, NULL, 0, "f", &busy);
+  bh_result_free(r);
+  bh_group_free(g);
+  return rc != 0 ? rc : bh_return(t, "f", busy);
+}
+
 static const bh_task_def queen_tasks[] = {
+    {"busy_with", q_busy_with},
     {"cancel_local", q_cancel_local},
     {"pass", fixture_pass},     {"raise", q_raise}, {"cancel", q_cancel},
     {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
@@ -717,18 +739,29 @@ TEST(future_deadline) {
   return 0;
 }
 
-TEST(busy_status_builtin) {
-  bh_run_opts o = {.queen_class = &queen, .task_name = "pass",
-                   .workers = 1, .max_concurrency = 4};
+/* The worker's busy_status while n naps of its 4 slots run: it does not
+ * count itself. The naps are offered before it, on the same channel, so
+ * they run when it does; freeing the group cancels them. */
+static double
+busy_with(int64_t naps) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "busy_with",
+                   .workers = 1, .min_workers = 1, .max_workers = 1,
+                   .max_concurrency = 4};
   bh_result *r;
-  double busy;
+  double busy = -1;
 
-  o.task_args = bh_value_pack(NULL, "[s]", "busy_status");
-  ASSERT_INT_EQ(bh_run(&o, &r), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "f", &busy), 0);
-  ASSERT(busy == 0.25); /* itself, of four */
+  o.task_args = bh_value_pack(NULL, "[I]", naps);
+  if (bh_run(&o, &r) == 0)
+    bh_result_unpack(r, NULL, 0, "f", &busy);
   bh_result_free(r);
   bh_value_free((bh_value *)o.task_args);
+  return busy;
+}
+
+TEST(busy_status_builtin) {
+  ASSERT(busy_with(0) == 0.0);  /* free: not itself */
+  ASSERT(busy_with(2) == 0.5);  /* 2 of 4 */
+  ASSERT(busy_with(3) == 0.75); /* 3 of 4, the fourth slot its own */
   return 0;
 }
 
