@@ -163,21 +163,6 @@ new_memfd(void) {
   return fd < 0 ? -errno : fd;
 }
 
-static int
-write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 int
 bh__blob_copy(bh__blob **out, const void *p, size_t n) {
   bh__blob *b;
@@ -186,7 +171,7 @@ bh__blob_copy(bh__blob **out, const void *p, size_t n) {
   if (fd < 0)
     return fd;
   /* write() fills the memfd's pages in the kernel: no mapping, no fault. */
-  err = write_all(fd, p, n);
+  err = bh__write_all(fd, p, n);
   if (err == 0 && fcntl(fd, F_ADD_SEALS, SEALS_SENT) != 0)
     err = -errno;
   if (err == 0 && (b = bh__calloc(1, sizeof(*b))) == NULL)

@@ -1,10 +1,12 @@
-/* buf.c - a growable byte buffer. A zeroed bh__buf is empty and valid.
+/* buf.c - a growable byte buffer, and the loop that writes bytes whole. A zeroed bh__buf is empty and valid.
  * Capacity doubles, so n appends cost O(n) copies in all; an append larger
  * than the whole capacity gets exactly the room it needs instead (a large
  * bin then costs its size, not the next power of two, which for a 64 KiB
  * payload was a 128 KiB block mmap()ed and unmapped per message). */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -62,4 +64,21 @@ bh__buf_free(bh__buf *b) {
 int
 bh__buf_write(void *data, const char *buf, size_t len) {
   return bh__buf_append(data, buf, len);
+}
+
+int
+bh__write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
 }

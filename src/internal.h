@@ -75,6 +75,9 @@ typedef struct bh__buf {
 int bh__buf_reserve(bh__buf *b, size_t extra); /* 0 or BH_ENOMEM */
 int bh__buf_append(bh__buf *b, const void *p, size_t n);
 void bh__buf_free(bh__buf *b);
+/* Writes all n bytes to fd, again after EINTR and short writes: 0, or
+ * -errno (-EIO if write wrote nothing). Async-signal-safe. */
+int bh__write_all(int fd, const void *p, size_t n);
 /* msgpack_packer write callback; data is a bh__buf *. */
 int bh__buf_write(void *data, const char *buf, size_t len);
 

@@ -5,6 +5,7 @@
 #include "overflow.h"
 
 #include "fiber.h"
+#include "internal.h"
 #include "lastword.h"
 
 #include <errno.h>
@@ -77,20 +78,6 @@ describe(const bh__overflow *o, char *b, size_t cap) {
 }
 
 static void
-write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return;
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-static void
 set_default(int sig) {
   struct sigaction dfl;
 
@@ -110,9 +97,9 @@ report(const bh__overflow *o) {
   if (in_worker && last_words != NULL)
     for (i = 0; i <= n && i < BH__LASTWORD_SIZE - 1; i++)
       last_words[i] = msg[i];
-  write_all(STDERR_FILENO, "beehive: ", 9);
-  write_all(STDERR_FILENO, msg, n);
-  write_all(STDERR_FILENO, "\n", 1);
+  bh__write_all(STDERR_FILENO, "beehive: ", 9);
+  bh__write_all(STDERR_FILENO, msg, n);
+  bh__write_all(STDERR_FILENO, "\n", 1);
   if (!in_worker)
     abort();
   set_default(SIGSEGV);

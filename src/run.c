@@ -347,12 +347,17 @@ on_finish(uv_timer_t *t) {
     uv_close((uv_handle_t *)&r->sigs[i], handle_closed);
 }
 
-/* Ends the run before its hive lived: rc and a result saying why. */
+/* Ends the run before its hive lived, with rc and `out` saying why. */
+static void
+end_early(run *r, int rc, bh_result *out) {
+  r->rc = rc;
+  r->out = out;
+  uv_timer_start(&r->finish, on_finish, 0, 0);
+}
+
 static void
 fail(run *r, int rc, const char *type, const char *why) {
-  r->rc = rc;
-  r->out = error_result(type, why);
-  uv_timer_start(&r->finish, on_finish, 0, 0);
+  end_early(r, rc, error_result(type, why));
 }
 
 /* The run and its own handles, on loop; the handles do not keep the
@@ -424,17 +429,14 @@ start(uv_loop_t *loop, const bh_run_opts *o, bh_run_cb done, void *udata,
     return BH_EINVAL;
   if ((r = run_new(loop, o, done, udata)) == NULL)
     return BH_ENOMEM;
-  if ((rc = check_opts(o, &refusal)) != 0) {
-    r->rc = rc;
-    r->out = refusal;
-    uv_timer_start(&r->finish, on_finish, 0, 0);
-  } else if (alone && bh__turn_active()) {
+  if ((rc = check_opts(o, &refusal)) != 0)
+    end_early(r, rc, refusal);
+  else if (alone && bh__turn_active())
     fail(r, UV_EBUSY, "RuntimeError",
          "bh_run_start: a hive already runs on this thread (one at a "
          "time)");
-  } else {
+  else
     launch(r);
-  }
   return 0;
 }
 
