@@ -118,9 +118,10 @@ fuzz:
 	mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 \
 	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
-	  tests/fuzz/fuzz_wire.c src/wire.c src/wire_put.c src/blob.c \
-	  src/value.c src/fmt.c src/pack.c src/unpack.c src/buf.c \
-	  src/alloc.c src/error.c \
+	  tests/fuzz/fuzz_wire.c src/wire/wire.c src/wire/wire_put.c \
+	  src/value/blob.c src/value/value.c src/value/fmt.c \
+	  src/value/pack.c src/value/unpack.c src/base/buf.c \
+	  src/base/alloc.c src/base/error.c \
 	  -luv -lmsgpackc -o $(FUZZ_DIR)/fuzz_wire
 	$(FUZZ_DIR)/fuzz_wire $(FUZZ_DIR)/corpus tests/fuzz/corpus \
 	  -max_total_time=$(FUZZ_SECONDS)

@@ -1,5 +1,5 @@
 /* bench_fiber.c - the fiber switch, through the library's internal
- * scheduler (src/fiber.h), without a loop: fibers A and B hand control to
+ * scheduler (src/runtime/fiber.h), without a loop: fibers A and B hand control to
  * each other `rounds` times. A hand-over is bh__fiber_wake(other) then
  * bh__fiber_suspend(): the running fiber jumps to main, whose scheduler
  * (bh__sched_run) pops the other fiber from the ready queue and jumps into
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
-#include "fiber.h"
+#include "runtime/fiber.h"
 
 static struct {
   bh__fiber *a, *b;

@@ -1,4 +1,4 @@
-/* bench_sigv4.c - the cost of signing one S3 request (src/sigv4.c): a
+/* bench_sigv4.c - the cost of signing one S3 request (src/io/sigv4.c): a
  * ranged GET of a key with a space, a ListObjectsV2 query, temporary
  * credentials (a 600-byte session token) and UNSIGNED-PAYLOAD.
  *
@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "bench.h"
-#include "sigv4.h"
+#include "io/sigv4.h"
 
 static char token[601];
 

@@ -382,7 +382,7 @@ EOF
   and reads `/proc/<pid>/status` and `smaps_rollup` of the worker, idle
   between tasks. A fork-started worker's RSS includes the pages it shares
   with the queen copy-on-write; its Pss divides those by their sharers.
-- `fiber_*` use the internal scheduler directly (`src/fiber.h`), no loop.
+- `fiber_*` use the internal scheduler directly (`src/runtime/fiber.h`), no loop.
 - The peer is Debian's `/usr/bin/python3` when present.
 EOF
   echo

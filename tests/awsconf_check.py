@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # awsconf_check.py DIR... - what botocore resolves for each scenario
-# directory, for tests/test_awsconf.c to compare with src/awsconf.c.
+# directory, for tests/test_awsconf.c to compare with src/io/awsconf.c.
 #
 # Each DIR holds `env` (the whole environment, one NAME=value a line) and,
 # when a profile is named explicitly, `profile`. For each DIR one line:

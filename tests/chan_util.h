@@ -15,11 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "fiber.h"
-#include "internal.h"
+#include "transport/chan.h"
+#include "runtime/fiber.h"
+#include "base/base.h"
+#include "wire/wire.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 #include <stdio.h>
 #include <string.h>
 

@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "blob.h"
+#include "value/blob.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 
 unsigned char
 pattern(size_t i) {

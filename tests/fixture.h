@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "chan.h"
+#include "transport/chan.h"
 
 /* The test pattern's byte at offset i; fill() writes it, holds_pattern()
  * checks it. */

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "trace_lanes.h" /* bh__utf8_len */
+#include "observe/trace_lanes.h" /* bh__utf8_len */
 
 static const char *json_value(const char *p, int depth);
 

@@ -21,9 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bee.h"
+#include "hive/bee.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 
 static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""sigv4_check.py FILE - checks src/sigv4.c's signatures against botocore's.
+"""sigv4_check.py FILE - checks src/io/sigv4.c's signatures against botocore's.
 
 Run by tests/test_sigv4.c with Debian's /usr/bin/python3 (python3-botocore).
 FILE holds one JSON object per line: a request as given to bh__sigv4_sign()

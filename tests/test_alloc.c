@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 /* A counting allocator that can fail from the Nth call on (0: never), and

@@ -1,5 +1,5 @@
 /* test_awsconf.c - an S3 client's settings from the environment and the
- * AWS shared files (src/awsconf.c), each rule and each precedence pair,
+ * AWS shared files (src/io/awsconf.c), each rule and each precedence pair,
  * then botocore's answers for generated scenarios (tests/awsconf_check.py
  * run by Debian's /usr/bin/python3 with python3-botocore). */
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "awsconf.h"
-#include "internal.h"
+#include "io/awsconf.h"
+#include "base/base.h"
 #include "runner.h"
 
 static char home[256]; /* HOME of the case: a fresh directory */

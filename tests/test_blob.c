@@ -1,4 +1,4 @@
-/* test_blob.c - large bins as sealed memfds (src/blob.c): the table and
+/* test_blob.c - large bins as sealed memfds (src/value/blob.c): the table and
  * its references, values that hold blobs, channels that pass them (and
  * refuse hostile ones), and a whole hive echoing one without a copy. */
 #include <errno.h>
@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "chan.h"
+#include "value/blob.h"
+#include "transport/chan.h"
 #include "fixture.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 
 #define MIB ((size_t)1 << 20)
 

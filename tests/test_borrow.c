@@ -8,11 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "chan.h"
+#include "value/blob.h"
+#include "transport/chan.h"
 #include "fixture.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 
 #define KIB ((size_t)1 << 10)
 

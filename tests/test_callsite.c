@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 #if defined(NDEBUG)

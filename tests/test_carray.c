@@ -1,5 +1,5 @@
 /* test_carray.c - C arrays in the format language (#I and the other #X
- * letters of src/pack.c and src/unpack.c): packing from a C array of n
+ * letters of src/value/pack.c and src/value/unpack.c): packing from a C array of n
  * items, unpacking into the caller's array with its capacity, and the
  * errors naming the position. */
 #include "value_util.h"

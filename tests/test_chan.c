@@ -1,4 +1,4 @@
-/* test_chan.c - framed msgpack channels (src/chan.c), reading:
+/* test_chan.c - framed msgpack channels (src/transport/chan.c), reading:
  * reassembly of frames however the bytes arrive, hostile input (oversized,
  * garbage, ill-typed), end of stream; and closing from callbacks with a
  * loop that closes clean. */

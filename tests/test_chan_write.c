@@ -1,4 +1,4 @@
-/* test_chan_write.c - framed msgpack channels (src/chan.c), writing: one
+/* test_chan_write.c - framed msgpack channels (src/transport/chan.c), writing: one
  * write per turn, on_drained, big frames both ways. */
 #include "chan_util.h"
 

@@ -1,4 +1,4 @@
-/* test_death.c - a child's death and burial (src/child.c, src/stats.c):
+/* test_death.c - a child's death and burial (src/hive/child.c, src/hive/stats.c):
  * the end of a worker's process is its death even while a process it
  * forked holds its channel open; what it wrote just before its end still
  * counts; a channel that closed before the kill says so in the cause; and

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 /* ---- worker tasks ------------------------------------------------------ */

@@ -7,7 +7,7 @@
 
 #include <uv.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 TEST(every_code_has_its_text_and_name) {
@@ -110,10 +110,10 @@ TEST(source_paths_are_relative) {
   char path[4096];
   size_t n = strlen(BH_TEST_SRC_DIR) - strlen("tests");
 
-  snprintf(path, sizeof(path), "%.*ssrc/task.c", (int)n, BH_TEST_SRC_DIR);
-  ASSERT_STR_EQ(bh__src_path(path), "src/task.c");
-  ASSERT_STR_EQ(bh__src_path("/elsewhere/src/task.c"),
-                "/elsewhere/src/task.c");
+  snprintf(path, sizeof(path), "%.*ssrc/hive/task.c", (int)n, BH_TEST_SRC_DIR);
+  ASSERT_STR_EQ(bh__src_path(path), "src/hive/task.c");
+  ASSERT_STR_EQ(bh__src_path("/elsewhere/src/hive/task.c"),
+                "/elsewhere/src/hive/task.c");
   ASSERT_STR_EQ(bh__src_path("worker.c"), "worker.c");
   return 0;
 }

@@ -9,10 +9,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "fiber.h"
-#include "internal.h"
+#include "runtime/fiber.h"
+#include "base/base.h"
 #include "runner.h"
-#include "turn.h"
+#include "runtime/turn.h"
 
 /* The address of this call's frame: on whichever stack the caller runs.
  * (A frame address, not a local's: under ASan locals may live elsewhere.) */

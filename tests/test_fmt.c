@@ -1,4 +1,4 @@
-/* test_fmt.c - the format language (src/fmt.c): malformed formats are
+/* test_fmt.c - the format language (src/value/fmt.c): malformed formats are
  * refused with a message naming the place, when packing and unpacking. */
 #include "value_util.h"
 

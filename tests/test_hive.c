@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -1,11 +1,11 @@
-/* test_hostq.c - slots per host (src/hostq.c): the limit per key, waiters
+/* test_hostq.c - slots per host (src/io/hostq.c): the limit per key, waiters
  * served first come first, a cancelled waiter never served, a slot passed
  * on rather than lost, hosts forgotten once idle. */
 #include <malloc.h>
 #include <stdio.h>
 
-#include "hostq.h"
-#include "internal.h"
+#include "io/hostq.h"
+#include "base/base.h"
 #include "runner.h"
 
 TEST(limit_per_key_and_first_come_first_served) {

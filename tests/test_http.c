@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 #include "servers.h"
 

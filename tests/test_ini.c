@@ -1,4 +1,4 @@
-/* test_ini.c - the INI dialect of AWS's shared files (src/ini.c): what
+/* test_ini.c - the INI dialect of AWS's shared files (src/io/ini.c): what
  * botocore's configparser-based reader accepts, means and rejects. */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ini.h"
-#include "internal.h"
+#include "io/ini.h"
+#include "base/base.h"
 #include "runner.h"
 
 static char err[512];

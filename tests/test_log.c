@@ -7,7 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
+#include "observe/log.h"
 #include "runner.h"
 
 /* ------------------------------------------------------------------------
@@ -606,7 +607,7 @@ TEST(debug_msg_disabled) {
 }
 
 /* A hand-built chain far deeper than msgpack_unpack() would accept: the
- * dump stops recursing (src/log.c MAX_MSG_DEPTH, 32) and renders the rest,
+ * dump stops recursing (src/observe/log.c MAX_MSG_DEPTH, 32) and renders the rest,
  * and the depth returns to 0. */
 #define DEEP 40
 TEST(debug_msg_depth_limit) {

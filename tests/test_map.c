@@ -1,4 +1,4 @@
-/* test_map.c - bh_map_new() in whole hives (src/map.c, src/map_chunk.c):
+/* test_map.c - bh_map_new() in whole hives (src/api/map.c, src/hive/map_chunk.c):
  * input order and completion order, chunks of k items in one task, the
  * window's bound, a failing item among good ones, a worker dying with a
  * chunk, results holding blobs, cancellation (the map freed, a chunk's
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 /* Where "nap_or_mark" writes the items it ran; forked workers see it. */

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 /* ---- the hive ---------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* test_oom.c - the cause of a SIGKILLed worker's death says OOM killer only
- * on evidence naming that worker (src/oom.c): a real OOM kill of the
+ * on evidence naming that worker (src/proc/oom.c): a real OOM kill of the
  * worker in a small memory cgroup is named with the kernel log's record;
  * an operator's kill -9 while an unrelated process is OOM-killed is not;
  * a rise of the shared cgroup's count is only a "possibly" with a path to
@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 #define CGROUP2_MAGIC 0x63677270 /* CGROUP2_SUPER_MAGIC */

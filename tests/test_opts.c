@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
+#include "wire/wire.h"
+#include "value/value.h"
 #include "runner.h"
 
 /* ---- classes ----------------------------------------------------------- */

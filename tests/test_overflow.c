@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
 
 #define KIB ((size_t)1 << 10)

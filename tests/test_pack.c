@@ -1,4 +1,4 @@
-/* test_pack.c - packing by format (src/pack.c): every letter, top-level
+/* test_pack.c - packing by format (src/value/pack.c): every letter, top-level
  * items, objects and values, existing packers, write failures, oversized
  * strings, and the remembered format. */
 #include "value_util.h"

@@ -1,4 +1,4 @@
-/* test_sigv4.c - S3 request signatures (src/sigv4.c): AWS's published
+/* test_sigv4.c - S3 request signatures (src/io/sigv4.c): AWS's published
  * examples, the S3 encoding rules, thousands of random requests checked
  * against botocore's signer (tests/sigv4_check.py), the kept key, bad
  * input and failed allocations. */
@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
-#include "sigv4.h"
+#include "io/sigv4.h"
 
 /* Debian's python3-botocore lives under the system interpreter. */
 #define PYTHON "/usr/bin/python3"

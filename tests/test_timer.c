@@ -1,4 +1,4 @@
-/* test_timer.c - deadlines finer than a millisecond (src/timer.c): entries
+/* test_timer.c - deadlines finer than a millisecond (src/runtime/timer.c): entries
  * fire in due order and never early, stopped ones never, a closed set
  * drops what it holds, only queued entries keep the loop running; and
  * bh_sleep() built on them never returns early while other work wakes the
@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
-#include "timer.h"
+#include "runtime/timer.h"
 
 #define N 500
 

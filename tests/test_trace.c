@@ -10,12 +10,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "json_check.h"
 #include "runner.h"
 #include "text_util.h"
-#include "trace.h"
-#include "trace_lanes.h"
+#include "observe/trace.h"
+#include "observe/trace_lanes.h"
 
 /* ---- helpers --------------------------------------------------------- */
 

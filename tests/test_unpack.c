@@ -1,4 +1,4 @@
-/* test_unpack.c - unpacking by format (src/unpack.c): nested structures,
+/* test_unpack.c - unpacking by format (src/value/unpack.c): nested structures,
  * optional and skipped keys, the position-naming error messages, integer
  * ranges and conversions, strings into caller buffers. */
 #include "value_util.h"

@@ -1,4 +1,4 @@
-/* test_value.c - owned values (src/value.c): nesting limits, copies from
+/* test_value.c - owned values (src/value/value.c): nesting limits, copies from
  * bytes and objects, large values, out of memory, bh_value_repr(), and the
  * internal helpers for args and kwargs. */
 #include "value_util.h"

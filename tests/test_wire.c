@@ -1,6 +1,6 @@
-/* test_wire.c - frames and messages (src/wire.c): types and headers,
+/* test_wire.c - frames and messages (src/wire/wire.c): types and headers,
  * and every decode rule with its error message. */
-#include "wcfg.h"
+#include "hive/wcfg.h"
 #include "wire_util.h"
 
 /* ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-/* test_wire_put.c - encoding messages (src/wire_put.c): encode/decode
+/* test_wire_put.c - encoding messages (src/wire/wire_put.c): encode/decode
  * round trips with exact bytes, size limits and bad input. */
 #include "wire_util.h"
 

@@ -11,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "runner.h"
-#include "value.h"
+#include "value/item.h"
+#include "value/value.h"
 
 /* Renders o with bh_value_repr() into a static buffer. */
 static inline const char *

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
+#include "wire/wire.h"
 #include "runner.h"
 
 /* Packs a value described by whitespace-separated tokens:

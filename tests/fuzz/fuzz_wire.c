@@ -9,9 +9,9 @@
  * Not part of the CMake build. Build and run by hand, from the top of the
  * repository:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire.c src/wire_put.c \
- *     src/blob.c src/value.c src/fmt.c src/pack.c src/unpack.c src/buf.c \
- *     src/alloc.c src/error.c -luv -lmsgpackc -o fuzz_wire
+ *     -Iinclude -Isrc tests/fuzz/fuzz_wire.c src/wire/wire.c src/wire/wire_put.c \
+ *     src/value/blob.c src/value/value.c src/value/fmt.c src/value/pack.c src/value/unpack.c src/base/buf.c \
+ *     src/base/alloc.c src/base/error.c -luv -lmsgpackc -o fuzz_wire
  *   mkdir -p corpus && ./fuzz_wire corpus tests/fuzz/corpus \
  *     -max_total_time=600
  * (the first directory collects new inputs; tests/fuzz/corpus is the seed
@@ -20,7 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
+#include "wire/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,150 @@
+/* deleg_answer.c - what the delegating bee makes of its children's answers
+ * and deaths: wrapping every outcome as the original does
+ * (docs/PROTOCOL.md section 10, "Results at the delegating bee"), retrying
+ * a task lost with its worker, and refusing a poison task. */
+#include "hive/deleg.h"
+
+#include <string.h>
+
+static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
+
+static bh_result *
+wrap(const bh__deleg *d, const bh__child *c, const char *type,
+     const char *msg, const char *key, const msgpack_object *obj) {
+  char line[256];
+
+  snprintf(line, sizeof(line),
+           "  in delegation of task '%s' (id %lld) by bee %lld to child "
+           "bee %lld", d->name, (long long)d->tid, (long long)c->bee->id,
+           (long long)c->id);
+  return bh__result_wrap(c->id, line, type, msg, key, obj);
+}
+
+static bh_result *
+wrap_done(const bh__deleg *d, const bh__child *c, const bh__msg *m) {
+  switch (m->status) {
+  case BH_SUCCEEDED:
+    /* The child's message is the result: its bytes, no repack (and no
+     * copy for a large frame). */
+    return bh__result_new(bh__msg_value(m), c->id);
+  case BH_CANCELLED:
+    return wrap(d, c, "RuntimeError", "Delegated task has been cancelled.",
+                "reason", m->reason ? m->reason : &nil_obj);
+  default:
+    return wrap(d, c, "RuntimeError", "Delegated task raised an exception.",
+                "cause", m->root);
+  }
+}
+
+static void
+count_answer(bh__child *c, bh_status st) {
+  if (st == BH_SUCCEEDED)
+    c->done++;
+  else if (st == BH_CANCELLED)
+    c->cancelled++;
+  else
+    c->raised++;
+}
+
+static void
+on_done(bh__child *c, bh__deleg *d, const bh__msg *m) {
+  c->inflight--;
+  count_answer(c, m->status);
+  if (d->state == D_ABANDONED) /* its answer was given already */
+    d->state = D_OVER;
+  else
+    bh__d_conclude(d, wrap_done(d, c, m));
+  bh__queen_task_done(c);
+}
+
+/* A child's message about delegation m->task_id. Anything that does not
+ * fit what this bee asked of that child is a protocol error: the child is
+ * killed and mourned, and nothing else is affected. */
+void
+bh__deleg_on_msg(bh__child *c, const bh__msg *m) {
+  bh__deleg *d;
+  char why[160];
+  bool ok;
+
+  HASH_FIND(hh, c->bee->delegs, &m->task_id, sizeof(m->task_id), d);
+  if (m->type == BH__MSG_TASK_DONE)
+    ok = d != NULL && d->child == c->id &&
+         (d->state == D_STARTED || d->state == D_ABANDONED);
+  else
+    ok = bh__d_on_offer_answer(c, d, m);
+  if (!ok) {
+    snprintf(why, sizeof(why), "protocol error: %s for task %lld, which "
+             "was not asked of child bee %lld", bh__msg_type_str(m->type),
+             (long long)m->task_id, (long long)c->id);
+    bh__child_kill(c, why);
+    return;
+  }
+  if (m->type == BH__MSG_TASK_DONE)
+    on_done(c, d, m);
+  bh__d_maybe_free(d);
+  bh__d_pump(c->bee);
+}
+
+/* The message that says how child c ended, as the cause of its tasks. */
+static bh_value *
+death_cause(const bh__child *c) {
+  const char *cause = c->cause ? c->cause : "?";
+  char msg[300];
+
+  if (c->dead_msg != NULL)
+    return bh_value_from_object(bh_value_object(c->dead_msg));
+  /* A cause may be a sentence of its own ("protocol error: Unknown message
+   * with type 'X'."): it ends this one too, without a second period. */
+  snprintf(msg, sizeof(msg), "Child bee id %lld has died without sending a "
+           "last wish: %s%s", (long long)c->id, cause, bh__stop(cause));
+  return bh_value_pack(NULL, "{s:s s:s s:{s:s s:s} s:[]}", "msg_type", "dead",
+                       "death_type", "killed", "exception", "type",
+                       "BeeDied", "message", msg, "traceback");
+}
+
+/* d was running on c when c died: retry it, refuse it as poison, or
+ * answer it raised with the cause of death. */
+static void
+lost(bh__deleg *d, bh__child *c, const msgpack_object *cause) {
+  char msg[200];
+
+  c->lost++;
+  d->kills++;
+  if (d->retries > 0 && d->kills < d->bee->ft.poison_kills &&
+      d->call != NULL) {
+    d->retries--;
+    bh__d_requeue(d);
+    return;
+  }
+  if (d->retries > 0 || d->kills >= d->bee->ft.poison_kills) {
+    snprintf(msg, sizeof(msg), "poison task: task '%s' was running in %d "
+             "workers that died; it is not tried again.", d->name, d->kills);
+    bh__d_conclude(d, wrap(d, c, "PoisonTaskError", msg, "cause", cause));
+    return;
+  }
+  bh__d_conclude(d, wrap(d, c, "RuntimeError", "Delegated task cancelled as "
+                         "the delegated bee has been killed.", "cause",
+                         cause));
+}
+
+void
+bh__deleg_on_death(bh__child *c) {
+  bh_bee *bee = c->bee;
+  bh_value *cause = death_cause(c);
+  const msgpack_object *co = cause ? bh_value_object(cause) : &nil_obj;
+  bh__deleg *d, *tmp;
+
+  if (!bh__child_normal_end(c))
+    bee->st.deaths++;
+  HASH_ITER(hh, bee->delegs, d, tmp) {
+    if (d->state == D_STARTED && d->child == c->id)
+      lost(d, c, co);
+    else if (d->state == D_ABANDONED && d->child == c->id)
+      d->state = D_OVER;
+    bh__d_close_offers(c, d);
+    bh__d_maybe_free(d);
+  }
+  bh_value_free(cause);
+  c->inflight = 0;
+  bh__d_pump(bee);
+}

@@ -1,0 +1,57 @@
+/* wcfg.h - a worker's settings, in one record: filled once from
+ * bh_run_opts (or bh_spawn_opts), held by the queen, copied into a forked
+ * worker and sent whole as the bootstrap frame's `config` map to an
+ * exec-started one (docs/PROTOCOL.md section 6). Every setting is one line
+ * of BH__WCFG_MAP: its type, its name (the struct member and the wire
+ * key) and its least value; packing, unpacking and the range check follow
+ * from the table. */
+#ifndef BH_WCFG_H
+#define BH_WCFG_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* XX(kind, name, min, max): kind INT (int64_t, from min to max) or STR
+ * (owned char *, or NULL; min and max unused). */
+#define BH__WCFG_MAP(XX)                                                     \
+  /* tasks at once; -1 no limit (never 0) */                                 \
+  XX(INT, max_concurrency, -1, INT_MAX)                                      \
+  /* accepted beyond max_concurrency, queued */                              \
+  XX(INT, prefetch, 0, INT_MAX)                                              \
+  /* the channel's frame limit, both ways */                                 \
+  XX(INT, max_frame, BH_MAX_FRAME_MIN, UINT32_MAX)                           \
+  /* the profile of the bee's S3 client; NULL: none */                       \
+  XX(STR, s3_profile, 0, 0)                                                  \
+  /* the HTTP session: per host (0: its default) and in all (0: none) */    \
+  XX(INT, http_max_host_connections, 0, INT_MAX)                             \
+  XX(INT, http_max_connections, 0, INT_MAX)                                  \
+  /* the PEM CA bundle of its HTTP session; NULL: the system's */           \
+  XX(STR, http_ca_file, 0, 0)
+
+#define BH__WCFG_TYPE_INT int64_t
+#define BH__WCFG_TYPE_STR char *
+
+typedef struct bh__wcfg {
+#define BH__WCFG_MEMBER(kind, name, min, max) BH__WCFG_TYPE_##kind name;
+  BH__WCFG_MAP(BH__WCFG_MEMBER)
+#undef BH__WCFG_MEMBER
+} bh__wcfg;
+
+/* Fills c from the options of one worker (normalised: max_concurrency 0
+ * is 1,024, max_frame 0 is 64 MiB). Returns 0 or BH_ENOMEM. */
+int bh__wcfg_from_spawn(bh__wcfg *c, const bh_spawn_opts *o);
+/* A copy of src into dst (owned strings copied). 0 or BH_ENOMEM. */
+int bh__wcfg_copy(bh__wcfg *dst, const bh__wcfg *src);
+void bh__wcfg_clear(bh__wcfg *c);
+/* The record as a msgpack map, owned (bh_value_free). NULL: no memory. */
+bh_value *bh__wcfg_value(const bh__wcfg *c);
+/* Reads a config map into c: every key of the table required, of its type
+ * and within its range; other keys are refused. Returns 0, or BH_EINVAL
+ * with why ("config: max_frame 8 is out of range 4096..4294967295"),
+ * or BH_ENOMEM. */
+int bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
+                    size_t len);
+
+#endif
