@@ -16,8 +16,8 @@
 #                (scripts/bench-profile.sh)
 #   make soak    the chaos run: 2 x 200,000 delegations while a worker is
 #                SIGKILLed every 20 ms; prints one "soak: ..." line
-#   make fuzz    libFuzzer on the frame and message decoder for
-#                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
+#   make fuzz    libFuzzer on the frame and message decoder, then on the
+#                handshake between hosts, FUZZ_SECONDS each (default 60)
 #   make clean   remove the build trees
 #
 # .ci/run runs make test. Warnings are errors (BH_WERROR)
@@ -115,7 +115,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= build-fuzz
 fuzz:
 	@sh scripts/deps.sh clang libclang-rt-14-dev
-	mkdir -p $(FUZZ_DIR)/corpus
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/corpus-auth
 	clang -std=c11 -D_GNU_SOURCE -g -O1 \
 	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  tests/fuzz/fuzz_wire.c src/wire/wire.c src/wire/wire_put.c \
@@ -123,7 +123,13 @@ fuzz:
 	  src/value/pack.c src/value/unpack.c src/base/buf.c \
 	  src/base/alloc.c src/base/error.c \
 	  -luv -lmsgpackc -o $(FUZZ_DIR)/fuzz_wire
+	clang -std=c11 -D_GNU_SOURCE -g -O1 \
+	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+	  tests/fuzz/fuzz_auth.c src/transport/auth.c -lcrypto \
+	  -o $(FUZZ_DIR)/fuzz_auth
 	$(FUZZ_DIR)/fuzz_wire $(FUZZ_DIR)/corpus tests/fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS)
+	$(FUZZ_DIR)/fuzz_auth $(FUZZ_DIR)/corpus-auth \
 	  -max_total_time=$(FUZZ_SECONDS)
 
 clean:
