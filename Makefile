@@ -47,9 +47,10 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 # nginx with the echo module (the HTTP server; nginx-light brings both),
 # aiohttp, botocore and uvloop (the SigV4-checking S3 proxy, run by
 # Debian's /usr/bin/python3), curl (the tests' command-line client),
-# openssl (the certificate of nginx's TLS listener).
+# openssl (the certificate of nginx's TLS listener), iproute2 (the tests'
+# hosts: network namespaces, tests/netns.h).
 SERVER_PKGS = nginx-light libnginx-mod-http-echo python3-aiohttp \
-              python3-botocore python3-uvloop curl openssl
+              python3-botocore python3-uvloop curl openssl iproute2
 
 .PHONY: all deps server-deps build test test-build asan matrix demo bench \
         bench-profile clean soak fuzz
