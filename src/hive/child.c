@@ -19,6 +19,7 @@
 #include "proc/lastword.h"
 #include "proc/oom.h"
 #include "runtime/sig.h"
+#include "transport/send.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -194,8 +195,7 @@ bh__child_die(bh__child *c) {
   if (c->told_die || c->chan == NULL)
     return;
   c->told_die = true;
-  if (bh__wire_put_die(bh__chan_out(c->chan), c->bee->max_frame) == 0)
-    bh__chan_kick(c->chan);
+  bh__send_die(c->chan);
 }
 
 /* The child's last wish. A killed one (its init failed, its life broke)
