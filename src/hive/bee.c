@@ -4,6 +4,7 @@
 #include "hive/bee.h"
 #include "hive/pop.h"
 #include "io/s3.h"
+#include "transport/send.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -13,9 +14,7 @@ static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
 static void
 send_simple(bh_bee *bee, bh__msg_type type, int64_t id) {
-  if (bh__wire_put_simple(bh__chan_out(bee->parent), bee->max_frame, type,
-                          id) == 0)
-    bh__chan_kick(bee->parent);
+  bh__send_simple(bee->parent, type, id);
 }
 
 /* The accept rule: not terminating, and fewer tasks accepted and not
@@ -42,9 +41,7 @@ start_offered(bh_bee *bee, bh_task *t, const bh__msg *m) {
   if (take_info(t, m) != 0)
     bh_log(bee->log, BH_LOG_ERROR, "bee %lld: out of memory",
            (long long)bee->id);
-  if (bh__wire_put_accepted_started(bh__chan_out(bee->parent),
-                                    bee->max_frame, t->id) == 0)
-    bh__chan_kick_urgent(bee->parent);
+  bh__send_accepted_started(bee->parent, t->id);
   enqueue(bee, t);
   run_queued(bee);
 }
@@ -293,10 +290,8 @@ say_dead(bh_bee *bee) {
   if (bee->cls != NULL && bee->cls->context_free != NULL)
     bee->cls->context_free(bee, bee->ctx.user);
   bee->ctx.user = NULL;
-  if (bee->parent != NULL &&
-      bh__wire_put_dead_normal(bh__chan_out(bee->parent), bee->max_frame,
-                               bee->exit_code) == 0)
-    bh__chan_kick(bee->parent);
+  if (bee->parent != NULL)
+    bh__send_dead_normal(bee->parent, bee->exit_code);
   if (bee->on_dead != NULL)
     bee->on_dead(bee);
 }
@@ -430,12 +425,9 @@ put_killed(bh_bee *bee, const char *type, const char *msg) {
   bh_value *exc = bh_value_pack(NULL, "{s:s s:s}", "type", type, "message",
                                 msg);
   int rc = exc == NULL ? BH_ENOMEM
-                       : bh__wire_put_dead_killed(bh__chan_out(bee->parent),
-                                                  bee->max_frame,
-                                                  bh_value_object(exc), NULL);
+                       : bh__send_dead_killed(bee->parent,
+                                              bh_value_object(exc), NULL);
 
-  if (rc == 0)
-    bh__chan_kick(bee->parent);
   bh_value_free(exc);
   return rc;
 }

@@ -83,8 +83,7 @@ struct bh__child {
   int64_t id;            /* the bee's count of children so far: never reused */
   bh__chan *chan;        /* NULL once closed */
   pid_t pid;             /* 0 for the in-process queen */
-  int pidfd;
-  uv_poll_t *pidpoll;
+  struct bh__proc *proc; /* its process's watch (procwatch.h), or NULL */
   int capacity;          /* its max_concurrency; -1 no limit */
   size_t inflight;       /* offers unanswered + tasks started on it */
   bool alive;            /* until mourned */
@@ -133,7 +132,7 @@ struct bh_bee {
   size_t n_kids, cap_kids, n_alive;
   int64_t next_kid;      /* the id of the next child */
   int64_t next_tid;
-  uv_signal_t *sigchld;  /* only where pidfds are missing */
+  struct bh__procs *procs; /* the watches of its children's processes */
   bh__deleg *delegs;     /* by task id */
   bh__deleg *backlog_head, *backlog_tail; /* not offered yet, FIFO */
   bh__deleg *unpicked_head, *unpicked_tail; /* offered, not taken, FIFO */

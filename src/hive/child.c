@@ -1,6 +1,6 @@
 /* child.c - a bee's children: their channels, their processes (watched
- * through a pidfd, so a death is known the moment it happens), and
- * mourning them with the cause of their end.
+ * apart from the channel, procwatch.h, so a death is known the moment it
+ * happens), and mourning them with the cause of their end.
  *
  * A worker process's end is its death. Its channel need not end with it:
  * a task may have forked a process that inherited the socket and lives on.
@@ -18,14 +18,11 @@
 #include "hive/bee.h"
 #include "proc/lastword.h"
 #include "proc/oom.h"
-#include "runtime/sig.h"
+#include "runtime/procwatch.h"
+#include "transport/send.h"
 
-#include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,8 +107,6 @@ kid_after(const bh_bee *bee, int64_t id) {
   return i < bee->n_kids ? bee->kids[i] : NULL;
 }
 
-static void pidwatch_stop(bh__child *c);
-
 /* Frees the record of a mourned child: nothing names it by pointer any
  * more (delegations know it by id), and stats.c keeps its numbers. */
 static void
@@ -124,7 +119,7 @@ bury(bh__child *c) {
           (bee->n_kids - i - 1) * sizeof(*bee->kids));
   bee->n_kids--;
   bh__stats_bury(bee, c);
-  pidwatch_stop(c);
+  bh__proc_free(c->proc); /* reaped by now (child_ended) */
   bh__chan_close(c->chan);
   bh__oom_free(c->oom);
   bh__lastword_free(c->last_words);
@@ -170,8 +165,8 @@ void
 bh__child_kill(bh__child *c, const char *cause) {
   if (c->cause == NULL && cause != NULL)
     c->cause = bh__strdup(cause);
-  if (c->pid != 0 && !c->exited)
-    kill(c->pid, SIGKILL);
+  if (c->proc != NULL)
+    bh__proc_kill(c->proc);
   close_chan(c);
   if (c->pid == 0)
     mourn(c);
@@ -194,8 +189,7 @@ bh__child_die(bh__child *c) {
   if (c->told_die || c->chan == NULL)
     return;
   c->told_die = true;
-  if (bh__wire_put_die(bh__chan_out(c->chan), c->bee->max_frame) == 0)
-    bh__chan_kick(c->chan);
+  bh__send_die(c->chan);
 }
 
 /* The child's last wish. A killed one (its init failed, its life broke)
@@ -244,45 +238,6 @@ child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   }
 }
 
-/* True if the process has ended, reaped or not (it is then a zombie, and
- * its pid cannot be another's yet). Someone else may have reaped it. */
-static bool
-ended(const bh__child *c) {
-  siginfo_t si = {0};
-  int r;
-
-  do
-    r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-  while (r < 0 && errno == EINTR);
-  return (r == 0 && si.si_pid == c->pid) || (r < 0 && errno == ECHILD);
-}
-
-/* True if the process has ended or is ending: the kernel closes a dying
- * process's descriptors before its pidfd says it has ended, so its channel
- * may end first. PF_EXITING is in the flags of /proc/<pid>/stat (the ninth
- * field, counted after the command name's closing parenthesis). */
-static bool
-exiting(const bh__child *c) {
-  char path[64], buf[512], *p = NULL;
-  unsigned flags = 0;
-  size_t n = 0;
-  FILE *f;
-
-  if (ended(c))
-    return true;
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)c->pid);
-  f = fopen(path, "r");
-  if (f != NULL) {
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-  }
-  buf[n] = '\0';
-  p = strrchr(buf, ')');
-  return p != NULL &&
-         sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) == 1 &&
-         (flags & 0x4) != 0; /* PF_EXITING */
-}
-
 /* The channel ended or failed. Hostile input kills the child. An end of
  * stream without a dead message, while the process lives on, leaves a
  * worker nobody can talk to: it is killed, and its cause will say that the
@@ -301,7 +256,9 @@ child_err(bh__chan *ch, int err, const char *why, void *udata) {
     bh__free(cause);
     return;
   }
-  if (c->pid == 0 || c->got_dead || c->exited || exiting(c)) {
+  /* (A process whose watch could not start was killed and reaped.) */
+  if (c->pid == 0 || c->got_dead || c->exited || c->proc == NULL ||
+      bh__proc_exiting(c->proc)) {
     close_chan(c);
     if (c->pid == 0)
       mourn(c);
@@ -311,46 +268,6 @@ child_err(bh__chan *ch, int err, const char *why, void *udata) {
   bh__child_kill(c, NULL);
 }
 
-typedef struct pidwatch {
-  uv_poll_t poll;
-  int fd;
-  bh__child *c; /* NULL once the child record is gone */
-} pidwatch;
-
-static void
-pidwatch_closed(uv_handle_t *h) {
-  pidwatch *w = h->data;
-
-  close(w->fd);
-  bh__free(w);
-}
-
-static void
-pidwatch_stop(bh__child *c) {
-  pidwatch *w = (pidwatch *)c->pidpoll;
-
-  if (w == NULL)
-    return;
-  c->pidpoll = NULL;
-  w->c = NULL;
-  uv_close((uv_handle_t *)&w->poll, pidwatch_closed);
-}
-
-/* Reaps the child if it has exited; true if it has. */
-static bool
-reap(bh__child *c) {
-  pid_t r;
-
-  if (c->exited)
-    return true;
-  do
-    r = waitpid(c->pid, &c->wstatus, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r == c->pid || (r < 0 && errno == ECHILD))
-    c->exited = true;
-  return c->exited;
-}
-
 /* The child's process has ended: that is its death. What it wrote before
  * its end is in the socket already: read it first, so that its last
  * task_done and its dead message count (the process is still a zombie
@@ -358,122 +275,17 @@ reap(bh__child *c) {
  * reap it and close the channel, which its own descendants may still hold
  * open (see the top of the file), and mourn. */
 static void
-child_ended(bh__child *c) {
+child_ended(bh__proc *p, void *udata) {
+  bh__child *c = udata;
+
   if (c->chan != NULL)
     bh__chan_drain(c->chan);
-  if (!reap(c))
+  if (!bh__proc_reap(p))
     return;
-  pidwatch_stop(c);
+  c->exited = true;
+  c->wstatus = bh__proc_status(p);
   close_chan(c);
   mourn(c);
-}
-
-static void
-pidwatch_cb(uv_poll_t *p, int status, int events) {
-  pidwatch *w = p->data;
-  bh__child *c = w->c;
-
-  (void)status;
-  (void)events;
-  if (c != NULL && ended(c))
-    child_ended(c);
-}
-
-/* Where pidfds are missing (old kernels, valgrind), SIGCHLD tells the bee
- * that some child ended, and every living child is checked. */
-static void
-sigchld_cb(uv_signal_t *h, int signum) {
-  bh_bee *bee = h->data;
-  bool waiting = false;
-  int64_t id = INT64_MIN;
-  bh__child *c;
-  size_t i;
-
-  (void)signum;
-  while ((c = kid_after(bee, id)) != NULL) {
-    id = c->id;
-    if (c->alive && c->pid != 0 && !c->exited && ended(c))
-      child_ended(c);
-  }
-  for (i = 0; i < bee->n_kids; i++)
-    waiting |= bee->kids[i]->pid != 0 && !bee->kids[i]->exited;
-  /* Like a pidfd's poll, the watch keeps the loop running while a child
-   * process has not been reaped, and only then. */
-  if (bee->sigchld == NULL)
-    return;
-  if (waiting)
-    uv_ref((uv_handle_t *)bee->sigchld);
-  else
-    uv_unref((uv_handle_t *)bee->sigchld);
-}
-
-static int
-sigchld_start(bh__child *c) {
-  bh_bee *bee = c->bee;
-  int err = 0;
-
-  if (bee->sigchld == NULL) {
-    bee->sigchld = bh__calloc(1, sizeof(*bee->sigchld));
-    if (bee->sigchld == NULL)
-      return BH_ENOMEM;
-    uv_signal_init(bee->loop, bee->sigchld);
-    bee->sigchld->data = bee;
-    err = bh__sig_start(bee->sigchld, sigchld_cb, SIGCHLD);
-    /* A child may have ended before the handler was in place. */
-    if (err == 0)
-      sigchld_cb(bee->sigchld, SIGCHLD);
-  }
-  if (err == 0) /* c (not in bee->kids yet) waits to be reaped */
-    uv_ref((uv_handle_t *)bee->sigchld);
-  return err;
-}
-
-static void
-handle_free_cb(uv_handle_t *h) {
-  bh__free(h);
-}
-
-/* BH_NO_PIDFD=1 makes the bee watch its children by SIGCHLD, as where
- * pidfds are missing (the tests run the protocol and fault suites so). */
-static bool
-no_pidfd(void) {
-  static int no = -1;
-
-  if (no < 0) {
-    const char *e = getenv("BH_NO_PIDFD");
-
-    no = e != NULL && e[0] == '1';
-  }
-  return no;
-}
-
-static int
-pidwatch_start(bh__child *c) {
-  pidwatch *w = bh__calloc(1, sizeof(*w));
-  int err;
-
-  if (w == NULL)
-    return BH_ENOMEM;
-  w->fd = no_pidfd() ? (errno = ENOSYS, -1) : pidfd_open(c->pid, 0);
-  if (w->fd < 0) {
-    err = -errno;
-    bh__free(w);
-    /* ENOSYS: before Linux 5.3, or valgrind; EPERM: a seccomp filter
-     * (some container runtimes) that does not know the call. */
-    return err == -ENOSYS || err == -EPERM ? sigchld_start(c) : err;
-  }
-  w->c = c;
-  w->poll.data = w;
-  err = uv_poll_init(c->bee->loop, &w->poll, w->fd);
-  if (err == 0)
-    err = uv_poll_start(&w->poll, UV_READABLE, pidwatch_cb);
-  if (err != 0) {
-    close(w->fd);
-    bh__free(w);
-    return err;
-  }
-  c->pidpoll = (uv_poll_t *)w;
-  return 0;
 }
 
 static int
@@ -515,7 +327,8 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
   /* Watched even without a channel: the kill below ends it, and only the
    * end of its process lets it be mourned. */
   if (pid != 0) {
-    int werr = pidwatch_start(c);
+    int werr = bh__proc_watch(&c->proc, &bee->procs, bee->loop, pid,
+                              child_ended, c);
 
     err = err != 0 ? err : werr;
   }
@@ -541,12 +354,7 @@ bh__children_free(bh_bee *bee) {
   for (i = 0; i < bee->n_kids; i++) {
     bh__child *c = bee->kids[i];
 
-    if (c->pid != 0 && !c->exited) {
-      kill(c->pid, SIGKILL);
-      while (waitpid(c->pid, &c->wstatus, 0) < 0 && errno == EINTR)
-        ;
-    }
-    pidwatch_stop(c);
+    bh__proc_free(c->proc); /* kills and reaps it if it still runs */
     bh__oom_free(c->oom);
     bh__lastword_free(c->last_words);
     bh__chan_close(c->chan);
@@ -554,11 +362,8 @@ bh__children_free(bh_bee *bee) {
     bh__free(c->cause);
     bh__free(c);
   }
-  if (bee->sigchld != NULL) {
-    bh__sig_stop(bee->sigchld);
-    uv_close((uv_handle_t *)bee->sigchld, handle_free_cb);
-  }
-  bee->sigchld = NULL;
+  bh__procs_free(bee->procs);
+  bee->procs = NULL;
   bh__free(bee->kids);
   bee->kids = NULL;
   bee->n_kids = bee->cap_kids = 0;

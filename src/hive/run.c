@@ -13,10 +13,10 @@
 #include "hive/pop.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
+#include "transport/transport.h"
 
 #include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define QUEEN_ID 10000
@@ -394,7 +394,7 @@ launch(run *r) {
   r->launched = true;
   watch_signals(r);
   signal(SIGPIPE, SIG_IGN);
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+  if (bh__unix_pair(sv) != 0) {
     fail(r, BH_ESPAWN, "OSError", "socketpair failed");
     return;
   }

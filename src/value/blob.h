@@ -73,6 +73,8 @@ typedef struct bh__blobq {
   size_t blen, bcap;
   bh_value *hold;    /* set by the sender around one put: the value whose
                       * bins the encoder may borrow (NULL: copy them) */
+  bool inline_bins;  /* no descriptors can go (the channel's transport
+                      * cannot pass them): large bins go inline */
 } bh__blobq;
 
 /* The size from which a bin travels as a blob (bh_set_blob_threshold). */
