@@ -353,11 +353,11 @@ struct bh_class {
   /* The stack of each of its tasks, in bytes: 0 means 256 KiB, else from
    * 64 KiB to 1 GiB, rounded up to whole pages (only the pages a task
    * touches cost memory). bh_run() refuses a size out of range
-   * (BH_EINVAL), and an exec-started worker exits with status 2. A task that runs past its stack is
-   * reported as "stack overflow in task 'X' (stack N KiB)": in a worker,
-   * which then dies of SIGSEGV, as the cause its tasks come back raised
-   * with; in the queen's process on stderr, and the process aborts
-   * (SIGABRT), since it cannot safely go on. */
+   * (BH_EINVAL), and an exec-started worker exits with status 2. A task
+   * that runs past its stack is reported as "stack overflow in task 'X'
+   * (stack N KiB)": in a worker, which then dies of SIGSEGV, as the cause
+   * its tasks come back raised with; in the queen's process on stderr,
+   * and the process aborts (SIGABRT), since it cannot safely go on. */
   size_t stack_size;
 };
 
@@ -770,10 +770,11 @@ typedef struct bh_map_item {
  * one array: "#I" with const int64_t *, size_t n packs a C array, "o" an
  * array object (copied). o NULL: the defaults. The first window of task
  * messages starts at once. Returns 0 with *out (owned: bh_map_free), or
- * BH_EINVAL, BH_EFORMAT, BH_ENOMEM with *out NULL and bh_task_errmsg(t)
- * saying why ("bh_map_new: chunk -1 is out of range: it must be 0
- * (default 1) or 1 to 1048576"; returning the code from the handler
- * raises ValueError with it); BH_EINVAL alone for a NULL t or out. */
+ * BH_EINVAL, BH_EFORMAT, BH_EMSGSIZE (a str or bin of 4 GiB or more) or
+ * BH_ENOMEM with *out NULL and bh_task_errmsg(t) saying why ("bh_map_new:
+ * chunk -2 is out of range: it must be -1 or 0 (default 1) or 1 to
+ * 1048576"; returning the code from the handler raises ValueError with
+ * it); BH_EINVAL alone for a NULL t or out. */
 BH_EXTERN int bh_map_new(bh_task *t, bh_map **out, const char *name,
                          const bh_map_opts *o, const char *fmt, ...);
 /* Waits for the next item's outcome (the next in input order, or in the
@@ -1081,9 +1082,10 @@ typedef struct bh_run_opts {
  * false, or a queen that could not start (her class's init failed: "The
  * init of bee class 'Q' failed."; her S3 profile is not there); BH_ESPAWN
  * ("SpawnError") when the hive could not start otherwise: no socketpair,
- * a worker that could not be forked; BH_ENOMEM. *out is always set (returns owned; free with
- * bh_result_free), but for BH_ENOMEM, when memory for the result itself
- * ran out; only a NULL out returns BH_EINVAL with nothing to set. */
+ * a worker that could not be forked; BH_ENOMEM. *out is always set
+ * (returns owned; free with bh_result_free), but for a BH_ENOMEM when
+ * memory for the result itself ran out; only a NULL out returns
+ * BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
 /* The reference's beehive_run() as it is awaited inside a running event

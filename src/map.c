@@ -337,6 +337,10 @@ pack_items(bh_task *t, bh_value **out, const char *fmt, va_list ap) {
   if (bh__check_format(fmt, false, why, sizeof(why), &count) != 0)
     return refuse(t, BH_EFORMAT, "bh_map_new: the items' %s", why);
   *out = bh_value_vpack(&rc, fmt, ap);
+  if (*out == NULL && (rc == BH_EMSGSIZE || rc == BH_EFORMAT)) {
+    bh__pack_why(fmt, rc, why, sizeof(why)); /* "format \"...\": ..." */
+    return refuse(t, rc, "bh_map_new: the items' %s", why);
+  }
   if (*out == NULL)
     return refuse(t, rc != 0 ? rc : BH_ENOMEM, "bh_map_new: the items: %s",
                   bh_strerror(rc != 0 ? rc : BH_ENOMEM));

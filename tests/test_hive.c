@@ -357,6 +357,7 @@ q_fd_errors(bh_task *t) {
   exist = bh_wait_fd(t, p[0], BH_READABLE, bh_now() + 1000);
   bh_future_cancel(f);
   bh_future_wait(f, -1);
+  bh_future_free(f); /* waited for: the caller's to free */
   bh_group_free(g);
   close(p[0]);
   close(p[1]);

@@ -848,7 +848,8 @@ TEST(an_exec_started_worker_trusts_the_ca_file) {
 
 TEST_MAIN_WORKER(worker,
     TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
-    TEST_ENTRY_T(headers_by_index, 20), TEST_ENTRY_T(timeout_none_is_no_limit, 20),
+    TEST_ENTRY_T(headers_by_index, 20),
+    TEST_ENTRY_T(timeout_none_is_no_limit, 20),
     TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
     TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
     TEST_ENTRY_T(connections_are_reused, 20),

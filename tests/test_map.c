@@ -241,6 +241,8 @@ q_map_misuse(bh_task *t) {
     return BH_ERAISED;
   if (strcmp(fmt, "#I") == 0) /* a C array of none */
     rc = bh_map_new(t, &m, name, &o, fmt, (const int64_t *)name, (size_t)0);
+  else if (strcmp(fmt, "[s#]") == 0) /* 4 GiB: the length is all it reads */
+    rc = bh_map_new(t, &m, name, &o, fmt, name, (size_t)UINT32_MAX + 1);
   else
     rc = bh_map_new(t, &m, name, &o, fmt, 7);
   if (rc == 0) { /* empty input: nothing to hand back */
@@ -773,6 +775,9 @@ TEST(bad_options_are_refused_by_name) {
        "bh_map_new: the items must make an array, got int (\"i\")"},
       {0, 0, 0, "sq", "[x]", BH_EFORMAT,
        "bh_map_new: the items' format: unknown letter 'x' at 1"},
+      {0, 0, 0, "sq", "[s#]", BH_EMSGSIZE,
+       "bh_map_new: the items' format \"[s#]\": a str or bin of 4 GiB or "
+       "more"},
   };
   char msg[256];
   size_t i;

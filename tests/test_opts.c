@@ -1,7 +1,9 @@
-/* test_opts.c - the ranges of bh_run_opts and bh_spawn_opts: every value
- * out of range is refused at once, BH_EINVAL with a message naming the
- * option, before anything starts; the edges of the ranges work, and a hive
- * at the smallest max_frame carries every message of the protocol. */
+/* test_opts.c - the ranges of bh_run_opts and of a worker's options (an
+ * exec-started worker's bootstrap): every value out of range is refused at
+ * once, BH_EINVAL with a message naming the option, before anything
+ * starts; the edges of the ranges work, BH_NONE (-1) is taken wherever it
+ * means none, and a hive at the smallest max_frame carries every message
+ * of the protocol. */
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -761,6 +763,10 @@ boot_with(uint64_t max_frame, int max_conc, bool init, bool die,
   pid = fork();
   ASSERT(pid >= 0);
   if (pid == 0) {
+    /* The parent's ends stay behind: a worker holding its own channel's
+     * other end would never see it close. */
+    close(sv[0]);
+    close(ep[0]);
     dup2(sv[1], 3);
     dup2(ep[1], 2);
     setenv("BH_WORKER", "1", 1);
