@@ -376,8 +376,8 @@ void bh__queen_on_death(bh__child *c);
  * out of range: it must be <range>" or what is missing. */
 int bh__run_opts_check(const bh_run_opts *o, char *why, size_t len);
 /* The same for o (not NULL); who prefixes the message. */
-int bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
-                         size_t len);
+int bh__spawn_opts_check(const bh__spawn_opts *o, const char *who,
+                         char *why, size_t len);
 
 /* spawn.c */
 /* What it takes to start one worker: its class and id, its init
@@ -390,7 +390,8 @@ typedef struct bh__spawn {
   bh_logger *logger;
   bh_start start;
 } bh__spawn;
-/* Starts the worker (bh_subprocess_workerbee without the checks). With
+/* Starts the worker (the reference's subprocess_workerbee(), without
+ * the checks: the caller's options are already in range). With
  * last_words, *last_words receives its last-words page (lastword.h),
  * owned, or NULL if none could be made. */
 int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,

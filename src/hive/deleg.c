@@ -239,7 +239,8 @@ arm_pickup(bh_bee *bee) {
   /* Offers are in the list in the order they were made, so the head's
    * deadline only moves later: a running timer is early or right, and
    * pickup_cb re-arms it for the head of the moment. No churn per offer. */
-  if (d == NULL || uv_is_active((uv_handle_t *)&bee->pickup_timer))
+  if (d == NULL || bee->pickup_ms < 0 ||
+      uv_is_active((uv_handle_t *)&bee->pickup_timer))
     return;
   left = bee->pickup_ms - (bh_now() - d->t0);
   uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,

@@ -39,9 +39,13 @@ grace_cb(uv_timer_t *h) {
 
   if (d == NULL || d->state != D_ABANDONED || (c = bh__d_child(d)) == NULL)
     return;
-  snprintf(why, sizeof(why), "it did not answer the cancellation of task "
-           "%lld within %lld ms", (long long)d->tid,
-           (long long)d->bee->ft.grace_ms);
+  if (d->bee->ft.grace_ms == 0)
+    snprintf(why, sizeof(why), "it was killed at once on the cancellation "
+             "of task %lld (kill_grace_ms -1: no grace)", (long long)d->tid);
+  else
+    snprintf(why, sizeof(why), "it did not answer the cancellation of task "
+             "%lld within %lld ms", (long long)d->tid,
+             (long long)d->bee->ft.grace_ms);
   bh__child_kill(c, why);
 }
 

@@ -1,5 +1,5 @@
 /* blob.h - large bins carried as sealed memfds instead of through the
- * channel's byte stream (docs/PROTOCOL.md section 9).
+ * channel's byte stream (docs/PROTOCOL.md section 3.3).
  *
  * A blob is a memfd: sealed against shrinking (so a mapping of it can never
  * fault), usually mapped read-only, and registered in a per-process table
