@@ -1,21 +1,23 @@
 /* predict.c - the main job: predictions over a dataframe in a hive.
  *
  * The queen owns the dataframe (the UCI handwritten digits, data/) and the
- * model (multinomial logistic regression, data/digits_model.txt). For every
- * row she delegates the preprocessing to a worker: the worker reads the
- * row's image (an 8x8 PGM) through the reader of its URL's scheme, decodes
- * and normalises it, and returns 64 floats. The images are files the queen
- * writes once into a cache directory (the default), or any file://,
- * http:// or s3:// prefix (--inputs; --upload first writes them to S3,
- * one task per image in the workers). The queen predicts in batches (a
- * matrix product and a softmax over the whole batch), then delegates each
- * row's postprocessing (top-3 labels with probabilities and the output CSV
- * line) to a worker.
+ * model (multinomial logistic regression, data/digits_model.txt). She
+ * delegates the rows' preprocessing to the workers, a batch at a time as a
+ * map (bh_map_new) in chunks of rows, one task message per chunk: a worker
+ * reads each row's image (an 8x8 PGM) through the reader of its URL's
+ * scheme, decodes and normalises it, and returns 64 floats. The images are
+ * files the queen writes once into a cache directory (the default), or any
+ * file://, http:// or s3:// prefix (--inputs; --upload first writes them
+ * to S3, one task per image in the workers). The queen predicts each batch
+ * whole (a matrix product and a softmax), then delegates its rows'
+ * postprocessing (top-3 labels with probabilities and the output CSV line)
+ * as another map.
  *
- * Rows flow through a bounded window: new rows start while earlier ones are
- * being predicted and postprocessed, so memory stays bounded whatever
- * --rows is, and the CSV comes out in input order whatever the number of
- * workers, the batch size or where the images come from.
+ * Batches flow through a bounded window: the workers preprocess the next
+ * batches while the queen predicts one and writes the lines of the one
+ * before, so memory stays bounded whatever --rows is, and the CSV comes out
+ * in input order whatever the number of workers, the batch or chunk size
+ * or where the images come from.
  *
  *   predict [--rows N] [--workers N] [--inputs PREFIX] [--out FILE] ...
  *   (predict --help lists every option)
@@ -78,8 +80,10 @@ usage(FILE *f) {
         "  --window N           rows in flight at most (default 4096, at "
         "least 2 batches)\n"
         "  --chunk N            rows per task message to a worker (default: "
-        "a batch\n"
-        "                       over 2 x workers, at least 1)\n"
+        "for file://\n"
+        "                       a batch over 2 x workers; 1 for http:// and "
+        "s3://,\n"
+        "                       whose rows wait on the network together)\n"
         "  --retries N          re-offers of a task lost with its worker "
         "(default 0)\n"
         "  --out FILE           write row_id,label,predicted,probability "
@@ -215,8 +219,12 @@ settle(opts *o) {
   }
   if (o->window < 2 * o->batch)
     o->window = 2 * o->batch;
-  /* Two chunks of each batch per worker: a batch's rows spread over every
-   * worker, and each worker has the next chunk while it ends one. */
+  /* Files: two chunks of each batch per worker, so that a batch's rows
+   * spread over every worker, and each worker has the next chunk while it
+   * ends one. A chunk's rows run one after the other in one task, so rows
+   * that wait on the network go one per task: they wait together. */
+  if (o->chunk == 0 && in != NULL && strncmp(in, "file://", 7) != 0)
+    o->chunk = 1;
   if (o->chunk == 0)
     o->chunk = o->batch / (2 * o->workers) > 0 ? o->batch / (2 * o->workers)
                                                : 1;
