@@ -18,12 +18,15 @@
  *   bench_predict PREDICT [ROWS]
  *     PREDICT: the built examples/predict (`make bench` builds it)
  *     ROWS (BENCH_PREDICT_ROWS): rows of the file and http runs (default
- *       20000); the S3 runs take ROWS / 4, the serial network loops 100. */
+ *       20000); the S3 runs take ROWS / 4, the serial network loops 100.
+ *     BENCH_PREDICT_SOURCES: which of file, http and s3 to measure (default
+ *       all three), e.g. "file". */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,8 +48,27 @@ static char predict_bin[1024], data_dir[1100], py[64];
 static bh_test_http web;
 static bh_test_s3 s3;
 static digits_model model;
+static digits_data frame; /* the dataframe: the rows' labels */
+/* The CSV the network runs' must equal: the file run's, or the warm-up's
+ * when only network sources run. */
+static const char *ref = "warm";
+static long ref_rows = NROWS;
 
 /* ---- running programs ------------------------------------------------------ */
+
+/* CPU seconds (user + system) used so far by who (RUSAGE_SELF, or
+ * RUSAGE_CHILDREN: every descendant waited for, the hive's workers too). */
+static double
+cpu_s(int who) {
+  struct rusage u;
+
+  getrusage(who, &u);
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds of the last hive run, all its processes. */
+static double hive_cpu;
 
 /* Runs the shell command and returns the number after `tag` in its
  * output's last line that has it; dies if the command fails. */
@@ -74,10 +96,14 @@ static double
 hive(const char *name, long rows, const char *args) {
   char cmd[2048];
 
+  double c0 = cpu_s(RUSAGE_CHILDREN), v;
+
   snprintf(cmd, sizeof(cmd),
            "'%s' --quiet --rows %ld --cache '%s/rows' --out '%s/%s.csv' %s",
            predict_bin, rows, work, work, name, args);
-  return run_for(cmd, "rows/s ");
+  v = run_for(cmd, "rows/s ");
+  hive_cpu = cpu_s(RUSAGE_CHILDREN) - c0;
+  return v;
 }
 
 /* The first n lines of a file, owned; NULL if unreadable. */
@@ -164,22 +190,29 @@ serial_fetch(CURL *e, const char *prefix, size_t i, sink *s) {
     bench_die(url, BH_EHTTP, NULL);
 }
 
-/* One row's work after its input: decode, predict, the CSV line. */
-static size_t
+/* One row's work after its input: decode, predict, the CSV line, as the
+ * main job writes it (its label from the dataframe). */
+static void
 serial_row(const sink *s, size_t i, FILE *out) {
   float x[DIGITS_FEATURES];
   double p[DIGITS_CLASSES], tp[1];
-  char why[128];
-  int pred;
+  char why[128], lab[24] = "";
+  int pred, label = frame.rows[i % frame.n].label;
 
   if (pgm_decode(s->buf, s->len, x, why, sizeof(why)) != 0)
     bench_die(why, BH_EINVAL, NULL);
   digits_predict(&model, x, 1, p);
   digits_top(p, 1, &pred, tp);
-  return (size_t)fprintf(out, "%zu,%d,%.6f\n", i, pred, tp[0]);
+  if (label >= 0)
+    snprintf(lab, sizeof(lab), "%d", label);
+  fprintf(out, "%zu,%s,%d,%.6f\n", i, lab, pred, tp[0]);
 }
 
-/* rows through the serial loop from prefix; signed: S3 request signing. */
+/* CPU seconds of the last serial loop. */
+static double serial_cpu;
+
+/* rows through the serial loop from prefix, its CSV to work/serial.csv;
+ * signed: S3 request signing. */
 static double
 serial(const char *prefix, long rows, int network, int sign) {
   static sink s;
@@ -187,11 +220,15 @@ serial(const char *prefix, long rows, int network, int sign) {
       NULL, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e"
             "4649b934ca495991b7852b855");
   CURL *e = network ? curl_easy_init() : NULL;
-  FILE *out = fopen("/dev/null", "w");
-  char userpwd[256], region[80];
+  char userpwd[256], region[80], path[200];
+  FILE *out;
   int64_t t0;
   long i;
 
+  snprintf(path, sizeof(path), "%s/serial.csv", work);
+  if ((out = fopen(path, "w")) == NULL)
+    bench_die(path, -errno, NULL);
+  fputs("row_id,label,predicted,probability\n", out);
   if (e != NULL) {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, take);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
@@ -204,12 +241,15 @@ serial(const char *prefix, long rows, int network, int sign) {
     curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
   }
+  serial_cpu = cpu_s(RUSAGE_SELF);
   t0 = bench_now_ns();
   for (i = 0; i < rows; i++) {
     serial_fetch(e, prefix, (size_t)i, &s);
     serial_row(&s, (size_t)i, out);
   }
+  fflush(out);
   t0 = bench_now_ns() - t0;
+  serial_cpu = cpu_s(RUSAGE_SELF) - serial_cpu;
   if (e != NULL)
     curl_easy_cleanup(e);
   curl_slist_free_all(h);
@@ -260,6 +300,9 @@ setup(const char *bin) {
   snprintf(path, sizeof(path), "%s/digits_model.txt", data_dir);
   if (digits_model_load(path, &model, err, sizeof(err)) != 0)
     bench_die(err, BH_EINVAL, NULL);
+  snprintf(path, sizeof(path), "%s/digits.csv.gz", data_dir);
+  if (digits_load(path, &frame, err, sizeof(err)) != 0 || frame.n != NROWS)
+    bench_die(err, BH_EINVAL, NULL);
   /* Debian's python3 has the packages (make's SERVER_PKGS); another one
    * first in PATH (pyenv) may not. */
   snprintf(py, sizeof(py), "%s",
@@ -281,6 +324,7 @@ typedef struct source {
   long rows, serial_rows;
   int network, sign;     /* the loop GETs; S3 signs them */
   const char *keys[5];
+  const char *cpu_keys[2]; /* CPU per row of the hive and the loop */
 } source;
 
 static void
@@ -290,20 +334,26 @@ out_ratio(const char *key, double a, double b) {
 }
 
 /* The hive, the loop and the peer on one source; the hive's CSV must
- * equal the file run's. */
+ * equal the file run's, and the loop's the hive's. */
 static void
 measure(const source *src) {
   char args[1200];
   double h, s, p = 0;
 
   h = hive(src->name, src->rows, src->args);
-  if (strcmp(src->name, "file") != 0 && !same_rows(src->name, "file",
-                                                    src->rows)) {
+  if (strcmp(src->name, "file") != 0 &&
+      !same_rows(src->name, ref, src->rows < ref_rows ? src->rows
+                                                       : ref_rows)) {
     fprintf(stderr, "bench_predict: the CSV from %s differs from the CSV "
                     "from files\n", src->name);
     bench_die("csv", BH_EINVAL, NULL);
   }
   s = serial(src->prefix, src->serial_rows, src->network, src->sign);
+  if (!same_rows("serial", src->name, src->serial_rows)) {
+    fprintf(stderr, "bench_predict: the serial loop's CSV differs from the "
+                    "hive's (%s)\n", src->name);
+    bench_die("csv", BH_EINVAL, NULL);
+  }
   if (py[0] != '\0') {
     snprintf(args, sizeof(args), "%s '%s' %ld %d %s", src->name, src->prefix,
              src->rows, src->network ? PEER_INFLIGHT : 1,
@@ -316,6 +366,11 @@ measure(const source *src) {
     bench_out(src->keys[2], p, "rows/s");
   out_ratio(src->keys[3], h, s);
   out_ratio(src->keys[4], h, p);
+  if (src->cpu_keys[0] != NULL) {
+    bench_out(src->cpu_keys[0], hive_cpu / (double)src->rows * 1e6, "us");
+    bench_out(src->cpu_keys[1], serial_cpu / (double)src->serial_rows * 1e6,
+              "us");
+  }
 }
 
 int
@@ -324,16 +379,20 @@ main(int argc, char **argv) {
   source file = {"file", "", "", 0, 0, 0, 0,
                  {"predict_rows_per_s", "serial_rows_per_s",
                   "predict_file_py_rows_per_s", "predict_vs_serial",
-                  "predict_file_hive_vs_py"}};
+                  "predict_file_hive_vs_py"},
+                 {"predict_cpu_us_per_row", "serial_cpu_us_per_row"}};
   source http = {"http", "", "", 0, SERIAL_NET_ROWS, 1, 0,
                  {"io_rows_per_s_20ms", "io_serial_rows_per_s_20ms",
                   "predict_http_py_rows_per_s_20ms", "io_hive_vs_serial_20ms",
-                  "predict_http_hive_vs_py"}};
+                  "predict_http_hive_vs_py"},
+                 {NULL, NULL}};
   source s3src = {"s3", "--inputs s3://bench/rows/ --s3-profile bench", "",
                   0, SERIAL_NET_ROWS, 1, 1,
                   {"predict_s3_rows_per_s", "predict_s3_serial_rows_per_s",
                    "predict_s3_py_rows_per_s", "predict_s3_hive_vs_serial",
-                   "predict_s3_hive_vs_py"}};
+                   "predict_s3_hive_vs_py"},
+                  {NULL, NULL}};
+  const char *only;
   char cmd[1000];
 
   if (argc < 2) {
@@ -344,13 +403,24 @@ main(int argc, char **argv) {
                                     20000);
   file.serial_rows = file.rows;
   s3src.rows = file.rows / 4 > NROWS ? file.rows / 4 : NROWS;
+  if ((only = getenv("BENCH_PREDICT_SOURCES")) == NULL || *only == '\0')
+    only = "file,http,s3";
   setup(argv[1]);
 
-  /* Local files; the hive's run writes the cache the servers serve. */
+  /* Local files. A first run writes the image cache (which the servers
+   * serve too), so that the timed one, like the serial loop, reads files
+   * that are there. */
   snprintf(file.prefix, sizeof(file.prefix), "file://%s/rows/", work);
-  measure(&file);
+  hive("warm", NROWS, "");
+  if (strstr(only, "file") != NULL) {
+    measure(&file);
+    ref = "file";
+    ref_rows = file.rows;
+  }
 
   /* http, every answer after 20 ms. */
+  if (strstr(only, "http") == NULL)
+    goto s3;
   if (bh_test_http_start(&web, work, 2) != 0)
     bench_die("nginx", BH_ESPAWN, NULL);
   snprintf(http.prefix, sizeof(http.prefix), "%s/delay/%d/rows/", web.base,
@@ -359,7 +429,9 @@ main(int argc, char **argv) {
   measure(&http);
   bh_test_http_stop(&web);
 
-  /* S3: the images uploaded through the workers, then read back. */
+s3: /* S3: the images uploaded through the workers, then read back. */
+  if (strstr(only, "s3") == NULL)
+    goto done;
   if (bh_test_s3_start(&s3, buckets) != 0)
     bench_die("s3rver", BH_ESPAWN, NULL);
   setup_profile();
@@ -369,6 +441,7 @@ main(int argc, char **argv) {
   measure(&s3src);
   bh_test_s3_stop(&s3);
 
+done:
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
   return system(cmd) == 0 ? 0 : 1;
 }

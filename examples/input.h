@@ -6,9 +6,12 @@
 #define BEEHIVE_EXAMPLE_INPUT_H
 
 #include <beehive.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "digits.h"
 
@@ -16,8 +19,8 @@
 
 /* ---- input readers, keyed by URL scheme ---------------------------------
  * A reader gets the whole input at a URL in the worker's task fiber,
- * through the bee's own I/O: a file on libuv's thread pool
- * (bh_file_read), http:// and https:// through the bee's HTTP session
+ * through the bee's own I/O: a file from the page cache in place, else
+ * on libuv's thread pool (bh_file_read), http:// and https:// through the bee's HTTP session
  * (bh_http_get), s3:// through its S3 client (bh_s3_get). The task waits
  * while the worker's other tasks run. Another scheme plugs in by adding a
  * row to `readers`.
@@ -45,15 +48,46 @@ input_keep(bh_task *t, const char *url, const void *data, size_t n,
   return 0;
 }
 
+/* A small file whose bytes are in the page cache, read in place: open,
+ * then preadv2 with RWF_NOWAIT, which reads only what is cached and never
+ * waits for a disk. A row's image is a few dozen bytes read over and over:
+ * in place it costs three system calls, where a hop to libuv's thread pool
+ * costs two thread wake-ups besides (the pool's threads took a third of
+ * the main job's CPU). A read from offset 0 that ends within the first
+ * page is the whole file (a page is cached whole or not at all). Returns
+ * 0 with the file in buf, or -1 when it was not read so (not cached, the
+ * file system cannot tell, a page or more, any error): then the pool reads
+ * it, and its errors name the path and the step. The open stays in place:
+ * on a local file system the directory entries of files read this often
+ * are cached too. */
+static int
+file_cached(const char *path, unsigned char *buf, size_t cap, size_t *len) {
+  struct iovec v = {buf, cap};
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return -1;
+  n = preadv2(fd, &v, 1, 0, RWF_NOWAIT);
+  close(fd);
+  if (n < 0 || (size_t)n >= cap || n >= sysconf(_SC_PAGESIZE))
+    return -1;
+  *len = (size_t)n;
+  return 0;
+}
+
 static int
 file_fetch(bh_task *t, const char *url, unsigned char *buf, size_t cap,
            size_t *len) {
+  const char *path = url + strlen("file://");
   void *data;
   size_t n;
   int rc;
 
+  if (file_cached(path, buf, cap, len) == 0)
+    return 0;
   /* One byte more than fits tells a larger file from a full one. */
-  rc = bh_file_read(t, url + strlen("file://"), 0, cap + 1, &data, &n);
+  rc = bh_file_read(t, path, 0, cap + 1, &data, &n);
   if (rc != 0)
     return rc;
   rc = input_keep(t, url, data, n, buf, cap, len);

@@ -1,21 +1,23 @@
 /* predict.c - the main job: predictions over a dataframe in a hive.
  *
  * The queen owns the dataframe (the UCI handwritten digits, data/) and the
- * model (multinomial logistic regression, data/digits_model.txt). For every
- * row she delegates the preprocessing to a worker: the worker reads the
- * row's image (an 8x8 PGM) through the reader of its URL's scheme, decodes
- * and normalises it, and returns 64 floats. The images are files the queen
- * writes once into a cache directory (the default), or any file://,
- * http:// or s3:// prefix (--inputs; --upload first writes them to S3,
- * one task per image in the workers). The queen predicts in batches (a
- * matrix product and a softmax over the whole batch), then delegates each
- * row's postprocessing (top-3 labels with probabilities and the output CSV
- * line) to a worker.
+ * model (multinomial logistic regression, data/digits_model.txt). She
+ * delegates the rows' preprocessing to the workers, a batch at a time as a
+ * map (bh_map_new) in chunks of rows, one task message per chunk: a worker
+ * reads each row's image (an 8x8 PGM) through the reader of its URL's
+ * scheme, decodes and normalises it, and returns 64 floats. The images are
+ * files the queen writes once into a cache directory (the default), or any
+ * file://, http:// or s3:// prefix (--inputs; --upload first writes them
+ * to S3, one task per image in the workers). The queen predicts each batch
+ * whole (a matrix product and a softmax), then delegates its rows'
+ * postprocessing (top-3 labels with probabilities and the output CSV line)
+ * as another map.
  *
- * Rows flow through a bounded window: new rows start while earlier ones are
- * being predicted and postprocessed, so memory stays bounded whatever
- * --rows is, and the CSV comes out in input order whatever the number of
- * workers, the batch size or where the images come from.
+ * Batches flow through a bounded window: the workers preprocess the next
+ * batches while the queen predicts one and writes the lines of the one
+ * before, so memory stays bounded whatever --rows is, and the CSV comes out
+ * in input order whatever the number of workers, the batch or chunk size
+ * or where the images come from.
  *
  *   predict [--rows N] [--workers N] [--inputs PREFIX] [--out FILE] ...
  *   (predict --help lists every option)
@@ -57,7 +59,7 @@ typedef struct opts {
   const char *inputs;     /* the rows' URL prefix; NULL: the cache's */
   const char *s3_profile; /* as given, or NULL */
   uint64_t rows;
-  long workers, max_conc, batch, window, retries, http_conns;
+  long workers, max_conc, batch, window, chunk, retries, http_conns;
   int quiet, stats, upload;
 } opts;
 
@@ -77,6 +79,11 @@ usage(FILE *f) {
         "  --batch N            rows per batch prediction (default 256)\n"
         "  --window N           rows in flight at most (default 4096, at "
         "least 2 batches)\n"
+        "  --chunk N            rows per task message to a worker (default: "
+        "for file://\n"
+        "                       a batch over 2 x workers; 1 for http:// and "
+        "s3://,\n"
+        "                       whose rows wait on the network together)\n"
         "  --retries N          re-offers of a task lost with its worker "
         "(default 0)\n"
         "  --out FILE           write row_id,label,predicted,probability "
@@ -149,6 +156,7 @@ parse_number(int argc, char **argv, int *i, opts *o) {
       {"--max-concurrency", 1, offsetof(opts, max_conc)},
       {"--batch", 1, offsetof(opts, batch)},
       {"--window", 1, offsetof(opts, window)},
+      {"--chunk", 1, offsetof(opts, chunk)},
       {"--retries", 0, offsetof(opts, retries)},
       {"--http-connections", 0, offsetof(opts, http_conns)}};
   const char *v;
@@ -211,6 +219,17 @@ settle(opts *o) {
   }
   if (o->window < 2 * o->batch)
     o->window = 2 * o->batch;
+  /* Files: two chunks of each batch per worker, so that a batch's rows
+   * spread over every worker, and each worker has the next chunk while it
+   * ends one. A chunk's rows run one after the other in one task, so rows
+   * that wait on the network go one per task: they wait together. */
+  if (o->chunk == 0 && in != NULL && strncmp(in, "file://", 7) != 0)
+    o->chunk = 1;
+  if (o->chunk == 0)
+    o->chunk = o->batch / (2 * o->workers) > 0 ? o->batch / (2 * o->workers)
+                                               : 1;
+  if (o->chunk > o->batch)
+    o->chunk = o->batch;
   /* Rows read from files keep the workers' CPUs busy with a few tasks
    * each; rows that wait on the network need as many in flight as the
    * window holds, but no more than a worker has connections: a task
@@ -288,7 +307,8 @@ since(const struct timespec *t0) {
 
 /* ---- the worker's tasks ------------------------------------------------- */
 
-/* [row_id, url] -> 64 float32 (a bin, native byte order). A read that
+/* Items of a map (bh_task_args is [item]). [[row_id, url]] -> 64 float32
+ * (a bin, native byte order). A read that
  * fails raises what its reader says: OSError, HTTPError or S3Error naming
  * the URL, and the HTTP status or S3's code (input.h). */
 static int
@@ -300,7 +320,7 @@ preprocess(bh_task *t) {
   int64_t row;
   int rc;
 
-  if (bh_task_unpack(t, "[I s]", &row, url, sizeof(url)) != 0)
+  if (bh_task_unpack(t, "[[I s]]", &row, url, sizeof(url)) != 0)
     return BH_ERAISED;
   if ((rc = fetch(t, url, raw, sizeof(raw), &n)) != 0)
     return rc;
@@ -323,8 +343,8 @@ upload_image(bh_task *t) {
   return bh_s3_put(t, url, img, n, "image/x-portable-graymap");
 }
 
-/* [row_id, label or nil, [10 probabilities]] -> [csv line, [top-3 labels],
- * [their probabilities]]. */
+/* [[row_id, label or nil, [10 probabilities]]] -> [csv line, [top-3
+ * labels], [their probabilities]]. */
 static int
 postprocess(bh_task *t) {
   const msgpack_object *label;
@@ -333,9 +353,8 @@ postprocess(bh_task *t) {
   char line[128], lab[24] = "";
   int64_t row;
 
-  if (bh_task_unpack(t, "[I o [ffffffffff]]", &row, &label, &p[0], &p[1],
-                     &p[2], &p[3], &p[4], &p[5], &p[6], &p[7], &p[8],
-                     &p[9]) != 0)
+  if (bh_task_unpack(t, "[[I o #f]]", &row, &label, p, (size_t)DIGITS_CLASSES,
+                     (size_t *)NULL) != 0)
     return BH_ERAISED;
   if (label->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
     snprintf(lab, sizeof(lab), "%llu", (unsigned long long)label->via.u64);
@@ -345,24 +364,28 @@ postprocess(bh_task *t) {
   digits_top(p, TOP_K, top, top_p);
   snprintf(line, sizeof(line), "%lld,%s,%d,%.6f", (long long)row, lab,
            top[0], top_p[0]);
-  return bh_return(t, "[s [iii] [fff]]", line, top[0], top[1], top[2],
-                   top_p[0], top_p[1], top_p[2]);
+  return bh_return(t, "[s #i #f]", line, top, (size_t)TOP_K, top_p,
+                   (size_t)TOP_K);
 }
 
 /* ---- the queen: the image cache ------------------------------------------ */
 
-/* Writes buf to path unless the file already holds exactly that. */
+/* Writes buf to path unless the file already holds exactly that. Every
+ * run checks the whole cache before its first row, so the check is plain
+ * system calls (open, one read, close): stdio's would add an fstat and a
+ * buffer per file, a tenth of a short run's time over 1,797 files. */
 static int
 write_once(const char *path, const unsigned char *buf, size_t n) {
   unsigned char old[256];
   char tmp[PATH_MAX + 64];
-  FILE *f = fopen(path, "rb");
-  size_t got = f ? fread(old, 1, sizeof(old), f) : 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t got = fd >= 0 ? read(fd, old, sizeof(old)) : -1;
+  FILE *f;
   int ok;
 
-  if (f != NULL)
-    fclose(f);
-  if (got == n && memcmp(old, buf, n) == 0)
+  if (fd >= 0)
+    close(fd);
+  if (got == (ssize_t)n && memcmp(old, buf, n) == 0)
     return 0;
   snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
   if ((f = fopen(tmp, "wb")) == NULL)
@@ -460,150 +483,183 @@ prepare_inputs(bh_task *t) {
 
 /* ---- the queen: the pipeline --------------------------------------------- */
 
-enum { PRE, READY, POST, DONE }; /* a row's stage */
+/* Rows go in batches of --batch through two maps (bh_map_new), each in
+ * chunks of --chunk rows per task message: the preprocessing of the
+ * batch's rows, then, once the queen has predicted the batch, their
+ * postprocessing. The batches in flight are a ring: the newest are being
+ * preprocessed while the queen predicts the oldest preprocessed one and
+ * writes the lines of the one before it. Everything is taken in input
+ * order, so the CSV comes out in order without any reordering. */
 
-typedef struct slot {
-  uint64_t row;
-  int stage;
-  int predicted;
-  char *line; /* owned: the CSV line, once postprocessed */
-  float x[DIGITS_FEATURES];
-} slot;
+typedef struct batch {
+  uint64_t first; /* its first row */
+  size_t n;       /* its rows */
+  bh_map *m;      /* its preprocessing, then its postprocessing */
+} batch;
 
 typedef struct pipeline {
   bh_task *t;
-  bh_group *g;
-  slot *ring;          /* rows [head, next) live in ring[row % cap] */
-  size_t cap;
-  uint64_t n_rows, head, next, labelled, correct;
-  slot **ready;        /* preprocessed rows waiting for a batch, FIFO */
-  size_t n_ready, batch, pre_pending;
-  float *bx;           /* the batch's inputs, batch x 64 */
-  double *bp;          /* its probabilities, batch x 10 */
+  bh_map_opts mo;
+  batch *ring;      /* batches [head, tail) live in ring[b % cap] */
+  size_t cap, size; /* batches, and rows per batch */
+  uint64_t n_rows, next_row, labelled, correct;
+  uint64_t head, pre, tail; /* [head, pre) are postprocessing, [pre,
+                             * tail) preprocessing */
+  float *bx;          /* a batch's inputs, size x 64 */
+  double *bp;         /* its probabilities, size x 10 */
+  msgpack_object *io; /* the items of one map being made */
 } pipeline;
 
-static int
-start_row(pipeline *pl) {
-  slot *s = &pl->ring[pl->next % pl->cap];
-  uint64_t row = pl->next++;
+/* A msgpack array object over n objects at p. */
+static msgpack_object
+array_of(msgpack_object *p, uint32_t n) {
+  msgpack_object a = {.type = MSGPACK_OBJECT_ARRAY};
 
-  *s = (slot){.row = row, .stage = PRE};
-  pl->pre_pending++;
-  return bh_group_delegate(pl->g, NULL, s, "preprocess", "[I s]",
-                           (int64_t)row, A.urls[row % A.data.n]);
+  a.via.array.ptr = p;
+  a.via.array.size = n;
+  return a;
 }
 
-/* Predicts the oldest ready rows as one batch and hands each row's
- * probabilities to a worker for postprocessing. */
+static msgpack_object
+uint_of(uint64_t v) {
+  msgpack_object o = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER};
+
+  o.via.u64 = v;
+  return o;
+}
+
+/* Starts the next batch's preprocessing: items [row_id, url]. The map
+ * copies them, so they are made in the pipeline's scratch space. */
 static int
-predict_batch(pipeline *pl) {
-  size_t n = pl->n_ready < pl->batch ? pl->n_ready : pl->batch, i;
-  int64_t span = bh_span_begin(pl->t, "predict");
-  int rc = 0;
+start_batch(pipeline *pl) {
+  batch *b = &pl->ring[pl->tail % pl->cap];
+  msgpack_object *items = pl->io, *pair = pl->io + pl->size, all;
+  size_t i;
 
-  for (i = 0; i < n; i++)
-    memcpy(pl->bx + i * DIGITS_FEATURES, pl->ready[i]->x,
-           sizeof(pl->ready[i]->x));
-  digits_predict(&A.model, pl->bx, n, pl->bp);
-  bh_span_end(pl->t, span, BH_SUCCEEDED);
-  for (i = 0; i < n && rc == 0; i++) {
-    slot *s = pl->ready[i];
-    const double *p = pl->bp + i * DIGITS_CLASSES;
-    int label = A.data.rows[s->row % A.data.n].label;
-    /* The label, or nil when unknown: one format, one argument list. */
-    msgpack_object lab = {.type = MSGPACK_OBJECT_NIL};
+  b->first = pl->next_row;
+  b->n = pl->n_rows - b->first < pl->size ? pl->n_rows - b->first : pl->size;
+  for (i = 0; i < b->n; i++) {
+    const char *url = A.urls[(b->first + i) % A.data.n];
 
-    if (label >= 0) {
-      lab.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-      lab.via.u64 = (uint64_t)label;
-    }
-    s->stage = POST;
-    rc = bh_group_delegate(pl->g, NULL, s, "postprocess",
-                           "[I o [ffffffffff]]", (int64_t)s->row, &lab,
-                           p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                           p[8], p[9]);
+    pair[2 * i] = uint_of(b->first + i);
+    pair[2 * i + 1] = (msgpack_object){.type = MSGPACK_OBJECT_STR};
+    pair[2 * i + 1].via.str.ptr = url;
+    pair[2 * i + 1].via.str.size = (uint32_t)strlen(url);
+    items[i] = array_of(pair + 2 * i, 2);
   }
-  pl->n_ready -= n;
-  memmove(pl->ready, pl->ready + n, pl->n_ready * sizeof(*pl->ready));
+  all = array_of(items, (uint32_t)b->n);
+  pl->next_row += b->n;
+  pl->tail++;
+  return bh_map_new(pl->t, &b->m, "preprocess", &pl->mo, "o", &all);
+}
+
+/* The next item of b's map, which must have succeeded. */
+static int
+next_item(pipeline *pl, batch *b, bh_map_item *it) {
+  int rc = bh_map_next(b->m, it, -1);
+
+  if (rc == 0 && it->status != BH_SUCCEEDED)
+    return bh_raise_result(pl->t, it->result);
   return rc;
 }
 
-/* Writes the finished rows at the head of the window, in input order. */
-static void
-flush_rows(pipeline *pl) {
-  slot *s;
+/* Takes the oldest batch's inputs, predicts it whole, and starts its
+ * postprocessing: items [row_id, label or nil, [10 probabilities]]. */
+static int
+predict_batch(pipeline *pl) {
+  batch *b = &pl->ring[pl->pre % pl->cap];
+  const size_t per = 3 + DIGITS_CLASSES; /* an item's objects */
+  msgpack_object *items = pl->io, *o = pl->io + pl->size, all;
+  bh_map_item it;
+  int64_t span;
+  size_t i;
+  int rc = 0, j;
 
-  while (pl->head < pl->next &&
-         (s = &pl->ring[pl->head % pl->cap])->stage == DONE) {
-    int label = A.data.rows[s->row % A.data.n].label;
+  for (i = 0; i < b->n && rc == 0; i++)
+    if ((rc = next_item(pl, b, &it)) == 0 &&
+        (it.value->type != MSGPACK_OBJECT_BIN ||
+         it.value->via.bin.size != DIGITS_FEATURES * sizeof(float)))
+      rc = bh_raise(pl->t, "ValueError", "row %llu: bad preprocess answer",
+                    (unsigned long long)(b->first + i));
+    else if (rc == 0)
+      memcpy(pl->bx + i * DIGITS_FEATURES, it.value->via.bin.ptr,
+             DIGITS_FEATURES * sizeof(float));
+  bh_map_free(b->m);
+  b->m = NULL;
+  if (rc != 0)
+    return rc;
+  span = bh_span_begin(pl->t, "predict");
+  digits_predict(&A.model, pl->bx, b->n, pl->bp);
+  bh_span_end(pl->t, span, BH_SUCCEEDED);
+  for (i = 0; i < b->n; i++, o += per) {
+    int label = A.data.rows[(b->first + i) % A.data.n].label;
 
+    o[0] = uint_of(b->first + i);
+    o[1] = label >= 0 ? uint_of((uint64_t)label)
+                      : (msgpack_object){.type = MSGPACK_OBJECT_NIL};
+    for (j = 0; j < DIGITS_CLASSES; j++) {
+      o[3 + j] = (msgpack_object){.type = MSGPACK_OBJECT_FLOAT64};
+      o[3 + j].via.f64 = pl->bp[i * DIGITS_CLASSES + j];
+    }
+    o[2] = array_of(o + 3, DIGITS_CLASSES);
+    items[i] = array_of(o, 3);
+  }
+  all = array_of(items, (uint32_t)b->n);
+  pl->pre++;
+  return bh_map_new(pl->t, &b->m, "postprocess", &pl->mo, "o", &all);
+}
+
+/* Writes the oldest batch's lines, in input order. */
+static int
+write_batch(pipeline *pl) {
+  batch *b = &pl->ring[pl->head % pl->cap];
+  bh_map_item it;
+  const char *line;
+  size_t i, n;
+  int rc = 0, predicted;
+
+  for (i = 0; i < b->n && rc == 0; i++) {
+    int label = A.data.rows[(b->first + i) % A.data.n].label;
+
+    if ((rc = next_item(pl, b, &it)) != 0)
+      break;
+    if (bh_unpack(it.value, NULL, 0, "[s# [i * *] *]", &line, &n,
+                  &predicted) != 0) {
+      rc = bh_raise(pl->t, "ValueError", "row %llu: bad postprocess answer",
+                    (unsigned long long)(b->first + i));
+      break;
+    }
     if (A.out != NULL) {
-      fputs(s->line, A.out);
+      fwrite(line, 1, n, A.out);
       fputc('\n', A.out);
     }
     pl->labelled += label >= 0;
-    pl->correct += label >= 0 && label == s->predicted;
-    free(s->line);
-    s->line = NULL;
-    pl->head++;
-    A.done = pl->head;
-    bh_progress_add(pl->t, 1); /* the progress line counts rows */
+    pl->correct += label >= 0 && label == predicted;
   }
+  bh_map_free(b->m);
+  b->m = NULL;
+  pl->head++;
+  A.done += i;
+  bh_progress_add(pl->t, i); /* the progress line counts rows */
+  return rc;
 }
 
-/* Takes one answer. Returns 0, or an error the queen raises. */
-static int
-take(pipeline *pl, bh_future *f) {
-  const bh_result *r = bh_future_result(f);
-  slot *s = bh_future_udata(f);
-  const void *x;
-  const char *line;
-  size_t n;
-
-  if (bh_result_status(r) != BH_SUCCEEDED)
-    return bh_raise_result(pl->t, r);
-  if (s->stage == PRE) {
-    if (bh_result_unpack(r, NULL, 0, "y#", &x, &n) != 0 || n != sizeof(s->x))
-      return bh_raise(pl->t, "ValueError", "row %llu: bad preprocess answer",
-                      (unsigned long long)s->row);
-    memcpy(s->x, x, n);
-    s->stage = READY;
-    pl->ready[pl->n_ready++] = s;
-    pl->pre_pending--;
-    return 0;
-  }
-  if (bh_result_unpack(r, NULL, 0, "[s# [i * *] *]", &line, &n,
-                       &s->predicted) != 0 ||
-      (s->line = strndup(line, n)) == NULL)
-    return bh_raise(pl->t, "ValueError", "row %llu: bad postprocess answer",
-                    (unsigned long long)s->row);
-  s->stage = DONE;
-  flush_rows(pl);
-  return 0;
-}
-
-/* The loop: keep the window full, predict when a batch is ready (or when
- * nothing else can fill it), take answers as they come. */
+/* The loop: keep the ring full of batches being preprocessed; predict the
+ * oldest of them (the workers prepare the others meanwhile), then write
+ * the batch postprocessed before it. */
 static int
 pump(pipeline *pl) {
-  bh_future *f;
   int rc = 0;
 
-  while (rc == 0 && pl->head < pl->n_rows) {
-    while (rc == 0 && pl->next < pl->n_rows &&
-           pl->next - pl->head < pl->cap)
-      rc = start_row(pl);
-    if (rc != 0)
-      break;
-    if (pl->n_ready >= pl->batch ||
-        (pl->n_ready > 0 && pl->pre_pending == 0)) {
+  while (rc == 0 && (pl->head < pl->tail || pl->next_row < pl->n_rows)) {
+    while (rc == 0 && pl->next_row < pl->n_rows &&
+           pl->tail - pl->head < pl->cap)
+      rc = start_batch(pl);
+    if (rc == 0 && pl->pre < pl->tail)
       rc = predict_batch(pl);
-      continue;
-    }
-    if ((rc = bh_group_next(pl->g, &f, -1)) != 0)
-      break;
-    rc = take(pl, f);
-    bh_future_free(f);
+    if (rc == 0 && pl->head < pl->pre &&
+        (pl->pre - pl->head > 1 || pl->pre == pl->tail))
+      rc = write_batch(pl);
   }
   /* A cancellation (a signal, a deadline) is answered as such. */
   if (rc != 0 && rc != BH_ERAISED && rc != BH_ECANCELLED)
@@ -616,43 +672,43 @@ static void
 pipeline_free(pipeline *pl) {
   size_t i;
 
-  bh_group_free(pl->g);
   for (i = 0; pl->ring != NULL && i < pl->cap; i++)
-    free(pl->ring[i].line);
+    bh_map_free(pl->ring[i].m);
   free(pl->ring);
-  free(pl->ready);
+  free(pl->io);
   free(pl->bx);
   free(pl->bp);
 }
 
-/* The queen's task: [rows, batch, window] -> [rows, labelled, correct]. */
+/* The queen's task: [rows, batch, window, chunk] -> [rows, labelled,
+ * correct]. */
 static int
 predict(bh_task *t) {
   pipeline pl = {.t = t};
-  int64_t rows, batch, window;
+  int64_t rows, size, window, chunk;
   int rc;
 
-  if (bh_task_unpack(t, "[I I I]", &rows, &batch, &window) != 0)
+  if (bh_task_unpack(t, "[I I I I]", &rows, &size, &window, &chunk) != 0)
     return BH_ERAISED;
   bh_progress_total(t, (uint64_t)rows);
   if ((rc = prepare_inputs(t)) != 0)
     return rc;
   pl.n_rows = (uint64_t)rows;
-  pl.batch = (size_t)batch;
-  pl.cap = (size_t)window;
-  pl.g = bh_group_new(t);
+  pl.size = (size_t)size;
+  pl.cap = (size_t)(window / size); /* at least 2: settle() */
+  pl.mo = (bh_map_opts){.chunk = (int)chunk};
   pl.ring = calloc(pl.cap, sizeof(*pl.ring));
-  pl.ready = calloc(pl.cap, sizeof(*pl.ready));
-  pl.bx = calloc(pl.batch * DIGITS_FEATURES, sizeof(*pl.bx));
-  pl.bp = calloc(pl.batch * DIGITS_CLASSES, sizeof(*pl.bp));
-  if (pl.g == NULL || !pl.ring || !pl.ready || !pl.bx || !pl.bp)
-    rc = bh_raise(t, "MemoryError", "no memory for a window of %zu rows",
+  pl.io = calloc(pl.size * (4 + DIGITS_CLASSES), sizeof(*pl.io));
+  pl.bx = calloc(pl.size * DIGITS_FEATURES, sizeof(*pl.bx));
+  pl.bp = calloc(pl.size * DIGITS_CLASSES, sizeof(*pl.bp));
+  if (!pl.ring || !pl.io || !pl.bx || !pl.bp)
+    rc = bh_raise(t, "MemoryError", "no memory for a window of %zu batches",
                   pl.cap);
   else
     rc = pump(&pl);
   pipeline_free(&pl);
   if (rc == 0)
-    rc = bh_return(t, "[U U U]", pl.head, pl.labelled, pl.correct);
+    rc = bh_return(t, "[U U U]", A.done, pl.labelled, pl.correct);
   return rc;
 }
 
@@ -867,8 +923,9 @@ s3_profile(const opts *o) {
  * (say_failure). */
 static int
 run(app *a, bh_trace *tr, uint64_t counts[3]) {
-  bh_value *args = bh_value_pack(NULL, "[I I I]", (int64_t)a->o.rows,
-                                 (int64_t)a->o.batch, (int64_t)a->o.window);
+  bh_value *args = bh_value_pack(NULL, "[I I I I]", (int64_t)a->o.rows,
+                                 (int64_t)a->o.batch, (int64_t)a->o.window,
+                                 (int64_t)a->o.chunk);
   bh_run_opts o = {.queen_class = &queen, .task_name = "predict",
                    .task_args = args, .workers = (int)a->o.workers,
                    .min_workers = (int)a->o.workers,

@@ -120,10 +120,12 @@ io_efficiency_1024||io_hive_rows_per_s_1024 / (1,024 / 20 ms)
 s3_raw_gets_per_s||floor: raw libcurl (CURLOPT_AWS_SIGV4), 16 GETs of a small object in flight, against s3rver behind the SigV4-checking proxy
 s3_gets_per_s||the hive'"'"'s S3 clients (2 workers), 16 in flight, the same object and server
 s3_gets_ratio||s3_gets_per_s / s3_raw_gets_per_s
-predict_rows_per_s||the main job (examples/predict, defaults: 2 workers) on 20,000 rows from its file:// cache, its own rows/s (the whole bh_run: spawning, loading the data, writing the cache)
-serial_rows_per_s||floor: a serial C loop doing the same per-row work in one process (read the file, decode, the 64x10 model, format the line), data already loaded
+predict_rows_per_s||the main job (examples/predict, defaults: 2 workers) on 20,000 rows from its file:// cache (written by a run before), its own rows/s (the whole bh_run: spawning, checking the cache, the rows)
+serial_rows_per_s||floor: a serial C loop doing the same per-row work on the same rows in one process (read the file with stdio, decode, the 64x10 model, format the CSV line, write it), data already loaded; its CSV is checked equal to the hive'"'"'s
 predict_file_py_rows_per_s||peer: the same loop in Python (bench/predict_peer.py)
-predict_vs_serial||predict_rows_per_s / serial_rows_per_s: on local files the plain loop wins
+predict_vs_serial|>=1.0|predict_rows_per_s / serial_rows_per_s (the ceiling on 2 cores is about 2 x serial_cpu_us_per_row / predict_cpu_us_per_row)
+predict_cpu_us_per_row||CPU time (user + system) of the main job'"'"'s run over all its processes, per row
+serial_cpu_us_per_row||CPU time of the serial loop per row
 predict_file_hive_vs_py||predict_rows_per_s / predict_file_py_rows_per_s
 io_rows_per_s_20ms||the main job on 20,000 rows from http:// (nginx on loopback answering each GET after 20 ms), defaults (window 4,096, 256 connections per worker); its CSV is checked equal to the file run'"'"'s
 io_serial_rows_per_s_20ms||floor: the serial C loop over the same URLs (libcurl easy, one GET after another)

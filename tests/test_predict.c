@@ -221,7 +221,12 @@ TEST(csv_is_identical_across_workers_and_batches) {
       {"--workers", "1", "--batch", "256", NULL},
       {"--workers", "2", "--batch", "1", NULL},
       {"--workers", "2", "--batch", "64", "--max-concurrency", "3", NULL},
-      {"--workers", "2", "--batch", "512", "--window", "700", NULL}};
+      {"--workers", "2", "--batch", "512", "--window", "700", NULL},
+      /* rows per task message: one, a few that do not divide the batch,
+       * more than a batch (one message per batch) */
+      {"--workers", "2", "--chunk", "1", NULL},
+      {"--workers", "2", "--batch", "64", "--chunk", "7", NULL},
+      {"--workers", "3", "--batch", "100", "--chunk", "5000", NULL}};
   char *first = NULL, *text, *extra[12];
   size_t len0 = 0, len, i, k;
 
@@ -506,10 +511,12 @@ TEST(killed_workers_with_retries_change_nothing) {
   return 0;
 }
 
+/* With --chunk 1, every row is a task of its own in each stage. */
 TEST(trace_has_one_span_per_row_task) {
   static const char *const extra[] = {"--quiet", "--trace", NULL, "--timeline",
-                                      NULL, "--batch", "100", NULL};
-  const char *args[8];
+                                      NULL, "--batch", "100", "--chunk", "1",
+                                      NULL};
+  const char *args[10];
   char *json, *svg;
   size_t len;
 
@@ -535,6 +542,41 @@ TEST(trace_has_one_span_per_row_task) {
   ASSERT_INT_EQ(count(svg, "class=\"lane\""), 3);
   free(json);
   free(svg);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
+/* By default a batch's rows go in chunks, one task per chunk in each
+ * stage: batches of 100 over 2 workers make 4 chunks of 25, and --chunk 40
+ * makes 3 per batch, the last of 20 rows. */
+TEST(trace_has_one_span_per_chunk) {
+  static const char *const runs[][5] = {{"--batch", "100", NULL},
+                                        {"--batch", "100", "--chunk", "40",
+                                         NULL}};
+  const size_t per_batch[] = {4, 3};
+  const char *args[8];
+  char *json;
+  size_t len, i, k;
+
+  ASSERT(bin_ok());
+  for (i = 0; i < 2; i++) {
+    args[0] = "--quiet";
+    args[1] = "--trace";
+    args[2] = in_work("c.json");
+    for (k = 0; runs[i][k] != NULL; k++)
+      args[3 + k] = runs[i][k];
+    args[3 + k] = NULL;
+    ASSERT_INT_EQ(predict(NULL, NULL, args), 0);
+    ASSERT((json = slurp(in_work("c.json"), &len)) != NULL);
+    ASSERT(json_ok(json));
+    ASSERT_INT_EQ(count(json, "{\"name\":\"__map_chunk__\",\"cat\":\"task\","
+                              "\"ph\":\"X\""), 2 * per_batch[i] * ROWS / 100);
+    ASSERT_INT_EQ(count(json, "{\"name\":\"preprocess\""), 0);
+    ASSERT_INT_EQ(count(json, "{\"name\":\"predict\""), ROWS / 100);
+    ASSERT_INT_EQ(count(json, "\"status\":\"succeeded\""),
+                  count(json, "\"ph\":\"X\""));
+    free(json);
+  }
   ASSERT_INT_EQ(clean(), 0);
   return 0;
 }
@@ -658,6 +700,8 @@ TEST(bad_input_gets_a_clear_error) {
                         (char *)"ftp://host/digits/", NULL};
   char *bad_upload[] = {(char *)predict_bin(), (char *)"--upload",
                         (char *)"--inputs", (char *)"http://host/d/", NULL};
+  char *bad_chunk[] = {(char *)predict_bin(), (char *)"--chunk", (char *)"0",
+                       NULL};
   char *text;
   size_t len;
 
@@ -682,6 +726,10 @@ TEST(bad_input_gets_a_clear_error) {
   ASSERT_INT_EQ(run(bad_upload, NULL, in_work("e5")), 2);
   ASSERT((text = slurp(in_work("e5"), &len)) != NULL);
   ASSERT(strstr(text, "--upload wants an s3:// --inputs prefix") != NULL);
+  free(text);
+  ASSERT_INT_EQ(run(bad_chunk, NULL, in_work("e6")), 2);
+  ASSERT((text = slurp(in_work("e6"), &len)) != NULL);
+  ASSERT(strstr(text, "--chunk wants an integer >= 1, got \"0\"") != NULL);
   free(text);
   ASSERT_INT_EQ(clean(), 0);
   return 0;
@@ -1006,6 +1054,7 @@ TEST_MAIN(TEST_ENTRY_T(csv_is_identical_across_workers_and_batches, 30),
           TEST_ENTRY_T(predictions_match_a_serial_computation, 20),
           TEST_ENTRY(model_agrees_with_scikit_learn),
           TEST_ENTRY_T(trace_has_one_span_per_row_task, 20),
+          TEST_ENTRY_T(trace_has_one_span_per_chunk, 20),
           TEST_ENTRY_T(killed_workers_with_retries_change_nothing, 30),
           TEST_ENTRY_T(progress_shows_on_a_terminal_only, 30),
           TEST_ENTRY_T(unknown_labels_stay_empty, 10),
