@@ -5,7 +5,11 @@
  * fits) or aborted the caller (max_frame 55: no answer to a task fits).
  * What the checks let through is what a worker gets in its bootstrap
  * frame, so it is valid there by construction. */
-#include "hive/bee.h"
+#include "hive/opts.h"
+#include "hive/wcfg.h"
+#include "runtime/fiber.h"
+#include "value/value.h"
+#include "wire/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
