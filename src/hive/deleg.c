@@ -36,7 +36,6 @@
 #include "hive/deleg_rec.h"
 #include "hive/pop.h"
 #include "hive/result.h"
-#include "observe/trace.h"
 #include "value/blob.h"
 
 #include <string.h>

@@ -14,8 +14,6 @@
 #include "hive/bee.h"
 #include "hive/deleg_rec.h"
 
-#include <utlist.h>
-
 static void
 timer_closed(uv_handle_t *h) {
   bh__free(h);
