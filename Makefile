@@ -16,8 +16,8 @@
 #                (scripts/bench-profile.sh)
 #   make soak    the chaos run: 2 x 200,000 delegations while a worker is
 #                SIGKILLed every 20 ms; prints one "soak: ..." line
-#   make fuzz    libFuzzer on the frame and message decoder for
-#                FUZZ_SECONDS (default 60), from tests/fuzz/corpus
+#   make fuzz    libFuzzer on the frame and message decoder, then on the
+#                handshake between hosts, FUZZ_SECONDS each (default 60)
 #   make clean   remove the build trees
 #
 # .ci/run runs make test. Warnings are errors (BH_WERROR)
@@ -47,9 +47,10 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 # nginx with the echo module (the HTTP server; nginx-light brings both),
 # aiohttp, botocore and uvloop (the SigV4-checking S3 proxy, run by
 # Debian's /usr/bin/python3), curl (the tests' command-line client),
-# openssl (the certificate of nginx's TLS listener).
+# openssl (the certificate of nginx's TLS listener), iproute2 (the tests'
+# hosts: network namespaces, tests/netns.h).
 SERVER_PKGS = nginx-light libnginx-mod-http-echo python3-aiohttp \
-              python3-botocore python3-uvloop curl openssl
+              python3-botocore python3-uvloop curl openssl iproute2
 
 .PHONY: all deps server-deps build test test-build asan matrix demo bench \
         bench-profile clean soak fuzz
@@ -115,7 +116,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= build-fuzz
 fuzz:
 	@sh scripts/deps.sh clang libclang-rt-14-dev
-	mkdir -p $(FUZZ_DIR)/corpus
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/corpus-auth
 	clang -std=c11 -D_GNU_SOURCE -g -O1 \
 	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  tests/fuzz/fuzz_wire.c src/wire/wire.c src/wire/wire_put.c \
@@ -123,7 +124,13 @@ fuzz:
 	  src/value/pack.c src/value/unpack.c src/base/buf.c \
 	  src/base/alloc.c src/base/error.c \
 	  -luv -lmsgpackc -o $(FUZZ_DIR)/fuzz_wire
+	clang -std=c11 -D_GNU_SOURCE -g -O1 \
+	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+	  tests/fuzz/fuzz_auth.c src/transport/auth.c -lcrypto \
+	  -o $(FUZZ_DIR)/fuzz_auth
 	$(FUZZ_DIR)/fuzz_wire $(FUZZ_DIR)/corpus tests/fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS)
+	$(FUZZ_DIR)/fuzz_auth $(FUZZ_DIR)/corpus-auth \
 	  -max_total_time=$(FUZZ_SECONDS)
 
 clean:

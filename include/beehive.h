@@ -43,6 +43,19 @@ extern "C" {
 /* Returns the library version as "MAJOR.MINOR.PATCH". */
 BH_EXTERN const char *bh_version(void);
 
+/* Changes to this header, newest first (README.md, "Changes to the public
+ * API", says why and what to do):
+ * - BH_NONE (-1) says "none" in every options struct: 0 is always the
+ *   default (see bh_run_opts). Options that refused -1 now take it.
+ * - bh_subprocess_workerbee() and bh_spawn_opts are gone: nothing public
+ *   could adopt the channel it returned. bh_run() starts every worker.
+ * - BH_ECANCELED and BH_ENOENT are deprecated (see bh_errno). */
+
+/* "None" in an options field: no limit for a limit, nothing (off) for a
+ * count, a grace or an interval. 0 in an options field is the library's
+ * default, whatever the default is (bh_run_opts states the rule). */
+#define BH_NONE (-1)
+
 /* ------------------------------------------------------------------------
  * Errors. 0 is success; failures are negative. OS-level codes are -errno, so
  * libuv's UV_E* values pass through unchanged. */
@@ -159,7 +172,7 @@ BH_EXTERN void bh_set_allocator(const bh_allocator *a);
  * Large binary values. A bin of at least bh_blob_threshold() bytes in a
  * task's arguments or result does not travel through the channel's byte
  * stream: it goes as a memfd sealed against shrinking, passed with the
- * frame (docs/PROTOCOL.md section 9), and the receiver maps it read-only.
+ * frame (docs/PROTOCOL.md section 3.3), and the receiver maps it read-only.
  * The receiver's bin points into that mapping, for as long as the object
  * holding it lives. Sending such a bin on (a worker returning or
  * delegating its argument, or any part of it) passes the same memfd: no
@@ -189,13 +202,17 @@ typedef struct bh_value bh_value;
 
 /* Packs one value (or several, as an array if fmt has more than one item at
  * top level: use explicit [ ] to be clear). Returns owned, or NULL with
- * *err set (BH_EFORMAT, BH_ENOMEM) when err is not NULL. */
+ * *err set when err is not NULL: BH_EFORMAT (a bad format, or an o or v
+ * item nesting more than 32 deep), BH_EMSGSIZE (a str or bin of 4 GiB or
+ * more) or BH_ENOMEM. */
 BH_EXTERN bh_value *bh_value_pack(int *err, const char *fmt, ...);
 BH_EXTERN bh_value *bh_value_vpack(int *err, const char *fmt, va_list ap);
-/* Returns owned: a deep copy of `obj`. */
+/* Returns owned: a deep copy of `obj`; NULL for a NULL obj, one nesting
+ * more than 32 deep (it could not be decoded again), or out of memory. */
 BH_EXTERN bh_value *bh_value_from_object(const msgpack_object *obj);
 /* Returns owned: the value decoded from msgpack bytes (copied). NULL if the
- * bytes are not exactly one msgpack value. */
+ * bytes are not exactly one msgpack value (or none: data NULL or size 0),
+ * or out of memory. */
 BH_EXTERN bh_value *bh_value_from_bytes(const void *data, size_t size);
 /* Borrows: the decoded object, valid until bh_value_free(). */
 BH_EXTERN const msgpack_object *bh_value_object(const bh_value *v);
@@ -203,15 +220,17 @@ BH_EXTERN const msgpack_object *bh_value_object(const bh_value *v);
 BH_EXTERN const char *bh_value_data(const bh_value *v, size_t *size);
 BH_EXTERN void bh_value_free(bh_value *v);
 
-/* Packs into an existing msgpack packer. Returns 0, BH_EFORMAT or BH_ENOMEM. */
+/* Packs into an existing msgpack packer. Returns 0, BH_EFORMAT, BH_EMSGSIZE
+ * or BH_ENOMEM as bh_value_pack() sets them (BH_ENOMEM: the packer's write
+ * failed), or BH_EINVAL for a NULL pk. */
 BH_EXTERN int bh_pack(msgpack_packer *pk, const char *fmt, ...);
 BH_EXTERN int bh_vpack(msgpack_packer *pk, const char *fmt, va_list ap);
 
 /* Unpacks `obj` by `fmt` into the pointers that follow. Returns 0, BH_ETYPE
- * (a value of the wrong type or shape) or BH_EFORMAT (a bad format). On
- * failure, when errbuf is not NULL, writes a message that names the position
- * and the expected type, e.g. "[1]: expected str, got int" or
- * "{timeout}: missing key". */
+ * (a value of the wrong type or shape), BH_EFORMAT (a bad format) or
+ * BH_EINVAL (obj NULL: "value: NULL object"). On failure, when errbuf is
+ * not NULL, writes a message that names the position and the expected
+ * type, e.g. "[1]: expected str, got int" or "{timeout}: missing key". */
 BH_EXTERN int bh_unpack(const msgpack_object *obj, char *errbuf,
                         size_t errlen, const char *fmt, ...);
 BH_EXTERN int bh_vunpack(const msgpack_object *obj, char *errbuf,
@@ -239,7 +258,7 @@ typedef void (*bh_log_fn)(void *udata, bh_log_level level, int indent,
 typedef struct bh_logger bh_logger;
 
 /* Returns owned: a logger that passes lines at or above `min_level` to `fn`
- * (NULL: stderr, as "LEVEL indent+line"). */
+ * (NULL: stderr, as "LEVEL indent+line"); NULL when out of memory. */
 BH_EXTERN bh_logger *bh_logger_new(bh_log_level min_level, bh_log_fn fn,
                                    void *udata);
 BH_EXTERN void bh_logger_free(bh_logger *lg);
@@ -302,10 +321,17 @@ typedef struct bh_context {
 } bh_context;
 
 /* A bee class: its tasks by name, and hooks. Besides its own tasks,
- * every bee answers the built-in task "busy_status" (no arguments; a
- * double: its other running tasks over its max_concurrency, not counting
- * itself; 0.0 with no limit) and "__map_chunk__" (bh_map_new's chunks);
- * a class task of the same name shadows a built-in one. */
+ * every bee answers two built-in tasks (docs/PROTOCOL.md section 11):
+ * - "busy_status", no arguments: returns a double, how busy the bee is,
+ *   from 0.0 to below 1.0: the tasks it runs besides this one over its
+ *   max_concurrency (it does not count itself: 0.0 on an otherwise idle
+ *   bee, 0.5 with 2 of 4 slots busy, at most (n - 1) / n with n slots);
+ *   always 0.0 with max_concurrency -1 (no limit). It is an ordinary task:
+ *   a bee with no free slot denies it like any other.
+ * - "__map_chunk__": bh_map_new()'s chunks of k items.
+ * Names are looked up in the class, then its base chain, then the
+ * built-ins: a class task named "busy_status" (or "__map_chunk__")
+ * shadows the built-in one, and delegating it runs the class's. */
 typedef struct bh_class bh_class;
 struct bh_class {
   const char *name;         /* for logs and tracebacks, and exec starts */
@@ -326,12 +352,12 @@ struct bh_class {
   int workers;
   /* The stack of each of its tasks, in bytes: 0 means 256 KiB, else from
    * 64 KiB to 1 GiB, rounded up to whole pages (only the pages a task
-   * touches cost memory). bh_run() and bh_subprocess_workerbee() refuse
-   * a size out of range (BH_EINVAL). A task that runs past its stack is
-   * reported as "stack overflow in task 'X' (stack N KiB)": in a worker,
-   * which then dies of SIGSEGV, as the cause its tasks come back raised
-   * with; in the queen's process on stderr, and the process aborts
-   * (SIGABRT), since it cannot safely go on. */
+   * touches cost memory). bh_run() refuses a size out of range
+   * (BH_EINVAL), and an exec-started worker exits with status 2. A task
+   * that runs past its stack is reported as "stack overflow in task 'X'
+   * (stack N KiB)": in a worker, which then dies of SIGSEGV, as the cause
+   * its tasks come back raised with; in the queen's process on stderr,
+   * and the process aborts (SIGABRT), since it cannot safely go on. */
   size_t stack_size;
 };
 
@@ -360,11 +386,15 @@ BH_EXTERN const bh_context *bh_task_context(const bh_task *t);
  * return it from the handler. */
 BH_EXTERN int bh_task_unpack(bh_task *t, const char *fmt, ...);
 
-/* Sets the task's return value (one value). Returns 0, BH_EFORMAT, BH_ENOMEM;
- * on failure bh_task_errmsg() says why ("bh_return: format \"[x]\":
- * unknown letter 'x' at 1"), and returning the code raises ValueError with
- * it, from the caller's line. */
+/* Sets the task's return value (one value). Returns 0, or BH_EFORMAT,
+ * BH_EMSGSIZE or BH_ENOMEM as bh_value_pack() sets them; on failure
+ * bh_task_errmsg() says why ("bh_return: format \"[x]\": unknown letter
+ * 'x' at 1"), and returning the code raises ValueError (MemoryError for
+ * BH_ENOMEM) with it, from the caller's line. */
 BH_EXTERN int bh_return(bh_task *t, const char *fmt, ...);
+/* Sets the return value to obj (copied, unless it is part of the task's
+ * own arguments, which live as long as the task). Returns 0, BH_ENOMEM,
+ * or BH_EINVAL for a NULL obj (bh_return(t, "n") returns nil). */
 BH_EXTERN int bh_return_object(bh_task *t, const msgpack_object *obj);
 
 /* Raises an exception of type `type` (e.g. "ValueError") with a printf
@@ -397,13 +427,23 @@ BH_EXTERN void bh_cancel_reason(bh_task *t, const char *fmt, ...)
 /* ------------------------------------------------------------------------
  * Waiting, from inside a task's fiber. Deadlines are absolute milliseconds
  * of bh_now(); -1 waits forever. A wait returns BH_ECANCELLED when the task
- * is cancelled, BH_ETIMEDOUT when the deadline passes. */
+ * is cancelled (at once if it was before the call), BH_ETIMEDOUT when the
+ * deadline passes; a wait with a deadline, the first in its bee, makes
+ * the bee's timerfd and may fail as that does (-errno, BH_ENOMEM). */
 BH_EXTERN int64_t bh_now(void);
 /* Sleeps at least ms milliseconds from now (measured in nanoseconds, not
- * to the next millisecond tick), and wakes on the first loop turn after. */
+ * to the next millisecond tick), and wakes on the first loop turn after.
+ * Returns 0 once slept (ms 0 or less: at the next turn), or BH_ECANCELLED
+ * (or the timerfd's error, above). */
 BH_EXTERN int bh_sleep(bh_task *t, int64_t ms);
 enum { BH_READABLE = 1, BH_WRITABLE = 2 };
-/* Waits until fd is ready for `events`; returns the ready events (> 0). */
+/* Waits until fd is ready for `events`: BH_READABLE, BH_WRITABLE or both.
+ * Returns the ready events (> 0), or BH_ETIMEDOUT, BH_ECANCELLED,
+ * BH_EINVAL for other events (bh_task_errmsg() says so), BH_ENOMEM, or
+ * what libuv says of the descriptor: UV_EBADF (not open), UV_EPERM (one
+ * epoll cannot watch, such as a regular file), UV_EEXIST (another task of
+ * the bee already waits on it, or the bee itself: one waiter per
+ * descriptor), or an error the poll reports while waiting. */
 BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
 
 /* ------------------------------------------------------------------------
@@ -418,8 +458,8 @@ BH_EXTERN int bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline);
 /* The message of this task's last failed I/O call, e.g. "connection
  * refused (GET http://127.0.0.1:9/x): Failed to connect ...", or NULL
  * when its last I/O call succeeded; also of a bh_return(),
- * bh_group_delegate() or bh_map_new() that refused its call. Borrowed
- * until the next such call. */
+ * bh_group_delegate(), bh_map_new() or bh_wait_fd() that refused its
+ * call. Borrowed until the next such call. */
 BH_EXTERN const char *bh_task_errmsg(const bh_task *t);
 
 /* An HTTP request through the bee's session (libcurl's multi interface
@@ -432,8 +472,8 @@ typedef struct bh_http_req {
                                 * or NULL */
   const void *body;            /* sent as is; or NULL */
   size_t body_len;
-  int64_t timeout_ms;          /* the whole transfer; 0: no limit but the
-                                * task's own deadline */
+  int64_t timeout_ms;          /* the whole transfer; 0 or BH_NONE: no
+                                * limit but the task's own deadline */
   size_t max_response;         /* body bytes at most (BH_ETOOBIG beyond);
                                 * 0: 64 MiB */
 } bh_http_req;
@@ -441,7 +481,8 @@ typedef struct bh_http_resp bh_http_resp;
 
 /* Makes the request and waits for the whole response. Returns 0 with
  * *out (owned: bh_http_resp_free) whatever the HTTP status, or
- * BH_EINVAL (no URL, a malformed one), BH_ECONNREFUSED, BH_EDNS,
+ * BH_EINVAL (a NULL t, req or out; no URL, a malformed one, a scheme
+ * other than http:// and https://), BH_ECONNREFUSED, BH_EDNS,
  * BH_ETIMEDOUT, BH_ETOOBIG, BH_ETLS, BH_EHTTP (any other transfer
  * failure), BH_ENOMEM or BH_ECANCELLED, with *out NULL. */
 BH_EXTERN int bh_http_request(bh_task *t, const bh_http_req *req,
@@ -454,7 +495,8 @@ BH_EXTERN int bh_http_resp_version(const bh_http_resp *r);
 /* Borrows: the last header named `name` (any case), or NULL. */
 BH_EXTERN const char *bh_http_resp_header(const bh_http_resp *r,
                                           const char *name);
-/* The number of headers, and the i-th (borrowed). */
+/* The number of headers, and the i-th (borrowed): 0, or BH_EINVAL with
+ * *name and *value untouched when i is not below the number. */
 BH_EXTERN size_t bh_http_resp_n_headers(const bh_http_resp *r);
 BH_EXTERN int bh_http_resp_header_at(const bh_http_resp *r, size_t i,
                                      const char **name, const char **value);
@@ -471,16 +513,20 @@ BH_EXTERN uint64_t bh_http_connects(const bh_http *s);
  * pool, so a cold page cache or a slow disk stalls a pool thread, never
  * the bee: its other tasks run meanwhile. On 0, *data (NUL-terminated
  * after its *len bytes; free with bh_file_free) may be shorter than asked
- * at the end of the file. Errors: -errno (the message names the path and
- * the step: "No such file or directory: /x (open)"), BH_ENOMEM,
+ * at the end of the file. Errors, with *data NULL: BH_EINVAL (a NULL t,
+ * path, data or len, or a negative offset), -errno (the message names the
+ * path and the step: "No such file or directory: /x (open)"), BH_ENOMEM,
  * BH_ECANCELLED. */
 BH_EXTERN int bh_file_read(bh_task *t, const char *path, int64_t offset,
                            size_t max, void **data, size_t *len);
 BH_EXTERN void bh_file_free(void *data);
 
 /* S3 through the bee's client (context_vars.s3_client, made from
- * bh_run_opts.s3_profile; without one every call returns BH_EINVAL),
- * on s3://bucket/key addresses as the original's helpers take them.
+ * bh_run_opts.s3_profile), on s3://bucket/key addresses as the original's
+ * helpers take them. BH_EINVAL, with a message, for a NULL t or out, a
+ * bee without a client ("s3://b/k: this bee has no S3 client ..."), or an
+ * address that is not s3://bucket/key ("not an s3:// address: ..."; a
+ * listing takes s3://bucket/ with no key).
  * Requests are signed with SigV4 and go through the bee's HTTP session.
  * Besides the HTTP errors of bh_http_request(): BH_ENOTFOUND for a
  * missing key or bucket (HTTP 404), BH_ES3 for any other S3 error; the
@@ -523,19 +569,21 @@ BH_EXTERN void bh_s3_listing_free(bh_s3_listing *l);
 
 /* Delegates task `name` to a child and waits for it. On return *out holds
  * the result (returns owned; free with bh_result_free) and the return value
- * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_ENOMEM
- * and BH_ECANCELLED return with *out NULL. Refused before anything is
- * sent, with *out a raised result that says why, from the caller's line:
- * BH_EINVAL for a NULL t or name or an empty name (ValueError
- * "bh_delegate: the task name is empty"), BH_EFORMAT for a format it
- * cannot pack (ValueError "bh_delegate: format \"[x]\": unknown letter
- * 'x' at 1"), and in a queen, whose workers' class is known, BH_ENOTASK
- * for a name that class does not have (AttributeError "Bee class 'W' has
- * no task 'ecko'. Did you mean 'echo'?"). A NULL out returns BH_EINVAL. */
+ * is 0 if it succeeded, BH_ERAISED or BH_ECANCELLED otherwise. BH_ENOMEM,
+ * and BH_ECANCELLED when the calling task was cancelled while it waited,
+ * return with *out NULL. Refused before anything is sent, with *out a
+ * raised result that says why, from the caller's line: BH_EINVAL for a
+ * NULL t or name or an empty name (ValueError "bh_delegate: the task name
+ * is empty"), BH_EFORMAT for a format it cannot pack (ValueError
+ * "bh_delegate: format \"[x]\": unknown letter 'x' at 1"), BH_EMSGSIZE
+ * for a str or bin of 4 GiB or more, and in a queen, whose workers' class
+ * is known, BH_ENOTASK for a name that class does not have (AttributeError
+ * "Bee class 'W' has no task 'ecko'. Did you mean 'echo'?"). A NULL out
+ * returns BH_EINVAL. */
 BH_EXTERN int bh_delegate(bh_task *t, bh_result **out, const char *name,
                           const char *fmt, ...);
 /* The same with pre-packed args (array or NULL) and kwargs (map or NULL);
- * borrows both. */
+ * borrows both. Refuses as bh_delegate() does, but for the format. */
 BH_EXTERN int bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                                 const msgpack_object *args,
                                 const msgpack_object *kwargs);
@@ -547,35 +595,50 @@ BH_EXTERN bh_group *bh_group_new(bh_task *t);
 /* Frees the group; pending futures in it are cancelled (their delegations
  * are forgotten and their answers dropped) and freed. */
 BH_EXTERN void bh_group_free(bh_group *g);
-/* Starts a delegation in the group; returns 0 or an error: BH_EINVAL for
- * a NULL g or name or an empty name, BH_EFORMAT, or BH_ENOTASK as
- * bh_delegate() refuses them. bh_task_errmsg() and the bee's logger get
- * why, e.g. "bh_group_delegate: the task name is empty", and returning
- * the code raises it from the caller's line. The future carries
- * `udata`. If out is not NULL, *out borrows the future until it is freed:
- * the group still hands it out from bh_group_next() unless it is freed or
- * waited for first. */
+/* Starts a delegation in the group, without waiting. Returns 0, or an
+ * error with nothing started and *out untouched:
+ *   BH_EINVAL   g NULL, or the name NULL or empty;
+ *   BH_ENOTASK  in a queen, a name her workers' class does not have
+ *               (AttributeError "Bee class 'W' has no task 'ecko'. Did
+ *               you mean 'echo'?");
+ *   BH_EFORMAT, BH_EMSGSIZE  the arguments cannot be packed (ValueError);
+ *   BH_ENOMEM   out of memory.
+ * But for g NULL and BH_ENOMEM, bh_task_errmsg() and the bee's logger
+ * (ERROR) get why, e.g. "bh_group_delegate: the task name is empty", and
+ * returning the code raises it from the caller's line. What happens to
+ * the task itself (raised, cancelled, its worker's death) is the
+ * future's result, never this return. The future carries `udata`. If out
+ * is not NULL, *out borrows the future until it is freed: the group still
+ * hands it out from bh_group_next() unless it is freed or waited for
+ * first. */
 BH_EXTERN int bh_group_delegate(bh_group *g, bh_future **out, void *udata,
                                 const char *name, const char *fmt, ...);
+/* The same with pre-packed args (array or NULL) and kwargs (map or NULL,
+ * both borrowed): the same errors but the format's. */
 BH_EXTERN int bh_group_delegate_value(bh_group *g, bh_future **out,
                                       void *udata, const char *name,
                                       const msgpack_object *args,
                                       const msgpack_object *kwargs);
 /* Starts local concurrent work: `fn(t2, arg)` runs in a new fiber of the same
- * bee (t2 is a local task sharing the bee). Its return code and bh_return()
- * value make the future's result as for a task. BH_EINVAL for a NULL g or
- * fn. */
+ * bee (t2 is a local task sharing the bee), from the end of this loop
+ * turn. Its return code and bh_return() value make the future's result as
+ * for a task. Returns 0, or BH_EINVAL for a NULL g or fn, BH_ENOMEM, with
+ * nothing started and *out untouched. */
 typedef int (*bh_local_fn)(bh_task *t, void *arg);
 BH_EXTERN int bh_group_go(bh_group *g, bh_future **out, void *udata,
                           bh_local_fn fn, void *arg);
-/* Options of the delegations a group starts from now on. A negative field
- * keeps the hive's default (bh_run_opts.retries / task_timeout_ms); o NULL
- * restores the defaults. */
+/* Options of the delegations a group starts from now on; o NULL restores
+ * the defaults. The one options struct that is not read by the BH_NONE
+ * rule (bh_run_opts): it overrides the hive's settings, so 0 is a value
+ * of its own ("none", as it always was) and a negative field, BH_NONE
+ * included, keeps the hive's setting (bh_run_opts.retries /
+ * task_timeout_ms). */
 typedef struct bh_deleg_opts {
   int retries;        /* re-offers to another worker when the one running
-                       * the task dies; 0: none (the reference's way) */
+                       * the task dies; 0: none (the reference's way);
+                       * negative: the hive's */
   int64_t timeout_ms; /* the answer comes by then, cancelled if need be;
-                       * 0: no deadline */
+                       * 0: no deadline; negative: the hive's */
 } bh_deleg_opts;
 BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
 /* Cancels f: it completes now, cancelled ("Cancelled by the delegating
@@ -586,15 +649,17 @@ BH_EXTERN void bh_group_set_opts(bh_group *g, const bh_deleg_opts *o);
 BH_EXTERN int bh_future_cancel(bh_future *f);
 /* Waits for the next completed future in the group, in completion order
  * (as_completed). Returns 0 with *out owned by the caller (free with
- * bh_future_free), BH_EDONE when nothing is pending, a wait error, or
- * BH_EINVAL if g or out is NULL. */
+ * bh_future_free), BH_EDONE when nothing is pending, a wait error
+ * (BH_ETIMEDOUT, BH_ECANCELLED) with *out NULL, or BH_EINVAL if g or out
+ * is NULL. */
 BH_EXTERN int bh_group_next(bh_group *g, bh_future **out, int64_t deadline);
 /* Number of futures started and not yet returned by bh_group_next(), nor
  * waited for or freed by the caller; 0 for NULL. */
 BH_EXTERN size_t bh_group_pending(const bh_group *g);
 /* Waits for one given future of the group. From the call on, the future
  * is the caller's to free and bh_group_next() will not return it. Returns
- * 0 once done, a wait error, or BH_EINVAL if f is NULL. */
+ * 0 once done (whatever its result), a wait error (BH_ETIMEDOUT,
+ * BH_ECANCELLED), or BH_EINVAL if f is NULL. */
 BH_EXTERN int bh_future_wait(bh_future *f, int64_t deadline);
 BH_EXTERN int bh_future_done(const bh_future *f); /* 0 for NULL */
 /* Borrows: the result, valid until bh_future_free(); NULL if not done (or
@@ -627,7 +692,8 @@ BH_EXTERN bh_status bh_result_status(const bh_result *r);
 BH_EXTERN int64_t bh_result_child_id(const bh_result *r);
 /* Borrows: the returned value (nil unless succeeded). */
 BH_EXTERN const msgpack_object *bh_result_value(const bh_result *r);
-/* Unpacks the returned value by fmt, as bh_unpack(). */
+/* Unpacks the returned value by fmt, as bh_unpack() (its codes; r NULL:
+ * BH_EINVAL). */
 BH_EXTERN int bh_result_unpack(const bh_result *r, char *errbuf,
                                size_t errlen, const char *fmt, ...);
 /* Borrows: the exception type and message of the top of the chain (NULL
@@ -675,10 +741,12 @@ enum { BH_MAP_ORDERED = 0, BH_MAP_AS_COMPLETED = 1 };
 /* Each field's range is in its comment; bh_map_new() refuses anything
  * outside (BH_EINVAL, bh_task_errmsg() naming it). */
 typedef struct bh_map_opts {
-  int chunk;   /* items per task message: 0 (1) or 1 to BH_MAP_CHUNK_MAX */
+  int chunk;   /* items per task message: 0 or BH_NONE (1: no chunks) or
+                * 1 to BH_MAP_CHUNK_MAX */
   int window;  /* task messages started and not wholly handed back: 0 (as
-                * many as hold 4,096 items, at least 2) or at least 1. The
-                * next one starts when bh_map_next() moves past one */
+                * many as hold 4,096 items, at least 2), BH_NONE (no
+                * limit: every one at once) or at least 1. The next one
+                * starts when bh_map_next() moves past one */
   int order;   /* BH_MAP_ORDERED (input order; the default) or
                 * BH_MAP_AS_COMPLETED (chunks as they end, items in order
                 * within one) */
@@ -702,10 +770,11 @@ typedef struct bh_map_item {
  * one array: "#I" with const int64_t *, size_t n packs a C array, "o" an
  * array object (copied). o NULL: the defaults. The first window of task
  * messages starts at once. Returns 0 with *out (owned: bh_map_free), or
- * BH_EINVAL, BH_EFORMAT, BH_ENOMEM with *out NULL and bh_task_errmsg(t)
- * saying why ("bh_map_new: chunk -1 is out of range: it must be 0
- * (default 1) or 1 to 1048576"; returning the code from the handler
- * raises ValueError with it); BH_EINVAL alone for a NULL t or out. */
+ * BH_EINVAL, BH_EFORMAT, BH_EMSGSIZE (a str or bin of 4 GiB or more) or
+ * BH_ENOMEM with *out NULL and bh_task_errmsg(t) saying why ("bh_map_new:
+ * chunk -2 is out of range: it must be -1 or 0 (default 1) or 1 to
+ * 1048576"; returning the code from the handler raises ValueError with
+ * it); BH_EINVAL alone for a NULL t or out. */
 BH_EXTERN int bh_map_new(bh_task *t, bh_map **out, const char *name,
                          const bh_map_opts *o, const char *fmt, ...);
 /* Waits for the next item's outcome (the next in input order, or in the
@@ -727,50 +796,16 @@ typedef enum bh_start {
 } bh_start;
 
 /* The smallest max_frame (bytes): the least that carries every message
- * the library itself must be able to send (docs/PROTOCOL.md section 3). */
+ * the library itself must be able to send (docs/PROTOCOL.md section 3.4). */
 #define BH_MAX_FRAME_MIN 4096
-
-/* Each field's range is in its comment; bh_subprocess_workerbee() refuses
- * anything outside with BH_EINVAL. */
-typedef struct bh_spawn_opts {
-  const bh_class *cls;        /* the worker bee class (required; with a
-                               * name for exec starts); its workers, if it
-                               * is a queen, 0 or more */
-  int64_t id;                 /* the id its parent assigns; any */
-  const bh_value *init_args;  /* array or NULL; borrowed */
-  const bh_value *init_kwargs; /* map or NULL; borrowed */
-  const char *s3_profile;     /* the profile of the worker's S3 client
-                               * (bh_run_opts.s3_profile); NULL: none */
-  int max_concurrency;        /* tasks at once: -1 no limit, 0 means 1024,
-                               * or at least 1 */
-  int prefetch;               /* see bh_run_opts.prefetch: 0 or more, and
-                               * max_concurrency + prefetch at most INT_MAX */
-  bh_logger *logger;          /* or NULL; fork starts only */
-  bh_start start;             /* BH_START_FORK or BH_START_EXEC */
-  size_t max_frame;           /* frame size limit: 0 means 64 MiB, else at
-                               * least BH_MAX_FRAME_MIN (a frame's header
-                               * caps it at 4 GiB - 1) */
-  int http_max_host_connections; /* see bh_run_opts */
-  int http_max_connections;      /* see bh_run_opts */
-  const char *http_ca_file;      /* see bh_run_opts */
-} bh_spawn_opts;
-
-/* The reference's subprocess_workerbee(): starts a worker bee in a daemon
- * subprocess (it dies when its parent dies) and returns its pid and the
- * parent's end of its private full-duplex channel (a socket the caller now
- * owns). The child holds no descriptor but its end of the channel and
- * stdin/stdout/stderr. Returns 0, BH_ESPAWN, -errno, or BH_EINVAL (o, pid
- * or channel NULL, or an option out of its range: o->logger, if any, gets
- * the message naming it, e.g. "bh_subprocess_workerbee: max_frame 8 is out
- * of range: it must be 0 (default 64 MiB) or at least 4096"). An
- * exec-started worker checks its bootstrap frame the same way and exits
- * with status 2 on a value out of range. */
-BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
-                                      int *channel);
 
 /* Exec-started workers: call first thing in main(). When this process was
  * started as a worker, runs the worker bee whose class is named in `classes`
- * (NULL-terminated) and exits; otherwise returns 0 at once. */
+ * (NULL-terminated) and exits, never returning: status 0 after its `dead`
+ * (a normal end), 1 when its class's init failed, 2 on a bootstrap frame
+ * it cannot use (no frame, an unknown class, a setting out of range: the
+ * reason on stderr), 3 when its parent's channel broke
+ * (docs/PROTOCOL.md section 9). Otherwise returns 0 at once. */
 BH_EXTERN int bh_worker_main(int argc, char **argv,
                              const bh_class *const *classes);
 
@@ -820,7 +855,8 @@ typedef struct bh_stats {
 } bh_stats;
 
 /* Fills *out with the bee's counts. The children array stays valid until
- * the next bh_bee_stats() on this bee or the bee's end. Returns 0. */
+ * the next bh_bee_stats() on this bee or the bee's end. Returns 0, or
+ * BH_ENOMEM (no room for the children array) with *out untouched. */
 BH_EXTERN int bh_bee_stats(bh_bee *bee, bh_stats *out);
 
 /* Called on the queen's loop every interval while her task runs, and once
@@ -850,8 +886,8 @@ typedef struct bh_span {
   bh_status status;
 } bh_span;
 
-/* Returns owned: an empty trace. Give it to bh_run_opts.trace (or
- * bh_bee_trace()) and read it after. */
+/* Returns owned: an empty trace, or NULL when out of memory. Give it to
+ * bh_run_opts.trace (or bh_bee_trace()) and read it after. */
 BH_EXTERN bh_trace *bh_trace_new(void);
 BH_EXTERN void bh_trace_free(bh_trace *tr);
 /* Borrows: the spans recorded so far, in the order they were recorded
@@ -863,12 +899,15 @@ BH_EXTERN const char *bh_trace_lane_label(const bh_trace *tr, int64_t lane);
 /* Makes the bee record into tr from now on (NULL stops). Borrows tr. */
 BH_EXTERN void bh_bee_trace(bh_bee *bee, bh_trace *tr);
 /* Marks a span of the task's own work on its bee's lane (-1), e.g. a batch
- * prediction in the queen. Returns a handle for bh_span_end(). */
+ * prediction in the queen. Returns a handle for bh_span_end(), or -1 when
+ * the bee records no trace (or out of memory), which bh_span_end()
+ * ignores. */
 BH_EXTERN int64_t bh_span_begin(bh_task *t, const char *name);
 BH_EXTERN void bh_span_end(bh_task *t, int64_t span, bh_status status);
 /* Writes the trace as Chrome trace-event JSON (Perfetto, chrome://tracing
  * open it) or as an SVG timeline: a lane per bee, a bar per task coloured
- * by status. Return 0 or -errno. */
+ * by status. Return 0, -errno (the file: -ENOENT, -EACCES...; -EIO for a
+ * failed write), BH_EINVAL (tr or path NULL) or BH_ENOMEM. */
 BH_EXTERN int bh_trace_write_json(const bh_trace *tr, const char *path);
 BH_EXTERN int bh_trace_write_svg(const bh_trace *tr, const char *path);
 /* Renders a progress line into buf (truncated to len, NUL-terminated when
@@ -891,9 +930,18 @@ BH_EXTERN size_t bh_progress_format_stats(char *buf, size_t len,
 
 enum { BH_SIGNALS_CANCEL = 0, BH_SIGNALS_FINISH = 1, BH_SIGNALS_IGNORE = 2 };
 
-/* Each field's range is in its comment: bh_run() refuses anything
- * outside before it starts anything (BH_EINVAL, and a result naming the
- * option, its value and its range). Times are milliseconds. */
+/* Options of a hive. One rule for every number here, and in every
+ * options struct of this header but bh_deleg_opts:
+ *   0        the library's default (each field says which), so that a
+ *            zeroed struct is a working hive;
+ *   BH_NONE  (-1) none: no limit for a limit, nothing (off) for a count,
+ *            a grace or an interval (each field says exactly what);
+ *   below -1 refused.
+ * Where "none" would make no sense (how many workers, max_frame, the
+ * enums) -1 is refused too, and the refusal says why. Each field's range
+ * is in its comment: bh_run() refuses anything outside before it starts
+ * anything (BH_EINVAL, and a result naming the option, its value and its
+ * range). Times are milliseconds. */
 typedef struct bh_run_opts {
   const bh_class *queen_class;  /* required; its workers 0 or more */
   const bh_class *worker_class; /* NULL: queen_class->worker_class; one of
@@ -913,8 +961,9 @@ typedef struct bh_run_opts {
    * "default"); NULL: no S3 client. */
   const char *s3_profile;
   /* Every bee's HTTP session (context_vars.http_session): connections to
-   * one host at once, 0 or more (0: 1,024; transfers beyond wait in the
-   * session's queue), and connections in all (0: no limit). */
+   * one host at once (0: 1,024; BH_NONE: no limit; transfers beyond wait
+   * in the session's queue), and connections in all (0 or BH_NONE: no
+   * limit). */
   int http_max_host_connections;
   int http_max_connections;
   /* The PEM file of the CA certificates every bee's HTTP session (and so
@@ -923,59 +972,86 @@ typedef struct bh_run_opts {
    * readable when bh_run() starts (BH_EINVAL otherwise). NULL: the
    * system's CA certificates. */
   const char *http_ca_file;
-  int max_concurrency;       /* per worker: -1 no limit, 0 means 1024, or
-                              * at least 1 */
+  int max_concurrency;       /* tasks at once per worker: 0: 1,024;
+                              * BH_NONE: no limit; else at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot
    * frees, so that a freed slot starts the next task at once instead of
    * waiting for the offer round trip (new_task, task_accepted,
-   * task_info). Running tasks never exceed max_concurrency. 0: none, the
-   * reference's accept rule; else at most INT_MAX - max_concurrency. */
+   * task_info). Running tasks never exceed max_concurrency. 0 or
+   * BH_NONE: none, the reference's accept rule; else at most INT_MAX -
+   * max_concurrency. */
   int prefetch;
   /* When only one worker has room for a task, the queen's offer carries
    * the task's info and the worker starts it at once: one round trip
    * instead of two (docs/PROTOCOL.md section 5.1; a worker that knows
-   * only the reference's protocol ignores it). 0: on; -1: off, every
+   * only the reference's protocol ignores it). 0: on; BH_NONE: off, every
    * offer a plain new_task; nothing else. Sub-queens keep it on. */
   int direct_offer;
-  int queen_max_concurrency; /* 0 or -1 means no limit (the reference's
-                              * None), else at least 1 */
+  int queen_max_concurrency; /* the queen's tasks at once: 0 or BH_NONE:
+                              * no limit (the reference's None); else at
+                              * least 1 */
   const bh_context *context_vars; /* the queen's; NULL means {async: 1};
                                    * async must be true */
   bh_logger *logger;
-  /* Beyond the reference. 0 picks the default. */
+  /* Beyond the reference. */
   int workers;               /* initial workers; 0: the class's, else
                               * min_workers (1); at most max_workers when
-                              * that is set */
+                              * that is set; no BH_NONE (a hive starts
+                              * with a worker) */
   bh_start start;            /* BH_START_FORK or BH_START_EXEC */
-  int64_t pickup_timeout_ms; /* 0: 600,000; else any positive time */
+  int64_t pickup_timeout_ms; /* an offer nobody accepts within this is
+                              * cancelled; 0: 600,000; BH_NONE: never */
   size_t max_frame;          /* 0: 64 MiB, else at least BH_MAX_FRAME_MIN
                               * (a frame's header caps it at 4 GiB - 1) */
   /* Population (the queen's workers). */
-  int min_workers;           /* 0: 1, else at least 1 */
+  int min_workers;           /* 0: 1, else at least 1; no BH_NONE (a
+                              * queen keeps a worker) */
   int max_workers;           /* 0: max(cpu count - 1, 1, min_workers,
-                              * workers), else at least min_workers */
-  int64_t pop_interval_ms;   /* the manager's cadence; 0: 10,000; >= 0 */
-  double cpu_high, mem_high; /* shrink above these shares; 0: 0.9; else
-                              * a share in (0, 1] */
-  int max_restarts;          /* give up after more deaths than this... */
-  int64_t restart_period_ms; /* ...within this; 0: 10 and 10,000; >= 0 */
-  int64_t recycle_after;     /* retire a worker after N tasks; 0: never;
-                              * >= 0 */
+                              * workers), else at least min_workers; no
+                              * BH_NONE (the cadence would grow the hive
+                              * for ever) */
+  int64_t pop_interval_ms;   /* the manager's cadence: grow by one, or
+                              * shrink; 0: 10,000; BH_NONE: no cadence
+                              * (dead workers are still replaced, and the
+                              * hive grows when tasks wait) */
+  double cpu_high, mem_high; /* the cadence shrinks above these shares,
+                              * and growth for waiting tasks stops above
+                              * mem_high; 0: 0.9; BH_NONE: never; else a
+                              * share in (0, 1] */
+  /* The queen gives up after more than max_restarts workers die (other
+   * than by a normal end) within restart_period_ms: every delegation not
+   * yet on a worker, and every new one, then fails raised
+   * ("PopulationError", "The queen gave up: more than 10 workers died
+   * within 10000 ms. Last causes: ..."), while tasks already running on
+   * living workers finish. Until then each dead worker is replaced. 0:
+   * 10 deaths and 10,000 ms. max_restarts BH_NONE: no restarts: the first
+   * worker that dies is not replaced, and the queen gives up at once, as
+   * above ("... a worker died, and max_restarts -1 allows no restarts.").
+   * restart_period_ms BH_NONE: the deaths of the whole run count. */
+  int max_restarts;
+  int64_t restart_period_ms;
+  int64_t recycle_after;     /* retire a worker after N tasks; 0 or
+                              * BH_NONE: never */
   /* Fault tolerance of the queen's delegations. */
   int retries;               /* default re-offers of a task lost with its
-                              * worker; 0: none; >= 0 */
+                              * worker; 0 or BH_NONE: none */
   int poison_kills;          /* a task that killed this many workers is
-                              * refused ("poison task"); 0: 2; >= 0 */
-  int64_t task_timeout_ms;   /* default deadline; 0: none; >= 0 */
+                              * refused ("poison task"); 0: 2; BH_NONE:
+                              * never (retries alone bound it) */
+  int64_t task_timeout_ms;   /* default deadline; 0 or BH_NONE: none */
   int64_t kill_grace_ms;     /* a delegation given up (deadline,
                               * bh_future_cancel, its group or future
                               * freed, the queen's task cancelled) while
                               * it runs: cancel_task, and the worker is
                               * killed if it has not answered within this;
-                              * 0: 1,000; >= 0 */
+                              * 0: 1,000; BH_NONE: no grace, the worker
+                              * is killed at once, without waiting for its
+                              * answer */
   int64_t shutdown_grace_ms; /* a dying hive kills the workers that have
                               * not ended this long after being told to
-                              * die; 0: 5,000; >= 0 */
+                              * die; 0: 5,000; BH_NONE: no grace, they are
+                              * killed at once (their cleanup does not
+                              * run) */
   /* SIGINT and SIGTERM while bh_run runs, sent to the queen's process
    * alone or to the whole process group (a terminal's Ctrl-C, systemd):
    * worker processes ignore both, and the queen leads. BH_SIGNALS_CANCEL
@@ -992,18 +1068,24 @@ typedef struct bh_run_opts {
   bh_trace *trace;           /* the queen records her delegations here */
   bh_progress_fn progress;   /* see bh_progress_fn; NULL: none */
   void *progress_udata;
-  int64_t progress_interval_ms; /* 0: 200; >= 0 */
+  int64_t progress_interval_ms; /* 0: 200; BH_NONE: no calls while the
+                                 * task runs, the final one only */
 } bh_run_opts;
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and
  * waits for it. Returns 0 with *out holding the value, BH_ERAISED with the
  * whole error chain (queen's error, the worker's exception and traceback),
  * BH_ECANCELLED ("The queen bee cancelled the task. Reason: ..."), or
- * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result, e.g.
- * BH_EINVAL with a ValueError "bh_run: max_frame 8 is out of range: it
- * must be 0 (default 64 MiB) or at least 4096" for an option out of its
- * range. *out is always set (returns owned; free with bh_result_free);
- * only a NULL out returns BH_EINVAL with nothing to set. */
+ * an error with an explaining result: BH_EINVAL (ValueError) for an
+ * option out of its range, e.g. "bh_run: max_frame 8 is out of range: it
+ * must be 0 (default 64 MiB) or at least 4096", context_vars with async
+ * false, or a queen that could not start (her class's init failed: "The
+ * init of bee class 'Q' failed."; her S3 profile is not there); BH_ESPAWN
+ * ("SpawnError") when the hive could not start otherwise: no socketpair,
+ * a worker that could not be forked; BH_ENOMEM. *out is always set
+ * (returns owned; free with bh_result_free), but for a BH_ENOMEM when
+ * memory for the result itself ran out; only a NULL out returns
+ * BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
 /* The reference's beehive_run() as it is awaited inside a running event

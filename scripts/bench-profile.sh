@@ -35,7 +35,7 @@ mkdir -p "$OUT"
 # The functions whose calls per delegation are counted, and the outer
 # frames (main, the loop) left out of the inclusive table.
 WATCH='^(malloc|calloc|realloc|free|msgpack_unpack|msgpack_zone_init|bh_value_vpack|bh_value_from_object|bh__wire_decode|uv_timer_start|uv_timer_stop|clock_gettime.*|__memcpy.*|__memmove.*|__strlen.*|make_fcontext|read|write|epoll_wait)$'
-OUTER='main|bench_run|bh_run|queen_setup|queen_spawn|subprocess_workerbee|call_main|do_fork|worker_run|run_seq'
+OUTER='main|bench_run|bh_run|queen_setup|queen_spawn|spawn_worker|call_main|do_fork|worker_run|run_seq'
 
 # Sums the calls= counts per callee in a callgrind file: "count name".
 calls() {

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "transport/chan.h"
+#include "transport/chan_raw.h"
 #include "runtime/fiber.h"
 #include "base/base.h"
 #include "wire/wire.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "value/blob.h"
-#include "transport/chan.h"
+#include "transport/chan_raw.h"
 #include "fixture.h"
 #include "runner.h"
 #include "runtime/turn.h"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "hive/bee.h"
 #include "runner.h"
 
 /* ---- worker tasks ------------------------------------------------------ */
@@ -124,8 +125,20 @@ q_suicides(bh_task *t) {
   return bh_return(t, "[I s]", killed, last);
 }
 
+/* The cause of death of the first child that has one, or "". */
+static const char *
+first_cause(const bh_stats *st) {
+  size_t i;
+
+  for (i = 0; i < st->n_children; i++)
+    if (st->children[i].cause != NULL)
+      return st->children[i].cause;
+  return "";
+}
+
 /* One delegation of "nap 10 s" with a deadline of ms; then "pid" must
- * still work. Returns [status, reason, ms taken, pid ok, deaths]. */
+ * still work. Returns [status, first cause of death, ms taken, pid ok,
+ * deaths]. */
 static int
 q_deadline(bh_task *t) {
   int64_t ms, t0, took;
@@ -153,7 +166,7 @@ q_deadline(bh_task *t) {
   pid_ok = bh_delegate(t, &r, "pid", NULL) == 0;
   bh_result_free(r);
   bh_bee_stats(bh_task_bee(t), &st);
-  return bh_return(t, "[i s I b I]", status, "", took, pid_ok,
+  return bh_return(t, "[i s I b I]", status, first_cause(&st), took, pid_ok,
                    (int64_t)st.deaths);
 }
 
@@ -203,6 +216,46 @@ q_many(bh_task *t) {
   bh_bee_stats(bh_task_bee(t), &st);
   return bh_return(t, "[I b I I]", np, ok, (int64_t)st.spawned,
                    (int64_t)st.alive);
+}
+
+/* A worker dies ("suicide"), then "pid" is delegated. Returns [the first
+ * one's root error type, the second's error type and message ("" when it
+ * succeeded), spawned, alive]. */
+static int
+q_after_death(bh_task *t) {
+  bh_result *r1, *r2;
+  bh_stats st;
+  int rc;
+
+  bh_delegate(t, &r1, "suicide", NULL);
+  bh_delegate(t, &r2, "pid", NULL);
+  bh_bee_stats(bh_task_bee(t), &st);
+  rc = bh_return(t, "[s s s I I]",
+                 bh_result_root_errtype(r1) ? bh_result_root_errtype(r1) : "",
+                 bh_result_errtype(r2) ? bh_result_errtype(r2) : "",
+                 bh_result_errmsg(r2) ? bh_result_errmsg(r2) : "",
+                 (int64_t)st.spawned, (int64_t)st.alive);
+  bh_result_free(r1);
+  bh_result_free(r2);
+  return rc;
+}
+
+/* Active timers that repeat on the bee's loop: the population manager's
+ * cadence is the only one (run.c's progress timer runs only with a
+ * progress hook). */
+static void
+count_repeating(uv_handle_t *h, void *arg) {
+  if (h->type == UV_TIMER && uv_is_active(h) &&
+      uv_timer_get_repeat((uv_timer_t *)h) > 0)
+    ++*(int64_t *)arg;
+}
+
+static int
+q_cadence_timers(bh_task *t) {
+  int64_t n = 0;
+
+  uv_walk(bh_task_bee(t)->loop, count_repeating, &n);
+  return bh_return(t, "I", n);
 }
 
 /* Idles ms; returns the number of living workers then. */
@@ -281,6 +334,7 @@ static const bh_task_def qtasks[] = {
     {"deadline", q_deadline}, {"cancel", q_cancel},
     {"many", q_many},         {"idle_alive", q_idle_alive},
     {"wait_signal", q_wait_signal}, {"cycles", q_cycles},
+    {"after_death", q_after_death}, {"cadence_timers", q_cadence_timers},
     {NULL, NULL}};
 static const bh_class queen = {.name = "Q", .tasks = qtasks,
                                .worker_class = &worker};
@@ -415,73 +469,86 @@ TEST(failing_init_hits_the_restart_limit) {
   return 0;
 }
 
+/* q_suicides of n: how many were killed, and the last "type: message"
+ * (512 bytes). */
+static int
+suicides(bh_run_opts *o, int64_t n, int64_t *killed, char *last) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(o, &r, "suicides", "[I]", n), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I s]", killed, last,
+                                 (size_t)512), 0);
+  bh_result_free(r);
+  fprintf(stderr, "killed %lld, last: %s\n", (long long)*killed, last);
+  return 0;
+}
+
 TEST(dead_workers_are_replaced) {
   bh_run_opts o = {.workers = 1, .max_workers = 1};
-  bh_result *r;
   int64_t killed;
   char last[512];
 
-  ASSERT_INT_EQ(run(&o, &r, "suicides", "[I]", (int64_t)5), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I s]", &killed, last,
-                                 sizeof(last)), 0);
+  ASSERT_INT_EQ(suicides(&o, 5, &killed, last), 0);
   ASSERT_INT_EQ(killed, 5);
-  bh_result_free(r);
   return 0;
 }
 
 TEST(restart_limit_gives_up_with_causes) {
   bh_run_opts o = {.workers = 1, .max_workers = 1, .max_restarts = 3,
                    .restart_period_ms = 60000};
-  bh_result *r;
   int64_t killed;
   char last[512];
 
-  ASSERT_INT_EQ(run(&o, &r, "suicides", "[I]", (int64_t)8), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I s]", &killed, last,
-                                 sizeof(last)), 0);
+  ASSERT_INT_EQ(suicides(&o, 8, &killed, last), 0);
   ASSERT_INT_EQ(killed, 4);
   ASSERT(strstr(last, "PopulationError: The queen gave up: more than 3 "
-                      "workers died") != NULL);
+                      "workers died within 60000 ms") != NULL);
   ASSERT(strstr(last, "killed by signal SIGKILL") != NULL);
+  return 0;
+}
+
+/* What q_deadline says of task `name` with a deadline of 100 ms. */
+typedef struct deadline_out {
+  int status, pid_ok;
+  int64_t took, deaths;
+  char cause[256]; /* the first dead worker's */
+} deadline_out;
+
+static int
+deadline_case(bh_run_opts *o, const char *name, deadline_out *u) {
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(o, &r, "deadline", "[s I]", name, (int64_t)100), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i s I b I]", &u->status,
+                                 u->cause, sizeof(u->cause), &u->took,
+                                 &u->pid_ok, &u->deaths), 0);
   bh_result_free(r);
   return 0;
 }
 
 TEST(deadline_answers_on_time) {
   bh_run_opts o = {.workers = 1, .max_workers = 1};
-  bh_result *r;
-  int status, pid_ok;
-  int64_t took, deaths;
-  char unused[8];
+  deadline_out u;
 
-  ASSERT_INT_EQ(run(&o, &r, "deadline", "[s I]", "nap", (int64_t)100), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i s I b I]", &status, unused,
-                                 sizeof(unused), &took, &pid_ok, &deaths),
-                0);
-  ASSERT_INT_EQ(status, BH_CANCELLED);
-  ASSERT(took >= 100 && took < 2000);
-  ASSERT_INT_EQ(pid_ok, 1);
-  ASSERT_INT_EQ(deaths, 0); /* the nap answered the cancellation */
-  bh_result_free(r);
+  ASSERT_INT_EQ(deadline_case(&o, "nap", &u), 0);
+  ASSERT_INT_EQ(u.status, BH_CANCELLED);
+  ASSERT(u.took >= 100 && u.took < 2000);
+  ASSERT_INT_EQ(u.pid_ok, 1);
+  ASSERT_INT_EQ(u.deaths, 0); /* the nap answered the cancellation */
   return 0;
 }
 
 TEST(hung_worker_is_killed_after_grace) {
   bh_run_opts o = {.workers = 1, .max_workers = 1, .kill_grace_ms = 200};
-  bh_result *r;
-  int status, pid_ok;
-  int64_t took, deaths;
-  char unused[8];
+  deadline_out u;
 
-  ASSERT_INT_EQ(run(&o, &r, "deadline", "[s I]", "spin", (int64_t)100), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i s I b I]", &status, unused,
-                                 sizeof(unused), &took, &pid_ok, &deaths),
-                0);
-  ASSERT_INT_EQ(status, BH_CANCELLED);
-  ASSERT(took >= 100 && took < 2000);
-  ASSERT_INT_EQ(pid_ok, 1); /* on the replacement */
-  ASSERT_INT_EQ(deaths, 1);
-  bh_result_free(r);
+  ASSERT_INT_EQ(deadline_case(&o, "spin", &u), 0);
+  ASSERT_INT_EQ(u.status, BH_CANCELLED);
+  ASSERT(u.took >= 100 && u.took < 2000);
+  ASSERT_INT_EQ(u.pid_ok, 1); /* on the replacement */
+  ASSERT_INT_EQ(u.deaths, 1);
+  ASSERT(strstr(u.cause, "it did not answer the cancellation of task 0 "
+                         "within 200 ms") == u.cause);
   return 0;
 }
 
@@ -536,16 +603,23 @@ TEST(saturation_grows_at_once) {
   return 0;
 }
 
+/* The int64 answer of queen task `name` run with [ms], or -1. */
+static int64_t
+answer_of(bh_run_opts *o, const char *name, int64_t ms) {
+  bh_result *r;
+  int64_t v = -1;
+
+  if (run(o, &r, name, "[I]", ms) == 0)
+    bh_result_unpack(r, NULL, 0, "I", &v);
+  bh_result_free(r);
+  return v;
+}
+
 TEST(cadence_grows_to_the_maximum) {
   bh_run_opts o = {.workers = 1, .min_workers = 1, .max_workers = 3,
                    .pop_interval_ms = 50, .cpu_high = 1.0, .mem_high = 1.0};
-  bh_result *r;
-  int64_t alive;
 
-  ASSERT_INT_EQ(run(&o, &r, "idle_alive", "[I]", (int64_t)400), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "I", &alive), 0);
-  ASSERT_INT_EQ(alive, 3);
-  bh_result_free(r);
+  ASSERT_INT_EQ(answer_of(&o, "idle_alive", 400), 3);
   return 0;
 }
 
@@ -554,13 +628,8 @@ TEST(cadence_shrinks_under_pressure) {
    * workers, the least loaded first, down to the minimum. */
   bh_run_opts o = {.workers = 3, .min_workers = 1, .max_workers = 3,
                    .pop_interval_ms = 50, .cpu_high = 1.0, .mem_high = 1e-9};
-  bh_result *r;
-  int64_t alive;
 
-  ASSERT_INT_EQ(run(&o, &r, "idle_alive", "[I]", (int64_t)500), 0);
-  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "I", &alive), 0);
-  ASSERT_INT_EQ(alive, 1);
-  bh_result_free(r);
+  ASSERT_INT_EQ(answer_of(&o, "idle_alive", 500), 1);
   return 0;
 }
 
@@ -671,6 +740,137 @@ TEST(spawn_kill_cycles_stay_flat) {
   return 0;
 }
 
+/* ---- BH_NONE (-1) in the fault-tolerance options ----------------------- */
+
+/* max_restarts -1: no restarts. The first worker that dies is not
+ * replaced and the queen gives up at once: the next delegation fails
+ * with the cause, though the other worker lives on. */
+TEST(no_restarts_gives_up_at_the_first_death) {
+  bh_run_opts o = {.workers = 2, .max_workers = 2, .max_restarts = BH_NONE};
+  char first[64], type[64], msg[512];
+  int64_t spawned, alive;
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&o, &r, "after_death", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[s s s I I]", first,
+                                 sizeof(first), type, sizeof(type), msg,
+                                 sizeof(msg), &spawned, &alive), 0);
+  bh_result_free(r);
+  fprintf(stderr, "%s: %s\n", type, msg);
+  ASSERT_STR_EQ(first, "BeeDied");
+  ASSERT_STR_EQ(type, "PopulationError");
+  ASSERT(strstr(msg, "The queen gave up: a worker died, and max_restarts "
+                     "-1 allows no restarts. Last causes: ") == msg);
+  ASSERT(strstr(msg, "killed by signal SIGKILL") != NULL);
+  ASSERT_INT_EQ(spawned, 2);
+  ASSERT_INT_EQ(alive, 1);
+  return 0;
+}
+
+/* restart_period_ms -1: the deaths of the whole run count. */
+TEST(restart_period_none_counts_the_whole_run) {
+  bh_run_opts o = {.workers = 1, .max_workers = 1, .max_restarts = 3,
+                   .restart_period_ms = BH_NONE};
+  int64_t killed;
+  char last[512];
+
+  ASSERT_INT_EQ(suicides(&o, 8, &killed, last), 0);
+  ASSERT_INT_EQ(killed, 4);
+  ASSERT(strstr(last, "PopulationError: The queen gave up: more than 3 "
+                      "workers died in this run. Last causes: ") != NULL);
+  return 0;
+}
+
+/* poison_kills -1: never refused as poison; retries alone bound it (here
+ * 3 re-offers: 4 workers die, and the last death is the answer). */
+TEST(poison_kills_none_never_refuses) {
+  bh_run_opts o = {.workers = 2, .max_workers = 2, .retries = 3,
+                   .poison_kills = BH_NONE};
+  once_out u;
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&o, &r, "once", "[s]", "suicide"), 0);
+  ASSERT_INT_EQ(unpack_once(r, &u), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(u.status, BH_RAISED);
+  ASSERT_STR_EQ(u.type, "BeeDied");
+  ASSERT_INT_EQ(u.deaths, 4);
+  ASSERT_INT_EQ(u.retried, 3);
+  return 0;
+}
+
+/* retries, task_timeout_ms and recycle_after -1 are their 0: none. */
+TEST(none_is_zero_for_retries_deadline_and_recycling) {
+  bh_run_opts o = {.workers = 2, .max_workers = 2, .retries = BH_NONE,
+                   .task_timeout_ms = BH_NONE, .recycle_after = BH_NONE,
+                   .max_concurrency = 1};
+  char path[128];
+  int64_t pids, spawned, alive;
+  once_out u;
+  bh_result *r;
+  int ok;
+
+  marker(path, sizeof(path));
+  ASSERT_INT_EQ(run(&o, &r, "once", "[s s]", "once_die", path), 0);
+  ASSERT_INT_EQ(unpack_once(r, &u), 0);
+  bh_result_free(r);
+  unlink(path);
+  ASSERT_INT_EQ(u.status, BH_RAISED);
+  ASSERT_INT_EQ(u.retried, 0);
+  o.workers = o.max_workers = 1;
+  ASSERT_INT_EQ(run(&o, &r, "many", "[s I I]", "nap", (int64_t)8,
+                    (int64_t)30), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I b I I]", &pids, &ok,
+                                 &spawned, &alive), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(ok, 1);     /* no deadline cut a nap */
+  ASSERT_INT_EQ(pids, 1);   /* nobody was recycled */
+  ASSERT_INT_EQ(spawned, 1);
+  return 0;
+}
+
+/* kill_grace_ms -1: no grace. A spinning worker past its deadline is
+ * killed at once, and its cause says so. */
+TEST(kill_grace_none_kills_at_once) {
+  bh_run_opts o = {.workers = 1, .max_workers = 1,
+                   .kill_grace_ms = BH_NONE};
+  deadline_out u;
+
+  ASSERT_INT_EQ(deadline_case(&o, "spin", &u), 0);
+  ASSERT_INT_EQ(u.status, BH_CANCELLED);
+  ASSERT_INT_EQ(u.pid_ok, 1);
+  ASSERT_INT_EQ(u.deaths, 1);
+  if (strstr(u.cause, "it was killed at once on the cancellation of task 0 "
+                      "(kill_grace_ms -1: no grace)") != u.cause) {
+    fprintf(stderr, "cause: %s\n", u.cause);
+    return 1;
+  }
+  return 0;
+}
+
+/* pop_interval_ms -1: no cadence, so no repeating timer on the loop;
+ * with an interval there is one. */
+TEST(pop_interval_none_has_no_cadence) {
+  bh_run_opts o = {.workers = 1, .max_workers = 1, .pop_interval_ms = 50};
+
+  ASSERT_INT_EQ(answer_of(&o, "cadence_timers", 0), 1);
+  o.pop_interval_ms = BH_NONE;
+  ASSERT_INT_EQ(answer_of(&o, "cadence_timers", 0), 0);
+  return 0;
+}
+
+/* cpu_high and mem_high -1: never under pressure. Where mem_high 1e-9
+ * sheds two of three workers (cadence_shrinks_under_pressure), -1 keeps
+ * them all. */
+TEST(pressure_none_never_shrinks) {
+  bh_run_opts o = {.workers = 3, .min_workers = 1, .max_workers = 3,
+                   .pop_interval_ms = 50, .cpu_high = BH_NONE,
+                   .mem_high = BH_NONE};
+
+  ASSERT_INT_EQ(answer_of(&o, "idle_alive", 500), 3);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(retry_after_a_worker_dies), TEST_ENTRY(no_retry_by_default),
           TEST_ENTRY(poison_task_is_refused),
           TEST_ENTRY(dead_workers_are_replaced),
@@ -683,6 +883,13 @@ TEST_MAIN(TEST_ENTRY(retry_after_a_worker_dies), TEST_ENTRY(no_retry_by_default)
           TEST_ENTRY(saturation_grows_at_once),
           TEST_ENTRY(cadence_grows_to_the_maximum),
           TEST_ENTRY(cadence_shrinks_under_pressure),
+          TEST_ENTRY(no_restarts_gives_up_at_the_first_death),
+          TEST_ENTRY(restart_period_none_counts_the_whole_run),
+          TEST_ENTRY(poison_kills_none_never_refuses),
+          TEST_ENTRY(none_is_zero_for_retries_deadline_and_recycling),
+          TEST_ENTRY(kill_grace_none_kills_at_once),
+          TEST_ENTRY(pop_interval_none_has_no_cadence),
+          TEST_ENTRY(pressure_none_never_shrinks),
           TEST_ENTRY(sigterm_shuts_the_hive_down),
           TEST_ENTRY(sigint_shuts_the_hive_down),
           TEST_ENTRY(sigterm_lets_the_work_finish),

@@ -119,7 +119,25 @@ cancelled(bh_task *t) {
   return rc != 0 ? rc : bh_return(t, "[i I]", st, bh_now() - t0);
 }
 
+/* Calls that cannot be: BH_EINVAL each, *data NULL. Returns the codes
+ * for a NULL t, path, data and len, and a negative offset. */
+static int
+misuse(bh_task *t) {
+  void *data = (void *)&data;
+  size_t len;
+  int c[5];
+
+  c[0] = bh_file_read(NULL, "/x", 0, 0, &data, &len);
+  c[1] = bh_file_read(t, NULL, 0, 0, &data, &len);
+  c[2] = bh_file_read(t, "/x", 0, 0, NULL, &len);
+  c[3] = bh_file_read(t, "/x", 0, 0, &data, NULL);
+  c[4] = bh_file_read(t, "/x", -1, 0, &data, &len);
+  return bh_return(t, "[i i i i i b]", c[0], c[1], c[2], c[3], c[4],
+                   data == NULL);
+}
+
 static const bh_task_def qtasks[] = {{"seq", fixture_script},
+                                     {"misuse", misuse},
                                      {"blocked", blocked},
                                      {"cancelled", cancelled},
                                      {NULL, NULL}};
@@ -236,6 +254,24 @@ TEST(a_blocked_read_is_cancelled_at_once) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY_T(whole_ranges_and_errors, 20),
+TEST(calls_that_cannot_be_are_einval) {
+  bh_result *r;
+  int c[5], cleared;
+
+  ASSERT_INT_EQ(hive("misuse", NULL, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i i i i b]", &c[0], &c[1],
+                                 &c[2], &c[3], &c[4], &cleared), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(c[0], BH_EINVAL);
+  ASSERT_INT_EQ(c[1], BH_EINVAL);
+  ASSERT_INT_EQ(c[2], BH_EINVAL);
+  ASSERT_INT_EQ(c[3], BH_EINVAL);
+  ASSERT_INT_EQ(c[4], BH_EINVAL);
+  ASSERT(cleared);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(calls_that_cannot_be_are_einval),
+          TEST_ENTRY_T(whole_ranges_and_errors, 20),
           TEST_ENTRY_T(a_blocked_read_does_not_stall_the_bee, 20),
           TEST_ENTRY_T(a_blocked_read_is_cancelled_at_once, 20))

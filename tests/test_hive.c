@@ -317,6 +317,67 @@ q_fd(bh_task *t) {
   return bh_return(t, "[i i]", timed, ev);
 }
 
+/* Waits on p[0] forever; slot 2 of arg says 2 while it waits, then the
+ * wait's code. */
+static int
+local_wait(bh_task *t, void *arg) {
+  int *p = arg;
+
+  p[2] = 2;
+  p[2] = bh_wait_fd(t, p[0], BH_READABLE, -1);
+  return 0;
+}
+
+/* bh_wait_fd's errors: events it does not know, a descriptor that is not
+ * open or that epoll cannot watch, one another task waits on, and a
+ * cancellation. Returns [events 0, events 4, the message, EBADF, EPERM,
+ * EEXIST, cancelled]. */
+static int
+q_fd_errors(bh_task *t) {
+  char file[] = "/tmp/bh_test_fd_XXXXXX", why[128];
+  int p[3] = {-1, -1, 1}, e0, e4, bad, perm, exist, reg, closed;
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+
+  if (pipe(p) != 0 || (reg = mkstemp(file)) < 0 || (closed = dup(p[0])) < 0)
+    return bh_raise(t, "OSError", "pipe");
+  unlink(file);
+  e0 = bh_wait_fd(t, p[0], 0, -1);
+  e4 = bh_wait_fd(t, p[0], 4, -1);
+  snprintf(why, sizeof(why), "%s", bh_task_errmsg(t));
+  close(closed); /* a number nothing holds now */
+  bad = bh_wait_fd(t, closed, BH_READABLE, -1);
+  perm = bh_wait_fd(t, reg, BH_READABLE, -1);
+  bh_group_go(g, &f, NULL, local_wait, p);
+  /* A yield: the new fiber runs at the end of this turn, before the
+   * timer can wake this one. */
+  bh_sleep(t, 0);
+  if (p[2] != 2)
+    return bh_raise(t, "RuntimeError", "the local fiber is not waiting");
+  exist = bh_wait_fd(t, p[0], BH_READABLE, bh_now() + 1000);
+  bh_future_cancel(f);
+  bh_future_wait(f, -1);
+  bh_future_free(f); /* waited for: the caller's to free */
+  bh_group_free(g);
+  close(p[0]);
+  close(p[1]);
+  close(reg);
+  return bh_return(t, "[i i s i i i i]", e0, e4, why, bad, perm, exist,
+                   p[2]);
+}
+
+/* Delegates busy_status; returns the answer as it is. */
+static int
+q_busy_raw(bh_task *t) {
+  bh_result *r;
+  int rc = bh_delegate(t, &r, "busy_status", NULL);
+
+  if (rc == 0)
+    rc = bh_return_object(t, bh_result_value(r));
+  bh_result_free(r);
+  return rc;
+}
+
 /* A deadline on one delegation: returns the wait's code, then the value
  * once it is done. */
 static int
@@ -407,7 +468,8 @@ q_busy_with(bh_task *t) {
 }
 
 static const bh_task_def queen_tasks[] = {
-    {"busy_with", q_busy_with},
+    {"busy_with", q_busy_with}, {"busy_raw", q_busy_raw},
+    {"fd_errors", q_fd_errors},
     {"cancel_local", q_cancel_local},
     {"pass", fixture_pass},     {"raise", q_raise}, {"cancel", q_cancel},
     {"naps", q_naps},     {"idle", q_idle},   {"local", q_local},
@@ -418,6 +480,19 @@ static const bh_task_def queen_tasks[] = {
 static const bh_class queen = {.name = "Q",
                                .tasks = queen_tasks,
                                .worker_class = &worker};
+
+/* A worker class with a task named busy_status of its own. */
+static int
+w_my_busy_status(bh_task *t) {
+  return bh_return(t, "s", "the class's own");
+}
+
+static const bh_task_def shadow_tasks[] = {
+    {"busy_status", w_my_busy_status}, {NULL, NULL}};
+static const bh_class shadow_worker = {.name = "Shadow", .base = &worker,
+                                       .tasks = shadow_tasks};
+static const bh_class shadow_queen = {.name = "SQ", .tasks = queen_tasks,
+                                      .worker_class = &shadow_worker};
 
 /* A queen class whose workers are themselves queens (of `worker`). */
 static const bh_class subqueen = {.name = "SubQ",
@@ -724,6 +799,27 @@ TEST(wait_fd) {
   return 0;
 }
 
+TEST(wait_fd_errors) {
+  char why[128];
+  int e0, e4, bad, perm, exist, cancelled;
+  bh_result *r;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "fd_errors", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i s i i i i]", &e0, &e4,
+                                 why, sizeof(why), &bad, &perm, &exist,
+                                 &cancelled), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(e0, BH_EINVAL);
+  ASSERT_INT_EQ(e4, BH_EINVAL);
+  ASSERT_STR_EQ(why, "bh_wait_fd: events 4: give BH_READABLE, BH_WRITABLE "
+                     "or both");
+  ASSERT_INT_EQ(bad, UV_EBADF);
+  ASSERT_INT_EQ(perm, UV_EPERM);
+  ASSERT_INT_EQ(exist, UV_EEXIST);
+  ASSERT_INT_EQ(cancelled, BH_ECANCELLED);
+  return 0;
+}
+
 TEST(future_deadline) {
   bh_result *r;
   int rc, rc2;
@@ -762,6 +858,23 @@ TEST(busy_status_builtin) {
   ASSERT(busy_with(0) == 0.0);  /* free: not itself */
   ASSERT(busy_with(2) == 0.5);  /* 2 of 4 */
   ASSERT(busy_with(3) == 0.75); /* 3 of 4, the fourth slot its own */
+  return 0;
+}
+
+/* A class task named busy_status shadows the built-in one. */
+TEST(busy_status_shadowed_by_the_class) {
+  bh_result *r;
+  char text[32];
+  double busy = -1;
+
+  ASSERT_INT_EQ(run(&queen, 1, &r, "busy_raw", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "f", &busy), 0);
+  ASSERT(busy == 0.0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(run(&shadow_queen, 1, &r, "busy_raw", "[]"), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "s", text, sizeof(text)), 0);
+  ASSERT_STR_EQ(text, "the class's own");
+  bh_result_free(r);
   return 0;
 }
 
@@ -1000,6 +1113,8 @@ TEST_MAIN(TEST_ENTRY(run_logs_raised_message), TEST_ENTRY(cancel_wakes_the_fiber
           TEST_ENTRY(idle_hive_uses_no_cpu),
           TEST_ENTRY(local_fibers_complete_in_order), TEST_ENTRY(wait_fd),
           TEST_ENTRY(future_deadline), TEST_ENTRY(busy_status_builtin),
+          TEST_ENTRY(busy_status_shadowed_by_the_class),
+          TEST_ENTRY(wait_fd_errors),
           TEST_ENTRY(context_vars_and_init_args),
           TEST_ENTRY(worker_holds_only_its_channel),
           TEST_ENTRY(frame_limit_is_an_error),

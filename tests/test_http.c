@@ -179,9 +179,36 @@ connects(bh_task *t) {
                    (int64_t)getpid());
 }
 
+/* [url] -> [headers, headers read by index, the code past the last, the
+ * pointers untouched by it]. */
+static int
+headers(bh_task *t) {
+  const char *name = "n", *value = "v";
+  char u[256];
+  bh_http_resp *r;
+  size_t n, i, read = 0;
+  int rc, past;
+
+  if (bh_task_unpack(t, "[s]", u, sizeof(u)) != 0)
+    return BH_ERAISED;
+  if ((rc = bh_http_get(t, u, &r)) != 0)
+    return rc;
+  n = bh_http_resp_n_headers(r);
+  for (i = 0; i < n; i++) {
+    const char *hn, *hv;
+
+    read += bh_http_resp_header_at(r, i, &hn, &hv) == 0 && hn != NULL &&
+            hv != NULL && bh_http_resp_header(r, hn) != NULL;
+  }
+  past = bh_http_resp_header_at(r, n, &name, &value);
+  bh_http_resp_free(r);
+  return bh_return(t, "[I I i b]", (int64_t)n, (int64_t)read, past,
+                   strcmp(name, "n") == 0 && strcmp(value, "v") == 0);
+}
+
 static const bh_task_def wtasks[] = {{"probe", probe},   {"get", get},
                                      {"get_n", get_n},   {"connects", connects},
-                                     {NULL, NULL}};
+                                     {"headers", headers}, {NULL, NULL}};
 static const bh_class worker = {.name = "W", .tasks = wtasks};
 
 /* ---- queen tasks ------------------------------------------------------- */
@@ -285,6 +312,48 @@ TEST(get_in_a_worker) {
 
 TEST(get_in_the_queen) {
   return get_case(1);
+}
+
+/* Every header by index; past the last, BH_EINVAL and nothing written. */
+TEST(headers_by_index) {
+  bh_result *r;
+  int64_t n, read;
+  int past, untouched;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(hive("one", bh_value_pack(NULL, "[s [s]]", "headers",
+                                          url("/a.txt")), &r, 0), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[I I i b]", &n, &read, &past,
+                                 &untouched), 0);
+  bh_result_free(r);
+  ASSERT(n >= 3); /* Server, Date, Content-Length... */
+  ASSERT_INT_EQ(read, n);
+  ASSERT_INT_EQ(past, BH_EINVAL);
+  ASSERT(untouched);
+  down();
+  return 0;
+}
+
+/* timeout_ms -1 (BH_NONE) is no limit, as 0: a GET answered after 300 ms
+ * succeeds where a limit of 100 ms times out. */
+TEST(timeout_none_is_no_limit) {
+  bh_result *r;
+  int status, code;
+
+  ASSERT_INT_EQ(up(), 0);
+  ASSERT_INT_EQ(probe_in(0, url("/delay/300/a.txt"), 100, 0, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i * * * i *]", &status, &code),
+                0);
+  ASSERT_INT_EQ(code, BH_ETIMEDOUT);
+  bh_result_free(r);
+  ASSERT_INT_EQ(probe_in(0, url("/delay/300/a.txt"), BH_NONE, 0, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i * * * i *]", &status, &code),
+                0);
+  ASSERT_INT_EQ(code, 0);
+  ASSERT_INT_EQ(status, 200);
+  bh_result_free(r);
+  down();
+  return 0;
 }
 
 /* A port nobody listens on: bound (so nobody else takes it), not
@@ -779,6 +848,8 @@ TEST(an_exec_started_worker_trusts_the_ca_file) {
 
 TEST_MAIN_WORKER(worker,
     TEST_ENTRY_T(get_in_a_worker, 20), TEST_ENTRY_T(get_in_the_queen, 20),
+    TEST_ENTRY_T(headers_by_index, 20),
+    TEST_ENTRY_T(timeout_none_is_no_limit, 20),
     TEST_ENTRY_T(errors_are_distinct_and_name_the_url, 60),
     TEST_ENTRY_T(a_failure_passed_on_is_raised_with_its_message, 20),
     TEST_ENTRY_T(connections_are_reused, 20),

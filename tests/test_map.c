@@ -241,6 +241,8 @@ q_map_misuse(bh_task *t) {
     return BH_ERAISED;
   if (strcmp(fmt, "#I") == 0) /* a C array of none */
     rc = bh_map_new(t, &m, name, &o, fmt, (const int64_t *)name, (size_t)0);
+  else if (strcmp(fmt, "[s#]") == 0) /* 4 GiB: the length is all it reads */
+    rc = bh_map_new(t, &m, name, &o, fmt, name, (size_t)UINT32_MAX + 1);
   else
     rc = bh_map_new(t, &m, name, &o, fmt, 7);
   if (rc == 0) { /* empty input: nothing to hand back */
@@ -509,6 +511,43 @@ TEST(window_bounds_tasks_in_flight_as_completed) {
   return window_case(BH_MAP_AS_COMPLETED);
 }
 
+/* window -1 (BH_NONE): no limit, every chunk at once (6 of 2 items run
+ * together where window 3 runs 3); chunk -1: none, one item per task. */
+static int
+none_case(int chunk, int64_t want_most, int64_t want_ids) {
+  static const int64_t ms[] = {200};
+  bh_value *items = naps(12, ms, 1);
+  map_run mr = {.task = "nap", .chunk = chunk, .window = BH_NONE,
+                .workers = 1};
+  bh_result *r = run_map(&mr, items, 12);
+  int64_t most = 0, index, x, running, ids[12], n_ids = 0, j;
+  const msgpack_object *v;
+  uint32_t i;
+  int st;
+
+  ASSERT(r != NULL);
+  for (i = 0; i < 12; i++) {
+    int64_t id;
+
+    ASSERT_INT_EQ(entry_fields(r, i, &index, &st, &v), 0);
+    ASSERT_INT_EQ(bh_unpack(v, NULL, 0, "[I I I]", &x, &running, &id), 0);
+    most = running > most ? running : most;
+    for (j = 0; j < n_ids && ids[j] != id; j++)
+      ;
+    if (j == n_ids)
+      ids[n_ids++] = id;
+  }
+  bh_result_free(r);
+  ASSERT_INT_EQ(most, want_most);
+  ASSERT_INT_EQ(n_ids, want_ids);
+  return 0;
+}
+
+TEST(window_none_starts_every_chunk) {
+  ASSERT_INT_EQ(none_case(2, 6, 6), 0);
+  return none_case(BH_NONE, 12, 12);
+}
+
 /* Items 3 and 8 raise and 4 and 9 cancel themselves; the others, in the
  * same chunks, succeed. A failed item's chain reaches the handler's
  * raise and names the item. */
@@ -719,15 +758,15 @@ TEST(bad_options_are_refused_by_name) {
     int rc;
     const char *msg;
   } c[] = {
-      {-1, 0, 0, "sq", "[]", BH_EINVAL,
-       "bh_map_new: chunk -1 is out of range: it must be 0 (default 1) or "
-       "1 to 1048576"},
-      {BH_MAP_CHUNK_MAX + 1, 0, 0, "sq", "[]", BH_EINVAL,
-       "bh_map_new: chunk 1048577 is out of range: it must be 0 (default "
+      {-2, 0, 0, "sq", "[]", BH_EINVAL,
+       "bh_map_new: chunk -2 is out of range: it must be -1 or 0 (default "
        "1) or 1 to 1048576"},
+      {BH_MAP_CHUNK_MAX + 1, 0, 0, "sq", "[]", BH_EINVAL,
+       "bh_map_new: chunk 1048577 is out of range: it must be -1 or 0 "
+       "(default 1) or 1 to 1048576"},
       {0, -2, 0, "sq", "[]", BH_EINVAL,
-       "bh_map_new: window -2 is out of range: it must be 0 (default: "
-       "4096 items' worth) or at least 1"},
+       "bh_map_new: window -2 is out of range: it must be -1 (no limit), 0 "
+       "(default: 4096 items' worth) or at least 1"},
       {0, 0, 2, "sq", "[]", BH_EINVAL,
        "bh_map_new: order 2 is out of range: it must be BH_MAP_ORDERED (0) "
        "or BH_MAP_AS_COMPLETED (1)"},
@@ -736,6 +775,9 @@ TEST(bad_options_are_refused_by_name) {
        "bh_map_new: the items must make an array, got int (\"i\")"},
       {0, 0, 0, "sq", "[x]", BH_EFORMAT,
        "bh_map_new: the items' format: unknown letter 'x' at 1"},
+      {0, 0, 0, "sq", "[s#]", BH_EMSGSIZE,
+       "bh_map_new: the items' format \"[s#]\": a str or bin of 4 GiB or "
+       "more"},
   };
   char msg[256];
   size_t i;
@@ -756,12 +798,12 @@ TEST(returning_the_code_raises_its_message) {
                    .workers = 1};
   bh_result *r;
 
-  o.task_args = bh_value_pack(NULL, "[i i i s s b]", -1, 0, 0, "sq", "[]", 1);
+  o.task_args = bh_value_pack(NULL, "[i i i s s b]", -2, 0, 0, "sq", "[]", 1);
   ASSERT_INT_EQ(bh_run(&o, &r), BH_ERAISED);
   ASSERT_STR_EQ(bh_result_errtype(r), "ValueError");
   ASSERT_STR_EQ(bh_result_errmsg(r),
-                "bh_map_new: chunk -1 is out of range: it must be 0 (default "
-                "1) or 1 to 1048576");
+                "bh_map_new: chunk -2 is out of range: it must be -1 or 0 "
+                "(default 1) or 1 to 1048576");
   bh_result_free(r);
   bh_value_free((bh_value *)o.task_args);
   return 0;
@@ -794,6 +836,7 @@ TEST_MAIN(TEST_ENTRY(ordered_one_item_per_task),
           TEST_ENTRY(chunks_carry_k_items_per_task),
           TEST_ENTRY(window_bounds_tasks_in_flight),
           TEST_ENTRY(window_bounds_tasks_in_flight_as_completed),
+          TEST_ENTRY(window_none_starts_every_chunk),
           TEST_ENTRY(a_failing_item_fails_alone),
           TEST_ENTRY(a_failing_item_fails_alone_unchunked),
           TEST_ENTRY(a_worker_dying_fails_its_chunk),

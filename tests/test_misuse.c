@@ -1,10 +1,12 @@
 /* test_misuse.c - calls the caller got wrong get an error, not a crash:
  * NULL where a pointer is required, an empty task name, a group's future
- * freed before the group handed it out. */
+ * freed before the group handed it out; and calls that cannot be done (no
+ * memory, arguments too large) return the code the header names. */
 #include <stdint.h>
 #include <unistd.h>
 
 #include "base/base.h"
+#include "alloc_util.h"
 #include "runner.h"
 
 /* ---- the hive ---------------------------------------------------------- */
@@ -78,6 +80,70 @@ q_empty_name(bh_task *t) {
   ASSERT_INT_EQ(bh_delegate(t, &r, "echo", "[i]", 5), 0);
   bh_result_free(r);
   return bh_return(t, "s", "fine");
+}
+
+static int
+local_nothing(bh_task *t, void *arg) {
+  (void)t;
+  (void)arg;
+  return 0;
+}
+
+/* Out of memory, each call returns BH_ENOMEM with nothing started, and
+ * works again after. */
+static int
+q_no_memory(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  bh_future *f = NULL;
+  bh_stats st;
+  int p[2], go, del, wait, stats;
+
+  ASSERT(pipe(p) == 0);
+  fail_alloc_at(1);
+  go = bh_group_go(g, &f, NULL, local_nothing, NULL);
+  fail_alloc_off();
+  fail_alloc_at(1);
+  del = bh_group_delegate(g, &f, NULL, "echo", "[i]", 1);
+  fail_alloc_off();
+  fail_alloc_at(1);
+  wait = bh_wait_fd(t, p[0], BH_READABLE, -1);
+  fail_alloc_off();
+  ASSERT(f == NULL);
+  ASSERT_INT_EQ(bh_group_pending(g), 0);
+  ASSERT_INT_EQ(bh_group_delegate(g, &f, NULL, "echo", "[i]", 1), 0);
+  ASSERT_INT_EQ(bh_future_wait(f, -1), 0); /* a child now: stats fill */
+  fail_alloc_at(1);
+  stats = bh_bee_stats(bh_task_bee(t), &st);
+  fail_alloc_off();
+  ASSERT_INT_EQ(bh_bee_stats(bh_task_bee(t), &st), 0);
+  ASSERT_INT_EQ(st.n_children, 1);
+  bh_future_free(f);
+  bh_group_free(g);
+  close(p[0]);
+  close(p[1]);
+  return bh_return(t, "[i i i i]", go, del, wait, stats);
+}
+
+/* Arguments no frame can carry: BH_EMSGSIZE, refused before anything is
+ * sent, with why. The length is checked before the bytes are read. */
+static int
+q_too_large(bh_task *t) {
+  bh_group *g = bh_group_new(t);
+  bh_result *r;
+  char why[128];
+  int del, gdel;
+
+  del = bh_delegate(t, &r, "echo", "[s#]", "x", (size_t)UINT32_MAX + 1);
+  ASSERT_STR_EQ(bh_result_errmsg(r), "bh_delegate: format \"[s#]\": a str "
+                                     "or bin of 4 GiB or more");
+  bh_result_free(r);
+  gdel = bh_group_delegate(g, NULL, NULL, "echo", "[y#]", "x",
+                           (size_t)UINT32_MAX + 1);
+  snprintf(why, sizeof(why), "%s", bh_task_errmsg(t));
+  ASSERT_INT_EQ(bh_group_pending(g), 0);
+  bh_group_free(g);
+  ASSERT_INT_EQ(bh_return_object(t, NULL), BH_EINVAL);
+  return bh_return(t, "[i i s]", del, gdel, why);
 }
 
 static int
@@ -173,6 +239,7 @@ static const bh_task_def queen_tasks[] = {
     {"group_misuse", q_group_misuse},
     {"free_unclaimed", q_free_unclaimed},
     {"free_while_next_waits", q_free_while_next_waits},
+    {"no_memory", q_no_memory}, {"too_large", q_too_large},
     {NULL, NULL}};
 static const bh_class queen = {.name = "Q", .tasks = queen_tasks,
                                .worker_class = &worker};
@@ -260,9 +327,46 @@ TEST(freeing_the_future_a_group_waits_for) {
   return 0;
 }
 
+TEST(calls_without_memory_return_enomem) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "no_memory",
+                   .workers = 1};
+  int go, del, wait, stats;
+  bh_result *r;
+
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i i i]", &go, &del, &wait,
+                                 &stats), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(go, BH_ENOMEM);
+  ASSERT_INT_EQ(del, BH_ENOMEM);
+  ASSERT_INT_EQ(wait, BH_ENOMEM);
+  ASSERT_INT_EQ(stats, BH_ENOMEM);
+  return 0;
+}
+
+TEST(arguments_too_large_are_emsgsize) {
+  bh_run_opts o = {.queen_class = &queen, .task_name = "too_large",
+                   .workers = 1};
+  int del, gdel;
+  char why[128];
+  bh_result *r;
+
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "[i i s]", &del, &gdel, why,
+                                 sizeof(why)), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(del, BH_EMSGSIZE);
+  ASSERT_INT_EQ(gdel, BH_EMSGSIZE);
+  ASSERT_STR_EQ(why, "bh_group_delegate: format \"[y#]\": a str or bin of "
+                     "4 GiB or more");
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(delegate_with_null_is_einval),
           TEST_ENTRY(delegate_with_an_empty_name_says_so),
           TEST_ENTRY(group_calls_with_null_are_einval),
           TEST_ENTRY(result_accessors_take_null),
           TEST_ENTRY(freeing_unclaimed_group_futures),
-          TEST_ENTRY(freeing_the_future_a_group_waits_for))
+          TEST_ENTRY(freeing_the_future_a_group_waits_for),
+          TEST_ENTRY(calls_without_memory_return_enomem),
+          TEST_ENTRY(arguments_too_large_are_emsgsize))

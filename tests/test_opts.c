@@ -1,7 +1,9 @@
-/* test_opts.c - the ranges of bh_run_opts and bh_spawn_opts: every value
- * out of range is refused at once, BH_EINVAL with a message naming the
- * option, before anything starts; the edges of the ranges work, and a hive
- * at the smallest max_frame carries every message of the protocol. */
+/* test_opts.c - the ranges of bh_run_opts and of a worker's options (an
+ * exec-started worker's bootstrap): every value out of range is refused at
+ * once, BH_EINVAL with a message naming the option, before anything
+ * starts; the edges of the ranges work, BH_NONE (-1) is taken wherever it
+ * means none, and a hive at the smallest max_frame carries every message
+ * of the protocol. */
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -15,6 +17,8 @@
 #include "base/base.h"
 #include "wire/wire.h"
 #include "value/value.h"
+#include "hive/bee.h"
+#include "hive/opts.h"
 #include "runner.h"
 
 /* ---- classes ----------------------------------------------------------- */
@@ -146,6 +150,19 @@ static const bh_task_def queen_tasks[] = {
 static const bh_class queen = {.name = "Q", .tasks = queen_tasks,
                                .worker_class = &worker, .init = q_init};
 static const bh_class lone = {.name = "Lone", .tasks = queen_tasks};
+
+static int
+q_bad_init(bh_bee *bee, const msgpack_object *args,
+           const msgpack_object *kw) {
+  (void)bee;
+  (void)args;
+  (void)kw;
+  return -1;
+}
+
+static const bh_class failing_queen = {.name = "FailQ", .tasks = queen_tasks,
+                                       .worker_class = &worker,
+                                       .init = q_bad_init};
 static const bh_class bad_queen = {.name = "BadQ", .tasks = queen_tasks,
                                    .worker_class = &worker, .workers = -2};
 /* Stacks out of range, at the edges of the range, and a sub-queen (a
@@ -207,8 +224,8 @@ static const bad_opt bad_opts[] = {
         "must be -1 (no limit), 0 (default 1024) or at least 1"),
     BAD(max_concurrency, K_INT, INT_MIN, "max_concurrency -2147483648 is out "
         "of range: it must be -1 (no limit), 0 (default 1024) or at least 1"),
-    BAD(prefetch, K_INT, -1, "prefetch -1 is out of range: it must be 0 or "
-        "more"),
+    BAD(prefetch, K_INT, -2, "prefetch -2 is out of range: it must be -1 or "
+        "0 (none) or more"),
     BAD(prefetch, K_INT, INT_MAX, "prefetch 2147483647 is out of range: "
         "max_concurrency (1024) + prefetch must be at most 2147483647"),
     BAD(direct_offer, K_INT, 1, "direct_offer 1 is out of range: it must be "
@@ -218,50 +235,54 @@ static const bad_opt bad_opts[] = {
     BAD(queen_max_concurrency, K_INT, -3, "queen_max_concurrency -3 is out "
         "of range: it must be 0 or -1 (no limit) or at least 1"),
     BAD(workers, K_INT, -1, "workers -1 is out of range: it must be 0 (the "
-        "class's, else min_workers) or more"),
+        "class's, else min_workers) or more; a hive starts with a worker"),
     BAD(start, K_INT, 2, "start 2 is out of range: it must be BH_START_FORK "
         "(0) or BH_START_EXEC (1)"),
     BAD(start, K_INT, -1, "start -1 is out of range: it must be "
         "BH_START_FORK (0) or BH_START_EXEC (1)"),
-    BAD(pickup_timeout_ms, K_I64, -1, "pickup_timeout_ms -1 is out of "
-        "range: it must be 0 (default 600,000) or more"),
+    BAD(pickup_timeout_ms, K_I64, -2, "pickup_timeout_ms -2 is out of "
+        "range: it must be -1 (never), 0 (default 600,000) or more"),
     BAD(max_frame, K_SIZE, 1, "max_frame 1 is out of range: it must be 0 "
         "(default 64 MiB) or at least 4096"),
     BAD(max_frame, K_SIZE, BH_MAX_FRAME_MIN - 1, "max_frame 4095 is out of "
         "range: it must be 0 (default 64 MiB) or at least 4096"),
     BAD(min_workers, K_INT, -1, "min_workers -1 is out of range: it must be "
-        "0 (default 1) or more"),
+        "0 (default 1) or more; a queen keeps a worker"),
     BAD(max_workers, K_INT, -1, "max_workers -1 is out of range: it must be "
-        "0 (default: the CPU count - 1) or more"),
+        "0 (default: the CPU count - 1) or more; a queen without a maximum "
+        "would grow for ever"),
     BAD(pop_interval_ms, K_I64, -10, "pop_interval_ms -10 is out of range: "
-        "it must be 0 (default 10,000) or more"),
-    BAD_D(cpu_high, -0.5, "cpu_high -0.5 is out of range: it must be 0 "
-          "(default 0.9) or a share in (0, 1]"),
-    BAD_D(mem_high, 1.5, "mem_high 1.5 is out of range: it must be 0 "
-          "(default 0.9) or a share in (0, 1]"),
-    BAD_D(cpu_high, NAN, "cpu_high nan is out of range: it must be 0 "
-          "(default 0.9) or a share in (0, 1]"),
-    BAD(max_restarts, K_INT, -1, "max_restarts -1 is out of range: it must "
-        "be 0 (default 10) or more"),
-    BAD(restart_period_ms, K_I64, -1, "restart_period_ms -1 is out of "
-        "range: it must be 0 (default 10,000) or more"),
+        "it must be -1 (no cadence), 0 (default 10,000) or more"),
+    BAD_D(cpu_high, -0.5, "cpu_high -0.5 is out of range: it must be -1 "
+          "(never), 0 (default 0.9) or a share in (0, 1]"),
+    BAD_D(mem_high, 1.5, "mem_high 1.5 is out of range: it must be -1 "
+          "(never), 0 (default 0.9) or a share in (0, 1]"),
+    BAD_D(cpu_high, NAN, "cpu_high nan is out of range: it must be -1 "
+          "(never), 0 (default 0.9) or a share in (0, 1]"),
+    BAD_D(mem_high, -2.0, "mem_high -2 is out of range: it must be -1 "
+          "(never), 0 (default 0.9) or a share in (0, 1]"),
+    BAD(max_restarts, K_INT, -2, "max_restarts -2 is out of range: it must "
+        "be -1 (no restarts), 0 (default 10) or more"),
+    BAD(restart_period_ms, K_I64, -2, "restart_period_ms -2 is out of "
+        "range: it must be -1 (the whole run), 0 (default 10,000) or more"),
     BAD(recycle_after, K_I64, -5, "recycle_after -5 is out of range: it "
-        "must be 0 (never) or more"),
-    BAD(retries, K_INT, -1, "retries -1 is out of range: it must be 0 "
-        "(none) or more"),
-    BAD(http_max_host_connections, K_INT, -1, "http_max_host_connections "
-        "-1 is out of range: it must be 0 (default 1024) or more"),
+        "must be -1 or 0 (never) or more"),
+    BAD(retries, K_INT, -2, "retries -2 is out of range: it must be -1 or "
+        "0 (none) or more"),
+    BAD(http_max_host_connections, K_INT, -2, "http_max_host_connections "
+        "-2 is out of range: it must be -1 (no limit), 0 (default 1024) or "
+        "more"),
     BAD(http_max_connections, K_INT, -2, "http_max_connections -2 is out "
-        "of range: it must be 0 (no limit) or more"),
+        "of range: it must be -1 or 0 (no limit) or more"),
     BAD(poison_kills, K_INT, -2, "poison_kills -2 is out of range: it must "
-        "be 0 (default 2) or more"),
-    BAD(task_timeout_ms, K_I64, -1, "task_timeout_ms -1 is out of range: it "
-        "must be 0 (none) or more"),
+        "be -1 (never refused), 0 (default 2) or more"),
+    BAD(task_timeout_ms, K_I64, -2, "task_timeout_ms -2 is out of range: it "
+        "must be -1 or 0 (none) or more"),
     BAD(kill_grace_ms, K_I64, -1000, "kill_grace_ms -1000 is out of range: "
-        "it must be 0 (default 1,000) or more"),
+        "it must be -1 (none: kill at once), 0 (default 1,000) or more"),
     BAD(shutdown_grace_ms, K_I64, INT64_MIN, "shutdown_grace_ms "
-        "-9223372036854775808 is out of range: it must be 0 (default 5,000) "
-        "or more"),
+        "-9223372036854775808 is out of range: it must be -1 (none: kill at "
+        "once), 0 (default 5,000) or more"),
     BAD(on_signal, K_INT, 3, "on_signal 3 is out of range: it must be "
         "BH_SIGNALS_CANCEL (0), BH_SIGNALS_FINISH (1) or BH_SIGNALS_IGNORE "
         "(2)"),
@@ -269,7 +290,8 @@ static const bad_opt bad_opts[] = {
         "BH_SIGNALS_CANCEL (0), BH_SIGNALS_FINISH (1) or BH_SIGNALS_IGNORE "
         "(2)"),
     BAD(progress_interval_ms, K_I64, -200, "progress_interval_ms -200 is "
-        "out of range: it must be 0 (default 200) or more"),
+        "out of range: it must be -1 (none: the final call only), 0 "
+        "(default 200) or more"),
 };
 
 static void
@@ -457,6 +479,79 @@ TEST(values_at_the_edges_work) {
   return 0;
 }
 
+/* BH_NONE (-1) wherever it means none: the hive takes every one of them
+ * and runs. What each one does is tested where its feature is
+ * (test_fault, test_shutdown, test_protocol, test_trace). */
+TEST(every_none_is_taken) {
+  bh_value *args = bh_value_pack(NULL, "[I]", (int64_t)7);
+  bh_run_opts o = base();
+
+  o.task_args = args;
+  o.http_max_host_connections = BH_NONE;
+  o.http_max_connections = BH_NONE;
+  o.max_concurrency = BH_NONE;
+  o.prefetch = BH_NONE;
+  o.direct_offer = BH_NONE;
+  o.queen_max_concurrency = BH_NONE;
+  o.pickup_timeout_ms = BH_NONE;
+  o.pop_interval_ms = BH_NONE;
+  o.cpu_high = BH_NONE;
+  o.mem_high = BH_NONE;
+  o.max_restarts = BH_NONE;
+  o.restart_period_ms = BH_NONE;
+  o.recycle_after = BH_NONE;
+  o.retries = BH_NONE;
+  o.poison_kills = BH_NONE;
+  o.task_timeout_ms = BH_NONE;
+  o.kill_grace_ms = BH_NONE;
+  o.shutdown_grace_ms = BH_NONE;
+  o.progress_interval_ms = BH_NONE;
+  ASSERT_INT_EQ(echo_runs(&o), 0);
+  o.start = BH_START_EXEC; /* the settings travel in the bootstrap */
+  ASSERT_INT_EQ(echo_runs(&o), 0);
+  bh_value_free(args);
+  return 0;
+}
+
+/* The bootstrap's config has no -1 for the HTTP limits or prefetch: a
+ * worker's record says "none" in the bootstrap's own terms, and the frame
+ * goes through an exec-started worker's check. */
+TEST(none_travels_in_the_bootstrap_ranges) {
+  bh__spawn_opts so = {.cls = &worker, .prefetch = BH_NONE,
+                       .http_max_host_connections = BH_NONE,
+                       .http_max_connections = BH_NONE};
+  bh__wcfg cfg, back;
+  bh_value *v;
+  char why[200];
+
+  ASSERT_INT_EQ(bh__wcfg_from_spawn(&cfg, &so), 0);
+  ASSERT_INT_EQ(cfg.prefetch, 0);
+  ASSERT_INT_EQ(cfg.http_max_host_connections, INT_MAX);
+  ASSERT_INT_EQ(cfg.http_max_connections, 0);
+  ASSERT((v = bh__wcfg_value(&cfg)) != NULL);
+  ASSERT_INT_EQ(bh__wcfg_unpack(&back, bh_value_object(v), why, sizeof(why)),
+                0);
+  ASSERT_INT_EQ(back.http_max_host_connections, INT_MAX);
+  bh_value_free(v);
+  bh__wcfg_clear(&back);
+  bh__wcfg_clear(&cfg);
+  return 0;
+}
+
+/* A queen that cannot start: BH_EINVAL and why, no task run. */
+TEST(queen_init_failure_is_einval) {
+  bh_run_opts o = base();
+  bh_result *r = NULL;
+
+  o.queen_class = &failing_queen;
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_EINVAL);
+  ASSERT_STR_EQ(bh_result_errtype(r), "ValueError");
+  ASSERT_STR_EQ(bh_result_errmsg(r), "The init of bee class 'FailQ' "
+                                     "failed.");
+  bh_result_free(r);
+  return 0;
+}
+
 /* A queen's task on the smallest stack, her workers' on the largest. */
 TEST(stack_sizes_at_the_edges_work) {
   bh_value *args = bh_value_pack(NULL, "[I]", (int64_t)7);
@@ -523,70 +618,57 @@ TEST(max_frame_floor_carries_every_message) {
   return 0;
 }
 
-/* ---- bh_subprocess_workerbee -------------------------------------------- */
-
-static void
-log_line(void *udata, bh_log_level level, int indent, const char *line) {
-  (void)level;
-  (void)indent;
-  snprintf(udata, 256, "%s", line);
-}
+/* ---- a worker's options --------------------------------------------------
+ * Once bh_subprocess_workerbee()'s (public until it left the header); now
+ * what an exec-started worker checks its bootstrap frame against. */
 
 static int
-spawn_refused(const bh_spawn_opts *o, char *said, const char *want) {
-  pid_t pid = 0;
-  int fd = -1;
+spawn_refused(const bh__spawn_opts *o, const char *want) {
+  char why[256] = "";
 
-  said[0] = '\0';
-  ASSERT_INT_EQ(bh_subprocess_workerbee(o, &pid, &fd), BH_EINVAL);
-  ASSERT_INT_EQ(pid, 0);
-  ASSERT_INT_EQ(fd, -1);
-  ASSERT_STR_EQ(said, want);
+  ASSERT_INT_EQ(bh__spawn_opts_check(o, "worker", why, sizeof(why)),
+                BH_EINVAL);
+  ASSERT_STR_EQ(why, want);
   return 0;
 }
 
 TEST(spawn_options_out_of_range_are_refused) {
-  char said[256];
-  bh_logger *lg = bh_logger_new(BH_LOG_ERROR, log_line, said);
   bh_value *map = bh_value_pack(NULL, "{}");
-  bh_spawn_opts o = {.cls = &worker, .logger = lg};
-  pid_t pid;
-  int fd;
+  bh__spawn_opts o = {.cls = &worker};
+  char why[256];
 
-  ASSERT_INT_EQ(bh_subprocess_workerbee(NULL, &pid, &fd), BH_EINVAL);
-  ASSERT_INT_EQ(bh_subprocess_workerbee(&o, NULL, &fd), BH_EINVAL);
-  ASSERT_INT_EQ(bh_subprocess_workerbee(&o, &pid, NULL), BH_EINVAL);
+  ASSERT_INT_EQ(bh__spawn_opts_check(&o, "worker", why, sizeof(why)), 0);
   o.max_frame = 55;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: "
-                              "max_frame 55 is out of range: it must be 0 "
-                              "(default 64 MiB) or at least 4096"), 0);
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: max_frame 55 is out of range: "
+                              "it must be 0 (default 64 MiB) or at least "
+                              "4096"), 0);
   o.max_frame = 0;
   o.max_concurrency = -7;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: "
-                              "max_concurrency -7 is out of range: it must "
-                              "be -1 (no limit), 0 (default 1024) or at "
-                              "least 1"), 0);
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: max_concurrency -7 is out of "
+                              "range: it must be -1 (no limit), 0 (default "
+                              "1024) or at least 1"), 0);
   o.max_concurrency = 0;
-  o.prefetch = -1;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: prefetch "
-                              "-1 is out of range: it must be 0 or more"),
-                0);
+  o.prefetch = -2;
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: prefetch -2 is out of range: it "
+                              "must be -1 or 0 (none) or more"), 0);
   o.prefetch = 0;
+  o.http_max_host_connections = -2;
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: http_max_host_connections -2 is "
+                              "out of range: it must be -1 (no limit), 0 "
+                              "(default 1024) or more"), 0);
+  o.http_max_host_connections = 0;
   o.start = (bh_start)5;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: start 5 "
-                              "is out of range: it must be BH_START_FORK "
-                              "(0) or BH_START_EXEC (1)"), 0);
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: start 5 is out of range: it "
+                              "must be BH_START_FORK (0) or BH_START_EXEC "
+                              "(1)"), 0);
   o.start = BH_START_FORK;
   o.init_args = map;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: "
-                              "init_args must be an array or NULL, not "
-                              "map"), 0);
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: init_args must be an array or "
+                              "NULL, not map"), 0);
   o.init_args = NULL;
   o.cls = NULL;
-  ASSERT_INT_EQ(spawn_refused(&o, said, "bh_subprocess_workerbee: cls is "
-                              "required"), 0);
+  ASSERT_INT_EQ(spawn_refused(&o, "worker: cls is required"), 0);
   bh_value_free(map);
-  bh_logger_free(lg);
   return 0;
 }
 
@@ -595,12 +677,10 @@ TEST(spawn_options_out_of_range_are_refused) {
   "to 1073741824 (1 GiB)"
 
 /* A class's stack_size, whichever class it is: the queen's, her workers',
- * or those of a sub-queen among them; by bh_run and by
- * bh_subprocess_workerbee. */
+ * or those of a sub-queen among them; by bh_run and by a worker's
+ * check. */
 TEST(stack_size_out_of_range_is_refused) {
-  char said[256];
-  bh_logger *lg = bh_logger_new(BH_LOG_ERROR, log_line, said);
-  bh_spawn_opts so = {.cls = &huge_worker, .logger = lg};
+  bh__spawn_opts so = {.cls = &huge_worker};
   bh_run_opts o = base();
 
   o.queen_class = &small_queen;
@@ -613,26 +693,22 @@ TEST(stack_size_out_of_range_is_refused) {
   o.worker_class = &sub_queen;
   ASSERT_INT_EQ(refused(&o, "bh_run: stack_size 1073741825 of class 'HugeW' "
                         STACK_RANGE), 0);
-  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
-                              "stack_size 1073741825 of class 'HugeW' "
-                              STACK_RANGE), 0);
+  ASSERT_INT_EQ(spawn_refused(&so, "worker: stack_size 1073741825 of "
+                              "class 'HugeW' " STACK_RANGE), 0);
   so.cls = &sub_queen;
-  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
-                              "stack_size 1073741825 of class 'HugeW' "
-                              STACK_RANGE), 0);
-  bh_logger_free(lg);
+  ASSERT_INT_EQ(spawn_refused(&so, "worker: stack_size 1073741825 of "
+                              "class 'HugeW' " STACK_RANGE), 0);
   return 0;
 }
 
 /* http_ca_file must name a file that can be read: a path that is not
  * there (or a directory, or one we may not read) is refused, naming it,
- * by bh_run and by bh_subprocess_workerbee; a readable file is taken. */
+ * by bh_run and by a worker's check; a readable file is taken. */
 TEST(http_ca_file_must_be_a_readable_file) {
-  char path[] = "/tmp/bh_test_ca_XXXXXX", said[256], want[256];
+  char path[] = "/tmp/bh_test_ca_XXXXXX", want[256];
   bh_value *args = bh_value_pack(NULL, "[I]", (int64_t)7);
-  bh_logger *lg = bh_logger_new(BH_LOG_ERROR, log_line, said);
-  bh_spawn_opts so = {.cls = &worker, .logger = lg,
-                      .http_ca_file = "/nonexistent/ca.pem"};
+  bh__spawn_opts so = {.cls = &worker,
+                       .http_ca_file = "/nonexistent/ca.pem"};
   bh_run_opts o = base();
   int fd = mkstemp(path);
 
@@ -644,9 +720,9 @@ TEST(http_ca_file_must_be_a_readable_file) {
   o.http_ca_file = "/tmp";
   ASSERT_INT_EQ(refused(&o, "bh_run: http_ca_file '/tmp' is not a file (a "
                             "PEM CA bundle)"), 0);
-  ASSERT_INT_EQ(spawn_refused(&so, said, "bh_subprocess_workerbee: "
-                              "http_ca_file '/nonexistent/ca.pem' cannot be "
-                              "read: No such file or directory"), 0);
+  ASSERT_INT_EQ(spawn_refused(&so, "worker: http_ca_file "
+                              "'/nonexistent/ca.pem' cannot be read: No such "
+                              "file or directory"), 0);
   if (geteuid() != 0) { /* root reads anything */
     ASSERT_INT_EQ(chmod(path, 0), 0);
     o.http_ca_file = path;
@@ -661,17 +737,23 @@ TEST(http_ca_file_must_be_a_readable_file) {
   ASSERT_INT_EQ(echo_runs(&o), 0);
   unlink(path);
   bh_value_free(args);
-  bh_logger_free(lg);
   return 0;
 }
 
 /* An exec-started worker (here the exec_hive helper program) checks its
- * bootstrap frame as bh_subprocess_workerbee() checks its options: a
+ * bootstrap frame as bh_run() checks its options: a
  * parent other than beehive may send anything. It exits with status 2,
- * saying why, before it runs a thing. */
+ * saying why, before it runs a thing. With `init`, its class's init gets
+ * the [tag] it wants (else [] and the init fails); with `die`, the frame
+ * is followed by die. */
 static int
-boot_with(uint64_t max_frame, int max_conc, int *status, char *err,
-          size_t errlen) {
+boot_with(uint64_t max_frame, int max_conc, bool init, bool die,
+          int *status, char *err, size_t errlen) {
+  /* docs/PROTOCOL.md section 12's die, byte for byte. */
+  static const char die_frame[] = "\0\0\0\x0e\x81\xa8msg_type\xa3" "die";
+  bh_value *tag = bh_value_pack(NULL, "[I]", (int64_t)5);
+  bh_value *none = bh_value_pack(NULL, "[]");
+  char drain[256];
   int sv[2], ep[2];
   bh__buf b = {0};
   msgpack_packer pk;
@@ -684,6 +766,10 @@ boot_with(uint64_t max_frame, int max_conc, int *status, char *err,
   pid = fork();
   ASSERT(pid >= 0);
   if (pid == 0) {
+    /* The parent's ends stay behind: a worker holding its own channel's
+     * other end would never see it close. */
+    close(sv[0]);
+    close(ep[0]);
     dup2(sv[1], 3);
     dup2(ep[1], 2);
     setenv("BH_WORKER", "1", 1);
@@ -694,23 +780,32 @@ boot_with(uint64_t max_frame, int max_conc, int *status, char *err,
   close(ep[1]);
   bh__buf_append(&b, "\0\0\0\0", 4);
   msgpack_packer_init(&pk, &b, bh__buf_write);
-  ASSERT_INT_EQ(bh_pack(&pk, "{s:s s:s s:I s:[] s:{} s:{s:i s:i s:U s:n s:i "
+  ASSERT_INT_EQ(bh_pack(&pk, "{s:s s:s s:I s:o s:{} s:{s:i s:i s:U s:n s:i "
                         "s:i s:n}}", "msg_type", "bootstrap", "class",
                         "ExecWorker", "id", (int64_t)0, "init_args",
-                        "init_kwargs", "config", "max_concurrency", max_conc,
-                        "prefetch", 0, "max_frame", max_frame, "s3_profile",
+                        bh_value_object(init ? tag : none), "init_kwargs",
+                        "config", "max_concurrency", max_conc, "prefetch",
+                        0, "max_frame", max_frame, "s3_profile",
                         "http_max_host_connections", 0,
                         "http_max_connections", 0, "http_ca_file"), 0);
   body = b.len - 4;
   b.data[2] = (char)(body >> 8);
   b.data[3] = (char)body;
+  if (die)
+    bh__buf_append(&b, die_frame, sizeof(die_frame) - 1);
   ASSERT_INT_EQ(write(sv[0], b.data, b.len), (ssize_t)b.len);
   bh__buf_free(&b);
-  /* A worker that took the frame waits for tasks: our end closing makes
-   * it an orphan (status 3). One that refused it has exited already. */
+  bh_value_free(tag);
+  bh_value_free(none);
+  /* After die the worker says dead and ends: read to its end of stream.
+   * Otherwise, a worker that took the frame waits for tasks: our end
+   * closing makes it an orphan (status 3). One that refused it has
+   * exited already. */
+  while (die && read(sv[0], drain, sizeof(drain)) > 0)
+    ;
+  close(sv[0]);
   n = read(ep[0], err, errlen - 1);
   err[n > 0 ? n : 0] = '\0';
-  close(sv[0]);
   close(ep[0]);
   ASSERT_INT_EQ(waitpid(pid, status, 0), pid);
   return 0;
@@ -720,12 +815,13 @@ TEST(exec_worker_refuses_a_bootstrap_out_of_range) {
   char err[512];
   int st;
 
-  ASSERT_INT_EQ(boot_with(8, 4, &st, err, sizeof(err)), 0);
+  ASSERT_INT_EQ(boot_with(8, 4, true, false, &st, err, sizeof(err)), 0);
   ASSERT(WIFEXITED(st));
   ASSERT_INT_EQ(WEXITSTATUS(st), 2);
   ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: config: max_frame 8 is "
                      "out of range 4096..4294967295\n");
-  ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, -7, &st, err, sizeof(err)), 0);
+  ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, -7, true, false, &st, err,
+                          sizeof(err)), 0);
   ASSERT(WIFEXITED(st));
   ASSERT_INT_EQ(WEXITSTATUS(st), 2);
   ASSERT_STR_EQ(err, "beehive worker: bad bootstrap: config: "
@@ -733,17 +829,42 @@ TEST(exec_worker_refuses_a_bootstrap_out_of_range) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY(every_option_out_of_range_is_refused),
+/* bh_worker_main's exit statuses (beehive.h): 0 after dead, 1 when the
+ * class's init failed, 3 when the parent's channel ended. */
+TEST(exec_worker_exit_statuses) {
+  char err[512];
+  int st;
+
+  ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, 4, true, true, &st, err,
+                          sizeof(err)), 0);
+  ASSERT(WIFEXITED(st));
+  ASSERT_INT_EQ(WEXITSTATUS(st), 0);
+  ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, 4, false, false, &st, err,
+                          sizeof(err)), 0);
+  ASSERT(WIFEXITED(st));
+  ASSERT_INT_EQ(WEXITSTATUS(st), 1);
+  ASSERT_INT_EQ(boot_with(BH_MAX_FRAME_MIN, 4, true, false, &st, err,
+                          sizeof(err)), 0);
+  ASSERT(WIFEXITED(st));
+  ASSERT_INT_EQ(WEXITSTATUS(st), 3);
+  return 0;
+}
+
+TEST_MAIN_WORKER(worker, TEST_ENTRY(every_option_out_of_range_is_refused),
           TEST_ENTRY(contradicting_counts_are_refused),
           TEST_ENTRY(missing_and_misshapen_values_are_refused),
           TEST_ENTRY(task_name_too_long_for_the_frame_is_refused),
           TEST_ENTRY(max_frame_8_is_refused_at_once),
           TEST_ENTRY(max_frame_55_is_refused_at_once),
           TEST_ENTRY(values_at_the_edges_work),
+          TEST_ENTRY(every_none_is_taken),
+          TEST_ENTRY(none_travels_in_the_bootstrap_ranges),
+          TEST_ENTRY(queen_init_failure_is_einval),
           TEST_ENTRY(stack_sizes_at_the_edges_work),
           TEST_ENTRY(longest_times_work),
           TEST_ENTRY(max_frame_floor_carries_every_message),
           TEST_ENTRY(spawn_options_out_of_range_are_refused),
           TEST_ENTRY(stack_size_out_of_range_is_refused),
           TEST_ENTRY(http_ca_file_must_be_a_readable_file),
-          TEST_ENTRY(exec_worker_refuses_a_bootstrap_out_of_range))
+          TEST_ENTRY(exec_worker_refuses_a_bootstrap_out_of_range),
+          TEST_ENTRY(exec_worker_exit_statuses))

@@ -238,6 +238,56 @@ TEST(deleg_pickup_timeout) {
   return hive_close(&h);
 }
 
+/* pickup_timeout_ms -1 (BH_NONE): never. The offer arms no pickup timer
+ * (with 200 ms above, it is armed at once), and a late accepter still
+ * gets the task. */
+static int
+fk_accepts_late(peer *p, void *arg) {
+  slow *s = arg;
+
+  if (expect(p, BH__MSG_NEW_TASK, 0) != 0 || wait_fd_byte(s->go[0]) != 0 ||
+      send_simple(p, BH__MSG_TASK_ACCEPTED, 0) != 0 ||
+      expect_info(p, 0, "job") != 0 || send_done_value(p, 0, "s", "late") != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+root_never(bh_task *t, void *arg) {
+  slow *s = arg;
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+
+  ASSERT_INT_EQ(bh_group_delegate(g, &f, NULL, "job", NULL), 0);
+  /* Offered at once: the only child has room. */
+  ASSERT(!uv_is_active((uv_handle_t *)&t->bee->pickup_timer));
+  ASSERT(signal_fd(s->go[1]) == 0);
+  ASSERT_INT_EQ(bh_future_wait(f, -1), 0);
+  ASSERT_INT_EQ(bh_result_status(bh_future_result(f)), BH_SUCCEEDED);
+  ASSERT(same(bh_result_value(bh_future_result(f)), "s", "late"));
+  bh_future_free(f);
+  bh_group_free(g);
+  return 0;
+}
+
+TEST(deleg_pickup_never) {
+  slow s;
+  fake f;
+  int keep[1];
+  hive h;
+
+  ASSERT(pipe(s.go) == 0);
+  keep[0] = s.go[0];
+  ASSERT_INT_EQ(fake_fork(&f, fk_accepts_late, &s, keep, 1), 0);
+  close(s.go[0]);
+  ASSERT_INT_EQ(hive_open(&h, BH_NONE), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &f, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_never, &s), 0);
+  ASSERT(fake_exited(&f, 0));
+  close(s.go[1]);
+  return hive_close(&h);
+}
+
 /* ------------------------------------------------------------------------
  * 5, 6. The child answers raised or cancelled. Child 0 denies, so the
  * work goes to child 1 and the ids in the result are not zero by luck. */
@@ -930,7 +980,7 @@ TEST_MAIN(TEST_ENTRY(deleg_succeeded),
           TEST_ENTRY(deleg_first_accepter_wins),
           TEST_ENTRY(deleg_all_denied),
           TEST_ENTRY(deleg_no_children),
-          TEST_ENTRY(deleg_pickup_timeout),
+          TEST_ENTRY(deleg_pickup_timeout), TEST_ENTRY(deleg_pickup_never),
           TEST_ENTRY(deleg_child_raised),
           TEST_ENTRY(deleg_child_cancelled),
           TEST_ENTRY(deleg_child_exits),

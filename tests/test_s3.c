@@ -209,9 +209,35 @@ pid(bh_task *t) {
   return bh_return(t, "I", (int64_t)getpid());
 }
 
+/* Calls that cannot be, in a bee without an S3 client: every call's
+ * code, NULL t or out first, then each operation on a good address
+ * (the message of the last), then a bad address. */
+static int
+no_client(bh_task *t) {
+  bh_http_resp *r = NULL;
+  bh_s3_listing *l = NULL;
+  char last[256];
+  int c[9];
+
+  c[0] = bh_s3_get(NULL, "s3://b/k", -1, -1, &r);
+  c[1] = bh_s3_get(t, "s3://b/k", -1, -1, NULL);
+  c[2] = bh_s3_list(t, "s3://b/", NULL, 0, NULL);
+  c[3] = bh_s3_get(t, "s3://b/k", -1, -1, &r);
+  c[4] = bh_s3_head(t, "s3://b/k", &r);
+  c[5] = bh_s3_put(t, "s3://b/k", "x", 1, NULL);
+  c[6] = bh_s3_list(t, "s3://b/", NULL, 0, &l);
+  c[7] = bh_s3_delete(t, "s3://b/k");
+  snprintf(last, sizeof(last), "%s", bh_task_errmsg(t));
+  c[8] = bh_s3_delete(t, "http://b/k");
+  return bh_return(t, "[[i i i i i i i i i] s s b]", c[0], c[1], c[2], c[3],
+                   c[4], c[5], c[6], c[7], c[8], last, bh_task_errmsg(t),
+                   r == NULL && l == NULL);
+}
+
 static const bh_task_def wtasks[] = {
     {"put", put},   {"get", get},     {"head", head}, {"del", del},
-    {"list", list}, {"get_n", get_n}, {"pid", pid},   {NULL, NULL}};
+    {"list", list}, {"get_n", get_n}, {"pid", pid},
+    {"no_client", no_client}, {NULL, NULL}};
 static const bh_class worker = {.name = "W", .tasks = wtasks};
 
 /* ---- the queen: a script of delegations -------------------------------- */
@@ -683,7 +709,36 @@ TEST(https_endpoint_is_trusted_with_the_ca_file) {
   return 0;
 }
 
-TEST_MAIN(TEST_ENTRY_T(every_operation, 60),
+/* Without an S3 client (s3_profile NULL), or with an address that is not
+ * s3://, every call is BH_EINVAL and says why; no server needed. */
+TEST(calls_that_cannot_be_are_einval) {
+  bh_run_opts o = {.queen_class = &queen, .worker_class = &worker,
+                   .task_name = "script", .workers = 1};
+  const msgpack_object *codes;
+  char last[256], bad[256];
+  bh_result *r;
+  int cleared;
+  uint32_t i;
+
+  o.task_args = bh_value_pack(NULL, "[[[s[]]]]", "no_client");
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  bh_value_free((bh_value *)o.task_args);
+  ASSERT_INT_EQ(bh_unpack(fixture_step(r, 0), NULL, 0, "[o s s b]", &codes,
+                          last, sizeof(last), bad, sizeof(bad), &cleared),
+                0);
+  for (i = 0; i < codes->via.array.size; i++)
+    ASSERT_INT_EQ(codes->via.array.ptr[i].via.i64, BH_EINVAL);
+  ASSERT_INT_EQ(codes->via.array.size, 9);
+  ASSERT_STR_EQ(last, "s3://b/k: this bee has no S3 client "
+                      "(bh_run_opts.s3_profile is NULL)");
+  ASSERT_STR_EQ(bad, "not an s3:// address: http://b/k");
+  ASSERT(cleared);
+  bh_result_free(r);
+  return 0;
+}
+
+TEST_MAIN(TEST_ENTRY(calls_that_cannot_be_are_einval),
+          TEST_ENTRY_T(every_operation, 60),
           TEST_ENTRY_T(s3_errors_name_code_bucket_and_key, 60),
           TEST_ENTRY_T(wrong_secret_and_unknown_key_are_refused, 60),
           TEST_ENTRY_T(session_token_from_the_profile, 60),

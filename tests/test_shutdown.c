@@ -323,28 +323,51 @@ keep_line(void *ud, bh_log_level level, int indent, const char *line) {
     l->len = sizeof(l->text) - 1;
 }
 
-/* A worker that never ends after die is killed after the shutdown grace,
- * and mourned with that cause; bh_run returns the queen's answer. */
-TEST(shutdown_grace_kills_a_worker_that_will_not_die) {
-  lines l = {.len = 0};
+/* A hive whose worker never ends after die, with that shutdown grace:
+ * bh_run returns the queen's answer; *took and l get how long it took and
+ * what was logged (the cause the worker is mourned with). */
+static int
+stuck_worker_case(int64_t grace, int64_t *took, lines *l) {
   bh_run_opts o = {.queen_class = &queen, .worker_class = &stuck_worker,
                    .task_name = "once", .workers = 1, .max_workers = 1,
-                   .shutdown_grace_ms = 300};
+                   .shutdown_grace_ms = grace};
   char value[16];
   bh_result *r;
-  int64_t t0 = now_ms(), took;
+  int64_t t0 = now_ms();
 
-  o.logger = bh_logger_new(BH_LOG_WARNING, keep_line, &l);
+  o.logger = bh_logger_new(BH_LOG_WARNING, keep_line, l);
   ASSERT_INT_EQ(bh_run(&o, &r), 0);
-  took = now_ms() - t0;
+  *took = now_ms() - t0;
   bh_logger_free(o.logger);
   ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "s", value, sizeof(value)), 0);
   ASSERT_STR_EQ(value, "done");
   bh_result_free(r);
-  fprintf(stderr, "took %lld ms; logged:\n%s", (long long)took, l.text);
+  fprintf(stderr, "took %lld ms; logged:\n%s", (long long)*took, l->text);
+  return 0;
+}
+
+/* It is killed after the shutdown grace, and mourned with that cause. */
+TEST(shutdown_grace_kills_a_worker_that_will_not_die) {
+  lines l = {.len = 0};
+  int64_t took;
+
+  ASSERT_INT_EQ(stuck_worker_case(300, &took, &l), 0);
   ASSERT(took >= 300);
   ASSERT(strstr(l.text, "it did not end within 300 ms of being told to "
                         "die") != NULL);
+  return 0;
+}
+
+/* shutdown_grace_ms -1 (BH_NONE): no grace. It is killed as soon as it is
+ * told to die, not after the default 5 s, and mourned with that cause. */
+TEST(shutdown_grace_none_kills_at_once) {
+  lines l = {.len = 0};
+  int64_t took;
+
+  ASSERT_INT_EQ(stuck_worker_case(BH_NONE, &took, &l), 0);
+  ASSERT(strstr(l.text, "it was killed at once when told to die "
+                        "(shutdown_grace_ms -1: no grace)") != NULL);
+  ASSERT(took < 5000);
   return 0;
 }
 
@@ -358,5 +381,6 @@ TEST_MAIN(TEST_ENTRY_T(ctrl_c_to_the_group_fork, 30),
           TEST_ENTRY_T(ctrl_c_to_a_spinning_sub_hive, 30),
           TEST_ENTRY_T(sigint_to_the_queen_is_not_swallowed, 30),
           TEST_ENTRY_T(sigterm_to_the_queen_stuck_workers, 30),
+          TEST_ENTRY_T(shutdown_grace_none_kills_at_once, 30),
           TEST_ENTRY_T(dropped_group_kills_a_stuck_worker, 20),
           TEST_ENTRY_T(shutdown_grace_kills_a_worker_that_will_not_die, 20))

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "alloc_util.h"
 #include "runner.h"
 #include "io/sigv4.h"
 
@@ -721,29 +722,13 @@ TEST(refuses_bad_credentials_and_times) {
  * 6. Failed allocations: each one in turn fails the call with BH_ENOMEM
  * and leaks nothing; past the last, the result is the usual one. */
 
-static struct {
-  int calls, fail_at;
-} fa;
-
-static void *
-f_malloc(size_t n) {
-  return ++fa.calls == fa.fail_at ? NULL : malloc(n);
-}
-
-static void *
-f_realloc(void *p, size_t n) {
-  return ++fa.calls == fa.fail_at ? NULL : realloc(p, n);
-}
-
-static const bh_allocator failing = {f_malloc, f_realloc, free};
-
 TEST(fails_cleanly_without_memory) {
   bh__kv q = {"prefix", "a b"}, h = {"Range", "bytes=0-9"};
   bh__sigv4_req r = example_req("/dir/key with space");
   bh__sigv4_key kept = {0};
   bh__sigv4_out want, o;
   size_t live0 = bh__alloc_live(), live1;
-  int err = BH_ENOMEM;
+  int err = BH_ENOMEM, fail_at;
 
   r.query = &q;
   r.n_query = 1;
@@ -752,16 +737,15 @@ TEST(fails_cleanly_without_memory) {
   r.session_token = "token";
   ASSERT_INT_EQ(bh__sigv4_sign(&r, NULL, &want), 0);
   live1 = bh__alloc_live();
-  for (fa.fail_at = 1; err == BH_ENOMEM; fa.fail_at++) {
-    fa.calls = 0;
-    bh_set_allocator(&failing);
-    err = bh__sigv4_sign(&r, fa.fail_at % 2 ? &kept : NULL, &o);
-    bh_set_allocator(NULL);
+  for (fail_at = 1; err == BH_ENOMEM; fail_at++) {
+    fail_alloc_at(fail_at);
+    err = bh__sigv4_sign(&r, fail_at % 2 ? &kept : NULL, &o);
+    fail_alloc_off();
     ASSERT(err == 0 || err == BH_ENOMEM);
     if (err != 0)
       ASSERT_INT_EQ(bh__alloc_live(), live1);
   }
-  ASSERT(fa.fail_at > 4); /* several allocations did fail */
+  ASSERT(fail_at > 4); /* several allocations did fail */
   ASSERT_STR_EQ(o.authorization, want.authorization);
   ASSERT_STR_EQ(o.target, want.target);
   bh__sigv4_out_free(&o);

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "base/base.h"
+#include "alloc_util.h"
 #include "json_check.h"
 #include "runner.h"
 #include "text_util.h"
@@ -199,6 +200,39 @@ TEST(writers_report_errors) {
 }
 
 /* ---- SVG -------------------------------------------------------------- */
+
+/* Each allocation a writer makes fails in turn: BH_ENOMEM, nothing
+ * leaked; past the last one the file is written. */
+static int
+fails_cleanly(int (*write)(const bh_trace *, const char *),
+              const bh_trace *tr, const char *path) {
+  size_t live = bh__alloc_live();
+  int err = BH_ENOMEM, fail_at;
+
+  for (fail_at = 1; err == BH_ENOMEM; fail_at++) {
+    fail_alloc_at(fail_at);
+    err = write(tr, path);
+    fail_alloc_off();
+    ASSERT(err == 0 || err == BH_ENOMEM);
+    ASSERT_INT_EQ(bh__alloc_live(), live);
+  }
+  ASSERT(fail_at > 2); /* at least one allocation failed the call */
+  return 0;
+}
+
+TEST(writers_without_memory_are_enomem) {
+  char path[] = "/tmp/bh_test_trace_XXXXXX";
+  bh_trace *tr = small_trace();
+  int fd = mkstemp(path);
+
+  ASSERT(fd >= 0);
+  close(fd);
+  ASSERT_INT_EQ(fails_cleanly(bh_trace_write_json, tr, path), 0);
+  ASSERT_INT_EQ(fails_cleanly(bh_trace_write_svg, tr, path), 0);
+  unlink(path);
+  bh_trace_free(tr);
+  return 0;
+}
 
 TEST(svg_is_well_formed_with_a_label_per_lane) {
   size_t live0 = bh__alloc_live(), len;
@@ -541,14 +575,54 @@ TEST(progress_stats_carry_elapsed_rate_and_eta) {
   return 0;
 }
 
+/* progress_interval_ms -1 (BH_NONE): no calls while the task runs, the
+ * final one only; with an interval, calls while it runs. */
+static int calls[2]; /* [0]: while the task runs, [1]: final */
+
+static void
+on_call(void *udata, const bh_stats *s, int final) {
+  (void)udata;
+  (void)s;
+  calls[final ? 1 : 0]++;
+}
+
+static int
+q_nap(bh_task *t) {
+  return bh_sleep(t, 300);
+}
+
+static const bh_task_def nap_tasks[] = {{"nap", q_nap}, {NULL, NULL}};
+static const bh_class nap_class = {.name = "Q", .tasks = nap_tasks,
+                                   .worker_class = &pw_class};
+
+TEST(progress_interval_none_calls_once_at_the_end) {
+  bh_run_opts o = {.queen_class = &nap_class, .task_name = "nap",
+                   .progress = on_call, .progress_interval_ms = 20};
+  bh_result *r = NULL;
+
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  bh_result_free(r);
+  ASSERT(calls[0] > 0);
+  ASSERT_INT_EQ(calls[1], 1);
+  calls[0] = calls[1] = 0;
+  o.progress_interval_ms = BH_NONE;
+  ASSERT_INT_EQ(bh_run(&o, &r), 0);
+  bh_result_free(r);
+  ASSERT_INT_EQ(calls[0], 0);
+  ASSERT_INT_EQ(calls[1], 1);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(json_parses_one_event_per_answered_span),
           TEST_ENTRY(json_of_an_empty_trace_parses),
           TEST_ENTRY(json_checker_rejects_bad_json),
           TEST_ENTRY(writers_report_errors),
+          TEST_ENTRY(writers_without_memory_are_enomem),
           TEST_ENTRY(svg_is_well_formed_with_a_label_per_lane),
           TEST_ENTRY(xml_checker_rejects_bad_markup),
           TEST_ENTRY_T(svg_of_100k_spans_stays_small, 10),
           TEST_ENTRY_T(a_hive_records_one_span_per_task, 10),
           TEST_ENTRY(progress_line_text), TEST_ENTRY(progress_line_truncates),
           TEST_ENTRY(progress_line_from_stats),
-          TEST_ENTRY_T(progress_stats_carry_elapsed_rate_and_eta, 20))
+          TEST_ENTRY_T(progress_stats_carry_elapsed_rate_and_eta, 20),
+          TEST_ENTRY_T(progress_interval_none_calls_once_at_the_end, 20))

@@ -314,14 +314,14 @@ check_opts(bh_task *t, const char *name, const bh_map_opts *o) {
                   name == NULL ? "NULL" : "empty");
   if (o == NULL)
     return 0;
-  if (o->chunk < 0 || o->chunk > BH_MAP_CHUNK_MAX)
+  if (o->chunk < -1 || o->chunk > BH_MAP_CHUNK_MAX)
     return refuse(t, BH_EINVAL, "bh_map_new: chunk %d is out of range: it "
-                  "must be 0 (default 1) or 1 to %d", o->chunk,
+                  "must be -1 or 0 (default 1) or 1 to %d", o->chunk,
                   BH_MAP_CHUNK_MAX);
-  if (o->window < 0)
+  if (o->window < -1)
     return refuse(t, BH_EINVAL, "bh_map_new: window %d is out of range: it "
-                  "must be 0 (default: 4096 items' worth) or at least 1",
-                  o->window);
+                  "must be -1 (no limit), 0 (default: 4096 items' worth) or "
+                  "at least 1", o->window);
   if (o->order != BH_MAP_ORDERED && o->order != BH_MAP_AS_COMPLETED)
     return refuse(t, BH_EINVAL, "bh_map_new: order %d is out of range: it "
                   "must be BH_MAP_ORDERED (0) or BH_MAP_AS_COMPLETED (1)",
@@ -339,6 +339,10 @@ pack_items(bh_task *t, bh_value **out, const char *fmt, va_list ap) {
   if (bh__check_format(fmt, false, why, sizeof(why), &count) != 0)
     return refuse(t, BH_EFORMAT, "bh_map_new: the items' %s", why);
   *out = bh_value_vpack(&rc, fmt, ap);
+  if (*out == NULL && (rc == BH_EMSGSIZE || rc == BH_EFORMAT)) {
+    bh__pack_why(fmt, rc, why, sizeof(why)); /* "format \"...\": ..." */
+    return refuse(t, rc, "bh_map_new: the items' %s", why);
+  }
   if (*out == NULL)
     return refuse(t, rc != 0 ? rc : BH_ENOMEM, "bh_map_new: the items: %s",
                   bh_strerror(rc != 0 ? rc : BH_ENOMEM));
@@ -359,8 +363,10 @@ setup(bh_map *m, const bh_map_opts *o) {
   m->n = bh_value_object(m->items)->via.array.size;
   m->k = chunk > 0 ? (size_t)chunk : 1;
   m->n_chunks = (m->n + m->k - 1) / m->k;
-  m->window = window > 0 ? (size_t)window
-                         : (DEFAULT_WINDOW_ITEMS + m->k - 1) / m->k;
+  /* window -1: no limit, every chunk at once; chunk -1: none, as 0. */
+  m->window = window > 0    ? (size_t)window
+              : window < 0 ? SIZE_MAX
+                           : (DEFAULT_WINDOW_ITEMS + m->k - 1) / m->k;
   if (m->window < 2 && window == 0)
     m->window = 2;
   m->ordered = o == NULL || o->order == BH_MAP_ORDERED;

@@ -1,6 +1,6 @@
 /* child.c - a bee's children: their channels, their processes (watched
- * through a pidfd, so a death is known the moment it happens), and
- * mourning them with the cause of their end.
+ * apart from the channel, procwatch.h, so a death is known the moment it
+ * happens), and mourning them with the cause of their end.
  *
  * A worker process's end is its death. Its channel need not end with it:
  * a task may have forked a process that inherited the socket and lives on.
@@ -18,14 +18,14 @@
 #include "hive/child.h"
 #include "proc/lastword.h"
 #include "proc/oom.h"
-#include "runtime/sig.h"
+#include "runtime/procwatch.h"
+#include "transport/send.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,8 +110,6 @@ kid_after(const bh__kids *k, int64_t id) {
   return i < k->n ? k->all[i] : NULL;
 }
 
-static void pidwatch_stop(bh__child *c);
-
 /* Frees the record of a mourned child: nothing names it by pointer any
  * more (delegations know it by id), and its owner kept its numbers when
  * it was told the child is gone. */
@@ -123,7 +121,7 @@ bury(bh__child *c) {
   BH_ASSERT(i < k->n && k->all[i] == c);
   memmove(&k->all[i], &k->all[i + 1], (k->n - i - 1) * sizeof(*k->all));
   k->n--;
-  pidwatch_stop(c);
+  bh__proc_free(c->proc); /* reaped by now (child_ended) */
   bh__chan_close(c->chan);
   bh__oom_free(c->oom);
   bh__lastword_free(c->last_words);
@@ -169,8 +167,8 @@ void
 bh__child_kill(bh__child *c, const char *cause) {
   if (c->cause == NULL && cause != NULL)
     c->cause = bh__strdup(cause);
-  if (c->pid != 0 && !c->exited)
-    kill(c->pid, SIGKILL);
+  if (c->proc != NULL)
+    bh__proc_kill(c->proc);
   close_chan(c);
   if (c->pid == 0)
     mourn(c);
@@ -193,8 +191,7 @@ bh__child_die(bh__child *c) {
   if (c->told_die || c->chan == NULL)
     return;
   c->told_die = true;
-  if (bh__wire_put_die(bh__chan_out(c->chan), c->kids->max_frame) == 0)
-    bh__chan_kick(c->chan);
+  bh__send_die(c->chan);
 }
 
 /* The child's last wish. A killed one (its init failed, its life broke)
@@ -243,45 +240,6 @@ child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   }
 }
 
-/* True if the process has ended, reaped or not (it is then a zombie, and
- * its pid cannot be another's yet). Someone else may have reaped it. */
-static bool
-ended(const bh__child *c) {
-  siginfo_t si = {0};
-  int r;
-
-  do
-    r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-  while (r < 0 && errno == EINTR);
-  return (r == 0 && si.si_pid == c->pid) || (r < 0 && errno == ECHILD);
-}
-
-/* True if the process has ended or is ending: the kernel closes a dying
- * process's descriptors before its pidfd says it has ended, so its channel
- * may end first. PF_EXITING is in the flags of /proc/<pid>/stat (the ninth
- * field, counted after the command name's closing parenthesis). */
-static bool
-exiting(const bh__child *c) {
-  char path[64], buf[512], *p = NULL;
-  unsigned flags = 0;
-  size_t n = 0;
-  FILE *f;
-
-  if (ended(c))
-    return true;
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)c->pid);
-  f = fopen(path, "r");
-  if (f != NULL) {
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-  }
-  buf[n] = '\0';
-  p = strrchr(buf, ')');
-  return p != NULL &&
-         sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) == 1 &&
-         (flags & 0x4) != 0; /* PF_EXITING */
-}
-
 /* The channel ended or failed. Hostile input kills the child. An end of
  * stream without a dead message, while the process lives on, leaves a
  * worker nobody can talk to: it is killed, and its cause will say that the
@@ -300,7 +258,9 @@ child_err(bh__chan *ch, int err, const char *why, void *udata) {
     bh__free(cause);
     return;
   }
-  if (c->pid == 0 || c->got_dead || c->exited || exiting(c)) {
+  /* (A process whose watch could not start was killed and reaped.) */
+  if (c->pid == 0 || c->got_dead || c->exited || c->proc == NULL ||
+      bh__proc_exiting(c->proc)) {
     close_chan(c);
     if (c->pid == 0)
       mourn(c);
@@ -310,46 +270,6 @@ child_err(bh__chan *ch, int err, const char *why, void *udata) {
   bh__child_kill(c, NULL);
 }
 
-typedef struct pidwatch {
-  uv_poll_t poll;
-  int fd;
-  bh__child *c; /* NULL once the child record is gone */
-} pidwatch;
-
-static void
-pidwatch_closed(uv_handle_t *h) {
-  pidwatch *w = h->data;
-
-  close(w->fd);
-  bh__free(w);
-}
-
-static void
-pidwatch_stop(bh__child *c) {
-  pidwatch *w = (pidwatch *)c->pidpoll;
-
-  if (w == NULL)
-    return;
-  c->pidpoll = NULL;
-  w->c = NULL;
-  uv_close((uv_handle_t *)&w->poll, pidwatch_closed);
-}
-
-/* Reaps the child if it has exited; true if it has. */
-static bool
-reap(bh__child *c) {
-  pid_t r;
-
-  if (c->exited)
-    return true;
-  do
-    r = waitpid(c->pid, &c->wstatus, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r == c->pid || (r < 0 && errno == ECHILD))
-    c->exited = true;
-  return c->exited;
-}
-
 /* The child's process has ended: that is its death. What it wrote before
  * its end is in the socket already: read it first, so that its last
  * task_done and its dead message count (the process is still a zombie
@@ -357,122 +277,17 @@ reap(bh__child *c) {
  * reap it and close the channel, which its own descendants may still hold
  * open (see the top of the file), and mourn. */
 static void
-child_ended(bh__child *c) {
+child_ended(bh__proc *p, void *udata) {
+  bh__child *c = udata;
+
   if (c->chan != NULL)
     bh__chan_drain(c->chan);
-  if (!reap(c))
+  if (!bh__proc_reap(p))
     return;
-  pidwatch_stop(c);
+  c->exited = true;
+  c->wstatus = bh__proc_status(p);
   close_chan(c);
   mourn(c);
-}
-
-static void
-pidwatch_cb(uv_poll_t *p, int status, int events) {
-  pidwatch *w = p->data;
-  bh__child *c = w->c;
-
-  (void)status;
-  (void)events;
-  if (c != NULL && ended(c))
-    child_ended(c);
-}
-
-/* Where pidfds are missing (old kernels, valgrind), SIGCHLD tells the bee
- * that some child ended, and every living child is checked. */
-static void
-sigchld_cb(uv_signal_t *h, int signum) {
-  bh__kids *k = h->data;
-  bool waiting = false;
-  int64_t id = INT64_MIN;
-  bh__child *c;
-  size_t i;
-
-  (void)signum;
-  while ((c = kid_after(k, id)) != NULL) {
-    id = c->id;
-    if (c->alive && c->pid != 0 && !c->exited && ended(c))
-      child_ended(c);
-  }
-  for (i = 0; i < k->n; i++)
-    waiting |= k->all[i]->pid != 0 && !k->all[i]->exited;
-  /* Like a pidfd's poll, the watch keeps the loop running while a child
-   * process has not been reaped, and only then. */
-  if (k->sigchld == NULL)
-    return;
-  if (waiting)
-    uv_ref((uv_handle_t *)k->sigchld);
-  else
-    uv_unref((uv_handle_t *)k->sigchld);
-}
-
-static int
-sigchld_start(bh__child *c) {
-  bh__kids *k = c->kids;
-  int err = 0;
-
-  if (k->sigchld == NULL) {
-    k->sigchld = bh__calloc(1, sizeof(*k->sigchld));
-    if (k->sigchld == NULL)
-      return BH_ENOMEM;
-    uv_signal_init(k->loop, k->sigchld);
-    k->sigchld->data = k;
-    err = bh__sig_start(k->sigchld, sigchld_cb, SIGCHLD);
-    /* A child may have ended before the handler was in place. */
-    if (err == 0)
-      sigchld_cb(k->sigchld, SIGCHLD);
-  }
-  if (err == 0) /* c (not in k->all yet) waits to be reaped */
-    uv_ref((uv_handle_t *)k->sigchld);
-  return err;
-}
-
-static void
-handle_free_cb(uv_handle_t *h) {
-  bh__free(h);
-}
-
-/* BH_NO_PIDFD=1 makes the bee watch its children by SIGCHLD, as where
- * pidfds are missing (the tests run the protocol and fault suites so). */
-static bool
-no_pidfd(void) {
-  static int no = -1;
-
-  if (no < 0) {
-    const char *e = getenv("BH_NO_PIDFD");
-
-    no = e != NULL && e[0] == '1';
-  }
-  return no;
-}
-
-static int
-pidwatch_start(bh__child *c) {
-  pidwatch *w = bh__calloc(1, sizeof(*w));
-  int err;
-
-  if (w == NULL)
-    return BH_ENOMEM;
-  w->fd = no_pidfd() ? (errno = ENOSYS, -1) : pidfd_open(c->pid, 0);
-  if (w->fd < 0) {
-    err = -errno;
-    bh__free(w);
-    /* ENOSYS: before Linux 5.3, or valgrind; EPERM: a seccomp filter
-     * (some container runtimes) that does not know the call. */
-    return err == -ENOSYS || err == -EPERM ? sigchld_start(c) : err;
-  }
-  w->c = c;
-  w->poll.data = w;
-  err = uv_poll_init(c->kids->loop, &w->poll, w->fd);
-  if (err == 0)
-    err = uv_poll_start(&w->poll, UV_READABLE, pidwatch_cb);
-  if (err != 0) {
-    close(w->fd);
-    bh__free(w);
-    return err;
-  }
-  c->pidpoll = (uv_poll_t *)w;
-  return 0;
 }
 
 static int
@@ -524,7 +339,8 @@ bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
   /* Watched even without a channel: the kill below ends it, and only the
    * end of its process lets it be mourned. */
   if (pid != 0) {
-    int werr = pidwatch_start(c);
+    int werr = bh__proc_watch(&c->proc, &k->procs, k->loop, pid,
+                              child_ended, c);
 
     err = err != 0 ? err : werr;
   }
@@ -549,12 +365,7 @@ bh__children_free(bh__kids *k) {
   for (i = 0; i < k->n; i++) {
     bh__child *c = k->all[i];
 
-    if (c->pid != 0 && !c->exited) {
-      kill(c->pid, SIGKILL);
-      while (waitpid(c->pid, &c->wstatus, 0) < 0 && errno == EINTR)
-        ;
-    }
-    pidwatch_stop(c);
+    bh__proc_free(c->proc); /* kills and reaps it if it still runs */
     bh__oom_free(c->oom);
     bh__lastword_free(c->last_words);
     bh__chan_close(c->chan);
@@ -562,11 +373,8 @@ bh__children_free(bh__kids *k) {
     bh__free(c->cause);
     bh__free(c);
   }
-  if (k->sigchld != NULL) {
-    bh__sig_stop(k->sigchld);
-    uv_close((uv_handle_t *)k->sigchld, handle_free_cb);
-  }
-  k->sigchld = NULL;
+  bh__procs_free(k->procs);
+  k->procs = NULL;
   bh__free(k->all);
   k->all = NULL;
   k->n = k->cap = 0;

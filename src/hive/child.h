@@ -38,8 +38,7 @@ struct bh__child {
   int64_t id;            /* the bee's count of children so far: never reused */
   bh__chan *chan;        /* NULL once closed */
   pid_t pid;             /* 0 for the in-process queen */
-  int pidfd;
-  uv_poll_t *pidpoll;
+  struct bh__proc *proc; /* its process's watch (procwatch.h), or NULL */
   int max_conc;          /* its max_concurrency; -1 no limit */
   int prefetch;          /* ...and what it accepts beyond, queued (cap.h) */
   size_t inflight;       /* offers unanswered + tasks started on it */
@@ -67,7 +66,7 @@ struct bh__kids {
   int64_t owner_id;      /* the bee's id, for the log */
   bh__child **all;       /* the living, by ascending id */
   size_t n, cap, n_alive;
-  uv_signal_t *sigchld;  /* only where pidfds are missing */
+  struct bh__procs *procs; /* the watches of its children's processes */
   bh__kid_report report;
   void *owner;           /* the owner's, for report */
 };

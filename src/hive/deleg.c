@@ -36,6 +36,7 @@
 #include "hive/deleg_rec.h"
 #include "hive/pop.h"
 #include "hive/result.h"
+#include "transport/send.h"
 #include "value/blob.h"
 
 #include <string.h>
@@ -82,10 +83,8 @@ has_room(const bh__child *c) {
 
 void
 bh__d_send(bh__child *c, bh__msg_type type, int64_t tid) {
-  if (c != NULL && c->chan != NULL &&
-      bh__wire_put_simple(bh__chan_out(c->chan), c->kids->max_frame, type,
-                          tid) == 0)
-    bh__chan_kick(c->chan);
+  if (c != NULL && c->chan != NULL)
+    bh__send_simple(c->chan, type, tid);
 }
 
 static cand *
@@ -104,15 +103,12 @@ find_cand(bh__deleg *d, int64_t child) {
 static int
 put_call(bh__deleg *d, bh__child *c, bh__wire_put_info_fn put) {
   const msgpack_object *call = bh_value_object(d->call);
-  bh__blobq *q = bh__chan_blobs(c->chan);
-  int rc;
 
-  q->hold = d->call;
-  rc = put(bh__chan_out(c->chan), q, c->kids->max_frame, d->tid, d->name,
-           &call->via.array.ptr[0],
-           call->via.array.size > 1 ? &call->via.array.ptr[1] : NULL);
-  q->hold = NULL;
-  return rc;
+  return bh__send_call(c->chan, put, d->tid, d->name,
+                       &call->via.array.ptr[0],
+                       call->via.array.size > 1 ? &call->via.array.ptr[1]
+                                                : NULL,
+                       d->call);
 }
 
 /* A direct offer: new_task carrying the info, to the only child with
@@ -120,10 +116,7 @@ put_call(bh__deleg *d, bh__child *c, bh__wire_put_info_fn put) {
  * task_info will report why). */
 static bool
 offer_direct(bh__deleg *d, bh__child *c) {
-  if (d->call == NULL || put_call(d, c, bh__wire_put_direct_offer) != 0)
-    return false;
-  bh__chan_kick(c->chan);
-  return true;
+  return d->call != NULL && put_call(d, c, bh__wire_put_direct_offer) == 0;
 }
 
 /* Offers d to every child with a free slot that has not an offer of it
@@ -296,7 +289,6 @@ send_info(bh__deleg *d, bh__child *c) {
     bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;
   }
-  bh__chan_kick(c->chan);
   started(d);
 }
 

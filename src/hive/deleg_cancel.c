@@ -48,9 +48,13 @@ grace_cb(uv_timer_t *h) {
 
   if (d == NULL || d->state != D_ABANDONED || (c = bh__d_child(d)) == NULL)
     return;
-  snprintf(why, sizeof(why), "it did not answer the cancellation of task "
-           "%lld within %lld ms", (long long)d->tid,
-           (long long)d->bee->ft.grace_ms);
+  if (d->bee->ft.grace_ms == 0)
+    snprintf(why, sizeof(why), "it was killed at once on the cancellation "
+             "of task %lld (kill_grace_ms -1: no grace)", (long long)d->tid);
+  else
+    snprintf(why, sizeof(why), "it did not answer the cancellation of task "
+             "%lld within %lld ms", (long long)d->tid,
+             (long long)d->bee->ft.grace_ms);
   bh__child_kill(c, why);
 }
 
@@ -147,7 +151,8 @@ bh__d_arm_pickup(bh_bee *bee) {
   /* Offers are in the list in the order they were made, so the head's
    * deadline only moves later: a running timer is early or right, and
    * pickup_cb re-arms it for the head of the moment. No churn per offer. */
-  if (d == NULL || uv_is_active((uv_handle_t *)&bee->pickup_timer))
+  if (d == NULL || bee->pickup_ms < 0 ||
+      uv_is_active((uv_handle_t *)&bee->pickup_timer))
     return;
   left = bee->pickup_ms - (bh_now() - d->t0);
   uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,

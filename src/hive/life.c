@@ -3,6 +3,7 @@
  * then the bee says dead; or at once, with a dead message of type killed
  * (a failed init). */
 #include "hive/child.h"
+#include "transport/send.h"
 #include "hive/life.h"
 #include "hive/pop.h"
 
@@ -27,10 +28,8 @@ say_dead(bh_bee *bee) {
   if (bee->cls != NULL && bee->cls->context_free != NULL)
     bee->cls->context_free(bee, bee->ctx.user);
   bee->ctx.user = NULL;
-  if (bee->parent != NULL &&
-      bh__wire_put_dead_normal(bh__chan_out(bee->parent), bee->max_frame,
-                               bee->exit_code) == 0)
-    bh__chan_kick(bee->parent);
+  if (bee->parent != NULL)
+    bh__send_dead_normal(bee->parent, bee->exit_code);
   if (bee->on_dead != NULL)
     bee->on_dead(bee);
 }
@@ -55,8 +54,12 @@ shutdown_cb(uv_timer_t *h) {
   bh_bee *bee = h->data;
   char why[96];
 
-  snprintf(why, sizeof(why), "it did not end within %lld ms of being told "
-           "to die", (long long)bee->ft.shutdown_ms);
+  if (bee->ft.shutdown_ms == 0)
+    snprintf(why, sizeof(why), "it was killed at once when told to die "
+             "(shutdown_grace_ms -1: no grace)");
+  else
+    snprintf(why, sizeof(why), "it did not end within %lld ms of being "
+             "told to die", (long long)bee->ft.shutdown_ms);
   bh__children_kill(&bee->kids, why);
 }
 
@@ -103,12 +106,9 @@ put_killed(bh_bee *bee, const char *type, const char *msg) {
   bh_value *exc = bh_value_pack(NULL, "{s:s s:s}", "type", type, "message",
                                 msg);
   int rc = exc == NULL ? BH_ENOMEM
-                       : bh__wire_put_dead_killed(bh__chan_out(bee->parent),
-                                                  bee->max_frame,
-                                                  bh_value_object(exc), NULL);
+                       : bh__send_dead_killed(bee->parent,
+                                              bh_value_object(exc), NULL);
 
-  if (rc == 0)
-    bh__chan_kick(bee->parent);
   bh_value_free(exc);
   return rc;
 }

@@ -97,7 +97,9 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   bee->prefetch = o->prefetch > 0 ? o->prefetch : 0;
   bee->direct_offers = true;
   bee->max_frame = o->max_frame ? o->max_frame : BH__DEFAULT_MAX_FRAME;
-  bee->pickup_ms = o->pickup_ms > 0 ? o->pickup_ms : 600000;
+  /* -1: never (deleg.c arms no pickup timer). */
+  bee->pickup_ms = o->pickup_ms != 0 ? (o->pickup_ms < 0 ? -1 : o->pickup_ms)
+                                     : 600000;
   bee->on_dead = o->on_dead;
   bee->on_orphan = o->on_orphan;
   bee->ft.poison_kills = 2;

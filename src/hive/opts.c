@@ -1,10 +1,16 @@
-/* opts.c - the ranges of bh_run_opts and bh_spawn_opts (include/beehive.h).
+/* opts.c - the ranges of bh_run_opts (include/beehive.h) and of a worker's
+ * options (bh__spawn_opts, wcfg.h).
  * Every option is checked before anything starts, and a refusal names the
  * option, its value and its range: a value out of range must never reach
  * the machinery, where it hung a hive (max_frame 8: not even new_task
  * fits) or aborted the caller (max_frame 55: no answer to a task fits).
  * What the checks let through is what a worker gets in its bootstrap
- * frame, so it is valid there by construction. */
+ * frame, so it is valid there by construction.
+ *
+ * One rule for every number (the header's BH_NONE): 0 picks the default,
+ * -1 says "none" (no limit, nothing, off), anything below -1 is refused.
+ * The few options where "none" means nothing (how many workers, a share
+ * of the machine's CPU) say so in their refusal. */
 #include "hive/opts.h"
 #include "hive/wcfg.h"
 #include "runtime/fiber.h"
@@ -74,7 +80,7 @@ conc_bad(chk *c, int conc, int prefetch) {
 
   return below(c, "max_concurrency", conc, -1,
                "-1 (no limit), 0 (default 1024) or at least 1") ||
-         below(c, "prefetch", prefetch, 0, "0 or more") ||
+         below(c, "prefetch", prefetch, -1, "-1 or 0 (none) or more") ||
          (n > 0 && prefetch > INT_MAX - n &&
           refuse(c, "prefetch %d is out of range: max_concurrency (%d) + "
                  "prefetch must be at most %d", prefetch, n, INT_MAX));
@@ -152,9 +158,10 @@ run_values(chk *c, const bh_run_opts *o) {
 
 static bool
 http_bad(chk *c, int host, int all) {
-  return below(c, "http_max_host_connections", host, 0,
-               "0 (default 1024) or more") ||
-         below(c, "http_max_connections", all, 0, "0 (no limit) or more");
+  return below(c, "http_max_host_connections", host, -1,
+               "-1 (no limit), 0 (default 1024) or more") ||
+         below(c, "http_max_connections", all, -1,
+               "-1 or 0 (no limit) or more");
 }
 
 /* The CA bundle every HTTP session will read: a path that cannot be read
@@ -192,26 +199,31 @@ run_counts(chk *c, const bh_run_opts *o) {
                  "-1 (off)", o->direct_offer)) ||
          below(c, "queen_max_concurrency", o->queen_max_concurrency, -1,
                "0 or -1 (no limit) or at least 1") ||
-         below(c, "retries", o->retries, 0, "0 (none) or more") ||
-         below(c, "poison_kills", o->poison_kills, 0,
-               "0 (default 2) or more");
+         below(c, "retries", o->retries, -1, "-1 or 0 (none) or more") ||
+         below(c, "poison_kills", o->poison_kills, -1,
+               "-1 (never refused), 0 (default 2) or more");
 }
 
 static bool
 share_bad(chk *c, const char *name, double v) {
   /* Written so that NaN is refused too. */
-  return !(v >= 0.0 && v <= 1.0) &&
-         refuse(c, "%s %g is out of range: it must be 0 (default 0.9) or a "
-                "share in (0, 1]", name, v);
+  return !(v == -1.0 || (v >= 0.0 && v <= 1.0)) &&
+         refuse(c, "%s %g is out of range: it must be -1 (never), 0 "
+                "(default 0.9) or a share in (0, 1]", name, v);
 }
 
 static bool
 run_pop(chk *c, const bh_run_opts *o) {
+  /* No "none" for these: a hive starts with a worker and keeps one, and
+   * one with no maximum would grow by a worker every pop_interval_ms. */
   return below(c, "workers", o->workers, 0,
-               "0 (the class's, else min_workers) or more") ||
-         below(c, "min_workers", o->min_workers, 0, "0 (default 1) or more") ||
+               "0 (the class's, else min_workers) or more; a hive starts "
+               "with a worker") ||
+         below(c, "min_workers", o->min_workers, 0,
+               "0 (default 1) or more; a queen keeps a worker") ||
          below(c, "max_workers", o->max_workers, 0,
-               "0 (default: the CPU count - 1) or more") ||
+               "0 (default: the CPU count - 1) or more; a queen without a "
+               "maximum would grow for ever") ||
          (o->max_workers > 0 && o->min_workers > o->max_workers &&
           refuse(c, "min_workers %d is more than max_workers %d",
                  o->min_workers, o->max_workers)) ||
@@ -220,9 +232,10 @@ run_pop(chk *c, const bh_run_opts *o) {
                  o->max_workers)) ||
          classes_bad(c, o->queen_class) ||
          classes_bad(c, o->worker_class) ||
-         below(c, "max_restarts", o->max_restarts, 0,
-               "0 (default 10) or more") ||
-         below(c, "recycle_after", o->recycle_after, 0, "0 (never) or more") ||
+         below(c, "max_restarts", o->max_restarts, -1,
+               "-1 (no restarts), 0 (default 10) or more") ||
+         below(c, "recycle_after", o->recycle_after, -1,
+               "-1 or 0 (never) or more") ||
          share_bad(c, "cpu_high", o->cpu_high) ||
          share_bad(c, "mem_high", o->mem_high);
 }
@@ -234,13 +247,17 @@ run_times(chk *c, const bh_run_opts *o) {
     size_t off;
     const char *name, *range;
   } times[] = {
-      T(pickup_timeout_ms, "0 (default 600,000) or more"),
-      T(pop_interval_ms, "0 (default 10,000) or more"),
-      T(restart_period_ms, "0 (default 10,000) or more"),
-      T(task_timeout_ms, "0 (none) or more"),
-      T(kill_grace_ms, "0 (default 1,000) or more"),
-      T(shutdown_grace_ms, "0 (default 5,000) or more"),
-      T(progress_interval_ms, "0 (default 200) or more"),
+      T(pickup_timeout_ms, "-1 (never), 0 (default 600,000) or more"),
+      T(pop_interval_ms, "-1 (no cadence), 0 (default 10,000) or more"),
+      T(restart_period_ms, "-1 (the whole run), 0 (default 10,000) or "
+        "more"),
+      T(task_timeout_ms, "-1 or 0 (none) or more"),
+      T(kill_grace_ms, "-1 (none: kill at once), 0 (default 1,000) or "
+        "more"),
+      T(shutdown_grace_ms, "-1 (none: kill at once), 0 (default 5,000) or "
+        "more"),
+      T(progress_interval_ms, "-1 (none: the final call only), 0 (default "
+        "200) or more"),
   };
 #undef T
   size_t i;
@@ -249,7 +266,7 @@ run_times(chk *c, const bh_run_opts *o) {
     int64_t v;
 
     memcpy(&v, (const char *)o + times[i].off, sizeof(v));
-    if (below(c, times[i].name, v, 0, times[i].range))
+    if (below(c, times[i].name, v, -1, times[i].range))
       return true;
   }
   return false;
@@ -274,10 +291,10 @@ bh__run_opts_check(const bh_run_opts *o, char *why, size_t len) {
 }
 
 /* ------------------------------------------------------------------------
- * bh_spawn_opts (and the bootstrap frame an exec-started worker reads). */
+ * A worker's options (the bootstrap frame an exec-started worker reads). */
 
 int
-bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
+bh__spawn_opts_check(const bh__spawn_opts *o, const char *who, char *why,
                      size_t len) {
   chk c = {who, why, len};
 
@@ -290,7 +307,8 @@ bh__spawn_opts_check(const bh_spawn_opts *o, const char *who, char *why,
       shape_bad(&c, "init_kwargs", o->init_kwargs, false) ||
       conc_bad(&c, o->max_concurrency, o->prefetch) ||
       http_bad(&c, o->http_max_host_connections, o->http_max_connections) ||
-      ca_file_bad(&c, o->http_ca_file) || start_bad(&c, o->start) || frame_bad(&c, o->max_frame) ||
+      ca_file_bad(&c, o->http_ca_file) || start_bad(&c, o->start) ||
+      frame_bad(&c, o->max_frame) ||
       classes_bad(&c, o->cls))
     return BH_EINVAL;
   return 0;

@@ -4,6 +4,7 @@
  * which starts the end of its life (life.c). The delegating side is
  * deleg.c; children are child.c; make.c puts a bee together. */
 #include "hive/bee.h"
+#include "transport/send.h"
 #include "hive/cap.h"
 #include "hive/life.h"
 #include "hive/map_chunk.h"
@@ -17,9 +18,7 @@ static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
 static void
 send_simple(bh_bee *bee, bh__msg_type type, int64_t id) {
-  if (bh__wire_put_simple(bh__chan_out(bee->parent), bee->max_frame, type,
-                          id) == 0)
-    bh__chan_kick(bee->parent);
+  bh__send_simple(bee->parent, type, id);
 }
 
 /* The child's side of the accept rule (cap.h): not terminating, and
@@ -43,9 +42,7 @@ start_offered(bh_bee *bee, bh_task *t, const bh__msg *m) {
   if (take_info(t, m) != 0)
     bh_log(bee->log, BH_LOG_ERROR, "bee %lld: out of memory",
            (long long)bee->id);
-  if (bh__wire_put_accepted_started(bh__chan_out(bee->parent),
-                                    bee->max_frame, t->id) == 0)
-    bh__chan_kick_urgent(bee->parent);
+  bh__send_accepted_started(bee->parent, t->id);
   bh__task_queue(bee, t);
 }
 

@@ -152,15 +152,16 @@ give_up(bh__pop *p, char *why) {
   p->changed(bee);
 }
 
-/* Why the machine asks for fewer workers now, or NULL. */
+/* Why the machine asks for fewer workers now, or NULL. A share of -1
+ * never does. */
 static const char *
 pressure(bh__pop *p, char *buf, size_t len) {
-  double cpu = cpu_share(p), mem = mem_share();
+  double cpu = cpu_share(p), mem = p->o.mem_high < 0 ? 0.0 : mem_share();
 
-  if (cpu > p->o.cpu_high)
+  if (p->o.cpu_high >= 0 && cpu > p->o.cpu_high)
     snprintf(buf, len, "CPU use %.0f%% above %.0f%%", cpu * 100,
              p->o.cpu_high * 100);
-  else if (mem > p->o.mem_high)
+  else if (p->o.mem_high >= 0 && mem > p->o.mem_high)
     snprintf(buf, len, "memory use %.0f%% above %.0f%%", mem * 100,
              p->o.mem_high * 100);
   else
@@ -220,7 +221,7 @@ grow_cb(uv_timer_t *h) {
   if (n < (size_t)p->o.min)
     spawn_one(p, "replacing a worker, to keep the minimum");
   else if (bee->n_backlog > 0 && n < (size_t)p->o.max &&
-           mem_share() <= p->o.mem_high)
+           (p->o.mem_high < 0 || mem_share() <= p->o.mem_high))
     spawn_one(p, "every worker is busy and tasks wait");
   p->changed(bee);
 }
@@ -279,13 +280,15 @@ remember(bh__pop *p, const char *cause) {
 }
 
 /* Records a death now; true when more than max_restarts happened within
- * the period. The ring holds only the deaths of the last period, so its
- * size follows the actual death rate, whatever max_restarts is. */
+ * the period (-1: none may happen; a period of -1 is the whole run). The
+ * ring holds only the deaths of the last period, so its size follows the
+ * actual death rate, whatever max_restarts is. */
 static bool
 too_many(bh__pop *p) {
   int64_t now = bh_now();
 
-  while (p->n_deaths > 0 && p->deaths[p->first] < now - p->o.period_ms) {
+  while (p->o.period_ms >= 0 && p->n_deaths > 0 &&
+         p->deaths[p->first] < now - p->o.period_ms) {
     p->first = (p->first + 1) % p->cap_deaths;
     p->n_deaths--;
   }
@@ -303,7 +306,26 @@ too_many(bh__pop *p) {
     p->first = 0;
   }
   p->deaths[(p->first + p->n_deaths++) % p->cap_deaths] = now;
-  return p->n_deaths > (size_t)p->o.max_restarts;
+  return p->n_deaths > (size_t)(p->o.max_restarts > 0 ? p->o.max_restarts
+                                                      : 0);
+}
+
+/* Why the queen gives up after too many deaths; owned. */
+static char *
+why_give_up(const bh__pop *p, const char *causes) {
+  const char *c = causes ? causes : "?";
+
+  if (p->o.max_restarts < 0)
+    return bh__asprintf("The queen gave up: a worker died, and "
+                        "max_restarts -1 allows no restarts. Last causes: "
+                        "%s%s", c, bh__stop(c));
+  if (p->o.period_ms < 0)
+    return bh__asprintf("The queen gave up: more than %d workers died in "
+                        "this run. Last causes: %s%s", p->o.max_restarts, c,
+                        bh__stop(c));
+  return bh__asprintf("The queen gave up: more than %d workers died within "
+                      "%lld ms. Last causes: %s%s", p->o.max_restarts,
+                      (long long)p->o.period_ms, c, bh__stop(c));
 }
 
 void
@@ -311,14 +333,12 @@ bh__pop_on_death(bh_bee *bee, bh__child *c) {
   bh__pop *p = bee->pop;
   char *causes;
 
-  if (p == NULL || bh__child_normal_end(c))
+  /* A dying queen replaces nobody: her workers' ends count for nothing. */
+  if (p == NULL || bh__child_normal_end(c) || bee->terminating)
     return;
   causes = remember(p, c->cause);
   if (too_many(p))
-    give_up(p, bh__asprintf("The queen gave up: more than %d workers died "
-                            "within %lld ms. Last causes: %s%s",
-                            p->o.max_restarts, (long long)p->o.period_ms,
-                            causes ? causes : "?", bh__stop(causes)));
+    give_up(p, why_give_up(p, causes));
   else if (!bee->terminating)
     want_grow(p);
   bh__free(causes);
@@ -331,6 +351,7 @@ cpu_count(void) {
   return n > 0 ? (int)n : 1;
 }
 
+/* 0 is the default; -1 (none) stays, for the code that reads it. */
 void
 bh__pop_opts_norm(bh__pop_opts *o, int initial) {
   if (o->min <= 0)
@@ -340,15 +361,15 @@ bh__pop_opts_norm(bh__pop_opts *o, int initial) {
     o->max = o->max > initial ? o->max : initial;
   }
   o->max = o->max > o->min ? o->max : o->min;
-  if (o->interval_ms <= 0)
+  if (o->interval_ms == 0)
     o->interval_ms = 10000;
-  if (o->cpu_high <= 0)
+  if (o->cpu_high == 0)
     o->cpu_high = 0.9;
-  if (o->mem_high <= 0)
+  if (o->mem_high == 0)
     o->mem_high = 0.9;
-  if (o->max_restarts <= 0)
+  if (o->max_restarts == 0)
     o->max_restarts = 10;
-  if (o->period_ms <= 0)
+  if (o->period_ms == 0)
     o->period_ms = 10000;
 }
 
@@ -365,9 +386,11 @@ bh__pop_start(bh_bee *bee, const bh__pop_opts *o,
   uv_timer_init(bee->loop, &p->tick);
   uv_timer_init(bee->loop, &p->grow);
   p->tick.data = p->grow.data = p;
-  /* Neither timer keeps the loop alive: shutting down never waits them. */
-  uv_timer_start(&p->tick, tick_cb, (uint64_t)o->interval_ms,
-                 (uint64_t)o->interval_ms);
+  /* Neither timer keeps the loop alive: shutting down never waits them.
+   * interval -1: no cadence; growth on demand and replacement remain. */
+  if (o->interval_ms > 0)
+    uv_timer_start(&p->tick, tick_cb, (uint64_t)o->interval_ms,
+                   (uint64_t)o->interval_ms);
   uv_unref((uv_handle_t *)&p->tick);
   uv_unref((uv_handle_t *)&p->grow);
   cpu_share(p);

@@ -20,10 +20,11 @@
 #include "runtime/overflow.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
+#include "transport/transport.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define QUEEN_ID 10000
@@ -130,7 +131,8 @@ root_fn(bh_task *t, void *arg) {
   run *r = arg;
   const bh_run_opts *o = r->o;
 
-  if (o->progress != NULL) {
+  /* progress_interval_ms -1: no timer, the final call only. */
+  if (o->progress != NULL && o->progress_interval_ms >= 0) {
     int64_t every = o->progress_interval_ms > 0 ? o->progress_interval_ms
                                                 : 200;
 
@@ -168,23 +170,26 @@ error_result(const char *type, const char *msg) {
   return bh__result_make(BH_RAISED, -1, type, msg, NULL, NULL, NULL);
 }
 
+/* 0 keeps the bee's defaults; -1 is none: no retries, no deadline, a
+ * task never refused as poison, no grace before a kill. */
 static void
 set_ft(bh_bee *queen, const bh_run_opts *o) {
   queen->ft.retries = o->retries > 0 ? o->retries : 0;
-  if (o->poison_kills > 0)
-    queen->ft.poison_kills = o->poison_kills;
+  if (o->poison_kills != 0)
+    queen->ft.poison_kills = o->poison_kills > 0 ? o->poison_kills : INT_MAX;
   queen->ft.timeout_ms = o->task_timeout_ms > 0 ? o->task_timeout_ms : 0;
-  if (o->kill_grace_ms > 0)
-    queen->ft.grace_ms = o->kill_grace_ms;
-  if (o->shutdown_grace_ms > 0)
-    queen->ft.shutdown_ms = o->shutdown_grace_ms;
+  if (o->kill_grace_ms != 0)
+    queen->ft.grace_ms = o->kill_grace_ms > 0 ? o->kill_grace_ms : 0;
+  if (o->shutdown_grace_ms != 0)
+    queen->ft.shutdown_ms = o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms
+                                                     : 0;
 }
 
 /* The workers' settings, filled once here from the options (wcfg.h). */
 static int
 setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
   const bh_run_opts *o = r->o;
-  bh_spawn_opts so = {.s3_profile = o->s3_profile,
+  bh__spawn_opts so = {.s3_profile = o->s3_profile,
                       .max_concurrency = o->max_concurrency,
                       .prefetch = o->prefetch, .max_frame = o->max_frame,
                       .http_max_host_connections =
@@ -402,7 +407,7 @@ launch(run *r) {
   r->launched = true;
   watch_signals(r);
   signal(SIGPIPE, SIG_IGN);
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+  if (bh__unix_pair(sv) != 0) {
     fail(r, BH_ESPAWN, "OSError", "socketpair failed");
     return;
   }

@@ -10,6 +10,7 @@
 #include "runtime/overflow.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
+#include "transport/transport.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -210,9 +210,10 @@ int
 bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
                  char **last_words) {
   spawn_call sc = {.s = s, .lw_fd = -1};
+  int err = bh__unix_pair(sc.sv);
 
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
-    return -errno;
+  if (err != 0)
+    return err;
   if (last_words != NULL)
     sc.lw = bh__lastword_new(&sc.lw_fd);
   fflush(NULL); /* stdio buffers must not be written twice */

@@ -25,7 +25,8 @@ typedef struct bh__spawn {
   bh__worker_fn run;     /* BH_START_FORK: the worker's life (worker.h) */
 } bh__spawn;
 
-/* Starts the worker (bh_subprocess_workerbee without the checks). With
+/* Starts the worker (the reference's subprocess_workerbee(), without
+ * the checks: the caller's options are already in range). With
  * last_words, *last_words receives its last-words page (lastword.h),
  * owned, or NULL if none could be made. */
 int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,

@@ -7,8 +7,9 @@
 #include "hive/result.h"
 #include "hive/task.h"
 #include "hive/taskname.h"
-#include "runtime/timer.h"
+#include "transport/send.h"
 #include "value/blob.h"
+#include "runtime/timer.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -247,8 +248,6 @@ bh__task_queue(bh_bee *bee, bh_task *t) {
 static void
 send_fallback(bh_task *t, int err) {
   bh_bee *bee = t->bee;
-  bh__buf *out = bh__chan_out(bee->parent);
-  bh__blobq *q = bh__chan_blobs(bee->parent);
   bh__wire_done d = {.status = BH_RAISED};
   char *why = err == BH_EMSGSIZE
                   ? bh__wire_too_big("The task's result", bee->max_frame)
@@ -264,10 +263,10 @@ send_fallback(bh_task *t, int err) {
   bh__free(why);
   d.exception = exc ? bh_value_object(exc) : NULL;
   if (exc == NULL ||
-      bh__wire_put_task_done(out, q, bee->max_frame, t->id, &d) != 0) {
+      bh__send_task_done(bee->parent, t->id, &d, NULL) != 0) {
     d = (bh__wire_done){.status = BH_CANCELLED,
                         .reason = "The task's outcome could not be encoded."};
-    if (bh__wire_put_task_done(out, q, bee->max_frame, t->id, &d) != 0)
+    if (bh__send_task_done(bee->parent, t->id, &d, NULL) != 0)
       BH_ASSERT(!"no memory left to answer a task");
   }
   bh_value_free(exc);
@@ -277,20 +276,15 @@ send_fallback(bh_task *t, int err) {
 static void
 finish_remote(bh_task *t, int rc) {
   bh_bee *bee = t->bee;
-  bh__blobq *q = bh__chan_blobs(bee->parent);
   outcome o;
   int err;
 
   outcome_make(t, rc, &o);
-  q->hold = o.hold;
   err = o.err != 0 ? o.err
-                   : bh__wire_put_task_done(bh__chan_out(bee->parent), q,
-                                            bee->max_frame, t->id, &o.d);
-  q->hold = NULL;
+                   : bh__send_task_done(bee->parent, t->id, &o.d, o.hold);
   if (err != 0)
     send_fallback(t, err);
   outcome_free(&o);
-  bh__chan_kick(bee->parent);
   finished(bee, t);
 }
 

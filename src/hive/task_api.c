@@ -154,6 +154,8 @@ int
 bh_return_object(bh_task *t, const msgpack_object *obj) {
   msgpack_packer pk;
 
+  if (obj == NULL)
+    return BH_EINVAL;
   t->ret.len = 0;
   t->ret_arg = NULL;
   /* Part of the task's own arguments lives as long as the task: it is
@@ -228,10 +230,17 @@ poll_closed(uv_handle_t *h) {
 
 int
 bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline) {
-  fd_wait *w = bh__calloc(1, sizeof(*w));
+  fd_wait *w;
   int rc;
 
-  if (w == NULL)
+  /* A wait on no event would only end at its deadline: surely a slip. */
+  if ((events & (BH_READABLE | BH_WRITABLE)) == 0 ||
+      (events & ~(BH_READABLE | BH_WRITABLE)) != 0)
+    return bh__task_call_error(
+        t, BH_EINVAL, "ValueError",
+        bh__asprintf("bh_wait_fd: events %d: give BH_READABLE, "
+                     "BH_WRITABLE or both", events), NULL);
+  if ((w = bh__calloc(1, sizeof(*w))) == NULL)
     return BH_ENOMEM;
   w->t = t;
   w->poll.data = w;

@@ -5,14 +5,20 @@
 #include <string.h>
 
 int
-bh__wcfg_from_spawn(bh__wcfg *c, const bh_spawn_opts *o) {
+bh__wcfg_from_spawn(bh__wcfg *c, const bh__spawn_opts *o) {
   memset(c, 0, sizeof(*c));
   c->max_concurrency = bh__conc_norm(o->max_concurrency);
   c->prefetch = o->prefetch > 0 ? o->prefetch : 0;
   c->max_frame = (int64_t)(o->max_frame ? o->max_frame
                                         : BH__DEFAULT_MAX_FRAME);
-  c->http_max_host_connections = o->http_max_host_connections;
-  c->http_max_connections = o->http_max_connections;
+  /* -1 (no limit) travels as the largest limit and as 0: the bootstrap's
+   * ranges (docs/PROTOCOL.md section 6) have no -1 for these. */
+  c->http_max_host_connections = o->http_max_host_connections < 0
+                                     ? INT_MAX
+                                     : o->http_max_host_connections;
+  c->http_max_connections = o->http_max_connections > 0
+                                ? o->http_max_connections
+                                : 0;
   if ((o->s3_profile != NULL &&
        (c->s3_profile = bh__strdup(o->s3_profile)) == NULL) ||
       (o->http_ca_file != NULL &&

@@ -1,5 +1,5 @@
 /* wcfg.h - a worker's settings, in one record: filled once from
- * bh_run_opts (or bh_spawn_opts), held by the queen, copied into a forked
+ * bh_run_opts (through bh__spawn_opts), held by the queen, copied into a forked
  * worker and sent whole as the bootstrap frame's `config` map to an
  * exec-started one (docs/PROTOCOL.md section 6). Every setting is one line
  * of BH__WCFG_MAP: its type, its name (the struct member and the wire
@@ -39,9 +39,29 @@ typedef struct bh__wcfg {
 #undef BH__WCFG_MEMBER
 } bh__wcfg;
 
+/* The options of one worker, with bh_run_opts' meanings (0 the default,
+ * -1 none). Once public (bh_spawn_opts, for bh_subprocess_workerbee());
+ * now what bh_run fills for its workers and what opts.c checks an
+ * exec-started worker's bootstrap against. */
+typedef struct bh__spawn_opts {
+  const bh_class *cls;         /* the worker bee class (required; with a
+                                * name for exec starts) */
+  const bh_value *init_args;   /* array or NULL; borrowed */
+  const bh_value *init_kwargs; /* map or NULL; borrowed */
+  const char *s3_profile;      /* NULL: no S3 client */
+  int max_concurrency;         /* -1 no limit, 0 means 1024, or >= 1 */
+  int prefetch;                /* -1 or 0 none; the sum at most INT_MAX */
+  bh_start start;
+  size_t max_frame;            /* 0: 64 MiB, else >= BH_MAX_FRAME_MIN */
+  int http_max_host_connections;
+  int http_max_connections;
+  const char *http_ca_file;
+} bh__spawn_opts;
+
 /* Fills c from the options of one worker (normalised: max_concurrency 0
- * is 1,024, max_frame 0 is 64 MiB). Returns 0 or BH_ENOMEM. */
-int bh__wcfg_from_spawn(bh__wcfg *c, const bh_spawn_opts *o);
+ * is 1,024, max_frame 0 is 64 MiB, -1 as the bootstrap's ranges say it).
+ * Returns 0 or BH_ENOMEM. */
+int bh__wcfg_from_spawn(bh__wcfg *c, const bh__spawn_opts *o);
 /* A copy of src into dst (owned strings copied). 0 or BH_ENOMEM. */
 int bh__wcfg_copy(bh__wcfg *dst, const bh__wcfg *src);
 void bh__wcfg_clear(bh__wcfg *c);

@@ -1,6 +1,6 @@
 /* worker.c - a worker process's life: its bee on the channel to its
  * parent until the bee is dead (bh__worker_run, which a forked worker
- * runs), bh_subprocess_workerbee, and the exec entry point
+ * runs), and the exec entry point
  * (bh_worker_main), which reads the bootstrap frame first. */
 #include "hive/life.h"
 #include "hive/make.h"
@@ -113,31 +113,6 @@ bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
   return w.status;
 }
 
-int
-bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
-  bh__spawn s;
-  bh__wcfg cfg;
-  char why[256];
-  int rc;
-
-  if (o == NULL || pid == NULL || channel == NULL)
-    return BH_EINVAL;
-  if (bh__spawn_opts_check(o, "bh_subprocess_workerbee", why,
-                           sizeof(why)) != 0) {
-    bh_log(o->logger, BH_LOG_ERROR, "%s", why);
-    return BH_EINVAL;
-  }
-  if ((rc = bh__wcfg_from_spawn(&cfg, o)) != 0)
-    return rc;
-  s = (bh__spawn){.cls = o->cls, .id = o->id, .init_args = o->init_args,
-                  .init_kwargs = o->init_kwargs, .cfg = &cfg,
-                  .logger = o->logger, .start = o->start,
-                  .run = bh__worker_run};
-  rc = bh__spawn_worker(&s, pid, channel, NULL);
-  bh__wcfg_clear(&cfg);
-  return rc;
-}
-
 static int
 read_all(int fd, char *p, size_t n) {
   while (n > 0) {
@@ -182,13 +157,12 @@ find_class(const bh_class *const *classes, const char *name, size_t len) {
 
 #define BAD_BOOT "beehive worker: bad bootstrap"
 
-/* The bootstrap's settings must be in the ranges bh_subprocess_workerbee()
- * checks: a parent other than beehive may send anything. 0, or an error
- * with why. */
+/* The bootstrap's settings must be in the ranges bh_run() checks: a
+ * parent other than beehive may send anything. 0, or an error with why. */
 static int
 boot_read(const bh__msg *m, const bh_class *const *classes, bh__spawn *s,
           bh__wcfg *cfg, char *why, size_t len) {
-  bh_spawn_opts o = {.start = BH_START_EXEC};
+  bh__spawn_opts o = {.start = BH_START_EXEC};
   char err[200];
 
   if (m->type != BH__MSG_BOOTSTRAP) {

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <string.h>
@@ -514,8 +515,10 @@ socket_fn(CURL *e, curl_socket_t fd, int what, void *ud, void *sp) {
 
 static int
 multi_open(bh__http *h) {
-  long per_host = h->o.max_host_conns > 0 ? h->o.max_host_conns
-                                          : DEFAULT_HOST_CONNS;
+  /* max_host_conns -1: no limit, as curl's 0 says it. */
+  long per_host = h->o.max_host_conns > 0   ? h->o.max_host_conns
+                  : h->o.max_host_conns < 0 ? LONG_MAX
+                                            : DEFAULT_HOST_CONNS;
 
   pthread_once(&global_once, global_init);
   if (global_rc != CURLE_OK ||
@@ -526,7 +529,8 @@ multi_open(bh__http *h) {
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+  curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    per_host == LONG_MAX ? 0L : per_host);
   if (h->o.max_total_conns > 0)
     curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       h->o.max_total_conns);

@@ -20,8 +20,9 @@ typedef struct bh__xfer bh__xfer;
 
 /* Settings of a session (bh_run_opts.http_*): 0 takes the default. */
 typedef struct bh__http_opts {
-  long max_host_conns;  /* connections to one host at once; 0: 1,024 */
-  long max_total_conns; /* connections at once; 0: no limit */
+  long max_host_conns;  /* connections to one host at once; 0: 1,024; -1:
+                         * no limit */
+  long max_total_conns; /* connections at once; 0 or -1: no limit */
   const char *ca_file;  /* PEM CA bundle trusted instead of the system's;
                          * NULL: the system's (the session keeps a copy) */
 } bh__http_opts;

@@ -8,7 +8,7 @@
  * The page is a memfd: mapped by the parent, inherited as a mapping by a
  * fork-started worker, and as descriptor BH__LASTWORD_FD by an
  * exec-started one, whose environment then holds BH_LAST_WORDS_FD
- * (docs/PROTOCOL.md section 6). */
+ * (docs/PROTOCOL.md section 2). */
 #ifndef BH_LASTWORD_H
 #define BH_LASTWORD_H
 

@@ -1,19 +1,21 @@
-/* chan.c - framed msgpack channels over stream sockets. See chan.h.
+/* chan.c - framed msgpack channels over a transport. See chan.h.
  *
- * The socket is watched with a uv_poll_t and read and written here with
- * recvmsg()/sendmsg(), not through a uv_pipe_t: libuv's streams cannot
- * carry an arbitrary descriptor, and blobs (blob.h) travel as memfds
- * passed with SCM_RIGHTS. A blob's descriptor leaves with the first byte
- * written after its frame was encoded, so it always arrives no later than
- * the frame that names it; the reader queues descriptors as they come and
- * each frame takes its own, in order. */
+ * The transport (transport.h) moves bytes and, where it can, descriptors;
+ * everything else is here, written against its operations only. Blobs
+ * (blob.h) travel as memfd descriptors: a blob's descriptor leaves with the
+ * first byte written after its frame was encoded, so it always arrives no
+ * later than the frame that names it; the reader queues descriptors as
+ * they come and each frame takes its own, in order. Over a transport that
+ * cannot pass descriptors, the channel's blob queue says so once, at the
+ * open, and the encoder puts large bins inline (wire_put.c). */
 #include "transport/chan.h"
+#include "transport/chan_raw.h"
+#include "transport/transport.h"
 #include "value/blob.h"
 #include "runtime/turn.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define READ_CHUNK ((size_t)64 << 10)
@@ -23,14 +25,12 @@
 /* A frame at least this big is read into a buffer of its own, which the
  * message's value can take over (bh__msg_value) instead of copying it. */
 #define OWN_FRAME ((size_t)16 << 10)
-#define MAX_FDS_PER_MSG 253 /* SCM_MAX_FD */
 #define MAX_FDS_QUEUED 1024 /* descriptors no frame has claimed yet */
 #define MAX_IOV 64          /* write vectors per system call */
 
 struct bh__chan {
-  uv_poll_t poll;
-  int fd;
-  int events;           /* what the poll handle watches */
+  bh__transport *t;     /* owned */
+  int events;           /* what the transport is watched for */
   bh__chan *dirty_next; /* in the turn's list of channels to flush */
   bool dirty;
   bh__buf out;          /* frames not yet handed to the kernel */
@@ -59,7 +59,7 @@ struct bh__chan {
 
 static void flush(bh__chan *c);
 static bool has_output(const bh__chan *c);
-static void poll_cb(uv_poll_t *h, int status, int events);
+static void io_cb(bh__transport *t, int status, int events);
 
 static void
 maybe_drained(bh__chan *c) {
@@ -76,10 +76,7 @@ watch(bh__chan *c, int events) {
   if (events == c->events)
     return;
   c->events = events;
-  if (events == 0)
-    uv_poll_stop(&c->poll);
-  else
-    uv_poll_start(&c->poll, events, poll_cb);
+  c->t->ops->watch(c->t, events, io_cb);
 }
 
 static void
@@ -327,37 +324,27 @@ parse(bh__chan *c) {
   }
 }
 
-/* Queues the descriptors of one recvmsg(); false if the channel failed.
- * Every descriptor the kernel installed in this process is either queued
- * or closed here: past the first one refused (a peer flooding us beyond
- * MAX_FDS_QUEUED) and in a truncated control message (MSG_CTRUNC: those
- * that fitted were installed all the same, and the numbering of the rest
- * is lost) nothing is queued, and nothing may be left open. */
+/* Queues the descriptors of one receive; false if the channel failed.
+ * Every descriptor the transport installed in this process is either
+ * queued or closed here: past the first one refused (a peer flooding us
+ * beyond MAX_FDS_QUEUED) and after a loss (the numbering of the rest is
+ * lost) nothing is queued, and nothing may be left open. */
 static bool
-take_fds(bh__chan *c, struct msghdr *mh) {
-  struct cmsghdr *cm;
+take_fds(bh__chan *c, const bh__transport_rx *rx) {
   const char *why = NULL;
   int err = BH_EPROTO;
+  size_t i;
 
-  if (mh->msg_flags & MSG_CTRUNC)
+  if (rx->fds_lost)
     why = "blob descriptors were lost on the way (out of file "
           "descriptors?)";
-  for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
-    size_t i, n;
-    int fd;
-
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-      continue;
-    n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (i = 0; i < n; i++) {
-      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      if (why == NULL && (err = fds_push(c, fd)) != 0)
-        why = err == BH_ENOMEM ? "no memory for blob descriptors"
-                               : "the peer sent more blob descriptors than "
-                                 "its frames name";
-      if (why != NULL)
-        close(fd);
-    }
+  for (i = 0; i < rx->nfds; i++) {
+    if (why == NULL && (err = fds_push(c, rx->fds[i])) != 0)
+      why = err == BH_ENOMEM ? "no memory for blob descriptors"
+                             : "the peer sent more blob descriptors than "
+                               "its frames name";
+    if (why != NULL)
+      close(rx->fds[i]);
   }
   if (why != NULL)
     fail(c, err, why);
@@ -380,23 +367,17 @@ read_end(bh__chan *c, int err) {
 
 /* Reads what the socket holds, a 64 KiB chunk at a time (more when a
  * frame announced is bigger), and dispatches each whole frame. With
- * `drain` it reads on to the end of the stream: the poll handle reported
+ * `drain` it reads on to the end of the stream: the transport reported
  * an error (a reset) and will not call again, but bytes sent before it may
  * still wait, the peer's last words among them. */
 static void
 do_read(bh__chan *c, bool drain) {
-  union {
-    char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
+  bh__transport_rx rx;
   int round;
 
   for (round = 0; (drain || round < 32) && !c->failed && !c->closing;
        round++) {
     struct iovec iov;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                        .msg_control = ctl.buf,
-                        .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
 
     if (c->big != NULL) { /* only what is left of the large frame */
@@ -409,23 +390,19 @@ do_read(bh__chan *c, bool drain) {
       iov.iov_base = c->in.data + c->in.len;
       iov.iov_len = c->in.cap - c->in.len;
     }
-    n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    n = c->t->ops->recv(c->t, iov.iov_base, iov.iov_len, &rx);
+    if (n == -EAGAIN)
       return;
     /* A peer that died with our bytes unread resets the connection: that
      * is the end of the stream too, not hostile input. */
-    if (n < 0 && errno != ECONNRESET) {
-      fail(c, -errno, strerror(errno));
+    if (n < 0 && n != -ECONNRESET) {
+      fail(c, (int)n, strerror((int)-n));
       return;
     }
-    /* (A control message truncated to nothing still says MSG_CTRUNC.) */
-    if (n > 0 && (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) &&
-        !take_fds(c, &mh))
+    if (n > 0 && (rx.nfds > 0 || rx.fds_lost) && !take_fds(c, &rx))
       return;
     if (n <= 0) {
-      read_end(c, n < 0 ? -errno : 0);
+      read_end(c, (int)n);
       return;
     }
     if (c->big != NULL) {
@@ -444,37 +421,21 @@ do_read(bh__chan *c, bool drain) {
 /* ------------------------------------------------------------------------
  * Writing. */
 
-/* Writes the vectors, with up to MAX_FDS_PER_MSG queued descriptors if
- * any wait. Returns the bytes written or -errno. */
+/* Writes the vectors, with as many queued descriptors as the transport
+ * carries in one send if any wait. Returns the bytes written or -errno. */
 static ssize_t
 send_out(bh__chan *c, struct iovec *iov, int n) {
-  size_t k = c->blobs_out.len < MAX_FDS_PER_MSG ? c->blobs_out.len
-                                                : MAX_FDS_PER_MSG;
-  union {
-    char buf[CMSG_SPACE(MAX_FDS_PER_MSG * sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-  struct cmsghdr *cm;
+  size_t max = c->t->ops->max_fds, k = c->blobs_out.len, i;
+  int fds[BH__TRANSPORT_MAX_FDS];
   ssize_t w;
-  size_t i;
 
-  if (k > 0) {
-    memset(ctl.buf, 0, sizeof(ctl.buf));
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = CMSG_SPACE(k * sizeof(int));
-    cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(k * sizeof(int));
-    for (i = 0; i < k; i++)
-      memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->blobs_out.v[i]->fd,
-             sizeof(int));
-  }
-  w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-  if (w < 0)
-    return -errno;
-  bh__blobq_shift(&c->blobs_out, k); /* the kernel holds them now */
+  k = k < max ? k : max;
+  k = k < BH__TRANSPORT_MAX_FDS ? k : BH__TRANSPORT_MAX_FDS;
+  for (i = 0; i < k; i++)
+    fds[i] = c->blobs_out.v[i]->fd;
+  w = c->t->ops->send(c->t, iov, n, fds, k);
+  if (w >= 0)
+    bh__blobq_shift(&c->blobs_out, k); /* the peer holds them now */
   return w;
 }
 
@@ -571,7 +532,7 @@ flush(bh__chan *c) {
     struct iovec iov[MAX_IOV];
     /* With more descriptors than one message carries, each batch goes with
      * one byte, so that each leaves no later than its frame. */
-    size_t want, limit = c->blobs_out.len > MAX_FDS_PER_MSG ? 1 : SIZE_MAX;
+    size_t want, limit = c->blobs_out.len > c->t->ops->max_fds ? 1 : SIZE_MAX;
     ssize_t w = send_out(c, iov, gather(c, iov, limit, &want));
 
     if (w == -EINTR)
@@ -596,11 +557,11 @@ flush(bh__chan *c) {
 }
 
 static void
-poll_cb(uv_poll_t *h, int status, int events) {
-  bh__chan *c = h->data;
+io_cb(bh__transport *t, int status, int events) {
+  bh__chan *c = t->data;
 
   if (status < 0) {
-    /* libuv stopped the handle: read what is left, then fail. */
+    /* The loop stopped watching: read what is left, then fail. */
     do_read(c, true);
     fail(c, status, uv_strerror(status));
     return;
@@ -625,7 +586,7 @@ bh__chan_flush_all(void) {
     dirty_head = c->dirty_next;
     c->dirty_next = NULL;
     c->dirty = false;
-    if (!(c->events & UV_WRITABLE)) /* else the poll handle will flush */
+    if (!(c->events & UV_WRITABLE)) /* else the transport's cb will */
       flush(c);
   }
 }
@@ -670,12 +631,11 @@ undirty(bh__chan *c) {
  * Life. */
 
 static void
-close_cb(uv_handle_t *h) {
-  bh__chan *c = h->data;
+closed(void *arg) {
+  bh__chan *c = arg;
 
-  /* libuv never runs close callbacks inside other callbacks, so nothing
-   * of c is in use here. */
-  close(c->fd);
+  /* The transport calls this from a libuv close callback, never inside
+   * other callbacks, so nothing of c is in use here. */
   fds_close_all(c);
   bh__free(c->fds_in);
   bh__free_large(c->big, c->big_n);
@@ -692,46 +652,55 @@ static const bh__turn_output turn_output = {
     bh__chan_flush_all, bh__chan_take_urgent, bh__chan_forget_all};
 
 int
-bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
-              bh__chan_msg_cb on_msg, bh__chan_err_cb on_err, void *udata) {
-  bh__chan *c;
-  int err, type = 0;
-  socklen_t tlen = sizeof(type);
+bh__chan_open_on(bh__chan **out, bh__transport *t, size_t max_frame,
+                 bh__chan_msg_cb on_msg, bh__chan_err_cb on_err,
+                 void *udata) {
+  bh__chan *c = bh__calloc(1, sizeof(*c));
 
-  /* recvmsg() with descriptors needs a stream socket, not any fd. */
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0) {
-    err = errno == ENOTSOCK ? BH_EINVAL : -errno;
-    if (err != -EBADF)
-      close(fd);
-    return err;
-  }
-  if (type != SOCK_STREAM) {
-    close(fd);
-    return BH_EINVAL;
-  }
-  c = bh__calloc(1, sizeof(*c));
   if (c == NULL) {
-    close(fd);
+    t->ops->close(t, NULL, NULL);
     return BH_ENOMEM;
   }
   bh__turn_set_output(&turn_output);
-  c->fd = fd;
+  c->t = t;
+  t->data = c;
+  /* The one place that decides how large bins travel: as descriptors
+   * where the transport passes them, else inline within max_frame. */
+  c->blobs_out.inline_bins = t->ops->max_fds == 0;
   c->max_frame = max_frame ? max_frame : BH__DEFAULT_MAX_FRAME;
   c->on_msg = on_msg;
   c->on_err = on_err;
   c->udata = udata;
   msgpack_zone_init(&c->zone, 4096);
-  err = uv_poll_init(loop, &c->poll, fd); /* makes fd non-blocking */
-  if (err != 0) {
-    close(fd);
-    msgpack_zone_destroy(&c->zone);
-    bh__free(c);
-    return err;
-  }
-  c->poll.data = c;
   watch(c, UV_READABLE);
   *out = c;
   return 0;
+}
+
+int
+bh__chan_open(bh__chan **out, uv_loop_t *loop, int fd, size_t max_frame,
+              bh__chan_msg_cb on_msg, bh__chan_err_cb on_err, void *udata) {
+  bh__transport *t;
+  int err = bh__unix_open(&t, loop, fd);
+
+  if (err != 0)
+    return err;
+  return bh__chan_open_on(out, t, max_frame, on_msg, on_err, udata);
+}
+
+int
+bh__chan_send(bh__chan *c, bh__chan_put_fn put, const void *arg,
+              bh_value *hold, bool before_fibers) {
+  int rc;
+
+  c->blobs_out.hold = hold;
+  rc = put(&c->out, &c->blobs_out, c->max_frame, arg);
+  c->blobs_out.hold = NULL;
+  if (rc == 0 && before_fibers)
+    bh__chan_kick_urgent(c);
+  else if (rc == 0)
+    bh__chan_kick(c);
+  return rc;
 }
 
 bh__buf *
@@ -765,7 +734,7 @@ bh__chan_close(bh__chan *c) {
     return;
   c->closing = true;
   undirty(c);
-  uv_close((uv_handle_t *)&c->poll, close_cb);
+  c->t->ops->close(c->t, closed, c);
 }
 
 void

@@ -1,5 +1,5 @@
 /* blob.h - large bins carried as sealed memfds instead of through the
- * channel's byte stream (docs/PROTOCOL.md section 9).
+ * channel's byte stream (docs/PROTOCOL.md section 3.3).
  *
  * A blob is a memfd: sealed against shrinking (so a mapping of it can never
  * fault), usually mapped read-only, and registered in a per-process table
@@ -73,6 +73,8 @@ typedef struct bh__blobq {
   size_t blen, bcap;
   bh_value *hold;    /* set by the sender around one put: the value whose
                       * bins the encoder may borrow (NULL: copy them) */
+  bool inline_bins;  /* no descriptors can go (the channel's transport
+                      * cannot pass them): large bins go inline */
 } bh__blobq;
 
 /* The size from which a bin travels as a blob (bh_set_blob_threshold). */

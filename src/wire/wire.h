@@ -110,10 +110,11 @@ typedef struct bh__wire_done {
 int bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
                         int64_t task_id); /* new_task, accepted, denied,
                                              taken, cancel_task */
-/* task_info and task_done: with a blob queue q (bh__chan_blobs()), bins
+/* task_info and task_done: with a blob queue q (the channel's), bins
  * of at least the blob threshold go as blobs whose descriptors q holds
- * until the channel sends them; with q NULL every bin is inline. A blob
- * ext that names no live blob of this process fails with BH_EINVAL. */
+ * until the channel sends them, or inline when q says no descriptor can
+ * go (q->inline_bins); with q NULL every bin is inline. A blob ext that
+ * names no live blob of this process fails with BH_EINVAL. */
 struct bh__blobq;
 int bh__wire_put_task_info(bh__buf *b, struct bh__blobq *q, size_t max_frame,
                            int64_t task_id, const char *name,

@@ -86,12 +86,15 @@ put_blob_ref(enc *e, bh__blob *b, size_t off, size_t len) {
 
 /* A large bin: sent by descriptor, without a copy when it lies in a blob
  * that can be sent on, else copied once into a new sealed memfd; inline
- * if even that fails (out of descriptors). */
+ * where no descriptor can go (the queue says so) or if even the copy fails
+ * (out of descriptors). */
 static void
 put_bin(enc *e, const char *p, size_t n) {
-  bh__blob *b = bh__blob_find(p, n);
+  bh__blob *b = e->q->inline_bins ? NULL : bh__blob_find(p, n);
 
-  if (b != NULL && b->fd >= 0) {
+  if (e->q->inline_bins) {
+    e->rc = msgpack_pack_bin(&e->pk, n) || msgpack_pack_bin_body(&e->pk, p, n);
+  } else if (b != NULL && b->fd >= 0) {
     bh__blob_ref(b);
     put_blob_ref(e, b, (size_t)(p - b->map), n);
   } else if (bh__blob_copy(&b, p, n) == 0) {
@@ -231,8 +234,10 @@ enc_undo(enc *e, int rc) {
 }
 
 /* The body size of the last frame refused for its size on this thread,
- * for the message (bh__wire_too_big) without widening every put. */
+ * and whether its large bins had to go inline, for the message
+ * (bh__wire_too_big) without widening every put. */
 static _Thread_local size_t refused;
+static _Thread_local bool refused_inline;
 
 static int
 enc_end(enc *e, size_t max_frame) {
@@ -246,6 +251,7 @@ enc_end(enc *e, size_t max_frame) {
     max_frame = UINT32_MAX;
   if (body > max_frame) {
     refused = body;
+    refused_inline = e->q != NULL && e->q->inline_bins;
     return enc_undo(e, BH_EMSGSIZE);
   }
   hdr = (unsigned char *)e->b->data + e->start;
@@ -544,6 +550,12 @@ bh__wire_too_big(const char *what, size_t max_frame) {
 
   if (max_frame > UINT32_MAX)
     max_frame = UINT32_MAX;
+  if (refused_inline)
+    return bh__asprintf(
+        "%s: a frame of %zu bytes, over the limit of %zu (max_frame). "
+        "This channel's transport cannot pass descriptors, so bins of any "
+        "size travel inside the frame: raise max_frame (bh_run_opts).",
+        what, refused, max_frame);
   if (th == 0)
     return bh__asprintf(
         "%s: a frame of %zu bytes, over the limit of %zu "
