@@ -399,8 +399,9 @@ proc_end(bh__proc *p, void *udata) {
 }
 
 static int
-watch_an_exit(void) {
+watch_an_exit(bool ended_first) {
   size_t live0 = bh__alloc_live();
+  siginfo_t si = {0};
   bh__procs *set = NULL;
   bh__proc *p = NULL;
   watched w = {0};
@@ -412,6 +413,9 @@ watch_an_exit(void) {
   ASSERT(pid >= 0);
   if (pid == 0)
     _exit(7);
+  /* Ended (not reaped) before the watch: its SIGCHLD reached no handler. */
+  if (ended_first)
+    ASSERT(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
   ASSERT_INT_EQ(bh__proc_watch(&p, &set, &loop, pid, proc_end, &w), 0);
   ASSERT_INT_EQ(run_until(&loop, &w.ends, 1), 0);
   ASSERT_INT_EQ(w.ends, 1);
@@ -426,13 +430,21 @@ watch_an_exit(void) {
 
 /* A child's end is reported by its pidfd, with no channel at all. */
 TEST(a_process_end_is_reported_by_its_pidfd) {
-  return watch_an_exit();
+  return watch_an_exit(false);
 }
 
 /* The same where pidfds are missing: SIGCHLD. */
 TEST(a_process_end_is_reported_by_sigchld) {
   setenv("BH_NO_PIDFD", "1", 1);
-  return watch_an_exit();
+  return watch_an_exit(false);
+}
+
+/* A process that ended before the first SIGCHLD watch was in place sent
+ * its signal to no one; it is still reported (once it has joined the set,
+ * not from inside bh__proc_watch). */
+TEST(an_end_before_the_sigchld_watch_is_reported) {
+  setenv("BH_NO_PIDFD", "1", 1);
+  return watch_an_exit(true);
 }
 
 /* A process still running when its watch is freed is killed and reaped:
@@ -498,5 +510,6 @@ TEST_MAIN(TEST_ENTRY(messages_travel_over_a_second_transport),
           TEST_ENTRY(inline_bins_are_held_to_max_frame),
           TEST_ENTRY(a_process_end_is_reported_by_its_pidfd),
           TEST_ENTRY(a_process_end_is_reported_by_sigchld),
+          TEST_ENTRY(an_end_before_the_sigchld_watch_is_reported),
           TEST_ENTRY(a_freed_watch_leaves_no_zombie),
           TEST_ENTRY(a_child_without_a_process_is_mourned_on_channel_end))

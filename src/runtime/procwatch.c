@@ -19,6 +19,7 @@
 struct bh__procs {
   uv_loop_t *loop;
   uv_signal_t *sigchld; /* only where pidfds are missing */
+  uv_timer_t *recheck;  /* ...and the sweep after a process joins */
   bh__proc *head;       /* every process watched */
   unsigned round;       /* of the SIGCHLD sweep (sweep) */
 };
@@ -143,6 +144,18 @@ sigchld_cb(uv_signal_t *h, int signum) {
   sigchld_ref(set);
 }
 
+/* A process may have ended before the set's handler was in place: its
+ * SIGCHLD then went to no one. So every process the signal watches is
+ * checked once on the loop after it joined the set (not at once: its
+ * watcher is not ready for the news inside bh__proc_watch). */
+static void
+recheck_cb(uv_timer_t *h) {
+  bh__procs *set = h->data;
+
+  sweep(set);
+  sigchld_ref(set);
+}
+
 /* Starts the set's SIGCHLD watch once; p (not in the set yet) then waits
  * to be reaped, which keeps the loop running. */
 static int
@@ -151,14 +164,19 @@ sigchld_start(bh__procs *set) {
 
   if (set->sigchld == NULL) {
     set->sigchld = bh__calloc(1, sizeof(*set->sigchld));
-    if (set->sigchld == NULL)
+    set->recheck = bh__calloc(1, sizeof(*set->recheck));
+    if (set->sigchld == NULL || set->recheck == NULL) {
+      bh__free(set->sigchld);
+      bh__free(set->recheck);
+      set->sigchld = NULL;
+      set->recheck = NULL;
       return BH_ENOMEM;
+    }
     uv_signal_init(set->loop, set->sigchld);
+    uv_timer_init(set->loop, set->recheck);
     set->sigchld->data = set;
+    set->recheck->data = set;
     err = bh__sig_start(set->sigchld, sigchld_cb, SIGCHLD);
-    /* A process may have ended before the handler was in place. */
-    if (err == 0)
-      sigchld_cb(set->sigchld, SIGCHLD);
   }
   if (err == 0)
     uv_ref((uv_handle_t *)set->sigchld);
@@ -261,6 +279,8 @@ bh__proc_watch(bh__proc **out, bh__procs **set, uv_loop_t *loop, pid_t pid,
     return err;
   }
   DL_APPEND((*set)->head, p);
+  if (p->pidfd < 0)
+    uv_timer_start((*set)->recheck, recheck_cb, 0, 0);
   *out = p;
   return 0;
 }
@@ -287,6 +307,7 @@ bh__procs_free(bh__procs *set) {
   if (set->sigchld != NULL) {
     bh__sig_stop(set->sigchld);
     uv_close((uv_handle_t *)set->sigchld, handle_free_cb);
+    uv_close((uv_handle_t *)set->recheck, handle_free_cb);
   }
   bh__free(set);
 }
