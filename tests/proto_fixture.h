@@ -21,7 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hive/bee.h"
+#include "hive/life.h"
+#include "hive/make.h"
+#include "hive/stats.h"
+#include "hive/task.h"
 #include "runner.h"
 #include "runtime/turn.h"
 

@@ -18,6 +18,7 @@
 #include "wire/wire.h"
 #include "value/value.h"
 #include "hive/bee.h"
+#include "hive/opts.h"
 #include "runner.h"
 
 /* ---- classes ----------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hive/bee.h"
+#include "hive/make.h"
 #include "runner.h"
 #include "runtime/procwatch.h"
 #include "runtime/turn.h"
@@ -489,12 +490,12 @@ TEST(a_child_without_a_process_is_mourned_on_channel_end) {
   ASSERT_INT_EQ(bh__bee_new(&bee, &loop, -1, &o), 0);
   ASSERT_INT_EQ(bh__unix_pair(sv), 0);
   ASSERT_INT_EQ(bh__child_add(bee, sv[0], 0, -1, NULL, NULL), 0);
-  ASSERT_INT_EQ(bee->n_alive, 1);
-  ASSERT(bee->procs == NULL);
+  ASSERT_INT_EQ(bee->kids.n_alive, 1);
+  ASSERT(bee->kids.procs == NULL);
   close(sv[1]);
-  while (bee->n_alive > 0)
-    ASSERT(uv_run(&loop, UV_RUN_ONCE) != 0 || bee->n_alive == 0);
-  ASSERT_INT_EQ(bee->n_kids, 0);
+  while (bee->kids.n_alive > 0)
+    ASSERT(uv_run(&loop, UV_RUN_ONCE) != 0 || bee->kids.n_alive == 0);
+  ASSERT_INT_EQ(bee->kids.n, 0);
   bh__bee_free(bee);
   bh__turn_close();
   uv_run(&loop, UV_RUN_DEFAULT);

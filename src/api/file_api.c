@@ -3,6 +3,7 @@
  * every task of the bee; on the pool it stalls a pool thread only, and the
  * task waits like any other. */
 #include "hive/bee.h"
+#include "hive/task.h"
 
 #include <errno.h>
 #include <fcntl.h>

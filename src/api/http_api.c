@@ -1,5 +1,6 @@
 /* http_api.c - what a task handler calls for HTTP (bh_http_request...):
  * a transfer on its bee's session (http.c) and the task's wait for it. */
+#include "api/http_api.h"
 #include "hive/bee.h"
 
 #include <string.h>

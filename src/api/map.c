@@ -25,6 +25,8 @@
  *   items); the task's own cancellation makes bh_map_next() return
  *   BH_ECANCELLED, and the caller then frees the map. */
 #include "hive/bee.h"
+#include "hive/map_chunk.h"
+#include "hive/result.h"
 #include "value/fmt.h"
 
 #include <limits.h>

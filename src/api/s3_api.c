@@ -2,6 +2,7 @@
  * s3://bucket/key address, signed and sent through the bee's client and
  * HTTP session; S3's errors come back with their code and message, the
  * method and the address. */
+#include "api/http_api.h"
 #include "hive/bee.h"
 #include "io/s3.h"
 

@@ -15,13 +15,16 @@
  *
  * A child's record is freed when it is mourned (bury); what bh_bee_stats
  * shows of the dead is kept apart, bounded (stats.c). */
-#include "hive/bee.h"
+#include "hive/child.h"
 #include "proc/lastword.h"
 #include "proc/oom.h"
 #include "runtime/procwatch.h"
 #include "transport/send.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,13 +80,13 @@ bh__child_normal_end(const bh__child *c) {
  * are in ascending id order: they are appended with growing ids and bury()
  * keeps the order. */
 static size_t
-kid_index(const bh_bee *bee, int64_t id) {
-  size_t lo = 0, hi = bee->n_kids;
+kid_index(const bh__kids *k, int64_t id) {
+  size_t lo = 0, hi = k->n;
 
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
 
-    if (bee->kids[mid]->id < id)
+    if (k->all[mid]->id < id)
       lo = mid + 1;
     else
       hi = mid;
@@ -92,33 +95,32 @@ kid_index(const bh_bee *bee, int64_t id) {
 }
 
 bh__child *
-bh__child_find(const bh_bee *bee, int64_t id) {
-  size_t i = kid_index(bee, id);
+bh__child_find(const bh__kids *k, int64_t id) {
+  size_t i = kid_index(k, id);
 
-  return i < bee->n_kids && bee->kids[i]->id == id ? bee->kids[i] : NULL;
+  return i < k->n && k->all[i]->id == id ? k->all[i] : NULL;
 }
 
 /* The living child after id, or NULL: walking the kids so stays right
  * whatever a step mourns (and frees). */
 static bh__child *
-kid_after(const bh_bee *bee, int64_t id) {
-  size_t i = id == INT64_MAX ? bee->n_kids : kid_index(bee, id + 1);
+kid_after(const bh__kids *k, int64_t id) {
+  size_t i = id == INT64_MAX ? k->n : kid_index(k, id + 1);
 
-  return i < bee->n_kids ? bee->kids[i] : NULL;
+  return i < k->n ? k->all[i] : NULL;
 }
 
 /* Frees the record of a mourned child: nothing names it by pointer any
- * more (delegations know it by id), and stats.c keeps its numbers. */
+ * more (delegations know it by id), and its owner kept its numbers when
+ * it was told the child is gone. */
 static void
 bury(bh__child *c) {
-  bh_bee *bee = c->bee;
-  size_t i = kid_index(bee, c->id);
+  bh__kids *k = c->kids;
+  size_t i = kid_index(k, c->id);
 
-  BH_ASSERT(i < bee->n_kids && bee->kids[i] == c);
-  memmove(&bee->kids[i], &bee->kids[i + 1],
-          (bee->n_kids - i - 1) * sizeof(*bee->kids));
-  bee->n_kids--;
-  bh__stats_bury(bee, c);
+  BH_ASSERT(i < k->n && k->all[i] == c);
+  memmove(&k->all[i], &k->all[i + 1], (k->n - i - 1) * sizeof(*k->all));
+  k->n--;
   bh__proc_free(c->proc); /* reaped by now (child_ended) */
   bh__chan_close(c->chan);
   bh__oom_free(c->oom);
@@ -129,28 +131,28 @@ bury(bh__child *c) {
 }
 
 /* The child is gone: its process has ended (or, in-process, its channel):
- * its delegations are answered or retried, the queen may replace it, and
- * its record is freed. */
+ * the owner hears it (its delegations are answered or retried, the queen
+ * may replace it), its record is freed, and the owner hears that too (the
+ * end of its own life may proceed). */
 static void
 mourn(bh__child *c) {
-  bh_bee *bee = c->bee;
+  bh__kids *k = c->kids;
 
   if (!c->alive)
     return;
   c->alive = false;
-  bee->n_alive--;
+  k->n_alive--;
   if (c->pid != 0)
     describe_status(c);
   add_last_words(c);
   if (c->cause == NULL && !c->got_dead)
     c->cause = bh__strdup("its channel closed");
-  bh_log(bee->log, bh__child_normal_end(c) ? BH_LOG_DEBUG : BH_LOG_WARNING,
-         "bee %lld: child bee %lld is gone%s%s", (long long)bee->id,
+  bh_log(k->log, bh__child_normal_end(c) ? BH_LOG_DEBUG : BH_LOG_WARNING,
+         "bee %lld: child bee %lld is gone%s%s", (long long)k->owner_id,
          (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
-  bh__deleg_on_death(c);
-  bh__queen_on_death(c);
+  k->report(k, c, BH__KID_GONE, NULL);
   bury(c);
-  bh__bee_progress(bee);
+  k->report(k, NULL, BH__KID_BURIED, NULL);
 }
 
 static void
@@ -173,11 +175,11 @@ bh__child_kill(bh__child *c, const char *cause) {
 }
 
 void
-bh__children_kill(bh_bee *bee, const char *cause) {
+bh__children_kill(bh__kids *k, const char *cause) {
   bh__child *c;
   int64_t id = INT64_MIN;
 
-  while ((c = kid_after(bee, id)) != NULL) {
+  while ((c = kid_after(k, id)) != NULL) {
     id = c->id;
     if (c->alive && c->pid != 0)
       bh__child_kill(c, cause);
@@ -224,7 +226,7 @@ child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
   case BH__MSG_TASK_ACCEPTED:
   case BH__MSG_TASK_DENIED:
   case BH__MSG_TASK_DONE:
-    bh__deleg_on_msg(c, m);
+    c->kids->report(c->kids, c, BH__KID_MSG, m);
     break;
   case BH__MSG_DEAD:
     on_dead_msg(c, m);
@@ -289,25 +291,34 @@ child_ended(bh__proc *p, void *udata) {
 }
 
 static int
-kids_grow(bh_bee *bee) {
-  size_t cap = bee->cap_kids ? bee->cap_kids * 2 : 8;
-  bh__child **k;
+kids_grow(bh__kids *k) {
+  size_t cap = k->cap ? k->cap * 2 : 8;
+  bh__child **all;
 
-  if (bee->n_kids < bee->cap_kids)
+  if (k->n < k->cap)
     return 0;
-  k = bh__realloc(bee->kids, cap * sizeof(*k));
-  if (k == NULL)
+  all = bh__realloc(k->all, cap * sizeof(*all));
+  if (all == NULL)
     return BH_ENOMEM;
-  bee->kids = k;
-  bee->cap_kids = cap;
+  k->all = all;
+  k->cap = cap;
   return 0;
 }
 
+void
+bh__kids_init(bh__kids *k, uv_loop_t *loop, size_t max_frame,
+              bh_logger *log, int64_t owner_id, bh__kid_report report,
+              void *owner) {
+  *k = (bh__kids){.loop = loop, .max_frame = max_frame, .log = log,
+                  .owner_id = owner_id, .report = report, .owner = owner};
+}
+
 int
-bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
-              char *last_words, bh__child **out) {
+bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
+             int max_conc, int prefetch, char *last_words,
+             bh__child **out) {
   bh__child *c;
-  int err = kids_grow(bee);
+  int err = kids_grow(k);
 
   c = err == 0 ? bh__calloc(1, sizeof(*c)) : NULL;
   if (c == NULL) {
@@ -315,27 +326,27 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
     bh__lastword_free(last_words);
     return BH_ENOMEM;
   }
-  c->bee = bee;
+  c->kids = k;
   c->last_words = last_words;
-  c->id = bee->next_kid++;
+  c->id = (*next_id)++;
   c->pid = pid;
-  c->capacity = capacity;
+  c->max_conc = max_conc;
+  c->prefetch = prefetch;
   c->alive = true;
   c->oom = pid != 0 ? bh__oom_start(pid) : NULL;
-  err = bh__chan_open(&c->chan, bee->loop, fd, bee->max_frame, child_msg,
+  err = bh__chan_open(&c->chan, k->loop, fd, k->max_frame, child_msg,
                       child_err, c);
   /* Watched even without a channel: the kill below ends it, and only the
    * end of its process lets it be mourned. */
   if (pid != 0) {
-    int werr = bh__proc_watch(&c->proc, &bee->procs, bee->loop, pid,
+    int werr = bh__proc_watch(&c->proc, &k->procs, k->loop, pid,
                               child_ended, c);
 
     err = err != 0 ? err : werr;
   }
-  bee->kids[bee->n_kids++] = c;
-  bee->n_alive++;
-  bee->st.spawned++;
-  bh__stats_child_lane(bee, c);
+  k->all[k->n++] = c;
+  k->n_alive++;
+  k->report(k, c, BH__KID_BORN, NULL);
   if (err != 0) {
     bh__child_kill(c, "its channel could not be opened");
     return err;
@@ -348,11 +359,11 @@ bh__child_add(bh_bee *bee, int fd, pid_t pid, int capacity,
 /* Frees every living child's record. A process still running is killed
  * and reaped here, so no zombie outlives its bee. */
 void
-bh__children_free(bh_bee *bee) {
+bh__children_free(bh__kids *k) {
   size_t i;
 
-  for (i = 0; i < bee->n_kids; i++) {
-    bh__child *c = bee->kids[i];
+  for (i = 0; i < k->n; i++) {
+    bh__child *c = k->all[i];
 
     bh__proc_free(c->proc); /* kills and reaps it if it still runs */
     bh__oom_free(c->oom);
@@ -362,9 +373,9 @@ bh__children_free(bh_bee *bee) {
     bh__free(c->cause);
     bh__free(c);
   }
-  bh__procs_free(bee->procs);
-  bee->procs = NULL;
-  bh__free(bee->kids);
-  bee->kids = NULL;
-  bee->n_kids = bee->cap_kids = 0;
+  bh__procs_free(k->procs);
+  k->procs = NULL;
+  bh__free(k->all);
+  k->all = NULL;
+  k->n = k->cap = 0;
 }

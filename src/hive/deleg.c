@@ -1,21 +1,46 @@
-/* deleg.c - the delegating side of the protocol, up to the hand-over:
- * offering a task to every child with free capacity, choosing the first
- * accepter, telling late accepters the task was taken, the pickup timeout.
- * Answers are deleg_answer.c's; deadlines and cancellation deleg_cancel.c's.
+/* deleg.c - the offer/accept state machine of a delegation, up to the
+ * hand-over: offering a task to every child with room, choosing the first
+ * accepter, telling late accepters the task was taken, sending the info.
+ * Answers and deaths are deleg_answer.c's; the clocks and cancelling
+ * deleg_cancel.c's (deleg.h).
+ *
+ * The states (deleg_rec.h) and what moves a delegation between them:
+ *   BACKLOG   -> OFFERED    a child has room (offer)
+ *   BACKLOG   -> OVER       no child can come any more, deadline, cancel,
+ *                           forgotten
+ *   OFFERED   -> STARTED    the first accept (task_info sent, or it came
+ *                           with a direct offer)
+ *   OFFERED   -> BACKLOG    its last open candidate died (bh__d_close_offers)
+ *   OFFERED   -> OVER       every candidate denied; pickup timeout,
+ *                           deadline, cancel, forgotten
+ *   STARTED   -> OVER       task_done; its info could not be encoded; its
+ *                           worker died and no retry is left
+ *   STARTED   -> BACKLOG    its worker died and a retry is left
+ *   STARTED   -> ABANDONED  deadline, cancel, forgotten: answered at once,
+ *                           cancel_task sent, the grace runs
+ *   ABANDONED -> OVER       task_done, or its worker's death
+ *   OVER      -> ABANDONED  a direct offer accepted after the answer: it
+ *                           runs there, and is cancelled as above
+ *
+ * Invariants: while BACKLOG a delegation is in the bee's backlog, while
+ * OFFERED in its unpicked list (`queued` says so), else in neither; every
+ * open candidate counts one in its child's inflight, and so does the task
+ * while STARTED or ABANDONED; a record is freed only once OVER with no
+ * offer open (bh__d_maybe_free), so that late answers still find it.
  *
  * A delegation waits in the bee's backlog, in order, while every living
- * child is at its max_concurrency, so a burst never overruns the workers
- * and spreads over them as their slots free up. */
-#include "hive/deleg.h"
+ * child is at its max_concurrency (cap.h), so a burst never overruns the
+ * workers and spreads over them as their slots free up. */
+#include "hive/bee.h"
+#include "hive/cap.h"
+#include "hive/deleg_rec.h"
+#include "hive/pop.h"
+#include "hive/result.h"
 #include "transport/send.h"
 #include "value/blob.h"
 
 #include <string.h>
 #include <utlist.h>
-
-#include "observe/trace.h"
-
-static void arm_pickup(bh_bee *bee);
 
 void
 bh__d_maybe_free(bh__deleg *d) {
@@ -44,56 +69,16 @@ bh__d_unqueue(bh__deleg *d) {
   d->queued = false;
 }
 
-/* Counts the answer and records its span. */
-static void
-account(bh__deleg *d, const bh_result *r) {
-  bh_bee *bee = d->bee;
-  bh_status st = r ? bh_result_status(r) : BH_RAISED;
-
-  if (st == BH_SUCCEEDED)
-    bee->st.succeeded++;
-  else if (st == BH_CANCELLED)
-    bee->st.cancelled++;
-  else
-    bee->st.raised++;
-  if (bee->trace != NULL)
-    bh__trace_add(bee->trace, d->child, d->name, d->tid, d->made_ns,
-                  d->start_ns, uv_hrtime(), st);
-}
-
-void
-bh__d_conclude(bh__deleg *d, bh_result *r) {
-  if (d->state != D_OVER && d->state != D_ABANDONED)
-    account(d, r);
-  bh__d_unqueue(d);
-  if (d->state != D_ABANDONED)
-    d->state = D_OVER;
-  if (d->state == D_OVER) {
-    bh_value_free(d->call);
-    d->call = NULL;
-  }
-  if (d->fut != NULL)
-    bh__future_complete(d->fut, r);
-  else
-    bh_result_free(r);
-  d->fut = NULL;
-}
-
-void
-bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason) {
-  bh__d_conclude(d, bh__result_make(BH_CANCELLED, child, NULL, NULL, reason,
-                                    NULL, NULL));
-}
-
 bh__child *
 bh__d_child(const bh__deleg *d) {
-  return d->child < 0 ? NULL : bh__child_find(d->bee, d->child);
+  return d->child < 0 ? NULL : bh__child_find(&d->bee->kids, d->child);
 }
 
+/* The parent's side of the accept rule (cap.h). */
 static bool
 has_room(const bh__child *c) {
   return c->alive && !c->told_die && c->chan != NULL &&
-         (c->capacity < 0 || c->inflight < (size_t)c->capacity);
+         bh__cap_room(c->max_conc, c->inflight, c->prefetch);
 }
 
 void
@@ -144,16 +129,16 @@ offer(bh__deleg *d) {
   size_t i, n = 0;
   cand *grown;
 
-  for (i = 0; i < bee->n_kids; i++)
-    n += has_room(bee->kids[i]);
+  for (i = 0; i < bee->kids.n; i++)
+    n += has_room(bee->kids.all[i]);
   if (n == 0)
     return false;
   grown = bh__realloc(d->cands, (d->n_cands + n) * sizeof(cand));
   if (grown == NULL)
     return false;
   d->cands = grown;
-  for (i = 0; i < bee->n_kids; i++) {
-    bh__child *c = bee->kids[i];
+  for (i = 0; i < bee->kids.n; i++) {
+    bh__child *c = bee->kids.all[i];
     cand *k = find_cand(d, c->id);
 
     if (!has_room(c) || (k != NULL && k->open))
@@ -191,60 +176,15 @@ fail_backlog(bh_bee *bee) {
 /* Offers backlogged delegations, oldest first, while children have room;
  * a queen short of room grows her population. */
 void
-bh__d_pump(bh_bee *bee) {
+bh__deleg_pump(bh_bee *bee) {
   if (bee->pop_failed != NULL ||
-      (bee->n_alive == 0 && !bh__queen_can_grow(bee)))
+      (bee->kids.n_alive == 0 && !bh__pop_can_grow(bee)))
     fail_backlog(bee);
   while (bee->backlog_head != NULL && offer(bee->backlog_head))
     ;
   if (bee->backlog_head != NULL)
-    bh__queen_saturated(bee);
-  arm_pickup(bee);
-}
-
-static char *
-pickup_reason(const bh_bee *bee) {
-  if (bee->pickup_ms == 600000)
-    return bh__strdup("No child bee has picked up the task for 10 minutes.");
-  return bh__asprintf("No child bee has picked up the task for %lld ms.",
-                      (long long)bee->pickup_ms);
-}
-
-static void
-pickup_cb(uv_timer_t *h) {
-  bh_bee *bee = h->data;
-  int64_t now = bh_now();
-  bh__deleg *d;
-
-  /* now - t0, not t0 + pickup_ms: any pickup time is valid, even one
-   * that would overflow the sum. */
-  while ((d = bee->unpicked_head) != NULL && now - d->t0 >= bee->pickup_ms) {
-    char *why = pickup_reason(bee);
-
-    bh__d_cancelled(d, -1, why ? why : "pickup timeout");
-    bh__free(why);
-    bh__d_maybe_free(d);
-  }
-  arm_pickup(bee);
-}
-
-/* One timer serves every offer nobody has taken: it fires for the oldest.
- * Time in the backlog does not count: there every child is busy, which is
- * not a failure to pick up. */
-static void
-arm_pickup(bh_bee *bee) {
-  bh__deleg *d = bee->unpicked_head;
-  int64_t left;
-
-  /* Offers are in the list in the order they were made, so the head's
-   * deadline only moves later: a running timer is early or right, and
-   * pickup_cb re-arms it for the head of the moment. No churn per offer. */
-  if (d == NULL || bee->pickup_ms < 0 ||
-      uv_is_active((uv_handle_t *)&bee->pickup_timer))
-    return;
-  left = bee->pickup_ms - (bh_now() - d->t0);
-  uv_timer_start(&bee->pickup_timer, pickup_cb, left > 0 ? (uint64_t)left : 0,
-                 0);
+    bh__pop_saturated(bee);
+  bh__d_arm_pickup(bee);
 }
 
 static bh__deleg *
@@ -268,13 +208,14 @@ deleg_new(bh_bee *bee, const char *name, bh_value *call) {
 }
 
 int
-bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
-                bh_value *call, const bh_deleg_opts *o) {
+bh__deleg_start(bh_bee *bee, bh_future *fut, const bh__deleg_owner *ow,
+                const char *name, bh_value *call, const bh_deleg_opts *o) {
   bh__deleg *d = deleg_new(bee, name, call);
 
   if (d == NULL)
     return BH_ENOMEM;
   d->fut = fut;
+  d->owner = ow;
   d->retries = o && o->retries >= 0 ? o->retries : bee->ft.retries;
   d->timeout_ms = o && o->timeout_ms >= 0 ? o->timeout_ms
                                           : bee->ft.timeout_ms;
@@ -285,13 +226,13 @@ bh__deleg_start(bh_bee *bee, bh_future *fut, const char *name,
   bee->n_backlog++;
   bee->st.delegated++;
   if (fut != NULL)
-    bh__future_set_deleg(fut, d);
+    ow->bind(fut, d);
   if (bh__d_arm_deadline(d) != 0) {
     bh__d_cancelled(d, -1, "No memory for the task's deadline.");
     bh__d_maybe_free(d);
     return 0;
   }
-  bh__d_pump(bee);
+  bh__deleg_pump(bee);
   return 0;
 }
 
@@ -307,29 +248,14 @@ bh__d_requeue(bh__deleg *d) {
   bee->st.retried++;
 }
 
-/* The future's owner went away: an answer not yet given is dropped; a
- * task that runs on a child is cancelled there, and its child killed if
- * it does not answer within the grace, as for a deadline. */
-void
-bh__deleg_forget(bh__deleg *d) {
-  d->fut = NULL;
-  if (d->state == D_BACKLOG || d->state == D_OFFERED) {
-    bh__d_unqueue(d);
-    d->state = D_OVER;
-    bh__d_maybe_free(d);
-  } else if (d->state == D_STARTED) {
-    bh__d_abandon(d, true);
-  }
-}
-
 /* d starts on c: the info is on its way or already there. */
 static void
-started(bh__deleg *d, bh__child *c) {
+started(bh__deleg *d) {
   if (d->retries == 0) {
     bh_value_free(d->call);
     d->call = NULL;
   }
-  if (c->bee->trace != NULL)
+  if (d->bee->trace != NULL)
     d->start_ns = uv_hrtime();
 }
 
@@ -340,10 +266,10 @@ info_error(const bh__deleg *d, const bh__child *c, int rc) {
 
   if (rc != BH_EMSGSIZE)
     return bh__strdup("The task's arguments could not be encoded.");
-  if (!bh__wire_name_fits(n, c->bee->max_frame))
+  if (!bh__wire_name_fits(n, c->kids->max_frame))
     return bh__asprintf("The task's name (%zu bytes) exceeds the frame "
                         "size limit.", n);
-  return bh__wire_too_big("The task's arguments", c->bee->max_frame);
+  return bh__wire_too_big("The task's arguments", c->kids->max_frame);
 }
 
 static void
@@ -363,7 +289,7 @@ send_info(bh__deleg *d, bh__child *c) {
     bh__d_send(c, BH__MSG_TASK_TAKEN, d->tid);
     return;
   }
-  started(d, c);
+  started(d);
 }
 
 /* An accept. One that started from a direct offer of a task whose answer
@@ -387,7 +313,7 @@ on_accepted(bh__child *c, bh__deleg *d, cand *k, bool now_running) {
   d->state = D_STARTED;
   d->child = c->id;
   if (now_running)
-    started(d, c);
+    started(d);
   else
     send_info(d, c);
 }
@@ -436,15 +362,6 @@ bh__d_close_offers(bh__child *c, bh__deleg *d) {
   d->bee->n_backlog++;
 }
 
-void
-bh__deleg_init(bh_bee *bee) {
-  uv_timer_init(bee->loop, &bee->pickup_timer);
-  bee->pickup_timer.data = bee;
-  /* It may run on after the last offer is taken (see arm_pickup): it must
-   * not keep the loop alive by itself. */
-  uv_unref((uv_handle_t *)&bee->pickup_timer);
-}
-
 /* Frees every delegation record; the bee is going away. */
 void
 bh__deleg_close(bh_bee *bee) {
@@ -455,7 +372,7 @@ bh__deleg_close(bh_bee *bee) {
     d->state = D_OVER;
     d->n_open = 0;
     if (d->fut != NULL)
-      bh__future_set_deleg(d->fut, NULL);
+      d->owner->bind(d->fut, NULL);
     bh__d_maybe_free(d);
   }
 }

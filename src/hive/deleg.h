@@ -1,69 +1,45 @@
-/* deleg.h - the delegation record shared by deleg.c (offers and the
- * backlog), deleg_answer.c (answers, deaths, retries) and deleg_cancel.c
- * (deadlines and cancellation). */
+/* deleg.h - a bee's delegations to its children, as the rest of the bee
+ * sees them: start one, forget or cancel it, and feed it what the
+ * children say and do. The record and the calls between the three files
+ * that make the module are deleg_rec.h's:
+ *   deleg.c         the offer/accept state machine, up to the hand-over;
+ *   deleg_answer.c  answers and deaths: results, retries, poison tasks;
+ *   deleg_cancel.c  the clocks (deadline, pickup, grace) and cancelling. */
 #ifndef BH_DELEG_H
 #define BH_DELEG_H
 
-#include "hive/bee.h"
+#include "base/base.h"
+#include "hive/child.h"
+#include "wire/wire.h"
 
-typedef struct cand {
-  int64_t child;
-  bool open;   /* no answer yet */
-  bool direct; /* the offer carried the info (a direct offer) */
-} cand;
+typedef struct bh__deleg bh__deleg;
 
-typedef enum deleg_state {
-  D_BACKLOG,   /* not offered yet */
-  D_OFFERED,   /* offered, nobody accepted yet */
-  D_STARTED,   /* task_info sent to `child` */
-  D_ABANDONED, /* answered early (deadline, cancel, forgotten) while it
-                * still runs on `child`: waits for its task_done */
-  D_OVER       /* answered or forgotten; waits for late answers */
-} deleg_state;
+/* How a delegation reaches the future it completes (group.c's): the
+ * delegations sit below the futures and call up only through these. */
+typedef struct bh__deleg_owner {
+  /* d is in flight for f (NULL: not any more, the bee is freed). */
+  void (*bind)(bh_future *f, bh__deleg *d);
+  /* f's answer, r (owned), is given; d is over. */
+  void (*complete)(bh_future *f, bh_result *r);
+} bh__deleg_owner;
 
-struct bh__deleg {
-  int64_t tid;
-  UT_hash_handle hh;
-  bh_bee *bee;
-  bh_future *fut;       /* NULL once forgotten */
-  char *name;
-  bh_value *call;       /* [args, kwargs]: until task_info is sent, or
-                         * for good when it may be retried */
-  deleg_state state;
-  bool queued;          /* in backlog or unpicked list */
-  int64_t child;
-  cand *cands;
-  uint32_t n_cands, n_open;
-  int retries;          /* re-offers left after a worker's death */
-  int kills;            /* workers that died while running it */
-  int64_t timeout_ms;   /* its deadline, from when it was made; 0: none */
-  uv_timer_t *timer;    /* the deadline, then the cancellation grace */
-  int64_t t0;           /* when it was offered, for the pickup timeout */
-  uint64_t made_ns, start_ns; /* for the timeline */
-  bh__deleg *prev, *next;
-};
-
-#define DENIED_ALL "Every child bee has denied the task."
-
-/* deleg.c */
-void bh__d_pump(bh_bee *bee);
-void bh__d_maybe_free(bh__deleg *d);
-void bh__d_unqueue(bh__deleg *d);
-/* Hands the answer r (owned) to the future, if any; the record is D_OVER
- * after, unless it was abandoned. */
-void bh__d_conclude(bh__deleg *d, bh_result *r);
-void bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason);
-void bh__d_send(bh__child *c, bh__msg_type type, int64_t tid);
-bh__child *bh__d_child(const bh__deleg *d);
-/* Puts d back at the head of the backlog (a retry). */
-void bh__d_requeue(bh__deleg *d);
-
-/* deleg_cancel.c */
-/* Starts d's deadline timer if it has one. */
-int bh__d_arm_deadline(bh__deleg *d);
-/* d runs on its child but its answer is given: tell the child to cancel;
- * with grace, kill the child if it has not answered in time. */
-void bh__d_abandon(bh__deleg *d, bool grace);
-void bh__d_timer_free(bh__deleg *d);
+/* Starts a delegation whose result completes `fut` (through ow), with
+ * options o (NULL: the bee's defaults). Takes `call`, an array [args] or
+ * [args, kwargs], whatever happens. */
+int bh__deleg_start(bh_bee *bee, bh_future *fut, const bh__deleg_owner *ow,
+                    const char *name, bh_value *call, const bh_deleg_opts *o);
+/* The future's owner went away: drop the answer when it comes. */
+void bh__deleg_forget(bh__deleg *d);
+/* Answers d cancelled now, and cancels it on its child. */
+void bh__deleg_cancel(bh__deleg *d);
+/* Child c's message about a delegation (accepted, denied, done). */
+void bh__deleg_on_msg(bh_bee *bee, bh__child *c, const bh__msg *m);
+/* Child c is gone: fail or re-home its delegations. */
+void bh__deleg_on_death(bh_bee *bee, bh__child *c);
+/* Offers backlogged delegations while children have room (after any
+ * change in the children: a new one, a failed population). */
+void bh__deleg_pump(bh_bee *bee);
+void bh__deleg_init(bh_bee *bee);
+void bh__deleg_close(bh_bee *bee);
 
 #endif

@@ -1,12 +1,66 @@
 /* deleg_answer.c - what the delegating bee makes of its children's answers
- * and deaths: wrapping every outcome as the original does
- * (docs/PROTOCOL.md section 10, "Results at the delegating bee"), retrying
- * a task lost with its worker, and refusing a poison task. */
-#include "hive/deleg.h"
+ * and deaths: every answer a delegation gets passes here
+ * (bh__d_conclude), wrapped as the original does (docs/PROTOCOL.md
+ * section 10, "Results at the delegating bee"); a task lost with its
+ * worker is retried or refused as poison.
+ *
+ * Invariants: a delegation gets exactly one answer, counted once in the
+ * bee's stats and span (account) when it leaves BACKLOG, OFFERED or
+ * STARTED; an ABANDONED one was answered already, and its task_done or
+ * its worker's death only ends it (OVER). A lost task is retried only
+ * while its retries last, its call is kept (retries > 0 keeps it), and it
+ * has killed fewer than poison_kills workers; retried, it goes to the head
+ * of the backlog (deleg.c). */
+#include "hive/bee.h"
+#include "hive/deleg_rec.h"
+#include "hive/pop.h"
+#include "hive/result.h"
+#include "observe/trace.h"
 
 #include <string.h>
 
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
+
+/* Counts the answer and records its span. */
+static void
+account(bh__deleg *d, const bh_result *r) {
+  bh_bee *bee = d->bee;
+  bh_status st = r ? bh_result_status(r) : BH_RAISED;
+
+  if (st == BH_SUCCEEDED)
+    bee->st.succeeded++;
+  else if (st == BH_CANCELLED)
+    bee->st.cancelled++;
+  else
+    bee->st.raised++;
+  if (bee->trace != NULL)
+    bh__trace_add(bee->trace, d->child, d->name, d->tid, d->made_ns,
+                  d->start_ns, uv_hrtime(), st);
+}
+
+void
+bh__d_conclude(bh__deleg *d, bh_result *r) {
+  if (d->state != D_OVER && d->state != D_ABANDONED)
+    account(d, r);
+  bh__d_unqueue(d);
+  if (d->state != D_ABANDONED)
+    d->state = D_OVER;
+  if (d->state == D_OVER) {
+    bh_value_free(d->call);
+    d->call = NULL;
+  }
+  if (d->fut != NULL)
+    d->owner->complete(d->fut, r);
+  else
+    bh_result_free(r);
+  d->fut = NULL;
+}
+
+void
+bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason) {
+  bh__d_conclude(d, bh__result_make(BH_CANCELLED, child, NULL, NULL, reason,
+                                    NULL, NULL));
+}
 
 static bh_result *
 wrap(const bh__deleg *d, const bh__child *c, const char *type,
@@ -15,7 +69,7 @@ wrap(const bh__deleg *d, const bh__child *c, const char *type,
 
   snprintf(line, sizeof(line),
            "  in delegation of task '%s' (id %lld) by bee %lld to child "
-           "bee %lld", d->name, (long long)d->tid, (long long)c->bee->id,
+           "bee %lld", d->name, (long long)d->tid, (long long)d->bee->id,
            (long long)c->id);
   return bh__result_wrap(c->id, line, type, msg, key, obj);
 }
@@ -54,19 +108,19 @@ on_done(bh__child *c, bh__deleg *d, const bh__msg *m) {
     d->state = D_OVER;
   else
     bh__d_conclude(d, wrap_done(d, c, m));
-  bh__queen_task_done(c);
+  bh__pop_task_done(d->bee, c);
 }
 
 /* A child's message about delegation m->task_id. Anything that does not
  * fit what this bee asked of that child is a protocol error: the child is
  * killed and mourned, and nothing else is affected. */
 void
-bh__deleg_on_msg(bh__child *c, const bh__msg *m) {
+bh__deleg_on_msg(bh_bee *bee, bh__child *c, const bh__msg *m) {
   bh__deleg *d;
   char why[160];
   bool ok;
 
-  HASH_FIND(hh, c->bee->delegs, &m->task_id, sizeof(m->task_id), d);
+  HASH_FIND(hh, bee->delegs, &m->task_id, sizeof(m->task_id), d);
   if (m->type == BH__MSG_TASK_DONE)
     ok = d != NULL && d->child == c->id &&
          (d->state == D_STARTED || d->state == D_ABANDONED);
@@ -82,7 +136,7 @@ bh__deleg_on_msg(bh__child *c, const bh__msg *m) {
   if (m->type == BH__MSG_TASK_DONE)
     on_done(c, d, m);
   bh__d_maybe_free(d);
-  bh__d_pump(c->bee);
+  bh__deleg_pump(bee);
 }
 
 /* The message that says how child c ended, as the cause of its tasks. */
@@ -128,8 +182,7 @@ lost(bh__deleg *d, bh__child *c, const msgpack_object *cause) {
 }
 
 void
-bh__deleg_on_death(bh__child *c) {
-  bh_bee *bee = c->bee;
+bh__deleg_on_death(bh_bee *bee, bh__child *c) {
   bh_value *cause = death_cause(c);
   const msgpack_object *co = cause ? bh_value_object(cause) : &nil_obj;
   bh__deleg *d, *tmp;
@@ -146,5 +199,5 @@ bh__deleg_on_death(bh__child *c) {
   }
   bh_value_free(cause);
   c->inflight = 0;
-  bh__d_pump(bee);
+  bh__deleg_pump(bee);
 }

@@ -2,6 +2,10 @@
  * flight from one task, handed back in completion order. No fiber exists
  * per future; a future is a small record the delegation completes. */
 #include "hive/bee.h"
+#include "hive/deleg.h"
+#include "hive/result.h"
+#include "hive/task.h"
+#include "hive/taskname.h"
 
 #include <string.h>
 #include <utlist.h>
@@ -128,13 +132,15 @@ claim(bh_future *f) {
   f->g = NULL;
 }
 
-void
-bh__future_set_deleg(bh_future *f, bh__deleg *d) {
+/* Records the delegation in flight for f (NULL: none any more). */
+static void
+future_set_deleg(bh_future *f, bh__deleg *d) {
   f->d = d;
 }
 
-void
-bh__future_complete(bh_future *f, bh_result *r) {
+/* Completes a future with an owned result. */
+static void
+future_complete(bh_future *f, bh_result *r) {
   f->res = r;
   f->done = true;
   f->d = NULL;
@@ -150,6 +156,10 @@ bh__future_complete(bh_future *f, bh_result *r) {
       bh__task_wake(f->g->t, 0);
   }
 }
+
+/* How the delegations reach the futures (deleg.h). */
+static const bh__deleg_owner deleg_owner = {future_set_deleg,
+                                            future_complete};
 
 /* Packs "[...]{...}" (either part optional) as an array of the parts. */
 static bh_value *
@@ -246,11 +256,12 @@ check_name(bh_task *t, bh_result **out, const bh__site *site,
   if (name_problem(name) != NULL)
     return refuse(t, out, site, BH_EINVAL, "ValueError", fn,
                   bh__strdup(name_problem(name)));
-  if (wc == NULL || bh__class_find_task(wc, name) != NULL)
+  if (wc == NULL ||
+      bh__class_find_task(wc, t->bee->builtins, name) != NULL)
     return 0;
   /* The worker's own words: the same message wherever it is caught. */
   return refuse(t, out, site, BH_ENOTASK, "AttributeError", NULL,
-                bh__class_no_task(wc, name));
+                bh__class_no_task(wc, t->bee->builtins, name));
 }
 
 /* Starts a delegation of `call` (taken, whatever happens) for task t, in
@@ -266,7 +277,7 @@ start_call(bh_group *g, bh_task *t, bh_future **out, void *udata,
     bh_value_free(call);
     return BH_ENOMEM;
   }
-  rc = bh__deleg_start(t->bee, f, name, call, o);
+  rc = bh__deleg_start(t->bee, f, &deleg_owner, name, call, o);
   if (rc != 0) {
     claim(f);
     bh_future_free(f);
@@ -337,6 +348,7 @@ bh_group_go(bh_group *g, bh_future **out, void *udata, bh_local_fn fn,
     return BH_ENOMEM;
   }
   t->fut = f;
+  t->complete = future_complete;
   f->local = t;
   if (out != NULL)
     *out = f;

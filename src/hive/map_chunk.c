@@ -14,7 +14,7 @@
  * returned BH_ECANCELLED. An item's failure never stops the others. The
  * chunk's own cancellation (a deadline, its map freed) stops it between
  * items, and it answers cancelled: the items after are never run. */
-#include "hive/bee.h"
+#include "hive/map_chunk.h"
 
 #include <string.h>
 

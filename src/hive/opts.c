@@ -11,7 +11,11 @@
  * -1 says "none" (no limit, nothing, off), anything below -1 is refused.
  * The few options where "none" means nothing (how many workers, a share
  * of the machine's CPU) say so in their refusal. */
-#include "hive/bee.h"
+#include "hive/opts.h"
+#include "hive/wcfg.h"
+#include "runtime/fiber.h"
+#include "value/value.h"
+#include "wire/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>

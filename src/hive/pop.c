@@ -6,7 +6,9 @@
  * at once when delegations wait because every worker is full, replaces
  * dead workers to keep the minimum, and gives up (new work fails with the
  * last causes) after more than `max_restarts` deaths in `period`. */
+#include "hive/bee.h"
 #include "hive/pop.h"
+#include "hive/spawn.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -24,14 +26,15 @@ struct bh__pop {
   char *causes[N_CAUSES];   /* the last causes of death, newest last */
   uint64_t cpu_busy, cpu_total; /* the last /proc/stat sample */
   int closing;              /* timers still closing */
+  void (*changed)(bh_bee *bee); /* after a spawn or giving up */
 };
 
 static size_t
 active(const bh_bee *bee) {
   size_t i, n = 0;
 
-  for (i = 0; i < bee->n_kids; i++)
-    n += bee->kids[i]->alive && !bee->kids[i]->told_die;
+  for (i = 0; i < bee->kids.n; i++)
+    n += bee->kids.all[i]->alive && !bee->kids.all[i]->told_die;
   return n;
 }
 
@@ -75,6 +78,36 @@ mem_share(void) {
   return total > 0 ? 1.0 - (double)avail / (double)total : 0.0;
 }
 
+int
+bh__pop_spawn(bh_bee *bee, int n) {
+  const bh__wcfg *cfg = &bee->w_cfg;
+  int i, rc;
+
+  for (i = 0; i < n; i++) {
+    bh__spawn s = {.cls = bee->worker_class, .id = bee->next_kid,
+                   .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
+                   .cfg = cfg, .logger = bee->log, .start = bee->w_start,
+                   .run = bee->w_run};
+    char *last_words;
+    pid_t pid;
+    int fd;
+
+    rc = bh__spawn_worker(&s, &pid, &fd, &last_words);
+    if (rc == 0)
+      rc = bh__kids_add(&bee->kids, &bee->next_kid, fd, pid,
+                        (int)cfg->max_concurrency, (int)cfg->prefetch,
+                        last_words, NULL);
+    if (rc != 0) {
+      bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
+             "%s", (long long)bee->id, bh_strerror(rc));
+      return rc;
+    }
+    bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
+           "(pid %d)", (long long)bee->id, (long long)s.id, (int)pid);
+  }
+  return 0;
+}
+
 static int
 spawn_one(bh__pop *p, const char *why) {
   bh_bee *bee = p->bee;
@@ -82,7 +115,7 @@ spawn_one(bh__pop *p, const char *why) {
 
   bh_log(bee->log, BH_LOG_INFO, "queen %lld: spawning worker %lld: %s",
          (long long)bee->id, (long long)bee->next_kid, why);
-  rc = bh__queen_spawn(bee, 1);
+  rc = bh__pop_spawn(bee, 1);
   if (rc != 0)
     bh_log(bee->log, BH_LOG_ERROR, "queen %lld: spawning failed: %s",
            (long long)bee->id, bh_strerror(rc));
@@ -95,8 +128,8 @@ least_loaded(bh_bee *bee) {
   bh__child *best = NULL;
   size_t i;
 
-  for (i = 0; i < bee->n_kids; i++) {
-    bh__child *c = bee->kids[i];
+  for (i = 0; i < bee->kids.n; i++) {
+    bh__child *c = bee->kids.all[i];
 
     if (c->alive && !c->told_die && (best == NULL || c->inflight <
                                                          best->inflight))
@@ -116,7 +149,7 @@ give_up(bh__pop *p, char *why) {
   bee->pop_failed = why;
   bh_log(bee->log, BH_LOG_ERROR, "queen %lld: %s", (long long)bee->id, why);
   uv_timer_stop(&p->tick);
-  bh__d_pump(bee);
+  p->changed(bee);
 }
 
 /* Why the machine asks for fewer workers now, or NULL. A share of -1
@@ -187,10 +220,10 @@ grow_cb(uv_timer_t *h) {
     return;
   if (n < (size_t)p->o.min)
     spawn_one(p, "replacing a worker, to keep the minimum");
-  else if (bee->backlog_head != NULL && n < (size_t)p->o.max &&
+  else if (bee->n_backlog > 0 && n < (size_t)p->o.max &&
            (p->o.mem_high < 0 || mem_share() <= p->o.mem_high))
     spawn_one(p, "every worker is busy and tasks wait");
-  bh__d_pump(bee);
+  p->changed(bee);
 }
 
 static void
@@ -200,7 +233,7 @@ want_grow(bh__pop *p) {
 }
 
 bool
-bh__queen_can_grow(const bh_bee *bee) {
+bh__pop_can_grow(const bh_bee *bee) {
   const bh__pop *p = bee->pop;
 
   return p != NULL && bee->pop_failed == NULL && !bee->terminating &&
@@ -208,20 +241,20 @@ bh__queen_can_grow(const bh_bee *bee) {
 }
 
 void
-bh__queen_saturated(bh_bee *bee) {
-  if (bh__queen_can_grow(bee))
+bh__pop_saturated(bh_bee *bee) {
+  if (bh__pop_can_grow(bee))
     want_grow(bee->pop);
 }
 
 void
-bh__queen_task_done(bh__child *c) {
-  bh__pop *p = c->bee->pop;
+bh__pop_task_done(bh_bee *bee, bh__child *c) {
+  bh__pop *p = bee->pop;
 
   if (p == NULL || p->o.recycle_after <= 0 || c->told_die ||
       (int64_t)(c->done + c->raised + c->cancelled) < p->o.recycle_after)
     return;
-  bh_log(c->bee->log, BH_LOG_INFO, "queen %lld: retiring worker %lld after "
-         "%lld tasks", (long long)c->bee->id, (long long)c->id,
+  bh_log(bee->log, BH_LOG_INFO, "queen %lld: retiring worker %lld after "
+         "%lld tasks", (long long)bee->id, (long long)c->id,
          (long long)p->o.recycle_after);
   bh__child_die(c);
   want_grow(p);
@@ -296,17 +329,17 @@ why_give_up(const bh__pop *p, const char *causes) {
 }
 
 void
-bh__queen_on_death(bh__child *c) {
-  bh__pop *p = c->bee->pop;
+bh__pop_on_death(bh_bee *bee, bh__child *c) {
+  bh__pop *p = bee->pop;
   char *causes;
 
   /* A dying queen replaces nobody: her workers' ends count for nothing. */
-  if (p == NULL || bh__child_normal_end(c) || c->bee->terminating)
+  if (p == NULL || bh__child_normal_end(c) || bee->terminating)
     return;
   causes = remember(p, c->cause);
   if (too_many(p))
     give_up(p, why_give_up(p, causes));
-  else if (!c->bee->terminating)
+  else if (!bee->terminating)
     want_grow(p);
   bh__free(causes);
 }
@@ -341,13 +374,15 @@ bh__pop_opts_norm(bh__pop_opts *o, int initial) {
 }
 
 int
-bh__pop_start(bh_bee *bee, const bh__pop_opts *o) {
+bh__pop_start(bh_bee *bee, const bh__pop_opts *o,
+              void (*changed)(bh_bee *bee)) {
   bh__pop *p = bh__calloc(1, sizeof(*p));
 
   if (p == NULL)
     return BH_ENOMEM;
   p->o = *o;
   p->bee = bee;
+  p->changed = changed;
   uv_timer_init(bee->loop, &p->tick);
   uv_timer_init(bee->loop, &p->grow);
   p->tick.data = p->grow.data = p;

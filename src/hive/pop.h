@@ -1,8 +1,12 @@
-/* pop.h - the queen's population manager (pop.c). */
+/* pop.h - the queen's population manager (pop.c): how many workers she
+ * has, spawning them, and what she does when they die. */
 #ifndef BH_POP_H
 #define BH_POP_H
 
-#include "hive/deleg.h"
+#include "base/base.h"
+#include "hive/child.h"
+
+typedef struct bh__pop bh__pop;
 
 typedef struct bh__pop_opts {
   int min, max;
@@ -16,11 +20,25 @@ typedef struct bh__pop_opts {
 /* Fills the defaults (the reference's rules); `initial` raises an unset
  * maximum so that the initial workers are not retired at once. */
 void bh__pop_opts_norm(bh__pop_opts *o, int initial);
-/* Starts managing bee's workers. Returns 0 or BH_ENOMEM. */
-int bh__pop_start(bh_bee *bee, const bh__pop_opts *o);
+/* Starts managing bee's workers; `changed` is called after the manager
+ * spawned or gave up, so that waiting work moves (the delegations sit
+ * above the population). Returns 0 or BH_ENOMEM. */
+int bh__pop_start(bh_bee *bee, const bh__pop_opts *o,
+                  void (*changed)(bh_bee *bee));
+/* Spawns n workers of the bee's worker class (queen.h) and adopts them.
+ * Returns 0 or the first error. */
+int bh__pop_spawn(bh_bee *bee, int n);
 /* Stops the cadence (the queen is dying). */
 void bh__pop_stop(bh_bee *bee);
 /* Frees the manager (closes its timers). */
 void bh__pop_free(bh_bee *bee);
+/* True when the bee may still get children (a queen under her limits). */
+bool bh__pop_can_grow(const bh_bee *bee);
+/* Delegations wait because every child is full: grow if allowed. */
+void bh__pop_saturated(bh_bee *bee);
+/* Child c answered a task (for recycling). */
+void bh__pop_task_done(bh_bee *bee, bh__child *c);
+/* Child c was mourned (replacement, restart limit). */
+void bh__pop_on_death(bh_bee *bee, bh__child *c);
 
 #endif

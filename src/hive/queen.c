@@ -1,48 +1,13 @@
 /* queen.c - the queen's side of the hive: she is a bee with a worker
- * class, and she spawns her workers as subprocesses. Growth, shrinking and
- * replacement of workers are the population manager's (a later module). */
-#include "hive/pop.h"
-
-int
-bh__conc_norm(int n) {
-  return n == 0 ? 1024 : (n < 0 ? -1 : n);
-}
-
-int
-bh__queen_spawn(bh_bee *bee, int n) {
-  const bh__wcfg *cfg = &bee->w_cfg;
-  int i, rc;
-
-  for (i = 0; i < n; i++) {
-    bh__spawn s = {.cls = bee->worker_class, .id = bee->next_kid,
-                   .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
-                   .cfg = cfg, .logger = bee->log, .start = bee->w_start};
-    char *last_words;
-    pid_t pid;
-    int fd;
-
-    rc = bh__spawn_worker(&s, &pid, &fd, &last_words);
-    if (rc == 0)
-      rc = bh__child_add(bee, fd, pid,
-                         cfg->max_concurrency < 0
-                             ? -1
-                             : (int)(cfg->max_concurrency + cfg->prefetch),
-                         last_words, NULL);
-    if (rc != 0) {
-      bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
-             "%s", (long long)bee->id, bh_strerror(rc));
-      return rc;
-    }
-    bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
-           "(pid %d)", (long long)bee->id, (long long)s.id, (int)pid);
-  }
-  return 0;
-}
+ * class, and she spawns her workers as subprocesses. Spawning them, growth,
+ * shrinking and replacement are the population manager's (pop.c). */
+#include "hive/deleg.h"
+#include "hive/queen.h"
 
 int
 bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                 const bh_value *kwargs, int n, const bh__wcfg *cfg,
-                bh_start start, const bh__pop_opts *po) {
+                bh_start start, bh__worker_fn run, const bh__pop_opts *po) {
   bh__pop_opts o = po ? *po : (bh__pop_opts){0};
   int rc;
 
@@ -61,6 +26,7 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
   if (bh__wcfg_copy(&bee->w_cfg, cfg) != 0)
     return BH_ENOMEM;
   bee->w_start = start;
-  rc = bh__pop_start(bee, &o);
-  return rc != 0 ? rc : bh__queen_spawn(bee, n);
+  bee->w_run = run;
+  rc = bh__pop_start(bee, &o, bh__deleg_pump);
+  return rc != 0 ? rc : bh__pop_spawn(bee, n);
 }

@@ -1,7 +1,7 @@
 /* result.c - the result of a delegation as the delegating bee records it:
  * a map with the reference's keys, and accessors over its chain of causes
  * (other_details.cause, recursively). */
-#include "hive/bee.h"
+#include "hive/result.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
-/* result_fmt.c - rendering a result's chain of causes as text, and raising
- * a failed result from a task so that the chain reaches the caller. */
-#include "hive/bee.h"
+/* result_fmt.c - rendering a result's chain of causes as text (raising a
+ * failed result from a task is task_api.c's). */
+#include "hive/result.h"
 
 #include <string.h>
 
@@ -90,31 +90,4 @@ bh_result_format(const bh_result *r, char *buf, size_t len) {
     put(&o, "Caused by: ");
   }
   return o.pos;
-}
-
-int
-bh_raise_result_at(bh_task *t, const char *file, int line, const char *func,
-                   const bh_result *r) {
-  const msgpack_object *m = bh_result_message(r);
-  const msgpack_object *tb = bh__map_get(m, "traceback");
-  const msgpack_object *d = bh__map_get(m, "other_details");
-  char where[512];
-  uint32_t i;
-
-  bh_raise_at(t, file, line, func,
-              bh_result_errtype(r) ? bh_result_errtype(r) : "RuntimeError",
-              "%s", bh_result_errmsg(r) ? bh_result_errmsg(r) : "failed");
-  for (i = 0; tb && tb->type == MSGPACK_OBJECT_ARRAY && i < tb->via.array.size;
-       i++) {
-    const msgpack_object *s = &tb->via.array.ptr[i];
-
-    if (s->type != MSGPACK_OBJECT_STR)
-      continue;
-    snprintf(where, sizeof(where), "%.*s", (int)s->via.str.size,
-             s->via.str.ptr);
-    bh__task_tb_add(t, where);
-  }
-  bh_value_free(t->details);
-  t->details = d ? bh_value_from_object(d) : NULL;
-  return BH_ERAISED;
 }

@@ -9,8 +9,15 @@
  * zero timer started when the root is dead), never from inside the bees'
  * own callbacks: the bees are freed, the run's handles closed, and the
  * last close calls `done` with what bh_run returns. */
+#include "hive/life.h"
+#include "hive/make.h"
+#include "hive/opts.h"
+#include "hive/parent.h"
+#include "hive/queen.h"
+#include "hive/result.h"
+#include "hive/task.h"
+#include "hive/worker.h"
 #include "runtime/overflow.h"
-#include "hive/pop.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
 #include "transport/transport.h"
@@ -100,7 +107,7 @@ signal_cb(uv_signal_t *h, int signum) {
   if (n > cancel_at) {
     snprintf(why, sizeof(why), "killed by the queen at a further SIG%s",
              sigabbrev_np(signum));
-    bh__children_kill(r->queen, why);
+    bh__children_kill(&r->queen->kids, why);
     return;
   }
   r->signum = signum;
@@ -194,7 +201,8 @@ setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
 
   if (rc == 0)
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
-                         o->worker_init_kwargs, n, &cfg, o->start, po);
+                         o->worker_init_kwargs, n, &cfg, o->start,
+                         bh__worker_run, po);
   bh__wcfg_clear(&cfg);
   return rc;
 }

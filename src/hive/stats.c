@@ -1,8 +1,9 @@
 /* stats.c - what a bee counts about its delegations and children (with
  * the pace a progress line shows: elapsed time, units, rate, ETA), and its
  * link to a timeline (trace.c). Of its dead children it keeps the last
- * BH__GRAVES (bee.h, bh__grave); older ones count in the totals only. */
-#include "hive/bee.h"
+ * BH__GRAVES (stats.h, bh__grave); older ones count in the totals only. */
+#include "hive/stats.h"
+#include "hive/task.h"
 #include "observe/progress.h"
 #include "observe/trace.h"
 
@@ -24,7 +25,7 @@ causes_len(const bh_bee *bee) {
  * whatever deaths come meanwhile. */
 static void
 fill(const bh_bee *bee, bh_child_stats *cs) {
-  char *text = (char *)(cs + bee->n_graves + bee->n_kids);
+  char *text = (char *)(cs + bee->n_graves + bee->kids.n);
   size_t i, first = bee->n_graves < BH__GRAVES ? 0 : bee->grave_next;
 
   for (i = 0; i < bee->n_graves; i++) {
@@ -37,8 +38,8 @@ fill(const bh_bee *bee, bh_child_stats *cs) {
     }
   }
   cs += bee->n_graves;
-  for (i = 0; i < bee->n_kids; i++) {
-    const bh__child *c = bee->kids[i];
+  for (i = 0; i < bee->kids.n; i++) {
+    const bh__child *c = bee->kids.all[i];
 
     cs[i] = (bh_child_stats){.id = c->id, .pid = c->pid, .alive = c->alive,
                              .done = c->done, .raised = c->raised,
@@ -60,7 +61,7 @@ pace(const bh_bee *bee, bh_stats *out) {
 
 int
 bh_bee_stats(bh_bee *bee, bh_stats *out) {
-  size_t n = bee->n_graves + bee->n_kids;
+  size_t n = bee->n_graves + bee->kids.n;
   bh_child_stats *cs = bee->kid_stats;
 
   if (n > 0) {
@@ -74,7 +75,7 @@ bh_bee_stats(bh_bee *bee, bh_stats *out) {
   out->inflight = bee->st.delegated - bee->st.succeeded - bee->st.raised -
                   bee->st.cancelled - bee->n_backlog;
   out->backlog = bee->n_backlog;
-  out->alive = bee->n_alive;
+  out->alive = bee->kids.n_alive;
   out->n_children = n;
   out->children = n ? cs : NULL;
   pace(bee, out);
@@ -167,8 +168,8 @@ bh_bee_trace(bh_bee *bee, bh_trace *tr) {
            bee->cls && bee->cls->name ? bee->cls->name : "bee",
            (long long)bee->id);
   bh__trace_lane(tr, -1, label);
-  for (i = 0; i < bee->n_kids; i++)
-    bh__stats_child_lane(bee, bee->kids[i]);
+  for (i = 0; i < bee->kids.n; i++)
+    bh__stats_child_lane(bee, bee->kids.all[i]);
 }
 
 int64_t

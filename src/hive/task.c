@@ -1,7 +1,12 @@
-/* task.c - a task's life on its fiber: running the handler, packing its
- * outcome into task_done, and the calls a handler makes (arguments, return
- * value, exceptions, waiting). */
+/* task.c - a task's life on its fiber: the bee's run queue, running the
+ * handler within max_concurrency, packing its outcome into task_done (or
+ * completing the future of local work), and the calls a handler makes
+ * (arguments, return value, exceptions, waiting). */
 #include "hive/bee.h"
+#include "hive/life.h"
+#include "hive/result.h"
+#include "hive/task.h"
+#include "hive/taskname.h"
 #include "transport/send.h"
 #include "value/blob.h"
 #include "runtime/timer.h"
@@ -171,12 +176,13 @@ outcome_free(outcome *o) {
 
 bh_task_fn
 bh__task_handler(bh_task *t, const char *name) {
-  bh_task_fn fn = bh__bee_find_task(t->bee, name);
+  bh_task_fn fn = bh__class_find_task(t->bee->cls, t->bee->builtins, name);
 
   if (fn == NULL) {
     /* No frame of the library's: where it happened is the task line. */
     bh__task_set_error(t, "AttributeError",
-                       bh__class_no_task(t->bee->cls, name));
+                       bh__class_no_task(t->bee->cls, t->bee->builtins,
+                                         name));
     bh__task_tb_where(t);
   }
   return fn;
@@ -192,6 +198,48 @@ run_handler(bh_task *t) {
     return BH_ENOMEM;
   fn = bh__task_handler(t, t->name);
   return fn != NULL ? fn(t) : BH_ERAISED;
+}
+
+static void
+enqueue(bh_bee *bee, bh_task *t) {
+  t->state = TASK_QUEUED;
+  t->qnext = NULL;
+  if (bee->rq_tail != NULL)
+    bee->rq_tail->qnext = t;
+  else
+    bee->rq_head = t;
+  bee->rq_tail = t;
+}
+
+/* Starts queued tasks while there is a free slot. */
+static void
+run_queued(bh_bee *bee) {
+  while (bee->rq_head != NULL &&
+         (bee->max_conc < 0 || bee->n_running < (size_t)bee->max_conc)) {
+    bh_task *t = bee->rq_head;
+
+    bee->rq_head = t->qnext;
+    if (bee->rq_head == NULL)
+      bee->rq_tail = NULL;
+    bh__task_start(t);
+  }
+}
+
+/* A task from the parent answered: its slot is free for the next. */
+static void
+finished(bh_bee *bee, bh_task *t) {
+  HASH_DEL(bee->tasks, t);
+  bee->n_reserved--;
+  if (t->state == TASK_RUNNING)
+    bee->n_running--;
+  run_queued(bee);
+  bh__bee_progress(bee);
+}
+
+void
+bh__task_queue(bh_bee *bee, bh_task *t) {
+  enqueue(bee, t);
+  run_queued(bee);
 }
 
 /* The outcome could not be encoded (too big, nested too deep, no memory):
@@ -237,7 +285,7 @@ finish_remote(bh_task *t, int rc) {
   if (err != 0)
     send_fallback(t, err);
   outcome_free(&o);
-  bh__bee_task_finished(bee, t);
+  finished(bee, t);
 }
 
 /* Completes the future of a local task with its outcome. */
@@ -248,7 +296,7 @@ finish_local(bh_task *t, int rc) {
 
   outcome_make(t, rc, &o);
   if (t->fut != NULL)
-    bh__future_complete(
+    t->complete(
         t->fut, o.err == 0 ? bh__result_from_done(&o.d, bee->id)
                            : bh__result_make(BH_RAISED, bee->id, "EncodeError",
                                              "The task's outcome could not "

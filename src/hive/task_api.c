@@ -1,6 +1,8 @@
 /* task_api.c - what a task handler calls: its arguments, its return value,
- * its exceptions, and waiting for time or descriptors. */
+ * its exceptions (and a failed result raised on), and waiting for time or
+ * descriptors. */
 #include "hive/bee.h"
+#include "hive/task.h"
 #include "value/fmt.h"
 
 #include <string.h>
@@ -198,11 +200,6 @@ bh_cancel_reason(bh_task *t, const char *fmt, ...) {
   va_end(ap);
 }
 
-int64_t
-bh_now(void) {
-  return (int64_t)(uv_hrtime() / 1000000);
-}
-
 /* Sleeps ms from now to the nanosecond (timer.h), not to the millisecond
  * tick after. */
 int
@@ -259,4 +256,31 @@ bh_wait_fd(bh_task *t, int fd, int events, int64_t deadline) {
     rc = bh__task_wait(t, deadline);
   uv_close((uv_handle_t *)&w->poll, poll_closed);
   return rc;
+}
+
+int
+bh_raise_result_at(bh_task *t, const char *file, int line, const char *func,
+                   const bh_result *r) {
+  const msgpack_object *m = bh_result_message(r);
+  const msgpack_object *tb = bh__map_get(m, "traceback");
+  const msgpack_object *d = bh__map_get(m, "other_details");
+  char where[512];
+  uint32_t i;
+
+  bh_raise_at(t, file, line, func,
+              bh_result_errtype(r) ? bh_result_errtype(r) : "RuntimeError",
+              "%s", bh_result_errmsg(r) ? bh_result_errmsg(r) : "failed");
+  for (i = 0; tb && tb->type == MSGPACK_OBJECT_ARRAY && i < tb->via.array.size;
+       i++) {
+    const msgpack_object *s = &tb->via.array.ptr[i];
+
+    if (s->type != MSGPACK_OBJECT_STR)
+      continue;
+    snprintf(where, sizeof(where), "%.*s", (int)s->via.str.size,
+             s->via.str.ptr);
+    bh__task_tb_add(t, where);
+  }
+  bh_value_free(t->details);
+  t->details = d ? bh_value_from_object(d) : NULL;
+  return BH_ERAISED;
 }

@@ -4,7 +4,7 @@
  * that a typo reads as a typo. */
 #include <string.h>
 
-#include "hive/bee.h"
+#include "hive/taskname.h"
 
 static bh_task_fn
 find_in(const bh_task_def *defs, const char *name) {
@@ -15,13 +15,14 @@ find_in(const bh_task_def *defs, const char *name) {
 }
 
 bh_task_fn
-bh__class_find_task(const bh_class *cls, const char *name) {
+bh__class_find_task(const bh_class *cls, const bh_task_def *builtins,
+                    const char *name) {
   bh_task_fn fn;
 
   for (; cls != NULL; cls = cls->base)
     if ((fn = find_in(cls->tasks, name)) != NULL)
       return fn;
-  return find_in(bh__builtin_tasks, name);
+  return find_in(builtins, name);
 }
 
 /* Names longer than this get no suggestion: the table would not fit. */
@@ -81,7 +82,8 @@ consider(nearest *n, const bh_task_def *defs) {
 }
 
 char *
-bh__class_no_task(const bh_class *cls, const char *name) {
+bh__class_no_task(const bh_class *cls, const bh_task_def *builtins,
+                  const char *name) {
   nearest n = {name, NULL, strlen(name), (size_t)-1};
   const char *cname = cls != NULL && cls->name != NULL ? cls->name : "-";
   const bh_class *c;
@@ -89,7 +91,7 @@ bh__class_no_task(const bh_class *cls, const char *name) {
   if (n.len <= NAME_MAX_LEN) {
     for (c = cls; c != NULL; c = c->base)
       consider(&n, c->tasks);
-    consider(&n, bh__builtin_tasks);
+    consider(&n, builtins);
   }
   if (n.best == NULL)
     return bh__asprintf("Bee class '%s' has no task '%s'.", cname, name);

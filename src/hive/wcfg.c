@@ -1,7 +1,6 @@
 /* wcfg.c - a worker's settings as one record (wcfg.h). */
 #include "hive/wcfg.h"
-
-#include "hive/bee.h" /* bh__conc_norm */
+#include "wire/wire.h"
 
 #include <string.h>
 
@@ -198,4 +197,9 @@ bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
   if (rc != 0)
     bh__wcfg_clear(c);
   return rc;
+}
+
+int
+bh__conc_norm(int n) {
+  return n == 0 ? 1024 : (n < 0 ? -1 : n);
 }

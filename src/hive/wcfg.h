@@ -74,4 +74,8 @@ bh_value *bh__wcfg_value(const bh__wcfg *c);
 int bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
                     size_t len);
 
+/* A max_concurrency as the API takes it (0: 1024, < 0: no limit) as bees
+ * keep it (-1: no limit). */
+int bh__conc_norm(int n);
+
 #endif

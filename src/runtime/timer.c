@@ -200,3 +200,9 @@ bh__timer_stop(bh__timers *tm, bh__tentry *e) {
   if (tm != NULL && e->idx != 0)
     heap_remove(tm, e);
 }
+
+/* The clock of the API's deadlines (beehive.h), in ms. */
+int64_t
+bh_now(void) {
+  return (int64_t)(uv_hrtime() / 1000000);
+}

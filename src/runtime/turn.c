@@ -22,7 +22,7 @@ void
 bh__turn_run(void) {
   do {
     /* Output that must leave before any fiber runs (a direct offer's
-     * accept, bee.c) goes first, in one write for all of it. */
+     * accept, hive/parent.c) goes first, in one write for all of it. */
     if (output != NULL && output->take_urgent())
       flush_output();
     bh__sched_run();
