@@ -301,11 +301,47 @@ typedef struct bh_context {
   void *user;             /* what the class's context_new hook made */
 } bh_context;
 
+/* A worker bee written in any language: a program that speaks
+ * docs/PROTOCOL.md on the channel it finds on descriptor 3 (section 2,
+ * "External programs"). The queen forks and execs it for each worker,
+ * sends it the bootstrap frame (the class's name, the worker's id, its
+ * init arguments and settings) and then talks to it as to any worker:
+ * its deaths, hangs and protocol errors are handled as a C worker's are.
+ * examples/worker.py is one, in Python. All borrowed: they must live as
+ * long as the class is used. */
+typedef struct bh_program {
+  const char *path;         /* the executable (required): a path with a
+                             * '/' is taken as it is (relative to the
+                             * queen's working directory); a bare name is
+                             * looked up in the queen's PATH, as execvp()
+                             * does */
+  const char *const *argv;  /* its arguments from argv[0] on, NULL-
+                             * terminated, at least argv[0]; NULL: {path} */
+  const char *const *env;   /* its environment, "NAME=value" strings,
+                             * NULL-terminated; NULL: the queen's. Either
+                             * way the library adds BH_WORKER=1 and
+                             * BH_LAST_WORDS_FD (PROTOCOL.md section 2) */
+} bh_program;
+
 /* A bee class: its tasks by name, and hooks. Besides its own tasks,
  * every bee answers the built-in task "busy_status" (no arguments; a
  * double: its other running tasks over its max_concurrency, not counting
  * itself; 0.0 with no limit) and "__map_chunk__" (bh_map_new's chunks);
- * a class task of the same name shadows a built-in one. */
+ * a class task of the same name shadows a built-in one.
+ *
+ * A class with a `program` is external: its bees are that program, never
+ * run in this process, whatever the start method. Only its name (required:
+ * the bootstrap frame names the class, and one program may serve several)
+ * and `tasks` count. With tasks NULL the queen sends any task name and the
+ * program answers one it lacks (AttributeError, PROTOCOL.md section 8);
+ * with tasks set (fn may be NULL) she refuses other names before sending,
+ * as for any class (BH_ENOTASK, "Did you mean"), "busy_status" apart. Its
+ * hooks, state_size, stack_size and base are not used, and a queen class
+ * cannot be external, nor have a worker_class (bh_run refuses both);
+ * bh_map_new's chunks of more than one item need a program that lists
+ * "__map_chunk__" (not in the protocol), else chunk 1. A program that
+ * cannot be started (missing, not executable) fails bh_run with
+ * BH_ESPAWN, a SpawnError naming it and the system's reason. */
 typedef struct bh_class bh_class;
 struct bh_class {
   const char *name;         /* for logs and tracebacks, and exec starts */
@@ -332,7 +368,8 @@ struct bh_class {
    * which then dies of SIGSEGV, as the cause its tasks come back raised
    * with; in the queen's process on stderr, and the process aborts
    * (SIGABRT), since it cannot safely go on. */
-  size_t stack_size;
+  size_t stack_size;  /* NULL, or the external program its bees are (above). */
+  const bh_program *program;
 };
 
 /* Borrows: the bee's user state (class state_size bytes), its id, its
@@ -724,7 +761,8 @@ typedef enum bh_start {
   BH_START_EXEC = 1  /* fork()+exec of /proc/self/exe in worker mode: for
                       * programs that hold threads; main() must call
                       * bh_worker_main() first */
-} bh_start;
+} bh_start; /* an external class (bh_class.program) always execs its
+             * program */
 
 /* The smallest max_frame (bytes): the least that carries every message
  * the library itself must be able to send (docs/PROTOCOL.md section 3). */
@@ -759,10 +797,14 @@ typedef struct bh_spawn_opts {
  * subprocess (it dies when its parent dies) and returns its pid and the
  * parent's end of its private full-duplex channel (a socket the caller now
  * owns). The child holds no descriptor but its end of the channel and
- * stdin/stdout/stderr. Returns 0, BH_ESPAWN, -errno, or BH_EINVAL (o, pid
- * or channel NULL, or an option out of its range: o->logger, if any, gets
- * the message naming it, e.g. "bh_subprocess_workerbee: max_frame 8 is out
- * of range: it must be 0 (default 64 MiB) or at least 4096"). An
+ * stdin/stdout/stderr (and an external program its last-words page). An
+ * external class's program is exec'd and sent its bootstrap frame. Returns
+ * 0, BH_ESPAWN (o->logger, if any, gets why: "class 'W': its program '/x'
+ * could not be started: ENOENT: No such file or directory (errno 2)"),
+ * -errno, or BH_EINVAL (o, pid or channel NULL, or an option out of its
+ * range: o->logger, if any, gets the message naming it, e.g.
+ * "bh_subprocess_workerbee: max_frame 8 is out of range: it must be 0
+ * (default 64 MiB) or at least 4096"). An
  * exec-started worker checks its bootstrap frame the same way and exits
  * with status 2 on a value out of range. */
 BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
@@ -1002,7 +1044,9 @@ typedef struct bh_run_opts {
  * another error (BH_EINVAL, BH_ESPAWN...) with an explaining result, e.g.
  * BH_EINVAL with a ValueError "bh_run: max_frame 8 is out of range: it
  * must be 0 (default 64 MiB) or at least 4096" for an option out of its
- * range. *out is always set (returns owned; free with bh_result_free);
+ * range, BH_ESPAWN with a SpawnError "class 'W': its program '/x' could
+ * not be started: ENOENT: No such file or directory (errno 2)" for a
+ * worker that could not be started. *out is always set (returns owned; free with bh_result_free);
  * only a NULL out returns BH_EINVAL with nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 

@@ -214,6 +214,14 @@ extern const bh_task_def bh__builtin_tasks[];
 /* taskname.c */
 /* The task `name` of cls: through its base chain, then the built-ins. */
 bh_task_fn bh__class_find_task(const bh_class *cls, const char *name);
+/* True when the queen may delegate `name` to workers of cls: a task of
+ * its class chain or a built-in; for an external class (bh_class.program),
+ * a name its tasks list, busy_status, or any name when it lists none. */
+bool bh__class_has_task(const bh_class *cls, const char *name);
+/* True when the tasks of cls or its bases name `name`, whatever their fn;
+ * *first gets the first task they list (NULL: they list none). */
+bool bh__class_lists_task(const bh_class *cls, const bh_task_def **first,
+                          const char *name);
 /* Returns owned (NULL: no memory): "Bee class 'W' has no task 'ecko'.",
  * followed by "Did you mean 'echo'?" when a task of the class is near. */
 char *bh__class_no_task(const bh_class *cls, const char *name);
@@ -350,12 +358,15 @@ const bh__grave *bh__stats_grave(const bh_bee *bee, int64_t id);
 void bh__stats_free(bh_bee *bee);
 
 /* queen.c */
-/* Makes bee a queen of workers of class wc and spawns n of them (0: 1). */
+/* Makes bee a queen of workers of class wc and spawns n of them (0: 1).
+ * A worker that could not be started may leave why (owned) in *why, when
+ * why is not NULL (bh__spawn_worker). */
 struct bh__pop_opts;
 int bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                     const bh_value *kwargs, int n, const bh__wcfg *cfg,
-                    bh_start start, const struct bh__pop_opts *po);
-int bh__queen_spawn(bh_bee *bee, int n);
+                    bh_start start, const struct bh__pop_opts *po,
+                    char **why);
+int bh__queen_spawn(bh_bee *bee, int n, char **why);
 /* A max_concurrency as the API takes it (0: 1024, < 0: no limit) as bees
  * keep it (-1: no limit). */
 int bh__conc_norm(int n);
@@ -390,9 +401,11 @@ typedef struct bh__spawn {
 } bh__spawn;
 /* Starts the worker (bh_subprocess_workerbee without the checks). With
  * last_words, *last_words receives its last-words page (lastword.h),
- * owned, or NULL if none could be made. */
+ * owned, or NULL if none could be made. On failure *why may receive what
+ * happened (owned), e.g. an external program's exec failure (BH_ESPAWN),
+ * else NULL. */
 int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
-                     char **last_words);
+                     char **last_words, char **why);
 /* Runs a worker bee on fd in this process until its life ends; returns the
  * process exit status. */
 int bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,

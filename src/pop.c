@@ -82,7 +82,7 @@ spawn_one(bh__pop *p, const char *why) {
 
   bh_log(bee->log, BH_LOG_INFO, "queen %lld: spawning worker %lld: %s",
          (long long)bee->id, (long long)bee->next_kid, why);
-  rc = bh__queen_spawn(bee, 1);
+  rc = bh__queen_spawn(bee, 1, NULL);
   if (rc != 0)
     bh_log(bee->log, BH_LOG_ERROR, "queen %lld: spawning failed: %s",
            (long long)bee->id, bh_strerror(rc));

@@ -9,7 +9,7 @@ bh__conc_norm(int n) {
 }
 
 int
-bh__queen_spawn(bh_bee *bee, int n) {
+bh__queen_spawn(bh_bee *bee, int n, char **why) {
   const bh__wcfg *cfg = &bee->w_cfg;
   int i, rc;
 
@@ -17,11 +17,11 @@ bh__queen_spawn(bh_bee *bee, int n) {
     bh__spawn s = {.cls = bee->worker_class, .id = bee->next_kid,
                    .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
                    .cfg = cfg, .logger = bee->log, .start = bee->w_start};
-    char *last_words;
+    char *last_words, *err;
     pid_t pid;
     int fd;
 
-    rc = bh__spawn_worker(&s, &pid, &fd, &last_words);
+    rc = bh__spawn_worker(&s, &pid, &fd, &last_words, &err);
     if (rc == 0)
       rc = bh__child_add(bee, fd, pid,
                          cfg->max_concurrency < 0
@@ -30,7 +30,11 @@ bh__queen_spawn(bh_bee *bee, int n) {
                          last_words, NULL);
     if (rc != 0) {
       bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
-             "%s", (long long)bee->id, bh_strerror(rc));
+             "%s", (long long)bee->id, err ? err : bh_strerror(rc));
+      if (why != NULL)
+        *why = err;
+      else
+        bh__free(err);
       return rc;
     }
     bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
@@ -42,7 +46,7 @@ bh__queen_spawn(bh_bee *bee, int n) {
 int
 bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                 const bh_value *kwargs, int n, const bh__wcfg *cfg,
-                bh_start start, const bh__pop_opts *po) {
+                bh_start start, const bh__pop_opts *po, char **why) {
   bh__pop_opts o = po ? *po : (bh__pop_opts){0};
   int rc;
 
@@ -62,5 +66,5 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
     return BH_ENOMEM;
   bee->w_start = start;
   rc = bh__pop_start(bee, &o);
-  return rc != 0 ? rc : bh__queen_spawn(bee, n);
+  return rc != 0 ? rc : bh__queen_spawn(bee, n, why);
 }

@@ -173,9 +173,11 @@ set_ft(bh_bee *queen, const bh_run_opts *o) {
     queen->ft.shutdown_ms = o->shutdown_grace_ms;
 }
 
-/* The workers' settings, filled once here from the options (wcfg.h). */
+/* The workers' settings, filled once here from the options (wcfg.h).
+ * A worker that could not be started may leave *why. */
 static int
-setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
+setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po,
+              char **why) {
   const bh_run_opts *o = r->o;
   bh_spawn_opts so = {.s3_profile = o->s3_profile,
                       .max_concurrency = o->max_concurrency,
@@ -189,7 +191,8 @@ setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
 
   if (rc == 0)
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
-                         o->worker_init_kwargs, n, &cfg, o->start, po);
+                         o->worker_init_kwargs, n, &cfg, o->start, po,
+                         why);
   bh__wcfg_clear(&cfg);
   return rc;
 }
@@ -240,7 +243,7 @@ make_hive(run *r, int sv[2], char **why) {
 
     set_ft(r->queen, o);
     r->queen->direct_offers = o->direct_offer >= 0;
-    rc = setup_workers(r, wc, n, &po);
+    rc = setup_workers(r, wc, n, &po, why);
   }
   return rc;
 }

@@ -6,6 +6,7 @@
 #include "blob.h"
 #include "lastword.h"
 #include "overflow.h"
+#include "program.h"
 #include "sig.h"
 #include "turn.h"
 
@@ -64,7 +65,7 @@ sub_hive(worker_run *w, const bh__spawn *s) {
   cfg.max_concurrency = bh__conc_norm(0);
   cfg.prefetch = 0;
   rc = bh__queen_setup(w->bee, s->cls->worker_class, NULL, NULL,
-                       s->cls->workers, &cfg, s->start, NULL);
+                       s->cls->workers, &cfg, s->start, NULL, NULL);
   bh__wcfg_clear(&cfg);
   return rc;
 }
@@ -165,9 +166,10 @@ open_fds(void) {
 }
 
 /* In the new process: die with the parent, and close every descriptor
- * inherited but the channel and `keep` (-1: none). */
+ * inherited but the channel, `keep` and `report` (-1: none). */
 static void
-child_setup(pid_t parent, int chan, int keep, const open_fd *inherited) {
+child_setup(pid_t parent, int chan, int keep, int report,
+            const open_fd *inherited) {
   struct stat st;
 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -175,7 +177,8 @@ child_setup(pid_t parent, int chan, int keep, const open_fd *inherited) {
     _exit(1); /* the parent died before the line above took effect */
   for (; inherited->fd >= 0; inherited++)
     if (inherited->fd != chan && inherited->fd != keep &&
-        fstat(inherited->fd, &st) == 0 && st.st_dev == inherited->dev &&
+        inherited->fd != report && fstat(inherited->fd, &st) == 0 &&
+        st.st_dev == inherited->dev &&
         st.st_ino == inherited->ino)
       close(inherited->fd);
 }
@@ -189,7 +192,7 @@ fork_child(const bh__spawn *s, int fd, char *last_words, pid_t parent,
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
   bh__overflow_worker(last_words);
-  child_setup(parent, fd, -1, inherited);
+  child_setup(parent, fd, -1, -1, inherited);
   bh__free((void *)inherited); /* the parent's copy is freed there */
   bh__turn_forget();
   bh__blob_forget_all();
@@ -201,9 +204,11 @@ fork_child(const bh__spawn *s, int fd, char *last_words, pid_t parent,
 }
 
 /* The channel goes to BOOT_FD and the last-words page (lw, -1: none) to
- * BH__LASTWORD_FD, both kept across exec. */
+ * BH__LASTWORD_FD, both kept across exec; then this program runs again
+ * in worker mode, or the external program `prog` runs. */
 static void
-exec_child(int fd, int lw, pid_t parent, const open_fd *inherited) {
+exec_child(int fd, int lw, pid_t parent, const open_fd *inherited,
+           bh__exec *prog) {
   char *argv[] = {(char *)"beehive-worker", NULL};
 
   /* Neither may sit where the other goes before it is moved; the copies
@@ -222,11 +227,14 @@ exec_child(int fd, int lw, pid_t parent, const open_fd *inherited) {
 
     fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
-  if (lw >= 0 && dup2(lw, BH__LASTWORD_FD) == BH__LASTWORD_FD)
-    setenv(BH__LASTWORD_ENV, BH__LASTWORD_FD_TEXT, 1);
-  else
+  if (lw >= 0 && dup2(lw, BH__LASTWORD_FD) != BH__LASTWORD_FD)
     lw = -1;
-  child_setup(parent, fd, lw >= 0 ? BH__LASTWORD_FD : -1, inherited);
+  child_setup(parent, fd, lw >= 0 ? BH__LASTWORD_FD : -1,
+              prog ? bh__program_report_fd(prog) : -1, inherited);
+  if (prog != NULL)
+    bh__program_exec(prog, lw >= 0);
+  if (lw >= 0)
+    setenv(BH__LASTWORD_ENV, BH__LASTWORD_FD_TEXT, 1);
   setenv("BH_WORKER", "1", 1);
   execv("/proc/self/exe", argv);
   _exit(127);
@@ -247,7 +255,8 @@ write_bootstrap(int fd, const bh__spawn *s) {
                              bh_value_object(cfg));
 
   while (rc == 0 && off < b.len) {
-    ssize_t n = write(fd, b.data + off, b.len - off);
+    /* No SIGPIPE for a worker gone already: the caller may not ignore it. */
+    ssize_t n = send(fd, b.data + off, b.len - off, MSG_NOSIGNAL);
 
     if (n < 0 && errno != EINTR)
       rc = -errno;
@@ -261,6 +270,7 @@ write_bootstrap(int fd, const bh__spawn *s) {
 
 typedef struct spawn_call {
   const bh__spawn *s;
+  bh__exec *prog; /* an external class's program, or NULL */
   int sv[2];
   char *lw;   /* the worker's last-words page, or NULL */
   int lw_fd;  /* ...its memfd, or -1 */
@@ -296,36 +306,61 @@ do_fork(void *arg) {
   bh__sig_worker();
   bh__sig_restore(&mask);
   /* The child: sv[0], the parent's end, is among the inherited. */
-  if (sc->s->start == BH_START_EXEC)
-    exec_child(sc->sv[1], sc->lw_fd, parent, inherited);
+  if (sc->s->start == BH_START_EXEC || sc->prog != NULL)
+    exec_child(sc->sv[1], sc->lw_fd, parent, inherited, sc->prog);
   fork_child(sc->s, sc->sv[1], sc->lw, parent, inherited);
+}
+
+/* The fork, then the exec's report and the bootstrap frame where there is
+ * an exec. A worker that has ended already (its channel closed: EPIPE) is
+ * started all the same: its death tells why, as any worker's does. */
+static int
+fork_worker(spawn_call *sc, char **why) {
+  bool exec = sc->s->start == BH_START_EXEC || sc->prog != NULL;
+
+  fflush(NULL); /* stdio buffers must not be written twice */
+  bh__fiber_call_main(do_fork, sc);
+  close(sc->sv[1]);
+  if (sc->lw_fd >= 0)
+    close(sc->lw_fd);
+  if (sc->err == 0 && sc->prog != NULL)
+    sc->err = bh__program_started(sc->prog, why);
+  if (sc->err == 0 && exec)
+    sc->err = write_bootstrap(sc->sv[0], sc->s);
+  if (sc->err == BH_EPIPE || sc->err == -ECONNRESET)
+    sc->err = 0;
+  return sc->err;
 }
 
 int
 bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
-                 char **last_words) {
+                 char **last_words, char **why) {
   spawn_call sc = {.s = s, .lw_fd = -1};
+  bh__exec prog;
+  int rc;
 
+  *why = NULL;
+  if (s->cls->program != NULL) {
+    if ((rc = bh__program_prepare(&prog, s->cls, why)) != 0)
+      return rc;
+    sc.prog = &prog;
+  }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sc.sv) != 0)
-    return -errno;
-  if (last_words != NULL)
+    sc.err = -errno;
+  else if (last_words != NULL)
     sc.lw = bh__lastword_new(&sc.lw_fd);
-  fflush(NULL); /* stdio buffers must not be written twice */
-  bh__fiber_call_main(do_fork, &sc);
-  close(sc.sv[1]);
-  if (sc.lw_fd >= 0)
-    close(sc.lw_fd);
-  if (sc.err == 0 && s->start == BH_START_EXEC)
-    sc.err = write_bootstrap(sc.sv[0], s);
-  if (sc.err != 0) {
+  if (sc.err == 0 && fork_worker(&sc, why) != 0) {
     close(sc.sv[0]);
     bh__lastword_free(sc.lw);
     if (sc.pid > 0) {
       kill(sc.pid, SIGKILL);
       waitpid(sc.pid, NULL, 0);
     }
-    return sc.err;
   }
+  if (sc.prog != NULL)
+    bh__program_clear(sc.prog);
+  if (sc.err != 0)
+    return sc.err;
   *pid = sc.pid;
   *channel = sc.sv[0];
   if (last_words != NULL)
@@ -337,7 +372,7 @@ int
 bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
   bh__spawn s;
   bh__wcfg cfg;
-  char why[256];
+  char why[256], *err;
   int rc;
 
   if (o == NULL || pid == NULL || channel == NULL)
@@ -352,7 +387,10 @@ bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid, int *channel) {
   s = (bh__spawn){.cls = o->cls, .id = o->id, .init_args = o->init_args,
                   .init_kwargs = o->init_kwargs, .cfg = &cfg,
                   .logger = o->logger, .start = o->start};
-  rc = bh__spawn_worker(&s, pid, channel, NULL);
+  rc = bh__spawn_worker(&s, pid, channel, NULL, &err);
+  if (err != NULL)
+    bh_log(o->logger, BH_LOG_ERROR, "bh_subprocess_workerbee: %s", err);
+  bh__free(err);
   bh__wcfg_clear(&cfg);
   return rc;
 }

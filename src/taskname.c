@@ -24,6 +24,33 @@ bh__class_find_task(const bh_class *cls, const char *name) {
   return find_in(bh__builtin_tasks, name);
 }
 
+bool
+bh__class_lists_task(const bh_class *cls, const bh_task_def **first,
+                     const char *name) {
+  const bh_task_def *d;
+
+  *first = NULL;
+  for (; cls != NULL; cls = cls->base)
+    for (d = cls->tasks; d != NULL && d->name != NULL; d++) {
+      *first = *first ? *first : d;
+      if (strcmp(d->name, name) == 0)
+        return true;
+    }
+  return false;
+}
+
+bool
+bh__class_has_task(const bh_class *cls, const char *name) {
+  const bh_task_def *any;
+
+  if (cls->program == NULL)
+    return bh__class_find_task(cls, name) != NULL;
+  /* An external program's tasks are what it says they are; busy_status
+   * every worker has (PROTOCOL.md section 11). */
+  return bh__class_lists_task(cls, &any, name) || any == NULL ||
+         strcmp(name, "busy_status") == 0;
+}
+
 /* Names longer than this get no suggestion: the table would not fit. */
 #define NAME_MAX_LEN 64
 
