@@ -221,12 +221,18 @@ class WorkerBee:
         else:
             handle(m)
 
+    def can_accept(self, tid):
+        """Section 8: not terminating, not holding tid, and a free slot
+        (accepted and unfinished tasks below max_concurrency + prefetch)."""
+        held = len(self.accepted) + len(self.tasks)
+        return self.exit_code is None and tid not in self.accepted and \
+            tid not in self.tasks and (self.capacity < 0 or
+                                       held < self.capacity)
+
     def new_task(self, m):
         tid = task_id(m)
         call = call_of(m) if "name" in m else None  # a direct offer (5.1)
-        held = len(self.accepted) + len(self.tasks)
-        if self.exit_code is not None or tid in self.accepted or \
-                tid in self.tasks or 0 <= self.capacity <= held:
+        if not self.can_accept(tid):
             self.chan.send({"msg_type": "task_denied", "task_id": tid})
         elif call is not None:  # start it from the offer: no task_info
             self.chan.send({"msg_type": "task_accepted", "task_id": tid,

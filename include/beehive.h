@@ -302,8 +302,8 @@ typedef struct bh_context {
 } bh_context;
 
 /* A worker bee written in any language: a program that speaks
- * docs/PROTOCOL.md on the channel it finds on descriptor 3 (section 2,
- * "External programs"). The queen forks and execs it for each worker,
+ * docs/PROTOCOL.md on the channel it finds on descriptor 3 (section 2.1
+ * says all it gets). The queen forks and execs it for each worker,
  * sends it the bootstrap frame (the class's name, the worker's id, its
  * init arguments and settings) and then talks to it as to any worker:
  * its deaths, hangs and protocol errors are handled as a C worker's are.
@@ -320,7 +320,7 @@ typedef struct bh_program {
   const char *const *env;   /* its environment, "NAME=value" strings,
                              * NULL-terminated; NULL: the queen's. Either
                              * way the library adds BH_WORKER=1 and
-                             * BH_LAST_WORDS_FD (PROTOCOL.md section 2) */
+                             * BH_LAST_WORDS_FD (PROTOCOL.md section 2.1) */
 } bh_program;
 
 /* A bee class: its tasks by name, and hooks. Besides its own tasks,
@@ -368,7 +368,8 @@ struct bh_class {
    * which then dies of SIGSEGV, as the cause its tasks come back raised
    * with; in the queen's process on stderr, and the process aborts
    * (SIGABRT), since it cannot safely go on. */
-  size_t stack_size;  /* NULL, or the external program its bees are (above). */
+  size_t stack_size;
+  /* NULL, or the external program its bees are (above). */
   const bh_program *program;
 };
 
@@ -804,9 +805,9 @@ typedef struct bh_spawn_opts {
  * -errno, or BH_EINVAL (o, pid or channel NULL, or an option out of its
  * range: o->logger, if any, gets the message naming it, e.g.
  * "bh_subprocess_workerbee: max_frame 8 is out of range: it must be 0
- * (default 64 MiB) or at least 4096"). An
- * exec-started worker checks its bootstrap frame the same way and exits
- * with status 2 on a value out of range. */
+ * (default 64 MiB) or at least 4096"). An exec-started worker checks its
+ * bootstrap frame the same way and exits with status 2 on a value out of
+ * range. */
 BH_EXTERN int bh_subprocess_workerbee(const bh_spawn_opts *o, pid_t *pid,
                                       int *channel);
 
@@ -1046,8 +1047,9 @@ typedef struct bh_run_opts {
  * must be 0 (default 64 MiB) or at least 4096" for an option out of its
  * range, BH_ESPAWN with a SpawnError "class 'W': its program '/x' could
  * not be started: ENOENT: No such file or directory (errno 2)" for a
- * worker that could not be started. *out is always set (returns owned; free with bh_result_free);
- * only a NULL out returns BH_EINVAL with nothing to set. */
+ * worker that could not be started. *out is always set (returns owned;
+ * free with bh_result_free); only a NULL out returns BH_EINVAL with
+ * nothing to set. */
 BH_EXTERN int bh_run(const bh_run_opts *o, bh_result **out);
 
 /* The reference's beehive_run() as it is awaited inside a running event

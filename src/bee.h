@@ -218,10 +218,9 @@ bh_task_fn bh__class_find_task(const bh_class *cls, const char *name);
  * its class chain or a built-in; for an external class (bh_class.program),
  * a name its tasks list, busy_status, or any name when it lists none. */
 bool bh__class_has_task(const bh_class *cls, const char *name);
-/* True when the tasks of cls or its bases name `name`, whatever their fn;
- * *first gets the first task they list (NULL: they list none). */
-bool bh__class_lists_task(const bh_class *cls, const bh_task_def **first,
-                          const char *name);
+/* True when the tasks of cls or its bases name `name`, whatever their
+ * fn. */
+bool bh__class_lists_task(const bh_class *cls, const char *name);
 /* Returns owned (NULL: no memory): "Bee class 'W' has no task 'ecko'.",
  * followed by "Did you mean 'echo'?" when a task of the class is near. */
 char *bh__class_no_task(const bh_class *cls, const char *name);

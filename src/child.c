@@ -419,9 +419,11 @@ sigchld_start(bh__child *c) {
     uv_signal_init(bee->loop, bee->sigchld);
     bee->sigchld->data = bee;
     err = bh__sig_start(bee->sigchld, sigchld_cb, SIGCHLD);
-    /* A child may have ended before the handler was in place. */
+    /* A child may have ended before the handler was in place, c too (an
+     * exec'd program that exits at once): a SIGCHLD of the bee's own
+     * makes the handler look, on the loop, once c is among the kids. */
     if (err == 0)
-      sigchld_cb(bee->sigchld, SIGCHLD);
+      raise(SIGCHLD);
   }
   if (err == 0) /* c (not in bee->kids yet) waits to be reaped */
     uv_ref((uv_handle_t *)bee->sigchld);

@@ -308,10 +308,8 @@ refuse(bh_task *t, int rc, const char *fmt, ...) {
  * built-in task of chunks, which is no part of the protocol. */
 static bool
 external_without_chunks(const bh_class *wc) {
-  const bh_task_def *any;
-
   return wc != NULL && wc->program != NULL &&
-         !bh__class_lists_task(wc, &any, BH__MAP_CHUNK_TASK);
+         !bh__class_lists_task(wc, BH__MAP_CHUNK_TASK);
 }
 
 /* The options' ranges (include/beehive.h); 0 or a refusal naming one. */

@@ -13,6 +13,10 @@
  * there the report's write end cannot be overwritten on the way. */
 #define REPORT_FD_MIN 10
 
+/* Where a bare name is looked for when PATH is unset, as glibc's execvp
+ * does. */
+#define DEFAULT_PATH "/bin:/usr/bin"
+
 /* True when `entry` ("NAME=value") sets variable `name`. */
 static bool
 sets(const char *entry, const char *name) {
@@ -50,7 +54,7 @@ make_env(const char *const *env, size_t *n) {
  * not executable), BH_ENOMEM. Returns owned. */
 static char *
 search_path(const char *name, int *err) {
-  const char *path = getenv("PATH"), *p = path ? path : "/bin:/usr/bin";
+  const char *path = getenv("PATH"), *p = path ? path : DEFAULT_PATH;
   struct stat st;
 
   *err = -ENOENT;
@@ -130,7 +134,8 @@ resolve(bh__exec *x, char **why) {
   else
     *why = bh__asprintf("class '%s': its program '%s' was not found in "
                         "PATH (%s): give its whole path", x->cls->name, path,
-                        getenv("PATH") ? getenv("PATH") : "unset: /bin:/usr/bin");
+                        getenv("PATH") ? getenv("PATH")
+                                       : "unset: " DEFAULT_PATH);
   return BH_ESPAWN;
 }
 
