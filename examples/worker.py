@@ -187,7 +187,7 @@ class WorkerBee:
         self.tasks = {}        # task id -> asyncio.Task, queued or running
         self.running = 0
         self.exit_code = None  # set once terminating
-        self.ended = None      # the exit status, once dead is sent
+        self.ended = None      # a future: the exit status, once dead is sent
 
     async def serve(self):
         loop = asyncio.get_running_loop()
@@ -210,6 +210,8 @@ class WorkerBee:
                     self.on_message(m)
         except LostParent as e:
             fatal(f"lost the parent: {e}", 3)
+        except Exception:  # a bug here: no answer could be trusted
+            fatal(f"failed:\n{traceback.format_exc()}", 1)
 
     def on_message(self, m):
         kind = m["msg_type"]

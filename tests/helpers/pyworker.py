@@ -34,8 +34,8 @@ class Probe(worker.Demo):
         os.kill(os.getpid(), signal.SIGKILL)
 
     async def meet(self, n):
-        """Returns once n meet() tasks run at once in this worker: it hangs
-        in a worker that runs fewer at a time."""
+        """The first n meet() tasks of this worker wait for each other: they
+        return once n of them run at once (later ones at once)."""
         Probe.all_here = Probe.all_here or asyncio.Event()
         Probe.met += 1
         if Probe.met == n:
