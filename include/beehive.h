@@ -320,6 +320,28 @@ typedef struct bh_context {
   void *user;             /* what the class's context_new hook made */
 } bh_context;
 
+/* A worker bee written in any language: a program that speaks
+ * docs/PROTOCOL.md on the channel it finds on descriptor 3 (section 2.1
+ * says all it gets). The queen forks and execs it for each worker,
+ * sends it the bootstrap frame (the class's name, the worker's id, its
+ * init arguments and settings) and then talks to it as to any worker:
+ * its deaths, hangs and protocol errors are handled as a C worker's are.
+ * examples/worker.py is one, in Python. All borrowed: they must live as
+ * long as the class is used. */
+typedef struct bh_program {
+  const char *path;         /* the executable (required): a path with a
+                             * '/' is taken as it is (relative to the
+                             * queen's working directory); a bare name is
+                             * looked up in the queen's PATH, as execvp()
+                             * does */
+  const char *const *argv;  /* its arguments from argv[0] on, NULL-
+                             * terminated, at least argv[0]; NULL: {path} */
+  const char *const *env;   /* its environment, "NAME=value" strings,
+                             * NULL-terminated; NULL: the queen's. Either
+                             * way the library adds BH_WORKER=1 and
+                             * BH_LAST_WORDS_FD (PROTOCOL.md section 2.1) */
+} bh_program;
+
 /* A bee class: its tasks by name, and hooks. Besides its own tasks,
  * every bee answers two built-in tasks (docs/PROTOCOL.md section 11):
  * - "busy_status", no arguments: returns a double, how busy the bee is,
@@ -331,7 +353,21 @@ typedef struct bh_context {
  * - "__map_chunk__": bh_map_new()'s chunks of k items.
  * Names are looked up in the class, then its base chain, then the
  * built-ins: a class task named "busy_status" (or "__map_chunk__")
- * shadows the built-in one, and delegating it runs the class's. */
+ * shadows the built-in one, and delegating it runs the class's.
+ *
+ * A class with a `program` is external: its bees are that program, never
+ * run in this process, whatever the start method. Only its name (required:
+ * the bootstrap frame names the class, and one program may serve several)
+ * and `tasks` count. With tasks NULL the queen sends any task name and the
+ * program answers one it lacks (AttributeError, PROTOCOL.md section 8);
+ * with tasks set (fn may be NULL) she refuses other names before sending,
+ * as for any class (BH_ENOTASK, "Did you mean"), "busy_status" apart. Its
+ * hooks, state_size, stack_size and base are not used, and a queen class
+ * cannot be external, nor have a worker_class (bh_run refuses both);
+ * bh_map_new's chunks of more than one item need a program that lists
+ * "__map_chunk__" (not in the protocol), else chunk 1. A program that
+ * cannot be started (missing, not executable) fails bh_run with
+ * BH_ESPAWN, a SpawnError naming it and the system's reason. */
 typedef struct bh_class bh_class;
 struct bh_class {
   const char *name;         /* for logs and tracebacks, and exec starts */
@@ -359,6 +395,8 @@ struct bh_class {
    * its tasks come back raised with; in the queen's process on stderr,
    * and the process aborts (SIGABRT), since it cannot safely go on. */
   size_t stack_size;
+  /* NULL, or the external program its bees are (above). */
+  const bh_program *program;
 };
 
 /* Borrows: the bee's user state (class state_size bytes), its id, its
@@ -793,7 +831,8 @@ typedef enum bh_start {
   BH_START_EXEC = 1  /* fork()+exec of /proc/self/exe in worker mode: for
                       * programs that hold threads; main() must call
                       * bh_worker_main() first */
-} bh_start;
+} bh_start; /* an external class (bh_class.program) always execs its
+             * program */
 
 /* The smallest max_frame (bytes): the least that carries every message
  * the library itself must be able to send (docs/PROTOCOL.md section 3.4). */

@@ -6,9 +6,11 @@
 set -eu
 
 # python3-botocore: test_sigv4 and test_awsconf compare with botocore.
+# python3-msgpack: examples/worker.py, the Python worker program that
+# test_external and examples/pyqueen run.
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev \
 libboost-context-dev uthash-dev libcurl4-openssl-dev libssl-dev libexpat1-dev \
-python3-botocore valgrind"
+python3-botocore python3-msgpack valgrind"
 # Extra packages a target needs (make fuzz: clang and its runtimes; make
 # test and bench: the test servers' packages, SERVER_PKGS in the Makefile).
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"

@@ -187,7 +187,9 @@ fixture_script(bh_task *t) {
 
     snprintf(name, sizeof(name), "%.*s", (int)s[0].via.str.size,
              s[0].via.str.ptr);
-    rc = bh_delegate_value(t, &r, name, &s[1], NULL);
+    rc = bh_delegate_value(t, &r, name, &s[1],
+                           steps->via.array.ptr[i].via.array.size > 2 ? &s[2]
+                                                                      : NULL);
     if (rc == 0)
       rc = bh_pack(&pk, "o", bh_result_value(r));
     else if (rc == BH_ERAISED)

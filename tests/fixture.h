@@ -59,9 +59,10 @@ int pair_open(pair *p, size_t live0);
  * descriptor, blob or allocation is left: 0, or 1 with a message. */
 int pair_close(pair *p);
 
-/* A queen task, "script", for fixture_script_queen: [[task, args]...]:
- * each step delegated in turn; its value, or for a step that raised,
- * [exception type, message] of its innermost cause. Returns the list. */
+/* A queen task, "script", for fixture_script_queen: [[task, args]...]
+ * (a step may hold kwargs too: [task, args, kwargs]): each step delegated
+ * in turn; its value, or for a step that raised, [exception type,
+ * message] of its innermost cause. Returns the list. */
 int fixture_script(bh_task *t);
 /* Step i of a script's result, or NULL. */
 const msgpack_object *fixture_step(const bh_result *r, uint32_t i);

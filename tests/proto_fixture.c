@@ -298,6 +298,27 @@ fake_finish(peer *p) {
   return send_dead_normal(p, NULL);
 }
 
+/* Offers tid and expects `answer` (task_accepted or task_denied). */
+int
+offer(peer *p, int64_t tid, bh__msg_type answer) {
+  if (send_simple(p, BH__MSG_NEW_TASK, tid) != 0 ||
+      expect(p, answer, tid) != 0)
+    return 1;
+  CHECK(p->m.root->via.map.size == 2, "answer %s", repr(p->m.root));
+  return 0;
+}
+
+/* Reads dead normal with this exit code, then the end of the stream. */
+int
+expect_dead(peer *p, const char *exit_code) {
+  if (expect(p, BH__MSG_DEAD, -1) != 0)
+    return 1;
+  CHECK(same(p->m.root, "{s:s s:s s:s}", "msg_type", "dead", "death_type",
+             "normal", "exit_code", exit_code),
+        "dead %s", repr(p->m.root));
+  return expect_eof(p);
+}
+
 /* One byte through a coordination pipe. */
 int
 signal_fd(int fd) {

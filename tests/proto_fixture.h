@@ -109,6 +109,13 @@ int expect_info(peer *p, int64_t tid, const char *name);
 int take(peer *p, int64_t tid, const char *name);
 /* How every fake child ends: told to die, it says dead and leaves. */
 int fake_finish(peer *p);
+/* The parent's side: offers tid and expects `answer` (task_accepted or
+ * task_denied, with no other field). */
+int offer(peer *p, int64_t tid, bh__msg_type answer);
+/* Reads dead normal with this exit code, then the end of the stream. */
+int expect_dead(peer *p, const char *exit_code);
+/* A bee's exit code after die (PROTOCOL.md section 9.1). */
+#define DIE_CODE "The parent bee ordered to die gracefully."
 /* One byte through a coordination pipe. */
 int signal_fd(int fd);
 int wait_fd_byte(int fd);

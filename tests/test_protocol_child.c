@@ -187,16 +187,6 @@ send_info(peer *p, int64_t tid, const char *name, const char *args_fmt,
   return rc;
 }
 
-/* Offers tid and expects `answer` (task_accepted or task_denied). */
-static int
-offer(peer *p, int64_t tid, bh__msg_type answer) {
-  if (send_simple(p, BH__MSG_NEW_TASK, tid) != 0 ||
-      expect(p, answer, tid) != 0)
-    return 1;
-  CHECK(p->m.root->via.map.size == 2, "answer %s", repr(p->m.root));
-  return 0;
-}
-
 /* Reads task_done for tid with `status` and exactly `nkeys` keys. */
 static int
 expect_done(peer *p, int64_t tid, bh_status status, uint32_t nkeys) {
@@ -206,19 +196,6 @@ expect_done(peer *p, int64_t tid, bh_status status, uint32_t nkeys) {
         "task_done %s", repr(p->m.root));
   return 0;
 }
-
-/* Reads dead normal with this exit code, then the end of the stream. */
-static int
-expect_dead(peer *p, const char *exit_code) {
-  if (expect(p, BH__MSG_DEAD, -1) != 0)
-    return 1;
-  CHECK(same(p->m.root, "{s:s s:s s:s}", "msg_type", "dead", "death_type",
-             "normal", "exit_code", exit_code),
-        "dead message");
-  return expect_eof(p);
-}
-
-#define DIE_CODE "The parent bee ordered to die gracefully."
 
 static int drv_basic_rest(peer *p);
 

@@ -26,6 +26,7 @@
  *   BH_ECANCELLED, and the caller then frees the map. */
 #include "hive/bee.h"
 #include "hive/map_chunk.h"
+#include "hive/taskname.h"
 #include "hive/result.h"
 #include "value/fmt.h"
 
@@ -306,6 +307,14 @@ refuse(bh_task *t, int rc, const char *fmt, ...) {
                             msg);
 }
 
+/* An external worker class runs a chunk only if its program has the
+ * built-in task of chunks, which is no part of the protocol. */
+static bool
+external_without_chunks(const bh_class *wc) {
+  return wc != NULL && wc->program != NULL &&
+         !bh__class_lists_task(wc, BH__MAP_CHUNK_TASK);
+}
+
 /* The options' ranges (include/beehive.h); 0 or a refusal naming one. */
 static int
 check_opts(bh_task *t, const char *name, const bh_map_opts *o) {
@@ -318,6 +327,11 @@ check_opts(bh_task *t, const char *name, const bh_map_opts *o) {
     return refuse(t, BH_EINVAL, "bh_map_new: chunk %d is out of range: it "
                   "must be -1 or 0 (default 1) or 1 to %d", o->chunk,
                   BH_MAP_CHUNK_MAX);
+  if (o->chunk > 1 && external_without_chunks(t->bee->worker_class))
+    return refuse(t, BH_EINVAL, "bh_map_new: chunk %d needs the built-in "
+                  "task " BH__MAP_CHUNK_TASK ", which worker class '%s' (an "
+                  "external program) does not list: give chunk 1", o->chunk,
+                  t->bee->worker_class->name);
   if (o->window < -1)
     return refuse(t, BH_EINVAL, "bh_map_new: window %d is out of range: it "
                   "must be -1 (no limit), 0 (default: 4096 items' worth) or "

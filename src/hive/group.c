@@ -256,8 +256,7 @@ check_name(bh_task *t, bh_result **out, const bh__site *site,
   if (name_problem(name) != NULL)
     return refuse(t, out, site, BH_EINVAL, "ValueError", fn,
                   bh__strdup(name_problem(name)));
-  if (wc == NULL ||
-      bh__class_find_task(wc, t->bee->builtins, name) != NULL)
+  if (wc == NULL || bh__class_has_task(wc, t->bee->builtins, name))
     return 0;
   /* The worker's own words: the same message wherever it is caught. */
   return refuse(t, out, site, BH_ENOTASK, "AttributeError", NULL,

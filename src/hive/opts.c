@@ -106,6 +106,33 @@ stack_bad(chk *c, const bh_class *cls) {
                 BH__STACK_MAX, BH__STACK_MAX >> 30);
 }
 
+/* An external class (bh_class.program): a name for its bootstrap frame,
+ * a path, an argv with argv[0], an environment of NAME=value, and no
+ * workers of its own to run here. */
+static bool
+program_bad(chk *c, const bh_class *cls) {
+  const bh_program *p = cls->program;
+  const char *name = cls->name ? cls->name : "?";
+  size_t i;
+
+  if (cls->name == NULL)
+    return refuse(c, "a class with a program needs a name: the program's "
+                  "bootstrap frame names its class");
+  if (p->path == NULL || p->path[0] == '\0')
+    return refuse(c, "class '%s': its program has no path", name);
+  if (p->argv != NULL && p->argv[0] == NULL)
+    return refuse(c, "class '%s': its program's argv is empty: it must "
+                  "hold argv[0] at least, or be NULL ({path})", name);
+  for (i = 0; p->env != NULL && p->env[i] != NULL; i++)
+    if (strchr(p->env[i], '=') == NULL || p->env[i][0] == '=')
+      return refuse(c, "class '%s': its program's env[%zu] \"%.64s\" is "
+                    "not NAME=value", name, i, p->env[i]);
+  return cls->worker_class != NULL &&
+         refuse(c, "class '%s' has a program and a worker_class: an "
+                "external program starts its own workers, if any; set one "
+                "of the two", name);
+}
+
 /* The stack size of cls and the worker count of cls if it is a queen, and
  * of the classes below it. The walk is bounded: a class that is its own
  * worker class is the caller's to find out, not a reason to hang here. */
@@ -115,6 +142,8 @@ classes_bad(chk *c, const bh_class *cls) {
 
   for (depth = 0; cls != NULL && depth < 16;
        cls = cls->worker_class, depth++) {
+    if (cls->program != NULL)
+      return program_bad(c, cls);
     if (stack_bad(c, cls))
       return true;
     if (cls->worker_class != NULL && cls->workers < 0)
@@ -132,6 +161,10 @@ static bool
 run_required(chk *c, const bh_run_opts *o) {
   if (o->queen_class == NULL)
     return refuse(c, "queen_class is required");
+  if (o->queen_class->program != NULL)
+    return refuse(c, "queen_class '%s' has a program: the queen runs in "
+                  "this process, so her class cannot be external",
+                  o->queen_class->name ? o->queen_class->name : "?");
   if (o->worker_class == NULL && o->queen_class->worker_class == NULL)
     return refuse(c, "worker_class is required: neither it nor "
                   "queen_class->worker_class is set");

@@ -79,7 +79,7 @@ mem_share(void) {
 }
 
 int
-bh__pop_spawn(bh_bee *bee, int n) {
+bh__pop_spawn(bh_bee *bee, int n, char **why) {
   const bh__wcfg *cfg = &bee->w_cfg;
   int i, rc;
 
@@ -88,18 +88,22 @@ bh__pop_spawn(bh_bee *bee, int n) {
                    .init_args = bee->w_args, .init_kwargs = bee->w_kwargs,
                    .cfg = cfg, .logger = bee->log, .start = bee->w_start,
                    .run = bee->w_run};
-    char *last_words;
+    char *last_words, *err;
     pid_t pid;
     int fd;
 
-    rc = bh__spawn_worker(&s, &pid, &fd, &last_words);
+    rc = bh__spawn_worker(&s, &pid, &fd, &last_words, &err);
     if (rc == 0)
       rc = bh__kids_add(&bee->kids, &bee->next_kid, fd, pid,
                         (int)cfg->max_concurrency, (int)cfg->prefetch,
                         last_words, NULL);
     if (rc != 0) {
       bh_log(bee->log, BH_LOG_ERROR, "queen %lld: could not spawn a worker: "
-             "%s", (long long)bee->id, bh_strerror(rc));
+             "%s", (long long)bee->id, err ? err : bh_strerror(rc));
+      if (why != NULL)
+        *why = err;
+      else
+        bh__free(err);
       return rc;
     }
     bh_log(bee->log, BH_LOG_DEBUG, "queen %lld: spawned worker bee %lld "
@@ -115,7 +119,7 @@ spawn_one(bh__pop *p, const char *why) {
 
   bh_log(bee->log, BH_LOG_INFO, "queen %lld: spawning worker %lld: %s",
          (long long)bee->id, (long long)bee->next_kid, why);
-  rc = bh__pop_spawn(bee, 1);
+  rc = bh__pop_spawn(bee, 1, NULL);
   if (rc != 0)
     bh_log(bee->log, BH_LOG_ERROR, "queen %lld: spawning failed: %s",
            (long long)bee->id, bh_strerror(rc));

@@ -26,8 +26,9 @@ void bh__pop_opts_norm(bh__pop_opts *o, int initial);
 int bh__pop_start(bh_bee *bee, const bh__pop_opts *o,
                   void (*changed)(bh_bee *bee));
 /* Spawns n workers of the bee's worker class (queen.h) and adopts them.
- * Returns 0 or the first error. */
-int bh__pop_spawn(bh_bee *bee, int n);
+ * Returns 0 or the first error; why (when not NULL) may then receive what
+ * happened (owned), e.g. an external program's exec failure. */
+int bh__pop_spawn(bh_bee *bee, int n, char **why);
 /* Stops the cadence (the queen is dying). */
 void bh__pop_stop(bh_bee *bee);
 /* Frees the manager (closes its timers). */

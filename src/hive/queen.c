@@ -7,7 +7,8 @@
 int
 bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
                 const bh_value *kwargs, int n, const bh__wcfg *cfg,
-                bh_start start, bh__worker_fn run, const bh__pop_opts *po) {
+                bh_start start, bh__worker_fn run, const bh__pop_opts *po,
+                char **why) {
   bh__pop_opts o = po ? *po : (bh__pop_opts){0};
   int rc;
 
@@ -28,5 +29,5 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
   bee->w_start = start;
   bee->w_run = run;
   rc = bh__pop_start(bee, &o, bh__deleg_pump);
-  return rc != 0 ? rc : bh__pop_spawn(bee, n);
+  return rc != 0 ? rc : bh__pop_spawn(bee, n, why);
 }

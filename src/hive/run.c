@@ -185,9 +185,11 @@ set_ft(bh_bee *queen, const bh_run_opts *o) {
                                                      : 0;
 }
 
-/* The workers' settings, filled once here from the options (wcfg.h). */
+/* The workers' settings, filled once here from the options (wcfg.h).
+ * A worker that could not be started may leave *why. */
 static int
-setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
+setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po,
+              char **why) {
   const bh_run_opts *o = r->o;
   bh__spawn_opts so = {.s3_profile = o->s3_profile,
                       .max_concurrency = o->max_concurrency,
@@ -202,7 +204,7 @@ setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po) {
   if (rc == 0)
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
                          o->worker_init_kwargs, n, &cfg, o->start,
-                         bh__worker_run, po);
+                         bh__worker_run, po, why);
   bh__wcfg_clear(&cfg);
   return rc;
 }
@@ -253,7 +255,7 @@ make_hive(run *r, int sv[2], char **why) {
 
     set_ft(r->queen, o);
     r->queen->direct_offers = o->direct_offer >= 0;
-    rc = setup_workers(r, wc, n, &po);
+    rc = setup_workers(r, wc, n, &po, why);
   }
   return rc;
 }

@@ -7,6 +7,7 @@
 #include "runtime/fiber.h"
 #include "value/blob.h"
 #include "proc/lastword.h"
+#include "hive/program.h"
 #include "runtime/overflow.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
@@ -70,9 +71,10 @@ open_fds(void) {
 }
 
 /* In the new process: die with the parent, and close every descriptor
- * inherited but the channel and `keep` (-1: none). */
+ * inherited but the channel, `keep` and `report` (-1: none). */
 static void
-child_setup(pid_t parent, int chan, int keep, const open_fd *inherited) {
+child_setup(pid_t parent, int chan, int keep, int report,
+            const open_fd *inherited) {
   struct stat st;
 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -80,8 +82,8 @@ child_setup(pid_t parent, int chan, int keep, const open_fd *inherited) {
     _exit(1); /* the parent died before the line above took effect */
   for (; inherited->fd >= 0; inherited++)
     if (inherited->fd != chan && inherited->fd != keep &&
-        fstat(inherited->fd, &st) == 0 && st.st_dev == inherited->dev &&
-        st.st_ino == inherited->ino)
+        inherited->fd != report && fstat(inherited->fd, &st) == 0 &&
+        st.st_dev == inherited->dev && st.st_ino == inherited->ino)
       close(inherited->fd);
 }
 
@@ -94,7 +96,7 @@ fork_child(const bh__spawn *s, int fd, char *last_words, pid_t parent,
   static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
   bh__overflow_worker(last_words);
-  child_setup(parent, fd, -1, inherited);
+  child_setup(parent, fd, -1, -1, inherited);
   bh__free((void *)inherited); /* the parent's copy is freed there */
   bh__turn_forget();
   bh__blob_forget_all();
@@ -106,9 +108,11 @@ fork_child(const bh__spawn *s, int fd, char *last_words, pid_t parent,
 }
 
 /* The channel goes to BH__BOOT_FD and the last-words page (lw, -1: none) to
- * BH__LASTWORD_FD, both kept across exec. */
+ * BH__LASTWORD_FD, both kept across exec; then this program runs again
+ * in worker mode, or the external program `prog` runs. */
 static void
-exec_child(int fd, int lw, pid_t parent, const open_fd *inherited) {
+exec_child(int fd, int lw, pid_t parent, const open_fd *inherited,
+           bh__exec *prog) {
   char *argv[] = {(char *)"beehive-worker", NULL};
 
   /* Neither may sit where the other goes before it is moved; the copies
@@ -127,11 +131,14 @@ exec_child(int fd, int lw, pid_t parent, const open_fd *inherited) {
 
     fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
-  if (lw >= 0 && dup2(lw, BH__LASTWORD_FD) == BH__LASTWORD_FD)
-    setenv(BH__LASTWORD_ENV, BH__LASTWORD_FD_TEXT, 1);
-  else
+  if (lw >= 0 && dup2(lw, BH__LASTWORD_FD) != BH__LASTWORD_FD)
     lw = -1;
-  child_setup(parent, fd, lw >= 0 ? BH__LASTWORD_FD : -1, inherited);
+  child_setup(parent, fd, lw >= 0 ? BH__LASTWORD_FD : -1,
+              prog ? bh__program_report_fd(prog) : -1, inherited);
+  if (prog != NULL)
+    bh__program_exec(prog, lw >= 0);
+  if (lw >= 0)
+    setenv(BH__LASTWORD_ENV, BH__LASTWORD_FD_TEXT, 1);
   setenv("BH_WORKER", "1", 1);
   execv("/proc/self/exe", argv);
   _exit(127);
@@ -152,7 +159,8 @@ write_bootstrap(int fd, const bh__spawn *s) {
                              bh_value_object(cfg));
 
   while (rc == 0 && off < b.len) {
-    ssize_t n = write(fd, b.data + off, b.len - off);
+    /* No SIGPIPE for a worker gone already: the caller may not ignore it. */
+    ssize_t n = send(fd, b.data + off, b.len - off, MSG_NOSIGNAL);
 
     if (n < 0 && errno != EINTR)
       rc = -errno;
@@ -166,6 +174,7 @@ write_bootstrap(int fd, const bh__spawn *s) {
 
 typedef struct spawn_call {
   const bh__spawn *s;
+  bh__exec *prog; /* an external class's program, or NULL */
   int sv[2];
   char *lw;   /* the worker's last-words page, or NULL */
   int lw_fd;  /* ...its memfd, or -1 */
@@ -201,37 +210,60 @@ do_fork(void *arg) {
   bh__sig_worker();
   bh__sig_restore(&mask);
   /* The child: sv[0], the parent's end, is among the inherited. */
-  if (sc->s->start == BH_START_EXEC)
-    exec_child(sc->sv[1], sc->lw_fd, parent, inherited);
+  if (sc->s->start == BH_START_EXEC || sc->prog != NULL)
+    exec_child(sc->sv[1], sc->lw_fd, parent, inherited, sc->prog);
   fork_child(sc->s, sc->sv[1], sc->lw, parent, inherited);
+}
+
+/* The fork, then the exec's report and the bootstrap frame where there is
+ * an exec. A worker that has ended already (its channel closed: EPIPE) is
+ * started all the same: its death tells why, as any worker's does. */
+static int
+fork_worker(spawn_call *sc, char **why) {
+  bool exec = sc->s->start == BH_START_EXEC || sc->prog != NULL;
+
+  fflush(NULL); /* stdio buffers must not be written twice */
+  bh__fiber_call_main(do_fork, sc);
+  close(sc->sv[1]);
+  if (sc->lw_fd >= 0)
+    close(sc->lw_fd);
+  if (sc->err == 0 && sc->prog != NULL)
+    sc->err = bh__program_started(sc->prog, why);
+  if (sc->err == 0 && exec)
+    sc->err = write_bootstrap(sc->sv[0], sc->s);
+  if (sc->err == BH_EPIPE || sc->err == -ECONNRESET)
+    sc->err = 0;
+  return sc->err;
 }
 
 int
 bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
-                 char **last_words) {
+                 char **last_words, char **why) {
   spawn_call sc = {.s = s, .lw_fd = -1};
-  int err = bh__unix_pair(sc.sv);
+  bh__exec prog;
+  int rc;
 
-  if (err != 0)
-    return err;
-  if (last_words != NULL)
+  *why = NULL;
+  if (s->cls->program != NULL) {
+    if ((rc = bh__program_prepare(&prog, s->cls, why)) != 0)
+      return rc;
+    sc.prog = &prog;
+  }
+  sc.err = bh__unix_pair(sc.sv);
+  if (sc.err == 0 && last_words != NULL)
     sc.lw = bh__lastword_new(&sc.lw_fd);
-  fflush(NULL); /* stdio buffers must not be written twice */
-  bh__fiber_call_main(do_fork, &sc);
-  close(sc.sv[1]);
-  if (sc.lw_fd >= 0)
-    close(sc.lw_fd);
-  if (sc.err == 0 && s->start == BH_START_EXEC)
-    sc.err = write_bootstrap(sc.sv[0], s);
-  if (sc.err != 0) {
+  if (sc.err == 0 && fork_worker(&sc, why) != 0) {
     close(sc.sv[0]);
     bh__lastword_free(sc.lw);
     if (sc.pid > 0) {
       kill(sc.pid, SIGKILL);
       waitpid(sc.pid, NULL, 0);
     }
-    return sc.err;
   }
+  if (sc.prog != NULL)
+    bh__program_clear(sc.prog);
+  if (sc.err != 0)
+    return sc.err;
   *pid = sc.pid;
   *channel = sc.sv[0];
   if (last_words != NULL)

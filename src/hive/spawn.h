@@ -26,10 +26,12 @@ typedef struct bh__spawn {
 } bh__spawn;
 
 /* Starts the worker (the reference's subprocess_workerbee(), without
- * the checks: the caller's options are already in range). With
- * last_words, *last_words receives its last-words page (lastword.h),
- * owned, or NULL if none could be made. */
+ * the checks: the caller's options are already in range), or its class's
+ * external program (program.h). With last_words, *last_words receives its
+ * last-words page (lastword.h), owned, or NULL if none could be made. On
+ * failure *why may receive what happened (owned), e.g. an external
+ * program's exec failure (BH_ESPAWN), else NULL. */
 int bh__spawn_worker(const bh__spawn *s, pid_t *pid, int *channel,
-                     char **last_words);
+                     char **last_words, char **why);
 
 #endif

@@ -25,6 +25,37 @@ bh__class_find_task(const bh_class *cls, const bh_task_def *builtins,
   return find_in(builtins, name);
 }
 
+bool
+bh__class_lists_task(const bh_class *cls, const char *name) {
+  const bh_task_def *d;
+
+  for (; cls != NULL; cls = cls->base)
+    for (d = cls->tasks; d != NULL && d->name != NULL; d++)
+      if (strcmp(d->name, name) == 0)
+        return true;
+  return false;
+}
+
+/* True when cls or its bases list any task. */
+static bool
+lists_any(const bh_class *cls) {
+  for (; cls != NULL; cls = cls->base)
+    if (cls->tasks != NULL && cls->tasks[0].name != NULL)
+      return true;
+  return false;
+}
+
+bool
+bh__class_has_task(const bh_class *cls, const bh_task_def *builtins,
+                   const char *name) {
+  if (cls->program == NULL)
+    return bh__class_find_task(cls, builtins, name) != NULL;
+  /* An external program's tasks are what it says they are; busy_status
+   * every worker has (PROTOCOL.md section 11). */
+  return !lists_any(cls) || bh__class_lists_task(cls, name) ||
+         strcmp(name, "busy_status") == 0;
+}
+
 /* Names longer than this get no suggestion: the table would not fit. */
 #define NAME_MAX_LEN 64
 

@@ -9,6 +9,14 @@
  * up). */
 bh_task_fn bh__class_find_task(const bh_class *cls,
                                const bh_task_def *builtins, const char *name);
+/* True when the queen may delegate `name` to workers of cls: a task of
+ * its class chain or of builtins; for an external class (bh_class.program),
+ * a name its tasks list, busy_status, or any name when it lists none. */
+bool bh__class_has_task(const bh_class *cls, const bh_task_def *builtins,
+                        const char *name);
+/* True when the tasks of cls or its bases name `name`, whatever their
+ * fn. */
+bool bh__class_lists_task(const bh_class *cls, const char *name);
 /* Returns owned (NULL: no memory): "Bee class 'W' has no task 'ecko'.",
  * followed by "Did you mean 'echo'?" when a task of the class or a
  * built-in is near. */

@@ -59,7 +59,8 @@ sub_hive(worker_run *w, const bh__spawn *s) {
   cfg.max_concurrency = bh__conc_norm(0);
   cfg.prefetch = 0;
   rc = bh__queen_setup(w->bee, s->cls->worker_class, NULL, NULL,
-                       s->cls->workers, &cfg, s->start, bh__worker_run, NULL);
+                       s->cls->workers, &cfg, s->start, bh__worker_run, NULL,
+                       NULL);
   bh__wcfg_clear(&cfg);
   return rc;
 }
