@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define BH_VERSION_MAJOR 0
-#define BH_VERSION_MINOR 1
+#define BH_VERSION_MINOR 2
 #define BH_VERSION_PATCH 0
 
 /* Returns the library version as "MAJOR.MINOR.PATCH". */
@@ -45,6 +45,9 @@ BH_EXTERN const char *bh_version(void);
 
 /* Changes to this header, newest first (README.md, "Changes to the public
  * API", says why and what to do):
+ * 0.2.0:
+ * - bh_class gains `program` (worker programs in any language): a
+ *   layout change, so programs built against 0.1 must be rebuilt.
  * - BH_NONE (-1) says "none" in every options struct: 0 is always the
  *   default (see bh_run_opts). Options that refused -1 now take it.
  * - bh_subprocess_workerbee() and bh_spawn_opts are gone: nothing public
