@@ -668,9 +668,12 @@ hb_tick(uv_timer_t *timer) {
     fail(c, BH_ETIMEDOUT, why);
     return;
   }
-  if (c->writes == c->hb_writes && !has_output(c))
-    bh__chan_send(c, put_heartbeat, NULL, NULL, false);
-  c->hb_writes = c->writes;
+  /* (The heartbeat's own write is not news at the next tick.) */
+  if (c->writes == c->hb_writes && !has_output(c) &&
+      bh__chan_send(c, put_heartbeat, NULL, NULL, false) == 0)
+    c->hb_writes = c->writes + 1;
+  else
+    c->hb_writes = c->writes;
 }
 
 static int

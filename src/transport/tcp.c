@@ -120,19 +120,20 @@ static const bh__transport_ops tcp_ops = {
     .close = tcp_close,
 };
 
-/* No Nagle delay (a task_accepted must not wait for an ack), and
- * keepalive probes that give up within the heartbeat bound: the kernel
- * then fails a connection to a vanished host even while the channel has
- * unacknowledged bytes out (TCP_USER_TIMEOUT), where heartbeats alone
- * would wait for the retransmissions to give up (minutes). */
+/* No Nagle delay (a task_accepted must not wait for an ack), and the
+ * kernel's own verdicts on a dead peer as a backstop to the heartbeat:
+ * keepalive probes that give up within about the heartbeat bound (they
+ * only run while the connection is idle, which it is not while heartbeats
+ * flow: so they speak when this process stops sending, its loop stuck),
+ * and TCP_USER_TIMEOUT, which fails a connection whose sent bytes go
+ * unacknowledged (else the retransmissions go on for minutes), at twice
+ * the bound, so that the heartbeat's clearer cause comes first. */
 static int
 tune(int fd, unsigned bound_ms) {
-  int one = 1, idle = (int)(bound_ms / 2000), intvl = 1, cnt;
-  unsigned user_timeout = bound_ms;
+  int one = 1, idle = (int)((bound_ms + 1999) / 2000), intvl = 1;
+  int cnt = idle;
+  unsigned user_timeout = 2 * bound_ms;
 
-  idle = idle > 0 ? idle : 1;
-  cnt = (int)(bound_ms / 1000) - idle;
-  cnt = cnt > 0 ? cnt : 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||

@@ -288,10 +288,14 @@ hs_io(bh__transport *t, int status, int events) {
   }
   if (h->connecting && !((events & UV_WRITABLE) && connected(h)))
     return;
-  if (!h->connecting && !h->done && (events & UV_READABLE) &&
+  /* What is owed leaves before the next record is read: a record read
+   * may put the next answer (a refusal) in its place. */
+  if ((rc = send_out(h)) == 1 && !h->done && (events & UV_READABLE) &&
       !read_records(h))
     return;
-  if ((rc = send_out(h)) < 0) {
+  if (rc >= 0)
+    rc = send_out(h);
+  if (rc < 0) {
     hs_fail(h, rc, "connection %s %s failed during the handshake: %s",
             h->l != NULL ? "from" : "to", h->peer, strerror(-rc));
     return;
