@@ -15,6 +15,7 @@ TEST(msg_type_str) {
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_TASK_DONE), "task_done");
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_DIE), "die");
   ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_DEAD), "dead");
+  ASSERT_STR_EQ(bh__msg_type_str(BH__MSG_HEARTBEAT), "heartbeat");
   ASSERT(bh__msg_type_str(BH__MSG_UNKNOWN) == NULL);
   return 0;
 }
@@ -36,6 +37,8 @@ TEST(exact_bytes) {
       "\x00\x00\x00\x1c\x82\xa8msg_type\xa8new_task\xa7task_id\x00";
   static const char die[] = "\x00\x00\x00\x0e\x81\xa8msg_type\xa3"
                             "die";
+  static const char heartbeat[] = "\x00\x00\x00\x14\x81\xa8msg_type\xa9"
+                                  "heartbeat";
   static const char done[] =
       "\x00\x00\x00\x3f\x84\xa8msg_type\xa9task_done\xa7task_id\x03"
       "\xa6status\xa9succeeded\xafreturning_value\x2a";
@@ -55,6 +58,10 @@ TEST(exact_bytes) {
   ASSERT_INT_EQ(bh__wire_put_die(&b, 1024), 0);
   ASSERT_INT_EQ(b.len, sizeof(die) - 1);
   ASSERT(memcmp(b.data, die, b.len) == 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_heartbeat(&b, 1024), 0);
+  ASSERT_INT_EQ(b.len, sizeof(heartbeat) - 1);
+  ASSERT(memcmp(b.data, heartbeat, b.len) == 0);
   b.len = 0;
   ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 3, &d), 0);
   ASSERT_INT_EQ(b.len, sizeof(done) - 1);

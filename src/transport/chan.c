@@ -7,7 +7,13 @@
  * later than the frame that names it; the reader queues descriptors as
  * they come and each frame takes its own, in order. Over a transport that
  * cannot pass descriptors, the channel's blob queue says so once, at the
- * open, and the encoder puts large bins inline (wire_put.c). */
+ * open, and the encoder puts large bins inline (wire_put.c).
+ *
+ * A transport whose peer may vanish without a word (TCP) asks for
+ * heartbeats (transport.h): the channel then sends a heartbeat in every
+ * interval it sent nothing else, takes the peer's for itself, and fails
+ * with BH_ETIMEDOUT once it heard nothing at all (no byte of any frame)
+ * for heartbeat_misses intervals. */
 #include "transport/chan.h"
 #include "transport/chan_raw.h"
 #include "transport/transport.h"
@@ -53,6 +59,10 @@ struct bh__chan {
   void *udata;
   void (*drained)(bh__chan *c, void *udata); /* once, when all is out */
   size_t writes;        /* write system calls that took bytes */
+  uv_timer_t *hb;       /* the heartbeat's, or NULL (transport.h) */
+  uint64_t heard;       /* when a byte last came (the loop's ms) */
+  size_t hb_writes;     /* writes at the last heartbeat tick (0: the
+                         * first tick sends one unless output went) */
   bool failed;
   bool closing;
 };
@@ -211,7 +221,9 @@ dispatch(bh__chan *c, char *body, size_t len, char **own) {
   m.own = own;
   if (rc == 0 && m.blobs > 0)
     rc = claim_blobs(c, (msgpack_object *)m.root, err, sizeof(err));
-  if (rc == 0)
+  /* A heartbeat is the channel's own, where it asked for them; elsewhere
+   * it is a message like any other (the bee's rule for unknown ones). */
+  if (rc == 0 && !(m.type == BH__MSG_HEARTBEAT && c->hb != NULL))
     c->on_msg(c, &m, c->udata);
   msgpack_zone_clear(&c->zone);
   bh__blobs_release(&c->held);
@@ -405,6 +417,8 @@ do_read(bh__chan *c, bool drain) {
       read_end(c, (int)n);
       return;
     }
+    if (c->hb != NULL)
+      c->heard = uv_now(c->t->loop);
     if (c->big != NULL) {
       c->big_len += (size_t)n;
       if (c->big_len == c->big_n && !big_done(c))
@@ -628,6 +642,71 @@ undirty(bh__chan *c) {
 }
 
 /* ------------------------------------------------------------------------
+ * Heartbeats. */
+
+static int
+put_heartbeat(bh__buf *b, struct bh__blobq *q, size_t max_frame,
+              const void *arg) {
+  (void)q;
+  (void)arg;
+  return bh__wire_put_heartbeat(b, max_frame);
+}
+
+/* Every interval: the peer silent for too long is dead; else, if this
+ * end sent nothing since the last tick, it tells the peer it lives. */
+static void
+hb_tick(uv_timer_t *timer) {
+  bh__chan *c = timer->data;
+  uint64_t bound = (uint64_t)c->t->heartbeat_ms * c->t->heartbeat_misses;
+  char why[64];
+
+  if (c->failed || c->closing)
+    return;
+  if (uv_now(c->t->loop) - c->heard >= bound) {
+    snprintf(why, sizeof(why), "no heartbeat for %llu ms",
+             (unsigned long long)bound);
+    fail(c, BH_ETIMEDOUT, why);
+    return;
+  }
+  /* (The heartbeat's own write is not news at the next tick.) */
+  if (c->writes == c->hb_writes && !has_output(c) &&
+      bh__chan_send(c, put_heartbeat, NULL, NULL, false) == 0)
+    c->hb_writes = c->writes + 1;
+  else
+    c->hb_writes = c->writes;
+}
+
+static int
+hb_start(bh__chan *c) {
+  bh__transport *t = c->t;
+
+  if (t->heartbeat_ms == 0)
+    return 0;
+  c->hb = bh__malloc(sizeof(*c->hb));
+  if (c->hb == NULL)
+    return BH_ENOMEM;
+  uv_timer_init(t->loop, c->hb);
+  c->hb->data = c;
+  c->heard = uv_now(t->loop);
+  uv_timer_start(c->hb, hb_tick, t->heartbeat_ms, t->heartbeat_ms);
+  return 0;
+}
+
+static void
+hb_closed(uv_handle_t *h) {
+  bh__free(h);
+}
+
+static void
+hb_stop(bh__chan *c) {
+  if (c->hb == NULL)
+    return;
+  uv_timer_stop(c->hb); /* its callback is never called again */
+  uv_close((uv_handle_t *)c->hb, hb_closed);
+  c->hb = NULL;
+}
+
+/* ------------------------------------------------------------------------
  * Life. */
 
 static void
@@ -672,6 +751,12 @@ bh__chan_open_on(bh__chan **out, bh__transport *t, size_t max_frame,
   c->on_err = on_err;
   c->udata = udata;
   msgpack_zone_init(&c->zone, 4096);
+  if (hb_start(c) != 0) {
+    msgpack_zone_destroy(&c->zone);
+    bh__free(c);
+    t->ops->close(t, NULL, NULL);
+    return BH_ENOMEM;
+  }
   watch(c, UV_READABLE);
   *out = c;
   return 0;
@@ -734,6 +819,7 @@ bh__chan_close(bh__chan *c) {
     return;
   c->closing = true;
   undirty(c);
+  hb_stop(c);
   c->t->ops->close(c->t, closed, c);
 }
 

@@ -64,6 +64,15 @@ typedef struct bh__transport_ops {
 struct bh__transport {
   const bh__transport_ops *ops;
   void *data; /* the channel's */
+  /* A link that can vanish without a word (TCP: a host lost, a cable
+   * cut) asks its channel for heartbeats: every heartbeat_ms the channel
+   * sends one if it sent nothing else, and fails once it heard nothing at
+   * all for heartbeat_misses intervals. 0 for the socketpair (whose peer
+   * is a local process, watched apart): no heartbeat, not a byte more.
+   * loop is the loop the transport runs on (needed for the heartbeat). */
+  unsigned heartbeat_ms;
+  unsigned heartbeat_misses;
+  uv_loop_t *loop;
 };
 
 /* The socketpair transport (unix.c). */
@@ -75,5 +84,7 @@ int bh__unix_pair(int sv[2]);
  * if fd is not a stream socket, or -errno; on error fd is closed (unless
  * it was not open at all). */
 int bh__unix_open(bh__transport **out, uv_loop_t *loop, int fd);
+
+/* The TCP transport and its authenticated connections: tcp.h. */
 
 #endif

@@ -525,6 +525,7 @@ dec_fields(dec *d) {
   case BH__MSG_BOOTSTRAP:
     return dec_bootstrap(d);
   case BH__MSG_DIE:
+  case BH__MSG_HEARTBEAT:
   case BH__MSG_UNKNOWN:
     return 0; /* the caller decides what an unknown type means */
   }

@@ -31,7 +31,9 @@ bool bh__wire_is_str_array(const msgpack_object *o);
   XX(DEAD, "dead")                                                           \
   XX(CANCEL_TASK, "cancel_task") /* beehive's extension: parent to child */ \
   XX(BOOTSTRAP, "bootstrap")     /* beehive's extension: an exec start's  \
-                                    first frame, parent to child */
+                                    first frame, parent to child */        \
+  XX(HEARTBEAT, "heartbeat")     /* beehive's extension: both ways, over \
+                                    a transport that asks for it (TCP) */
 
 typedef enum bh__msg_type {
 #define BH__MSG_ENUM(e, s) BH__MSG_##e,
@@ -138,6 +140,8 @@ typedef int (*bh__wire_put_info_fn)(bh__buf *b, struct bh__blobq *q,
 int bh__wire_put_accepted_started(bh__buf *b, size_t max_frame,
                                   int64_t task_id);
 int bh__wire_put_die(bh__buf *b, size_t max_frame);
+/* heartbeat: msg_type alone (PROTOCOL.md section 5.7). */
+int bh__wire_put_heartbeat(bh__buf *b, size_t max_frame);
 /* bootstrap: class name, the worker's id, init args (array or NULL) and
  * kwargs (map or NULL), and its settings (config: a map, wcfg.h). */
 int bh__wire_put_bootstrap(bh__buf *b, size_t max_frame, const char *cls,

@@ -461,13 +461,24 @@ bh__wire_put_task_done(bh__buf *b, bh__blobq *q, size_t max_frame,
   return rc;
 }
 
-int
-bh__wire_put_die(bh__buf *b, size_t max_frame) {
+/* A message of msg_type alone. */
+static int
+put_bare(bh__buf *b, size_t max_frame, bh__msg_type type) {
   enc e;
 
-  if (enc_begin(&e, b, NULL, BH__MSG_DIE, 1) != 0)
+  if (enc_begin(&e, b, NULL, type, 1) != 0)
     return BH_ENOMEM;
   return enc_end(&e, max_frame);
+}
+
+int
+bh__wire_put_die(bh__buf *b, size_t max_frame) {
+  return put_bare(b, max_frame, BH__MSG_DIE);
+}
+
+int
+bh__wire_put_heartbeat(bh__buf *b, size_t max_frame) {
+  return put_bare(b, max_frame, BH__MSG_HEARTBEAT);
 }
 
 int

@@ -102,6 +102,8 @@ reencode(bh__buf *b, const bh__msg *m, char **text) {
     return put_task_done(b, m, text);
   case BH__MSG_DIE:
     return bh__wire_put_die(b, BH__DEFAULT_MAX_FRAME);
+  case BH__MSG_HEARTBEAT:
+    return bh__wire_put_heartbeat(b, BH__DEFAULT_MAX_FRAME);
   case BH__MSG_DEAD:
     if (m->death_type == BH__DEATH_KILLED)
       return bh__wire_put_dead_killed(b, BH__DEFAULT_MAX_FRAME, m->exception,
@@ -135,7 +137,8 @@ reencode(bh__buf *b, const bh__msg *m, char **text) {
 static void
 compare(const bh__msg *m, const bh__msg *r, const char *text) {
   CHECK(r->type == m->type);
-  if (m->type != BH__MSG_DIE && m->type != BH__MSG_DEAD)
+  if (m->type != BH__MSG_DIE && m->type != BH__MSG_DEAD &&
+      m->type != BH__MSG_HEARTBEAT)
     CHECK(r->task_id == m->task_id);
   CHECK(r->started == m->started && (r->name == NULL) == (m->name == NULL));
   if (m->name != NULL) { /* task_info, or a direct offer */
