@@ -124,6 +124,12 @@ reencode(bh__buf *b, const bh__msg *m, char **text) {
       break;
     return bh__wire_put_accepted_started(b, BH__DEFAULT_MAX_FRAME,
                                          m->task_id);
+  case BH__MSG_BOOTSTRAP:
+    if (memchr(m->cls, '\0', m->cls_len) != NULL)
+      return 1; /* the encoder takes the class name as a C string */
+    *text = strndup(m->cls, m->cls_len);
+    return bh__wire_put_bootstrap(b, BH__DEFAULT_MAX_FRAME, *text, m->bee_id,
+                                  m->args, m->kwargs, m->config);
   case BH__MSG_UNKNOWN:
     return 1;
   default:
@@ -138,7 +144,7 @@ static void
 compare(const bh__msg *m, const bh__msg *r, const char *text) {
   CHECK(r->type == m->type);
   if (m->type != BH__MSG_DIE && m->type != BH__MSG_DEAD &&
-      m->type != BH__MSG_HEARTBEAT)
+      m->type != BH__MSG_HEARTBEAT && m->type != BH__MSG_BOOTSTRAP)
     CHECK(r->task_id == m->task_id);
   CHECK(r->started == m->started && (r->name == NULL) == (m->name == NULL));
   if (m->name != NULL) { /* task_info, or a direct offer */
@@ -155,6 +161,12 @@ compare(const bh__msg *m, const bh__msg *r, const char *text) {
     if (m->status == BH_CANCELLED)
       CHECK(text == NULL ? r->reason->type == MSGPACK_OBJECT_NIL
                          : str_is(r->reason, text));
+  }
+  if (m->type == BH__MSG_BOOTSTRAP) {
+    CHECK(r->cls_len == m->cls_len && memcmp(r->cls, m->cls, m->cls_len) == 0);
+    CHECK(r->bee_id == m->bee_id);
+    CHECK(same(r->args, m->args) && same(r->kwargs, m->kwargs));
+    CHECK(same(r->config, m->config));
   }
   if (m->type == BH__MSG_DEAD) {
     CHECK(r->death_type == m->death_type);
