@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -477,6 +479,50 @@ TEST(garbage_before_authentication_is_refused) {
   return 0;
 }
 
+/* Out of descriptors, the listener cannot accept: it takes the connection
+ * with the descriptor it keeps in reserve, closes it at once, and says so,
+ * instead of finding it waiting at every turn of the loop (a spin). (Not
+ * under valgrind, which only emulates RLIMIT_NOFILE: the kernel accepts
+ * above the limit and valgrind then drops the descriptor.) */
+TEST(out_of_descriptors_a_connection_is_refused_not_spun_on) {
+  struct rlimit old, low;
+  struct pollfd p;
+  bh__tcp_opts o = {0};
+  char want[160], me[64], c;
+  int fd, fill[80], nfill = 0, turns;
+  net n;
+
+  ASSERT_INT_EQ(net_init(&n), 0);
+  ASSERT_INT_EQ(net_listen(&n, "127.0.0.1", &o), 0);
+  fd = raw_connect(n.l); /* waits in the listen queue */
+  ASSERT(fd >= 0);
+  local_addr(fd, me, sizeof(me));
+  ASSERT_INT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  low = old;
+  low.rlim_cur = 64;
+  ASSERT_INT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  while (nfill < 80 && (fill[nfill] = dup(0)) >= 0)
+    nfill++;
+  ASSERT(nfill < 80 && errno == EMFILE);
+  for (turns = 0; turns < 50 && n.q.done == 0; turns++)
+    uv_run(&n.loop, UV_RUN_NOWAIT);
+  while (nfill > 0)
+    close(fill[--nfill]);
+  ASSERT_INT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_INT_EQ(n.q.done, 1);
+  ASSERT(n.q.t == NULL);
+  ASSERT_INT_EQ(n.q.err, -EMFILE);
+  snprintf(want, sizeof(want), "connection from %s refused: this process "
+           "is out of file descriptors (EMFILE; see ulimit -n)", me);
+  ASSERT_STR_EQ(n.q.why, want);
+  p = (struct pollfd){.fd = fd, .events = POLLIN};
+  ASSERT_INT_EQ(poll(&p, 1, 5000), 1);
+  ASSERT(read(fd, &c, 1) <= 0); /* closed, not left waiting */
+  close(fd);
+  NET_CLOSE(&n);
+  return 0;
+}
+
 /* The slow peer of the next test: one byte of a PROOF a second. */
 typedef struct slow {
   uv_timer_t timer;
@@ -631,6 +677,7 @@ TEST(a_cut_link_is_declared_dead_within_the_bound) {
 }
 
 TEST_MAIN(TEST_ENTRY(messages_travel_both_ways_over_tcp),
+          TEST_ENTRY(out_of_descriptors_a_connection_is_refused_not_spun_on),
           TEST_ENTRY(a_peer_that_closes_ends_the_channel),
           TEST_ENTRY(a_wrong_key_is_refused_with_the_address),
           TEST_ENTRY(a_queen_without_the_key_is_refused),

@@ -13,6 +13,7 @@
 #include "base/base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #define PEER_LEN 64
+/* Out of descriptors with no reserve: how long the listener pauses. */
+#define RETRY_MS 100
 
 /* One handshake under way (a dial is one). */
 struct bh__tcp_dial {
@@ -41,6 +44,9 @@ typedef bh__tcp_dial hs;
 struct bh__tcp_listener {
   uv_poll_t poll;
   int fd;
+  int reserve;          /* /dev/null, given up to take a connection when
+                         * the process is out of descriptors; -1: none */
+  uv_timer_t retry;     /* restarts the watch after a pause (accept_cb) */
   uv_loop_t *loop;
   bh__tcp_opts o;
   unsigned char key[BH__KEY_LEN];
@@ -49,6 +55,7 @@ struct bh__tcp_listener {
   char addr[PEER_LEN];
   hs *pending;
   size_t npending;
+  int closed;           /* handles closed so far (listener_closed) */
 };
 
 static void hs_io(bh__transport *t, int status, int events);
@@ -384,6 +391,46 @@ accept_one(bh__tcp_listener *l, int fd, const struct sockaddr_storage *ss) {
   l->npending++;
 }
 
+/* Out of descriptors (EMFILE, ENFILE), the connection at the head of the
+ * queue cannot be accepted, and the listener would be ready again at every
+ * turn of the loop: it spins. So the reserve descriptor is given up to
+ * accept it, the connection is closed at once (its peer sees the end) and
+ * refused by name, and the reserve is taken back. False when there is no
+ * reserve: the caller then stops watching for a while. */
+static bool
+refuse_for_want_of_fds(bh__tcp_listener *l, int err) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char peer[PEER_LEN], why[160];
+  int fd;
+
+  if (l->reserve < 0)
+    return false;
+  close(l->reserve);
+  fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+  if (fd >= 0) {
+    bh__tcp_addr_str(&ss, peer, sizeof(peer));
+    close(fd);
+  }
+  l->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true; /* gone meanwhile */
+  snprintf(why, sizeof(why), "connection from %s refused: this process is "
+           "out of file descriptors (%s; see ulimit -n)", peer,
+           err == EMFILE ? "EMFILE" : "ENFILE");
+  l->cb(NULL, -err, why, peer, l->arg);
+  return true;
+}
+
+static void accept_cb(uv_poll_t *p, int status, int events);
+
+static void
+retry_cb(uv_timer_t *timer) {
+  bh__tcp_listener *l = timer->data;
+
+  uv_poll_start(&l->poll, UV_READABLE, accept_cb);
+}
+
 static void
 accept_cb(uv_poll_t *p, int status, int events) {
   bh__tcp_listener *l = p->data;
@@ -397,10 +444,18 @@ accept_cb(uv_poll_t *p, int status, int events) {
     int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-    if (fd >= 0)
+    if (fd >= 0) {
       accept_one(l, fd, &ss);
-    else if (errno != EINTR && errno != ECONNABORTED)
-      return; /* EAGAIN: all taken; else (EMFILE) try at the next event */
+    } else if ((errno == EMFILE || errno == ENFILE) &&
+               !refuse_for_want_of_fds(l, errno)) {
+      /* No reserve either: look again in a while, not at every turn. */
+      uv_poll_stop(&l->poll);
+      uv_timer_start(&l->retry, retry_cb, RETRY_MS, 0);
+      return;
+    } else if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE &&
+               errno != ENFILE) {
+      return; /* EAGAIN: all taken */
+    }
   }
 }
 
@@ -443,6 +498,9 @@ bh__tcp_listen(bh__tcp_listener **out, uv_loop_t *loop,
   l->o.key = l->key;
   l->cb = cb;
   l->arg = arg;
+  l->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_timer_init(loop, &l->retry);
+  l->retry.data = l;
   bh__tcp_addr_str(&ss, l->addr, sizeof(l->addr));
   l->poll.data = l;
   uv_poll_start(&l->poll, UV_READABLE, accept_cb);
@@ -460,11 +518,16 @@ bh__tcp_listener_pending(const bh__tcp_listener *l) {
   return l->npending;
 }
 
+/* Called for the poll and the retry timer: the second frees l. */
 static void
 listener_closed(uv_handle_t *h) {
   bh__tcp_listener *l = h->data;
 
+  if (++l->closed < 2)
+    return;
   close(l->fd);
+  if (l->reserve >= 0)
+    close(l->reserve);
   memset(l->key, 0, sizeof(l->key));
   bh__free(l);
 }
@@ -476,6 +539,7 @@ bh__tcp_listener_close(bh__tcp_listener *l) {
   while (l->pending != NULL)
     drop(l->pending);
   uv_close((uv_handle_t *)&l->poll, listener_closed);
+  uv_close((uv_handle_t *)&l->retry, listener_closed);
 }
 
 /* ------------------------------------------------------------------------
