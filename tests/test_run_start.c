@@ -308,7 +308,72 @@ TEST(hives_one_after_another_on_one_loop) {
   return 0;
 }
 
+/* The program's own child processes are its own: the hive waits for its
+ * workers by pid, so a child the program started with uv_spawn on the same
+ * loop, ending while the hive runs, still reaches the program's exit
+ * callback with its status; pidfds or SIGCHLD alike. */
+typedef struct own_child {
+  uv_process_t proc;
+  int exits;
+  int64_t status;
+} own_child;
+
+static void
+own_exit(uv_process_t *h, int64_t status, int signum) {
+  own_child *c = h->data;
+
+  (void)signum;
+  c->exits++;
+  c->status = status;
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static void
+own_done(void *udata, int rc, bh_result *r) {
+  int *done = udata; /* done[0]: calls, done[1]: the last rc */
+
+  done[0]++;
+  done[1] = rc;
+  bh_result_free(r);
+}
+
+static int
+own_children_left_alone(void) {
+  char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"exit 7", NULL};
+  uv_process_options_t po = {.file = "/bin/sh", .args = argv,
+                             .exit_cb = own_exit};
+  bh_value *args = bh_value_pack(NULL, "[I I]", (int64_t)4, (int64_t)50);
+  bh_run_opts o = opts(args);
+  own_child c = {.exits = 0};
+  uv_loop_t loop;
+  int done[2] = {0, -1};
+
+  ASSERT_INT_EQ(uv_loop_init(&loop), 0);
+  ASSERT_INT_EQ(bh_run_start(&loop, &o, own_done, done), 0);
+  c.proc.data = &c;
+  ASSERT_INT_EQ(uv_spawn(&loop, &c.proc, &po), 0);
+  ASSERT_INT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT_INT_EQ(done[0], 1);
+  ASSERT_INT_EQ(done[1], 0);
+  ASSERT_INT_EQ(c.exits, 1);
+  ASSERT_INT_EQ(c.status, 7);
+  ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+  bh_value_free(args);
+  return 0;
+}
+
+TEST(the_programs_own_children_are_left_alone) {
+  return own_children_left_alone();
+}
+
+TEST(the_programs_own_children_are_left_alone_sigchld) {
+  setenv("BH_NO_PIDFD", "1", 1);
+  return own_children_left_alone();
+}
+
 TEST_MAIN(TEST_ENTRY_T(the_program_serves_its_socket_while_the_hive_runs, 30),
+          TEST_ENTRY_T(the_programs_own_children_are_left_alone, 30),
+          TEST_ENTRY_T(the_programs_own_children_are_left_alone_sigchld, 30),
           TEST_ENTRY_T(refusals_come_through_done, 20),
           TEST_ENTRY_T(one_hive_per_thread_at_a_time, 30),
           TEST_ENTRY_T(hives_one_after_another_on_one_loop, 30))
