@@ -10,6 +10,7 @@
 #include "value/blob.h"
 #include "runner.h"
 #include "runtime/turn.h"
+#include "transport/send.h"
 
 unsigned char
 pattern(size_t i) {
@@ -104,6 +105,39 @@ end_err(bh__chan *c, int err, const char *why, void *udata) {
   e->err = err;
   snprintf(e->why, sizeof(e->why), "%s", why);
   bh__chan_close(c);
+}
+
+void
+msglog_add(msglog *l, const bh__msg *m) {
+  const msgpack_object *v = m->returning_value;
+
+  if (l->nmsg >= MSGLOG_MAX)
+    return;
+  l->type[l->nmsg] = m->type;
+  l->id[l->nmsg] = m->task_id;
+  if (m->type == BH__MSG_TASK_DONE && v != NULL &&
+      v->type == MSGPACK_OBJECT_BIN) {
+    l->bin_len[l->nmsg] = v->via.bin.size;
+    l->bin_ok[l->nmsg] = holds_pattern(v->via.bin.ptr, v->via.bin.size);
+  }
+  l->nmsg++;
+}
+
+int
+send_bin_result(bh__chan *c, int64_t id, size_t n) {
+  char *p = malloc(n);
+  msgpack_object o = {.type = MSGPACK_OBJECT_BIN};
+  bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &o};
+  int rc;
+
+  if (p == NULL)
+    return BH_ENOMEM;
+  fill(p, n);
+  o.via.bin.ptr = p;
+  o.via.bin.size = (uint32_t)n;
+  rc = bh__send_task_done(c, id, &d, NULL);
+  free(p);
+  return rc;
 }
 
 int

@@ -18,6 +18,20 @@ bool holds_pattern(const void *p, size_t n);
 /* The descriptors open now. */
 int open_fds(void);
 
+/* What a channel received, message by message (the transport tests). */
+#define MSGLOG_MAX 16
+typedef struct msglog {
+  int nmsg;
+  bh__msg_type type[MSGLOG_MAX];
+  int64_t id[MSGLOG_MAX];
+  size_t bin_len[MSGLOG_MAX]; /* a task_done's bin value, its size */
+  bool bin_ok[MSGLOG_MAX];    /* ...and whether its bytes are the pattern */
+} msglog;
+/* Records m (beyond MSGLOG_MAX messages, nothing). */
+void msglog_add(msglog *l, const bh__msg *m);
+/* Sends task_done for id with a bin of n pattern bytes as its value. */
+int send_bin_result(bh__chan *c, int64_t id, size_t n);
+
 /* One end: what it received. */
 typedef struct end {
   bh__chan *c;

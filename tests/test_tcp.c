@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "netns.h"
+#include "fixture.h"
 #include "runner.h"
 #include "runtime/turn.h"
 #include "transport/chan_raw.h"
@@ -30,8 +31,6 @@
 static const unsigned char KEY[BH__KEY_LEN] = "0123456789abcdef0123456789abcde";
 static const unsigned char OTHER[BH__KEY_LEN] = "fedcba9876543210fedcba987654321";
 
-#define MAXMSG 16
-
 /* One end: the outcome of its handshake, then its channel's messages. */
 typedef struct side {
   bh__transport *t; /* until a channel takes it */
@@ -40,11 +39,7 @@ typedef struct side {
   char why[256], peer[64];
   uint64_t at;      /* when the handshake ended (the loop's ms) */
   bh__chan *c;
-  int nmsg;
-  bh__msg_type type[MAXMSG];
-  int64_t id[MAXMSG];
-  size_t bin_len[MAXMSG];
-  bool bin_ok[MAXMSG];
+  msglog log;
   int nerr, cerr;
   char cwhy[128];
   uint64_t cerr_at;
@@ -56,11 +51,6 @@ typedef struct net {
   bh__tcp_listener *l;
   side q, w; /* the listener's connection, the dialer's */
 } net;
-
-static unsigned char
-pattern(size_t i) {
-  return (unsigned char)(i * 7 + (i >> 11));
-}
 
 static uv_loop_t *the_loop;
 
@@ -80,22 +70,9 @@ hs_cb(bh__transport *t, int err, const char *why, const char *peer,
 static void
 on_msg(bh__chan *c, const bh__msg *m, void *udata) {
   side *s = udata;
-  const msgpack_object *v = m->returning_value;
-  size_t i;
 
   (void)c;
-  if (s->nmsg >= MAXMSG)
-    return;
-  s->type[s->nmsg] = m->type;
-  s->id[s->nmsg] = m->task_id;
-  if (m->type == BH__MSG_TASK_DONE && v != NULL &&
-      v->type == MSGPACK_OBJECT_BIN) {
-    s->bin_len[s->nmsg] = v->via.bin.size;
-    s->bin_ok[s->nmsg] = true;
-    for (i = 0; i < v->via.bin.size; i++)
-      s->bin_ok[s->nmsg] &= (unsigned char)v->via.bin.ptr[i] == pattern(i);
-  }
-  s->nmsg++;
+  msglog_add(&s->log, m);
 }
 
 static void
@@ -107,14 +84,6 @@ on_err(bh__chan *c, int err, const char *why, void *udata) {
   s->cerr = err;
   s->cerr_at = uv_now(the_loop);
   snprintf(s->cwhy, sizeof(s->cwhy), "%s", why);
-}
-
-static int
-run_until(uv_loop_t *loop, const int *n, int want) {
-  while (*n < want)
-    if (uv_run(loop, UV_RUN_ONCE) == 0 && *n < want)
-      return -1;
-  return 0;
 }
 
 static int
@@ -190,26 +159,6 @@ net_close(net *n) {
     ASSERT_INT_EQ(bh__alloc_live(), (n)->live0);                             \
   } while (0)
 
-/* A bin of len pattern bytes as a task's result. */
-static int
-send_bin_result(bh__chan *c, int64_t id, size_t len) {
-  char *p = malloc(len);
-  msgpack_object o = {.type = MSGPACK_OBJECT_BIN};
-  bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &o};
-  size_t i;
-  int rc;
-
-  if (p == NULL)
-    return BH_ENOMEM;
-  for (i = 0; i < len; i++)
-    p[i] = (char)pattern(i);
-  o.via.bin.ptr = p;
-  o.via.bin.size = (uint32_t)len;
-  rc = bh__send_task_done(c, id, &d, NULL);
-  free(p);
-  return rc;
-}
-
 /* A blocking client socket connected to the listener. */
 static int
 raw_connect(const bh__tcp_listener *l) {
@@ -254,29 +203,29 @@ TEST(messages_travel_both_ways_over_tcp) {
   ASSERT_INT_EQ(bh__send_simple(n.w.c, BH__MSG_CANCEL_TASK, 2), 0);
   ASSERT_INT_EQ(bh__send_accepted_started(n.q.c, 3), 0);
   ASSERT_INT_EQ(bh__send_die(n.q.c), 0);
-  ASSERT_INT_EQ(run_until(&n.loop, &n.q.nmsg, 2), 0);
-  ASSERT_INT_EQ(run_until(&n.loop, &n.w.nmsg, 2), 0);
-  ASSERT_INT_EQ(n.q.type[0], BH__MSG_NEW_TASK);
-  ASSERT_INT_EQ(n.q.id[0], 1);
-  ASSERT_INT_EQ(n.q.type[1], BH__MSG_CANCEL_TASK);
-  ASSERT_INT_EQ(n.w.type[0], BH__MSG_TASK_ACCEPTED);
-  ASSERT_INT_EQ(n.w.id[0], 3);
-  ASSERT_INT_EQ(n.w.type[1], BH__MSG_DIE);
+  ASSERT_INT_EQ(run_until(&n.loop, &n.q.log.nmsg, 2), 0);
+  ASSERT_INT_EQ(run_until(&n.loop, &n.w.log.nmsg, 2), 0);
+  ASSERT_INT_EQ(n.q.log.type[0], BH__MSG_NEW_TASK);
+  ASSERT_INT_EQ(n.q.log.id[0], 1);
+  ASSERT_INT_EQ(n.q.log.type[1], BH__MSG_CANCEL_TASK);
+  ASSERT_INT_EQ(n.w.log.type[0], BH__MSG_TASK_ACCEPTED);
+  ASSERT_INT_EQ(n.w.log.id[0], 3);
+  ASSERT_INT_EQ(n.w.log.type[1], BH__MSG_DIE);
   ASSERT_INT_EQ(bh__chan_writes(n.w.c), 1);
 
   ASSERT_INT_EQ(send_bin_result(n.q.c, 7, big), 0);
   ASSERT_INT_EQ(bh__chan_blobs(n.q.c)->len, 0);
   ASSERT(bh__chan_out(n.q.c)->len > big);
   ASSERT_INT_EQ(send_bin_result(n.q.c, 8, 4 << 20), BH_EMSGSIZE);
-  ASSERT_INT_EQ(run_until(&n.loop, &n.w.nmsg, 3), 0);
-  ASSERT_INT_EQ(n.w.type[2], BH__MSG_TASK_DONE);
-  ASSERT_INT_EQ(n.w.id[2], 7);
-  ASSERT_INT_EQ(n.w.bin_len[2], big);
-  ASSERT(n.w.bin_ok[2]);
+  ASSERT_INT_EQ(run_until(&n.loop, &n.w.log.nmsg, 3), 0);
+  ASSERT_INT_EQ(n.w.log.type[2], BH__MSG_TASK_DONE);
+  ASSERT_INT_EQ(n.w.log.id[2], 7);
+  ASSERT_INT_EQ(n.w.log.bin_len[2], big);
+  ASSERT(n.w.log.bin_ok[2]);
   ASSERT_INT_EQ(send_bin_result(n.w.c, 9, big), 0); /* and the other way */
-  ASSERT_INT_EQ(run_until(&n.loop, &n.q.nmsg, 3), 0);
-  ASSERT_INT_EQ(n.q.bin_len[2], big);
-  ASSERT(n.q.bin_ok[2]);
+  ASSERT_INT_EQ(run_until(&n.loop, &n.q.log.nmsg, 3), 0);
+  ASSERT_INT_EQ(n.q.log.bin_len[2], big);
+  ASSERT(n.q.log.bin_ok[2]);
   ASSERT_INT_EQ(n.q.nerr + n.w.nerr, 0);
   NET_CLOSE(&n);
   return 0;
@@ -436,8 +385,8 @@ TEST(bytes_after_the_handshake_are_the_first_frames) {
   ASSERT_INT_EQ(run_until(&n.loop, &n.w.done, 1), 0);
   ASSERT_INT_EQ(n.w.err, 0);
   ASSERT_INT_EQ(side_open(&n.w, 0), 0);
-  ASSERT_INT_EQ(run_until(&n.loop, &n.w.nmsg, 1), 0);
-  ASSERT_INT_EQ(n.w.type[0], BH__MSG_DIE);
+  ASSERT_INT_EQ(run_until(&n.loop, &n.w.log.nmsg, 1), 0);
+  ASSERT_INT_EQ(n.w.log.type[0], BH__MSG_DIE);
   ASSERT_INT_EQ(n.w.nerr, 0);
   close(lfd);
   NET_CLOSE(&n); /* the worker closes: the fake queen's read ends */
@@ -660,7 +609,7 @@ TEST(a_cut_link_is_declared_dead_within_the_bound) {
   if (n.q.nerr != 0)
     fprintf(stderr, "channel failed: %s\n", n.q.cwhy);
   ASSERT_INT_EQ(n.q.nerr, 0);
-  ASSERT_INT_EQ(n.q.nmsg, 0);
+  ASSERT_INT_EQ(n.q.log.nmsg, 0);
   ASSERT(bh__chan_writes(n.q.c) >= 2 * HB_MISSES); /* heartbeats */
 
   ASSERT_INT_EQ(bh_test_host_link(&h, false), 0);

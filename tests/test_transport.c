@@ -17,6 +17,7 @@
 
 #include "hive/bee.h"
 #include "hive/make.h"
+#include "fixture.h"
 #include "runner.h"
 #include "runtime/procwatch.h"
 #include "runtime/turn.h"
@@ -146,16 +147,10 @@ pipe_open(uv_loop_t *loop, int rfd, int wfd) {
 /* ------------------------------------------------------------------------
  * Two channels on one loop, over pipes or over a socketpair. */
 
-#define MAXMSG 16
-
 typedef struct side {
   bh__chan *c;
   pipe_end *pipe; /* NULL over the socketpair */
-  int nmsg;
-  bh__msg_type type[MAXMSG];
-  int64_t id[MAXMSG];
-  size_t bin_len[MAXMSG]; /* a task_done's bin value, its size */
-  bool bin_ok[MAXMSG];    /* ...and whether its bytes are the pattern */
+  msglog log;
   int nerr;
   int err;
 } side;
@@ -166,30 +161,12 @@ typedef struct duo {
   size_t live0;
 } duo;
 
-static unsigned char
-pattern(size_t i) {
-  return (unsigned char)(i * 7 + (i >> 11));
-}
-
 static void
 on_msg(bh__chan *c, const bh__msg *m, void *udata) {
   side *s = udata;
-  const msgpack_object *v = m->returning_value;
-  size_t i;
 
   (void)c;
-  if (s->nmsg >= MAXMSG)
-    return;
-  s->type[s->nmsg] = m->type;
-  s->id[s->nmsg] = m->task_id;
-  if (m->type == BH__MSG_TASK_DONE && v != NULL &&
-      v->type == MSGPACK_OBJECT_BIN) {
-    s->bin_len[s->nmsg] = v->via.bin.size;
-    s->bin_ok[s->nmsg] = true;
-    for (i = 0; i < v->via.bin.size; i++)
-      s->bin_ok[s->nmsg] &= (unsigned char)v->via.bin.ptr[i] == pattern(i);
-  }
-  s->nmsg++;
+  msglog_add(&s->log, m);
 }
 
 static void
@@ -247,34 +224,6 @@ duo_close(duo *d) {
     ASSERT_INT_EQ(bh__alloc_live(), (d)->live0);                             \
   } while (0)
 
-static int
-run_until(uv_loop_t *loop, const int *n, int want) {
-  while (*n < want)
-    if (uv_run(loop, UV_RUN_ONCE) == 0 && *n < want)
-      return -1;
-  return 0;
-}
-
-/* A bin of n pattern bytes as a task's result. */
-static int
-send_bin_result(bh__chan *c, int64_t id, size_t n) {
-  char *p = malloc(n);
-  msgpack_object o = {.type = MSGPACK_OBJECT_BIN};
-  bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &o};
-  size_t i;
-  int rc;
-
-  if (p == NULL)
-    return BH_ENOMEM;
-  for (i = 0; i < n; i++)
-    p[i] = (char)pattern(i);
-  o.via.bin.ptr = p;
-  o.via.bin.size = (uint32_t)n;
-  rc = bh__send_task_done(c, id, &d, NULL);
-  free(p);
-  return rc;
-}
-
 /* ------------------------------------------------------------------------
  * The channel over the pipe transport. */
 
@@ -288,15 +237,15 @@ TEST(messages_travel_over_a_second_transport) {
   ASSERT_INT_EQ(bh__send_simple(d.a.c, BH__MSG_CANCEL_TASK, 2), 0);
   ASSERT_INT_EQ(bh__send_accepted_started(d.b.c, 3), 0);
   ASSERT_INT_EQ(bh__send_die(d.b.c), 0);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.b.nmsg, 2), 0);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.a.nmsg, 2), 0);
-  ASSERT_INT_EQ(d.b.type[0], BH__MSG_NEW_TASK);
-  ASSERT_INT_EQ(d.b.id[0], 1);
-  ASSERT_INT_EQ(d.b.type[1], BH__MSG_CANCEL_TASK);
-  ASSERT_INT_EQ(d.b.id[1], 2);
-  ASSERT_INT_EQ(d.a.type[0], BH__MSG_TASK_ACCEPTED);
-  ASSERT_INT_EQ(d.a.id[0], 3);
-  ASSERT_INT_EQ(d.a.type[1], BH__MSG_DIE);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.b.log.nmsg, 2), 0);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.a.log.nmsg, 2), 0);
+  ASSERT_INT_EQ(d.b.log.type[0], BH__MSG_NEW_TASK);
+  ASSERT_INT_EQ(d.b.log.id[0], 1);
+  ASSERT_INT_EQ(d.b.log.type[1], BH__MSG_CANCEL_TASK);
+  ASSERT_INT_EQ(d.b.log.id[1], 2);
+  ASSERT_INT_EQ(d.a.log.type[0], BH__MSG_TASK_ACCEPTED);
+  ASSERT_INT_EQ(d.a.log.id[0], 3);
+  ASSERT_INT_EQ(d.a.log.type[1], BH__MSG_DIE);
   ASSERT_INT_EQ(bh__chan_writes(d.a.c), 1);
   ASSERT_INT_EQ(d.a.nerr + d.b.nerr, 0);
   DUO_CLOSE(&d);
@@ -330,10 +279,10 @@ TEST(large_bins_travel_inline_where_descriptors_cannot) {
   ASSERT_INT_EQ(send_bin_result(d.a.c, 7, n), 0);
   ASSERT_INT_EQ(bh__chan_blobs(d.a.c)->len, 0);
   ASSERT(bh__chan_out(d.a.c)->len > n);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.b.nmsg, 1), 0);
-  ASSERT_INT_EQ(d.b.type[0], BH__MSG_TASK_DONE);
-  ASSERT_INT_EQ(d.b.bin_len[0], n);
-  ASSERT(d.b.bin_ok[0]);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.b.log.nmsg, 1), 0);
+  ASSERT_INT_EQ(d.b.log.type[0], BH__MSG_TASK_DONE);
+  ASSERT_INT_EQ(d.b.log.bin_len[0], n);
+  ASSERT(d.b.log.bin_ok[0]);
   ASSERT(bh__chan_writes(d.a.c) > 1);
   ASSERT_INT_EQ(d.a.pipe->sends_with_fds, 0);
   ASSERT_INT_EQ(d.a.nerr + d.b.nerr, 0);
@@ -343,9 +292,9 @@ TEST(large_bins_travel_inline_where_descriptors_cannot) {
   ASSERT_INT_EQ(send_bin_result(d.a.c, 8, n), 0);
   ASSERT_INT_EQ(bh__chan_blobs(d.a.c)->len, 1);
   ASSERT(bh__chan_out(d.a.c)->len < 1024);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.b.nmsg, 1), 0);
-  ASSERT_INT_EQ(d.b.bin_len[0], n);
-  ASSERT(d.b.bin_ok[0]);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.b.log.nmsg, 1), 0);
+  ASSERT_INT_EQ(d.b.log.bin_len[0], n);
+  ASSERT(d.b.log.bin_ok[0]);
   DUO_CLOSE(&d);
   return 0;
 }
@@ -367,16 +316,16 @@ TEST(inline_bins_are_held_to_max_frame) {
   ASSERT(strstr(why, "raise max_frame") != NULL);
   bh__free(why);
   ASSERT_INT_EQ(send_bin_result(d.a.c, 2, 128 << 10), 0);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.b.nmsg, 1), 0);
-  ASSERT_INT_EQ(d.b.id[0], 2);
-  ASSERT(d.b.bin_ok[0]);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.b.log.nmsg, 1), 0);
+  ASSERT_INT_EQ(d.b.log.id[0], 2);
+  ASSERT(d.b.log.bin_ok[0]);
   DUO_CLOSE(&d);
 
   /* Over the socketpair the same bin goes as a blob, beside the frame. */
   ASSERT_INT_EQ(duo_open(&d, false, 256 << 10), 0);
   ASSERT_INT_EQ(send_bin_result(d.a.c, 3, 512 << 10), 0);
-  ASSERT_INT_EQ(run_until(&d.loop, &d.b.nmsg, 1), 0);
-  ASSERT(d.b.bin_ok[0]);
+  ASSERT_INT_EQ(run_until(&d.loop, &d.b.log.nmsg, 1), 0);
+  ASSERT(d.b.log.bin_ok[0]);
   DUO_CLOSE(&d);
   return 0;
 }
