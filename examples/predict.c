@@ -58,8 +58,12 @@ typedef struct opts {
   const char *data_dir, *cache_dir, *out, *trace, *timeline;
   const char *inputs;     /* the rows' URL prefix; NULL: the cache's */
   const char *s3_profile; /* as given, or NULL */
+  const char *listen;     /* --listen HOST:PORT: remote workers join here */
+  const char *join;       /* --join HOST:PORT: be a worker of that queen */
+  const char *key_file;   /* the hive's key (--key-file) */
   uint64_t rows;
   long workers, max_conc, batch, window, chunk, retries, http_conns;
+  long min_remote;        /* remote workers to wait for (--min-remote) */
   int quiet, stats, upload;
 } opts;
 
@@ -68,7 +72,9 @@ usage(FILE *f) {
   fputs("usage: predict [options]\n"
         "  --rows N             rows to predict, cycling the dataset "
         "(default 100000)\n"
-        "  --workers N          worker bees (default 2)\n"
+        "  --workers N          worker bees on this host (default 2; 0: "
+        "none, with\n"
+        "                       --listen)\n"
         "  --max-concurrency N  tasks at once per worker (default 64 for "
         "file://; for\n"
         "                       http:// and s3://, window / workers, so that "
@@ -116,6 +122,19 @@ usage(FILE *f) {
         "JSON\n"
         "  --timeline FILE.svg  draw the timeline as SVG\n"
         "  --stats              print per-worker counts at the end\n"
+        "  --listen HOST:PORT   let workers of other hosts join (\"*:0\": "
+        "any address,\n"
+        "                       a free port, said on stderr); needs "
+        "--key-file\n"
+        "  --key-file F         the hive's key: 64 hex digits, mode 0600; "
+        "made when\n"
+        "                       missing (copy it to the workers' hosts)\n"
+        "  --min-remote N       start once N remote workers joined (default "
+        "0)\n"
+        "  --join HOST:PORT     be one worker of the queen there (with "
+        "--key-file);\n"
+        "                       the rows' --inputs must be reachable from "
+        "this host\n"
         "  --quiet              no progress line\n", f);
 }
 
@@ -152,7 +171,8 @@ valued(int argc, char **argv, int *i, const char *name, const char **val) {
 static int
 parse_number(int argc, char **argv, int *i, opts *o) {
   static const struct { const char *name; long min; size_t off; } nums[] = {
-      {"--workers", 1, offsetof(opts, workers)},
+      {"--workers", 0, offsetof(opts, workers)},
+      {"--min-remote", 0, offsetof(opts, min_remote)},
       {"--max-concurrency", 1, offsetof(opts, max_conc)},
       {"--batch", 1, offsetof(opts, batch)},
       {"--window", 1, offsetof(opts, window)},
@@ -187,7 +207,10 @@ parse_path(int argc, char **argv, int *i, opts *o) {
       {"--trace", offsetof(opts, trace)},
       {"--timeline", offsetof(opts, timeline)},
       {"--inputs", offsetof(opts, inputs)},
-      {"--s3-profile", offsetof(opts, s3_profile)}};
+      {"--s3-profile", offsetof(opts, s3_profile)},
+      {"--listen", offsetof(opts, listen)},
+      {"--join", offsetof(opts, join)},
+      {"--key-file", offsetof(opts, key_file)}};
   size_t k;
   int r;
 
@@ -198,11 +221,36 @@ parse_path(int argc, char **argv, int *i, opts *o) {
   return 0;
 }
 
+/* The options of workers on other hosts. 0, or -1 (said on stderr). */
+static int
+settle_hosts(const opts *o) {
+  const char *bad = NULL;
+
+  if ((o->listen != NULL || o->join != NULL) && o->key_file == NULL)
+    bad = "--listen and --join need --key-file, the hive's key";
+  else if (o->listen != NULL && o->join != NULL)
+    bad = "--listen and --join exclude each other";
+  else if (o->listen == NULL && o->workers == 0)
+    bad = "--workers 0 needs --listen: someone must do the work";
+  else if (o->listen == NULL && o->min_remote > 0)
+    bad = "--min-remote needs --listen";
+  else if (o->listen == NULL && o->join == NULL && o->key_file != NULL)
+    bad = "--key-file needs --listen or --join";
+  if (bad != NULL)
+    fprintf(stderr, "predict: %s\n", bad);
+  return bad != NULL ? -1 : 0;
+}
+
 /* What the options imply together. Returns 0, or -1 (said on stderr). */
 static int
 settle(opts *o) {
   const char *in = o->inputs;
+  /* Every worker, of this host or another, takes chunks. */
+  long workers = o->workers + o->min_remote > 0 ? o->workers + o->min_remote
+                                                : 1;
 
+  if (settle_hosts(o) != 0)
+    return -1;
   if (in != NULL && reader_for(in) == NULL) {
     fprintf(stderr, "predict: --inputs wants a file://, http:// or s3:// "
                     "prefix, got \"%s\"\n", in);
@@ -226,8 +274,7 @@ settle(opts *o) {
   if (o->chunk == 0 && in != NULL && strncmp(in, "file://", 7) != 0)
     o->chunk = 1;
   if (o->chunk == 0)
-    o->chunk = o->batch / (2 * o->workers) > 0 ? o->batch / (2 * o->workers)
-                                               : 1;
+    o->chunk = o->batch / (2 * workers) > 0 ? o->batch / (2 * workers) : 1;
   if (o->chunk > o->batch)
     o->chunk = o->batch;
   /* Rows read from files keep the workers' CPUs busy with a few tasks
@@ -238,7 +285,7 @@ settle(opts *o) {
   if (o->max_conc == 0) {
     long conns = o->http_conns > 0 ? o->http_conns : 1024;
 
-    o->max_conc = (o->window + o->workers - 1) / o->workers;
+    o->max_conc = (o->window + workers - 1) / workers;
     if (in == NULL || strncmp(in, "file://", 7) == 0)
       o->max_conc = 64;
     else if (o->max_conc > conns)
@@ -730,6 +777,8 @@ keep_stats(app *a, const bh_stats *s) {
     a->kids[i] = s->children[i];
     if (s->children[i].cause != NULL)
       a->kids[i].cause = strdup(s->children[i].cause);
+    if (s->children[i].host != NULL)
+      a->kids[i].host = strdup(s->children[i].host);
   }
 }
 
@@ -763,10 +812,15 @@ print_stats(const app *a) {
          (unsigned long long)s->spawned);
   for (i = 0; i < s->n_children; i++) {
     const bh_child_stats *c = &a->kids[i];
+    char where[80];
 
-    printf("stats: worker %lld (pid %d): done %llu, raised %llu, "
+    if (c->host != NULL) /* a remote worker: its host, not its pid */
+      snprintf(where, sizeof(where), "on %s", c->host);
+    else
+      snprintf(where, sizeof(where), "pid %d", (int)c->pid);
+    printf("stats: worker %lld (%s): done %llu, raised %llu, "
            "cancelled %llu, in flight %llu, lost %llu, deaths %llu%s%s\n",
-           (long long)c->id, (int)c->pid, (unsigned long long)c->done,
+           (long long)c->id, where, (unsigned long long)c->done,
            (unsigned long long)c->raised, (unsigned long long)c->cancelled,
            (unsigned long long)c->inflight, (unsigned long long)c->lost,
            (unsigned long long)c->deaths, c->cause ? ": " : "",
@@ -919,6 +973,27 @@ s3_profile(const opts *o) {
   return env != NULL && *env != '\0' ? env : "default";
 }
 
+/* Where the workers of other hosts join: said once the queen listens, so
+ * that a launcher (or the user) can start them. */
+static void
+on_listen(void *udata, const char *address) {
+  (void)udata;
+  fprintf(stderr, "predict: workers may join at %s\n", address);
+}
+
+/* --listen: the queen's door, and no workers here with --workers 0. */
+static void
+hosts_opts(const opts *p, bh_run_opts *o) {
+  if (p->listen == NULL)
+    return;
+  o->listen = p->listen;
+  o->key_file = p->key_file;
+  o->remote_workers = (int)p->min_remote;
+  o->on_listen = on_listen;
+  if (p->workers == 0)
+    o->workers = BH_NONE, o->min_workers = o->max_workers = 0;
+}
+
 /* Runs the hive. Returns 0 with the queen's counts, or an exit status
  * (say_failure). */
 static int
@@ -937,7 +1012,10 @@ run(app *a, bh_trace *tr, uint64_t counts[3]) {
                    .http_max_host_connections = (int)a->o.http_conns};
   bh_result *r = NULL;
   char why[4096];
-  int rc = args ? bh_run(&o, &r) : BH_ENOMEM;
+  int rc;
+
+  hosts_opts(&a->o, &o);
+  rc = args ? bh_run(&o, &r) : BH_ENOMEM;
 
   if (rc == 0 && bh_result_unpack(r, why, sizeof(why), "[U U U]", &counts[0],
                                   &counts[1], &counts[2]) != 0)
@@ -985,7 +1063,7 @@ cleanup(app *a) {
     free(a->urls[i]);
   free(a->urls);
   for (i = 0; a->kids != NULL && i < a->final.n_children; i++)
-    free((char *)a->kids[i].cause);
+    free((char *)a->kids[i].cause), free((char *)a->kids[i].host);
   free(a->kids);
   digits_data_free(&a->data);
 }
@@ -1000,6 +1078,11 @@ main(int argc, char **argv) {
 
   if (rc != 0)
     return rc > 0 ? 0 : 2;
+  if (A.o.join != NULL) { /* a worker of another host's queen */
+    bh_join_opts j = {.address = A.o.join, .key_file = A.o.key_file};
+
+    return bh_join(&j, (const bh_class *const[]){&worker, NULL});
+  }
   default_cache(&A.o, cache, sizeof(cache));
   A.live = !A.o.quiet && isatty(2);
   if (load(&A) != 0)

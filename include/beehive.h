@@ -847,7 +847,10 @@ typedef enum bh_start {
  * (a normal end), 1 when its class's init failed, 2 on a bootstrap frame
  * it cannot use (no frame, an unknown class, a setting out of range: the
  * reason on stderr), 3 when its parent's channel broke
- * (docs/PROTOCOL.md section 9). Otherwise returns 0 at once. */
+ * (docs/PROTOCOL.md section 9). Otherwise returns 0 at once.
+ * A process whose environment has BH_JOIN=host:port (and BH_KEY_FILE, the
+ * hive's key file) joins that queen over TCP instead, as bh_join() with
+ * the default timeout, and exits with its status. */
 BH_EXTERN int bh_worker_main(int argc, char **argv,
                              const bh_class *const *classes);
 
@@ -857,7 +860,9 @@ BH_EXTERN int bh_worker_main(int argc, char **argv,
  * (and per span a task marks on its own bee) for a timeline picture. */
 typedef struct bh_child_stats {
   int64_t id;          /* the child's id */
-  pid_t pid;           /* 0 for an in-process child */
+  pid_t pid;           /* 0 for an in-process or remote child */
+  const char *host;    /* a remote child's address ("10.1.2.2:40312"),
+                        * NULL for a local one; borrowed like cause */
   int alive;
   uint64_t done;       /* tasks it answered succeeded */
   uint64_t raised;     /* ... raised */
@@ -1038,8 +1043,9 @@ typedef struct bh_run_opts {
   /* Beyond the reference. */
   int workers;               /* initial workers; 0: the class's, else
                               * min_workers (1); at most max_workers when
-                              * that is set; no BH_NONE (a hive starts
-                              * with a worker) */
+                              * that is set; BH_NONE only with listen:
+                              * none on this host, ever (the population
+                              * options below do not apply) */
   bh_start start;            /* BH_START_FORK or BH_START_EXEC */
   int64_t pickup_timeout_ms; /* an offer nobody accepts within this is
                               * cancelled; 0: 600,000; BH_NONE: never */
@@ -1112,7 +1118,76 @@ typedef struct bh_run_opts {
   void *progress_udata;
   int64_t progress_interval_ms; /* 0: 200; BH_NONE: no calls while the
                                  * task runs, the final one only */
+  /* Workers on other hosts (docs/DISTRIBUTED.md). The queen listens, and
+   * worker processes started elsewhere (by mpirun, srun, ssh: bh_join(),
+   * or bh_worker_main() with BH_JOIN) join her once they have proved
+   * that they hold the hive's key; each serves as one worker bee with
+   * these options' max_concurrency. She cannot restart them: a lost one
+   * is mourned with its cause ("connection lost", "no heartbeat for 3000
+   * ms"), its tasks retried elsewhere as `retries` allows, and the hive
+   * goes on as remote_loss says. */
+  const char *listen;        /* "host:port" to listen on: "*:0" every IPv4
+                              * address and a free port, "[::1]:7000";
+                              * NULL: nobody joins (then the options below
+                              * must be 0) */
+  const char *key_file;      /* the hive's key: 64 hexadecimal digits in a
+                              * file only its owner may read; made (mode
+                              * 0600) when it does not exist. Required
+                              * with listen unless key is set */
+  const unsigned char *key;  /* or the key itself, BH_KEY_LEN bytes,
+                              * borrowed (an MPI start broadcasts it) */
+  int remote_workers;        /* the queen's task starts once this many
+                              * workers joined; 0: at once */
+  int64_t join_timeout_ms;   /* ...and the run fails (BH_ESPAWN, "only 1
+                              * of 3 remote workers joined ...") if they
+                              * have not within this; 0: 60,000; BH_NONE:
+                              * waits for ever */
+  int64_t heartbeat_ms;      /* both ends of a link send something at
+                              * least this often; silent three times as
+                              * long, the link is lost. 0: 1,000 */
+  int remote_loss;           /* after a remote worker is lost:
+                              * bh_remote_loss */
+  /* Called once the queen listens, with the address as bound (the port
+   * picked for :0): to hand it to the workers' launcher. */
+  void (*on_listen)(void *udata, const char *address);
+  void *listen_udata;
 } bh_run_opts;
+
+/* What the hive does when a remote worker is lost (bh_run_opts). */
+typedef enum bh_remote_loss {
+  /* Goes on with the workers it has; fails once none is left and none
+   * can be started here (PopulationError). */
+  BH_REMOTE_CONTINUE = 0,
+  /* The same, but with none left it waits for a worker to join (tasks
+   * wait, bounded by pickup_timeout_ms). */
+  BH_REMOTE_WAIT = 1,
+  /* The first loss fails the hive as the restart limit does
+   * (PopulationError, naming the worker, its host and the cause). */
+  BH_REMOTE_FAIL = 2
+} bh_remote_loss;
+
+/* The length of a hive's key in bytes (256 bits). */
+#define BH_KEY_LEN 32
+
+/* A worker process on another host, joining a queen (bh_run_opts.listen). */
+typedef struct bh_join_opts {
+  const char *address;      /* the queen's "host:port" (required) */
+  const char *key_file;     /* the hive's key file (as the queen's), or */
+  const unsigned char *key; /* the key itself, BH_KEY_LEN bytes */
+  int64_t timeout_ms;       /* to connect (retried while the queen is not
+                             * listening yet) and prove the key: 0: 60,000;
+                             * BH_NONE: for ever */
+  bh_logger *logger;        /* NULL: warnings and errors to stderr */
+} bh_join_opts;
+
+/* Joins the queen at o->address and serves as one worker bee of the class
+ * she names (one of `classes`, NULL-terminated, as bh_worker_main()) until
+ * she ends it. Returns the exit status for the process: 0 when the queen
+ * told it to die, 1 when its class's init failed, 2 when it could not
+ * join (a bad option, the queen unreachable within the timeout, the key
+ * refused: "beehive worker: refused by 10.0.0.1:7000: ..." on the
+ * logger), 3 when it lost the queen. */
+BH_EXTERN int bh_join(const bh_join_opts *o, const bh_class *const *classes);
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and
  * waits for it. Returns 0 with *out holding the value, BH_ERAISED with the

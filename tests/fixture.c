@@ -297,3 +297,15 @@ fixture_aborts(void (*fn)(void), char *msg, size_t len) {
     return false;
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
+
+void
+loglines_keep(void *udata, bh_log_level level, int indent, const char *line) {
+  loglines *l = udata;
+
+  (void)level;
+  (void)indent;
+  l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len,
+                             "%s\n", line);
+  if (l->len >= sizeof(l->text))
+    l->len = sizeof(l->text) - 1;
+}

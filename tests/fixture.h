@@ -89,6 +89,14 @@ int fixture_pass(bh_task *t);
  * NUL-terminated): true if the child aborted (SIGABRT). */
 bool fixture_aborts(void (*fn)(void), char *msg, size_t len);
 
+/* A logger's lines kept as text (a bh_log_fn: udata a loglines). */
+typedef struct loglines {
+  char text[4096];
+  size_t len;
+} loglines;
+void loglines_keep(void *udata, bh_log_level level, int indent,
+                   const char *line);
+
 /* bh_run(o, r); on failure also prints the formatted result. */
 int run_hive(const bh_run_opts *o, bh_result **r);
 

@@ -269,3 +269,13 @@ bh_test_main(int argc, char **argv, const bh_test *tests) {
   fflush(stdout);
   return passed == n ? 0 : 1;
 }
+
+int
+bh_test_exit_code(int pid) {
+  int status;
+
+  while (waitpid((pid_t)pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -62,6 +62,10 @@ typedef struct bh_test {
  * `--list` prints the names. */
 int bh_test_main(int argc, char **argv, const bh_test *tests);
 
+/* Waits for child process pid: its exit status, 128 + the signal that
+ * killed it (as a shell says), or -1. */
+int bh_test_exit_code(int pid);
+
 #define TEST_MAIN(...)                                                       \
   int main(int argc, char **argv) {                                          \
     static const bh_test tests_[] = {__VA_ARGS__, {NULL, NULL, 0}};          \

@@ -62,16 +62,6 @@ say_hello(void *arg) {
   return write(fd, "hello", 5) == 5 ? 0 : 2;
 }
 
-static int
-exit_code(pid_t pid) {
-  int status;
-
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Accepts one connection within 5 s; its peer's address into peer. */
 static int
 accept_hello(int lfd, char *peer, size_t len) {
@@ -123,7 +113,7 @@ TEST(a_host_reaches_the_test_from_its_own_address) {
   ASSERT(pid > 0);
   ASSERT_INT_EQ(accept_hello(lfd, peer, sizeof(peer)), 0);
   ASSERT_STR_EQ(peer, h.addr); /* not loopback: through the link */
-  ASSERT_INT_EQ(exit_code(pid), 0);
+  ASSERT_INT_EQ(bh_test_exit_code(pid), 0);
   close(lfd);
   bh_test_host_free(&h);
   return 0;
@@ -149,12 +139,12 @@ TEST(a_cut_link_cuts_the_host_off) {
   ASSERT_INT_EQ(bh_test_host_link(&h, false), 0);
   pid = bh_test_host_run(&h, say_hello, &d);
   ASSERT(pid > 0);
-  ASSERT(exit_code(pid) >= 2);
+  ASSERT(bh_test_exit_code(pid) >= 2);
   ASSERT_INT_EQ(bh_test_host_link(&h, true), 0);
   d.wait_ms = 5000;
   pid = bh_test_host_run(&h, say_hello, &d);
   ASSERT_INT_EQ(accept_hello(lfd, peer, sizeof(peer)), 0);
-  ASSERT_INT_EQ(exit_code(pid), 0);
+  ASSERT_INT_EQ(bh_test_exit_code(pid), 0);
   close(lfd);
   snprintf(path, sizeof(path), "/run/netns/%s", h.ns);
   ASSERT(stat(path, &st) == 0);

@@ -235,7 +235,8 @@ static const bad_opt bad_opts[] = {
     BAD(queen_max_concurrency, K_INT, -3, "queen_max_concurrency -3 is out "
         "of range: it must be 0 or -1 (no limit) or at least 1"),
     BAD(workers, K_INT, -1, "workers -1 is out of range: it must be 0 (the "
-        "class's, else min_workers) or more; a hive starts with a worker"),
+        "class's, else min_workers) or more; a hive starts with a worker (-1, none "
+        "here, only with listen)"),
     BAD(start, K_INT, 2, "start 2 is out of range: it must be BH_START_FORK "
         "(0) or BH_START_EXEC (1)"),
     BAD(start, K_INT, -1, "start -1 is out of range: it must be "

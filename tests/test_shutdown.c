@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "fixture.h"
 #include "runner.h"
 
 #define MAX_PIDS 16
@@ -306,28 +307,12 @@ TEST(dropped_group_kills_a_stuck_worker) {
   return 0;
 }
 
-typedef struct lines {
-  char text[4096];
-  size_t len;
-} lines;
-
-static void
-keep_line(void *ud, bh_log_level level, int indent, const char *line) {
-  lines *l = ud;
-
-  (void)level;
-  (void)indent;
-  l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len,
-                             "%s\n", line);
-  if (l->len >= sizeof(l->text))
-    l->len = sizeof(l->text) - 1;
-}
 
 /* A hive whose worker never ends after die, with that shutdown grace:
  * bh_run returns the queen's answer; *took and l get how long it took and
  * what was logged (the cause the worker is mourned with). */
 static int
-stuck_worker_case(int64_t grace, int64_t *took, lines *l) {
+stuck_worker_case(int64_t grace, int64_t *took, loglines *l) {
   bh_run_opts o = {.queen_class = &queen, .worker_class = &stuck_worker,
                    .task_name = "once", .workers = 1, .max_workers = 1,
                    .shutdown_grace_ms = grace};
@@ -335,7 +320,7 @@ stuck_worker_case(int64_t grace, int64_t *took, lines *l) {
   bh_result *r;
   int64_t t0 = now_ms();
 
-  o.logger = bh_logger_new(BH_LOG_WARNING, keep_line, l);
+  o.logger = bh_logger_new(BH_LOG_WARNING, loglines_keep, l);
   ASSERT_INT_EQ(bh_run(&o, &r), 0);
   *took = now_ms() - t0;
   bh_logger_free(o.logger);
@@ -348,7 +333,7 @@ stuck_worker_case(int64_t grace, int64_t *took, lines *l) {
 
 /* It is killed after the shutdown grace, and mourned with that cause. */
 TEST(shutdown_grace_kills_a_worker_that_will_not_die) {
-  lines l = {.len = 0};
+  loglines l = {.len = 0};
   int64_t took;
 
   ASSERT_INT_EQ(stuck_worker_case(300, &took, &l), 0);
@@ -361,7 +346,7 @@ TEST(shutdown_grace_kills_a_worker_that_will_not_die) {
 /* shutdown_grace_ms -1 (BH_NONE): no grace. It is killed as soon as it is
  * told to die, not after the default 5 s, and mourned with that cause. */
 TEST(shutdown_grace_none_kills_at_once) {
-  lines l = {.len = 0};
+  loglines l = {.len = 0};
   int64_t took;
 
   ASSERT_INT_EQ(stuck_worker_case(BH_NONE, &took, &l), 0);

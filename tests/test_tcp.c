@@ -339,16 +339,6 @@ fork_fake_queen(net *n, int *lfd, const unsigned char *key,
                          sizeof(why));
 }
 
-static int
-wait_exit(pid_t pid) {
-  int status;
-
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A queen without the key cannot fake its proof: the worker refuses it
  * and names it. */
 TEST(a_queen_without_the_key_is_refused) {
@@ -369,7 +359,7 @@ TEST(a_queen_without_the_key_is_refused) {
   ASSERT_STR_EQ(n.w.why, want);
   close(lfd);
   NET_CLOSE(&n);
-  ASSERT_INT_EQ(wait_exit(pid), 0);
+  ASSERT_INT_EQ(bh_test_exit_code(pid), 0);
   return 0;
 }
 
@@ -390,7 +380,7 @@ TEST(bytes_after_the_handshake_are_the_first_frames) {
   ASSERT_INT_EQ(n.w.nerr, 0);
   close(lfd);
   NET_CLOSE(&n); /* the worker closes: the fake queen's read ends */
-  ASSERT_INT_EQ(wait_exit(pid), 0);
+  ASSERT_INT_EQ(bh_test_exit_code(pid), 0);
   return 0;
 }
 
@@ -619,7 +609,7 @@ TEST(a_cut_link_is_declared_dead_within_the_bound) {
   ASSERT_STR_EQ(n.q.cwhy, "no heartbeat for 600 ms");
   ASSERT(n.q.cerr_at - cut >= HB_MS * (HB_MISSES - 1));
   kill(pid, SIGKILL);
-  wait_exit(pid);
+  bh_test_exit_code(pid);
   bh_test_host_free(&h);
   NET_CLOSE(&n);
   return 0;

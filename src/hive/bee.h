@@ -20,6 +20,7 @@
 
 typedef struct bh__deleg bh__deleg;
 typedef struct bh__pop bh__pop;
+typedef struct bh__door bh__door;
 struct bh__grave;
 struct bh__spawn;
 
@@ -89,6 +90,8 @@ struct bh_bee {
   uv_timer_t *shutdown_timer; /* runs while children are told to die */
   char *pop_failed;      /* the queen gave up: why (new work fails) */
   bh__pop *pop;          /* queens: the population manager (pop.h) */
+  bh__door *door;        /* queens: where remote workers join (door.h) */
+  bool door_open;        /* ...and may still join */
   /* Stats and the timeline (stats.c). */
   bh_stats st;           /* counters; children filled in by bh_bee_stats */
   bh_child_stats *kid_stats; /* what bh_bee_stats lent, causes after it */

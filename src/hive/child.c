@@ -20,6 +20,7 @@
 #include "proc/oom.h"
 #include "runtime/procwatch.h"
 #include "transport/send.h"
+#include "transport/transport.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -127,6 +128,7 @@ bury(bh__child *c) {
   bh__lastword_free(c->last_words);
   bh_value_free(c->dead_msg);
   bh__free(c->cause);
+  bh__free(c->host);
   bh__free(c);
 }
 
@@ -146,10 +148,12 @@ mourn(bh__child *c) {
     describe_status(c);
   add_last_words(c);
   if (c->cause == NULL && !c->got_dead)
-    c->cause = bh__strdup("its channel closed");
+    c->cause = bh__strdup(c->host != NULL ? "connection lost"
+                                          : "its channel closed");
   bh_log(k->log, bh__child_normal_end(c) ? BH_LOG_DEBUG : BH_LOG_WARNING,
-         "bee %lld: child bee %lld is gone%s%s", (long long)k->owner_id,
-         (long long)c->id, c->cause ? ": " : "", c->cause ? c->cause : "");
+         "bee %lld: child bee %lld%s%s is gone%s%s", (long long)k->owner_id,
+         (long long)c->id, c->host ? " on " : "", c->host ? c->host : "",
+         c->cause ? ": " : "", c->cause ? c->cause : "");
   k->report(k, c, BH__KID_GONE, NULL);
   bury(c);
   k->report(k, NULL, BH__KID_BURIED, NULL);
@@ -181,7 +185,7 @@ bh__children_kill(bh__kids *k, const char *cause) {
 
   while ((c = kid_after(k, id)) != NULL) {
     id = c->id;
-    if (c->alive && c->pid != 0)
+    if (c->alive && (c->pid != 0 || c->host != NULL))
       bh__child_kill(c, cause);
   }
 }
@@ -246,12 +250,32 @@ child_msg(bh__chan *ch, const bh__msg *m, void *udata) {
  * channel closed first. A process that is ending closed it by ending: its
  * cause is its end. Either way a child process is mourned when its pidfd
  * (or SIGCHLD) reports the end (child_ended). */
+/* A remote worker's link ended: that is its death (it has no process
+ * here). A heartbeat's silence says so as it is; an error of the link
+ * (keepalive, a reset host) is a connection lost, with the kernel's
+ * words. */
+static void
+remote_err(bh__child *c, int err, const char *why) {
+  char *cause = NULL;
+
+  if (err != BH_EPIPE && c->cause == NULL)
+    cause = strncmp(why, "no heartbeat", 12) == 0
+                ? bh__strdup(why)
+                : bh__asprintf("connection lost: %s", why);
+  bh__child_kill(c, cause);
+  bh__free(cause);
+}
+
 static void
 child_err(bh__chan *ch, int err, const char *why, void *udata) {
   bh__child *c = udata;
   char *cause = NULL;
 
   (void)ch;
+  if (c->host != NULL && err != BH_EPROTO && err != BH_EMSGSIZE) {
+    remote_err(c, err, why);
+    return;
+  }
   if (err != BH_EPIPE) {
     cause = bh__asprintf("protocol error: %s", why);
     bh__child_kill(c, cause ? cause : "protocol error");
@@ -313,26 +337,52 @@ bh__kids_init(bh__kids *k, uv_loop_t *loop, size_t max_frame,
                   .owner_id = owner_id, .report = report, .owner = owner};
 }
 
-int
-bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
-             int max_conc, int prefetch, char *last_words,
-             bh__child **out) {
-  bh__child *c;
-  int err = kids_grow(k);
+/* A new child's record, with its id, or NULL (no memory). */
+static bh__child *
+kid_new(bh__kids *k, int64_t *next_id, pid_t pid, int max_conc,
+        int prefetch) {
+  bh__child *c = kids_grow(k) == 0 ? bh__calloc(1, sizeof(*c)) : NULL;
 
-  c = err == 0 ? bh__calloc(1, sizeof(*c)) : NULL;
-  if (c == NULL) {
-    close(fd);
-    bh__lastword_free(last_words);
-    return BH_ENOMEM;
-  }
+  if (c == NULL)
+    return NULL;
   c->kids = k;
-  c->last_words = last_words;
   c->id = (*next_id)++;
   c->pid = pid;
   c->max_conc = max_conc;
   c->prefetch = prefetch;
   c->alive = true;
+  return c;
+}
+
+/* The child joins the living and its owner hears of it; err, from
+ * opening it, kills it at once. */
+static int
+kid_born(bh__kids *k, bh__child *c, int err, bh__child **out) {
+  k->all[k->n++] = c;
+  k->n_alive++;
+  k->report(k, c, BH__KID_BORN, NULL);
+  if (err != 0) {
+    bh__child_kill(c, "its channel could not be opened");
+    return err;
+  }
+  if (out != NULL)
+    *out = c;
+  return 0;
+}
+
+int
+bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
+             int max_conc, int prefetch, char *last_words,
+             bh__child **out) {
+  bh__child *c = kid_new(k, next_id, pid, max_conc, prefetch);
+  int err;
+
+  if (c == NULL) {
+    close(fd);
+    bh__lastword_free(last_words);
+    return BH_ENOMEM;
+  }
+  c->last_words = last_words;
   c->oom = pid != 0 ? bh__oom_start(pid) : NULL;
   err = bh__chan_open(&c->chan, k->loop, fd, k->max_frame, child_msg,
                       child_err, c);
@@ -344,16 +394,27 @@ bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
 
     err = err != 0 ? err : werr;
   }
-  k->all[k->n++] = c;
-  k->n_alive++;
-  k->report(k, c, BH__KID_BORN, NULL);
-  if (err != 0) {
-    bh__child_kill(c, "its channel could not be opened");
-    return err;
+  return kid_born(k, c, err, out);
+}
+
+int
+bh__kids_add_remote(bh__kids *k, int64_t *next_id, bh__transport *t,
+                    const char *host, int max_conc, int prefetch,
+                    int (*first)(bh__child *c, void *arg), void *arg,
+                    bh__child **out) {
+  bh__child *c = kid_new(k, next_id, 0, max_conc, prefetch);
+  int err;
+
+  if (c == NULL || (c->host = bh__strdup(host)) == NULL) {
+    bh__free(c);
+    t->ops->close(t, NULL, NULL);
+    return BH_ENOMEM;
   }
-  if (out != NULL)
-    *out = c;
-  return 0;
+  err = bh__chan_open_on(&c->chan, t, k->max_frame, child_msg, child_err,
+                         c);
+  if (err == 0 && first != NULL)
+    err = first(c, arg);
+  return kid_born(k, c, err, out);
 }
 
 /* Frees every living child's record. A process still running is killed
@@ -371,6 +432,7 @@ bh__children_free(bh__kids *k) {
     bh__chan_close(c->chan);
     bh_value_free(c->dead_msg);
     bh__free(c->cause);
+    bh__free(c->host);
     bh__free(c);
   }
   bh__procs_free(k->procs);

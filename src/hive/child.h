@@ -37,7 +37,9 @@ struct bh__child {
   bh__kids *kids;        /* the set it is in */
   int64_t id;            /* the bee's count of children so far: never reused */
   bh__chan *chan;        /* NULL once closed */
-  pid_t pid;             /* 0 for the in-process queen */
+  pid_t pid;             /* 0 for the in-process queen and the remote */
+  char *host;            /* a remote worker's address (its TCP peer,
+                          * "10.1.2.2:40312"), NULL for a local child */
   struct bh__proc *proc; /* its process's watch (procwatch.h), or NULL */
   int max_conc;          /* its max_concurrency; -1 no limit */
   int prefetch;          /* ...and what it accepts beyond, queued (cap.h) */
@@ -82,9 +84,19 @@ void bh__kids_init(bh__kids *k, uv_loop_t *loop, size_t max_frame,
 int bh__kids_add(bh__kids *k, int64_t *next_id, int fd, pid_t pid,
                  int max_conc, int prefetch, char *last_words,
                  bh__child **out);
+/* Adopts a worker on another host, joined over t (an authenticated TCP
+ * transport, tcp.h, owned whatever happens) from host. It has no process
+ * here: the end of its link is its death. `first` (NULL: none) queues
+ * the first frame on its channel, before the owner hears of its birth
+ * (the bootstrap, door.c). Returns 0 or an error. */
+int bh__kids_add_remote(bh__kids *k, int64_t *next_id, bh__transport *t,
+                        const char *host, int max_conc, int prefetch,
+                        int (*first)(bh__child *c, void *arg), void *arg,
+                        bh__child **out);
 void bh__child_die(bh__child *c);   /* sends die */
 void bh__child_kill(bh__child *c, const char *cause); /* protocol error... */
-/* Kills every living child process (not an in-process one) with cause. */
+/* Kills every living child process (not an in-process one; a remote one
+ * loses its link) with cause. */
 void bh__children_kill(bh__kids *k, const char *cause);
 /* Frees every record; a process still running is killed and reaped. */
 void bh__children_free(bh__kids *k);

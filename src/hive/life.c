@@ -3,6 +3,7 @@
  * then the bee says dead; or at once, with a dead message of type killed
  * (a failed init). */
 #include "hive/child.h"
+#include "hive/door.h"
 #include "transport/send.h"
 #include "hive/life.h"
 #include "hive/pop.h"
@@ -89,6 +90,7 @@ bh__bee_progress(bh_bee *bee) {
   if (!bee->dying) {
     bee->dying = true;
     bh__pop_stop(bee);
+    bh__door_close(bee); /* nobody joins a hive that ends */
     for (i = 0; i < bee->kids.n; i++)
       if (bee->kids.all[i]->alive)
         bh__child_die(bee->kids.all[i]);

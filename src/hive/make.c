@@ -4,6 +4,7 @@
  * population and the stats, in that order, and a burial may let the end
  * of its life proceed. */
 #include "hive/deleg.h"
+#include "hive/door.h"
 #include "hive/life.h"
 #include "hive/make.h"
 #include "hive/parent.h"
@@ -11,6 +12,7 @@
 #include "hive/stats.h"
 #include "hive/task.h"
 #include "io/s3.h"
+#include "transport/transport.h"
 
 #include <unistd.h>
 
@@ -115,11 +117,13 @@ bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
   if ((bee->ctx.http_session = bh__http_new(loop, &o->http)) == NULL) {
     if (parent_fd >= 0)
       close(parent_fd);
+    if (o->parent_t != NULL)
+      o->parent_t->ops->close(o->parent_t, NULL, NULL);
     bh__bee_free(bee);
     return BH_ENOMEM;
   }
-  if (parent_fd >= 0) {
-    err = bh__parent_open(bee, parent_fd);
+  if (parent_fd >= 0 || o->parent_t != NULL) {
+    err = bh__parent_open(bee, parent_fd, o->parent_t);
     if (err != 0) {
       bh__bee_free(bee);
       return err;
@@ -155,6 +159,7 @@ bh__bee_free(bh_bee *bee) {
   bh__children_free(&bee->kids);
   bh__deleg_close(bee);
   bh__pop_free(bee);
+  bh__door_free(bee);
   bh__chan_close(bee->parent);
   bh_value_free(bee->w_args);
   bh__wcfg_clear(&bee->w_cfg);

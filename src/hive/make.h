@@ -18,10 +18,15 @@ typedef struct bh__bee_opts {
   void (*on_dead)(bh_bee *bee);
   void (*on_orphan)(bh_bee *bee);
   void *owner;
+  /* The link to the parent when it is not a descriptor of this host (a
+   * joined worker's TCP transport): then parent_fd is -1. Owned by the
+   * bee even on failure. */
+  struct bh__transport *parent_t;
 } bh__bee_opts;
 
-/* Makes a bee on `loop` with parent channel fd (-1: root; the bee owns
- * it even on failure). Returns 0 or an error. */
+/* Makes a bee on `loop` with parent channel fd (-1: root, or the
+ * parent_t of o; the bee owns it even on failure). Returns 0 or an
+ * error. */
 int bh__bee_new(bh_bee **out, uv_loop_t *loop, int parent_fd,
                 const bh__bee_opts *o);
 /* Runs the class's init (state, context, init hook). Returns 0, or an

@@ -249,9 +249,18 @@ static bool
 run_pop(chk *c, const bh_run_opts *o) {
   /* No "none" for these: a hive starts with a worker and keeps one, and
    * one with no maximum would grow by a worker every pop_interval_ms. */
-  return below(c, "workers", o->workers, 0,
-               "0 (the class's, else min_workers) or more; a hive starts "
-               "with a worker") ||
+  return (o->listen == NULL &&
+          below(c, "workers", o->workers, 0,
+                "0 (the class's, else min_workers) or more; a hive starts "
+                "with a worker (-1, none here, only with listen)")) ||
+         below(c, "workers", o->workers, -1,
+               "-1 (none on this host), 0 (the class's, else min_workers) "
+               "or more") ||
+         (o->workers == BH_NONE &&
+          (o->min_workers != 0 || o->max_workers != 0) &&
+          refuse(c, "workers -1 (none on this host) leaves no room for "
+                 "min_workers %d or max_workers %d: set them to 0",
+                 o->min_workers, o->max_workers)) ||
          below(c, "min_workers", o->min_workers, 0,
                "0 (default 1) or more; a queen keeps a worker") ||
          below(c, "max_workers", o->max_workers, 0,
@@ -305,6 +314,51 @@ run_times(chk *c, const bh_run_opts *o) {
   return false;
 }
 
+/* Without listen, nothing of the remote workers may be set: a key or a
+ * count given for nothing is a mistake worth saying. */
+static bool
+remote_unset(chk *c, const bh_run_opts *o) {
+  const char *set = o->key_file ? "key_file" : o->key ? "key"
+                    : o->remote_workers ? "remote_workers"
+                    : o->join_timeout_ms ? "join_timeout_ms"
+                    : o->heartbeat_ms ? "heartbeat_ms"
+                    : o->remote_loss ? "remote_loss"
+                    : o->on_listen ? "on_listen" : NULL;
+
+  return set != NULL &&
+         refuse(c, "%s is set, but listen is NULL: nobody can join", set);
+}
+
+static bool
+run_remote(chk *c, const bh_run_opts *o) {
+  const bh_class *wc = o->worker_class ? o->worker_class
+                                       : o->queen_class->worker_class;
+
+  if (o->listen == NULL)
+    return remote_unset(c, o);
+  if (o->key == NULL && o->key_file == NULL)
+    return refuse(c, "listen needs the hive's key: key_file or key");
+  if (o->key != NULL && o->key_file != NULL)
+    return refuse(c, "key and key_file are both set: give one");
+  if (wc->name == NULL || wc->program != NULL)
+    return refuse(c, "listen: the worker class needs a name and no "
+                  "program: a joining worker is this same program, told "
+                  "its class by name");
+  return below(c, "remote_workers", o->remote_workers, 0, "0 or more") ||
+         below(c, "join_timeout_ms", o->join_timeout_ms, -1,
+               "-1 (wait for ever), 0 (default 60,000) or more") ||
+         (o->heartbeat_ms != 0 &&
+          (o->heartbeat_ms < 10 || o->heartbeat_ms > 3600000) &&
+          refuse(c, "heartbeat_ms %lld is out of range: it must be 0 "
+                 "(default 1,000) or 10 to 3,600,000",
+                 (long long)o->heartbeat_ms)) ||
+         ((o->remote_loss < BH_REMOTE_CONTINUE ||
+           o->remote_loss > BH_REMOTE_FAIL) &&
+          refuse(c, "remote_loss %d is out of range: it must be "
+                 "BH_REMOTE_CONTINUE (0), BH_REMOTE_WAIT (1) or "
+                 "BH_REMOTE_FAIL (2)", o->remote_loss));
+}
+
 int
 bh__run_opts_check(const bh_run_opts *o, char *why, size_t len) {
   chk c = {"bh_run", why, len};
@@ -313,7 +367,8 @@ bh__run_opts_check(const bh_run_opts *o, char *why, size_t len) {
     return refuse(&c, "the options are required (o is NULL)") ? BH_EINVAL
                                                                : 0;
   if (run_required(&c, o) || run_values(&c, o) || run_counts(&c, o) ||
-      run_pop(&c, o) || run_times(&c, o) || start_bad(&c, o->start) ||
+      run_pop(&c, o) || run_times(&c, o) || run_remote(&c, o) ||
+      start_bad(&c, o->start) ||
       (o->on_signal != BH_SIGNALS_CANCEL && o->on_signal != BH_SIGNALS_FINISH &&
        o->on_signal != BH_SIGNALS_IGNORE &&
        refuse(&c, "on_signal %d is out of range: it must be "

@@ -254,7 +254,10 @@ const bh_task_def bh__builtin_tasks[] = {
     {NULL, NULL}};
 
 int
-bh__parent_open(bh_bee *bee, int fd) {
+bh__parent_open(bh_bee *bee, int fd, bh__transport *t) {
+  if (t != NULL)
+    return bh__chan_open_on(&bee->parent, t, bee->max_frame, parent_msg,
+                            parent_err, bee);
   return bh__chan_open(&bee->parent, bee->loop, fd, bee->max_frame,
                        parent_msg, parent_err, bee);
 }

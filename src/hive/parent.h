@@ -4,9 +4,10 @@
 
 #include "hive/bee.h"
 
-/* Opens the bee's channel to its parent on fd (taken whatever happens).
+/* Opens the bee's channel to its parent on t when not NULL (a joined
+ * worker's TCP link), else on fd; either is taken whatever happens.
  * Returns 0 or an error. */
-int bh__parent_open(bh_bee *bee, int fd);
+int bh__parent_open(bh_bee *bee, int fd, struct bh__transport *t);
 /* Cancels one task, or every task the bee holds, with reason. */
 void bh__bee_cancel_task(bh_bee *bee, bh_task *t, const char *reason);
 void bh__bee_cancel_all(bh_bee *bee, const char *reason);

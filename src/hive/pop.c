@@ -29,12 +29,19 @@ struct bh__pop {
   void (*changed)(bh_bee *bee); /* after a spawn or giving up */
 };
 
+/* A living local worker not told to die: what the manager counts and
+ * may retire. Remote workers are not hers to start or stop. */
+static bool
+local_active(const bh__child *c) {
+  return c->alive && !c->told_die && c->host == NULL;
+}
+
 static size_t
 active(const bh_bee *bee) {
   size_t i, n = 0;
 
   for (i = 0; i < bee->kids.n; i++)
-    n += bee->kids.all[i]->alive && !bee->kids.all[i]->told_die;
+    n += local_active(bee->kids.all[i]);
   return n;
 }
 
@@ -135,8 +142,7 @@ least_loaded(bh_bee *bee) {
   for (i = 0; i < bee->kids.n; i++) {
     bh__child *c = bee->kids.all[i];
 
-    if (c->alive && !c->told_die && (best == NULL || c->inflight <
-                                                         best->inflight))
+    if (local_active(c) && (best == NULL || c->inflight < best->inflight))
       best = c;
   }
   return best;
@@ -240,13 +246,17 @@ bool
 bh__pop_can_grow(const bh_bee *bee) {
   const bh__pop *p = bee->pop;
 
+  /* An open door may still bring a worker: tasks wait for it. */
   return p != NULL && bee->pop_failed == NULL && !bee->terminating &&
-         active(bee) < (size_t)p->o.max;
+         (active(bee) < (size_t)p->o.max || bee->door_open);
 }
 
 void
 bh__pop_saturated(bh_bee *bee) {
-  if (bh__pop_can_grow(bee))
+  const bh__pop *p = bee->pop;
+
+  /* Only a worker of this host can be started for it. */
+  if (bh__pop_can_grow(bee) && active(bee) < (size_t)p->o.max)
     want_grow(bee->pop);
 }
 
@@ -255,6 +265,7 @@ bh__pop_task_done(bh_bee *bee, bh__child *c) {
   bh__pop *p = bee->pop;
 
   if (p == NULL || p->o.recycle_after <= 0 || c->told_die ||
+      c->host != NULL ||
       (int64_t)(c->done + c->raised + c->cancelled) < p->o.recycle_after)
     return;
   bh_log(bee->log, BH_LOG_INFO, "queen %lld: retiring worker %lld after "
@@ -332,6 +343,33 @@ why_give_up(const bh__pop *p, const char *causes) {
                       (long long)p->o.period_ms, c, bh__stop(c));
 }
 
+/* A remote worker was lost: nobody here can start it again. */
+static void
+remote_lost(bh__pop *p, const bh__child *c) {
+  bh_bee *bee = p->bee;
+  const char *cause = c->cause ? c->cause : "?";
+
+  if (p->o.remote_loss == BH_REMOTE_FAIL) {
+    give_up(p, bh__asprintf("The queen gave up: remote worker %lld (%s) "
+                            "was lost: %s, and remote_loss is "
+                            "BH_REMOTE_FAIL.", (long long)c->id, c->host,
+                            cause));
+    return;
+  }
+  if (bee->kids.n_alive > 0 || p->o.max > 0)
+    return; /* others work on; local ones are replaced as ever */
+  if (p->o.remote_loss == BH_REMOTE_WAIT) {
+    bh_log(bee->log, BH_LOG_WARNING, "queen %lld: every worker is lost (the "
+           "last, %lld on %s: %s); tasks wait for a worker to join",
+           (long long)bee->id, (long long)c->id, c->host, cause);
+    return;
+  }
+  give_up(p, bh__asprintf("The queen gave up: every worker is lost (the "
+                          "last, remote worker %lld on %s: %s), and none "
+                          "can start on this host.", (long long)c->id,
+                          c->host, cause));
+}
+
 void
 bh__pop_on_death(bh_bee *bee, bh__child *c) {
   bh__pop *p = bee->pop;
@@ -340,6 +378,10 @@ bh__pop_on_death(bh_bee *bee, bh__child *c) {
   /* A dying queen replaces nobody: her workers' ends count for nothing. */
   if (p == NULL || bh__child_normal_end(c) || bee->terminating)
     return;
+  if (c->host != NULL) {
+    remote_lost(p, c);
+    return;
+  }
   causes = remember(p, c->cause);
   if (too_many(p))
     give_up(p, why_give_up(p, causes));
@@ -358,6 +400,11 @@ cpu_count(void) {
 /* 0 is the default; -1 (none) stays, for the code that reads it. */
 void
 bh__pop_opts_norm(bh__pop_opts *o, int initial) {
+  if (o->min < 0) { /* no local workers: nothing else applies */
+    o->min = o->max = 0;
+    o->interval_ms = -1;
+    return;
+  }
   if (o->min <= 0)
     o->min = 1;
   if (o->max <= 0) {

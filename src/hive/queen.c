@@ -14,7 +14,10 @@ bh__queen_setup(bh_bee *bee, const bh_class *wc, const bh_value *args,
 
   if (wc == NULL)
     return BH_EINVAL;
-  n = n > 0 ? n : (o.min > 0 ? o.min : 1);
+  if (o.min < 0) /* remote workers only (bh_run_opts.workers -1) */
+    n = 0;
+  else
+    n = n > 0 ? n : (o.min > 0 ? o.min : 1);
   bh__pop_opts_norm(&o, n);
   bee->worker_class = wc;
   if (args != NULL)

@@ -9,6 +9,7 @@
  * zero timer started when the root is dead), never from inside the bees'
  * own callbacks: the bees are freed, the run's handles closed, and the
  * last close calls `done` with what bh_run returns. */
+#include "hive/door.h"
 #include "hive/life.h"
 #include "hive/make.h"
 #include "hive/opts.h"
@@ -20,7 +21,7 @@
 #include "runtime/overflow.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
-#include "transport/transport.h"
+#include "transport/tcp.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -29,7 +30,8 @@
 
 #define QUEEN_ID 10000
 
-#define N_HANDLES 4 /* progress, finish, sigs[2] */
+#define N_HANDLES 5 /* progress, finish, sigs[2], join */
+#define JOIN_TIMEOUT_MS 60000
 
 typedef struct run {
   uv_loop_t *loop;
@@ -39,6 +41,8 @@ typedef struct run {
   uv_timer_t progress;
   uv_timer_t finish;    /* the end, from the loop */
   uv_signal_t sigs[2];  /* SIGINT, SIGTERM */
+  uv_timer_t join;      /* the deadline of the remote workers' joining */
+  bool started;         /* the root's task started */
   int interrupts;
   int signum; /* the signal that cancelled the queen's work */
   int rc;            /* what done gets, once known */
@@ -156,6 +160,7 @@ start_root_task(run *r) {
 
   if (t == NULL)
     return BH_ENOMEM;
+  r->started = true;
   bh__task_start(t);
   return 0;
 }
@@ -201,6 +206,9 @@ setup_workers(run *r, const bh_class *wc, int n, const bh__pop_opts *po,
   bh__wcfg cfg;
   int rc = bh__wcfg_from_spawn(&cfg, &so);
 
+  if (o->listen != NULL)
+    cfg.heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms
+                                           : BH__TCP_HEARTBEAT_MS;
   if (rc == 0)
     rc = bh__queen_setup(r->queen, wc, o->worker_init_args,
                          o->worker_init_kwargs, n, &cfg, o->start,
@@ -251,7 +259,11 @@ make_hive(run *r, int sv[2], char **why) {
   if (rc == 0) {
     bh__pop_opts po = {o->min_workers, o->max_workers, o->pop_interval_ms,
                        o->cpu_high, o->mem_high, o->max_restarts,
-                       o->restart_period_ms, o->recycle_after};
+                       o->restart_period_ms, o->recycle_after,
+                       o->remote_loss};
+
+    if (o->workers == BH_NONE) /* only remote workers (opts.c) */
+      po.min = -1, n = 0;
 
     set_ft(r->queen, o);
     r->queen->direct_offers = o->direct_offer >= 0;
@@ -358,6 +370,7 @@ on_finish(uv_timer_t *t) {
     bh__overflow_stop();
   uv_close((uv_handle_t *)&r->progress, handle_closed);
   uv_close((uv_handle_t *)&r->finish, handle_closed);
+  uv_close((uv_handle_t *)&r->join, handle_closed);
   for (i = 0; i < 2; i++)
     uv_close((uv_handle_t *)&r->sigs[i], handle_closed);
 }
@@ -375,6 +388,66 @@ fail(run *r, int rc, const char *type, const char *why) {
   end_early(r, rc, error_result(type, why));
 }
 
+/* ------------------------------------------------------------------------
+ * Remote workers: the queen's door (door.h), and the wait for the first
+ * remote_workers to join before her task starts. */
+
+static void
+joined(bh_bee *queen, bh__child *c, void *arg) {
+  run *r = arg;
+
+  (void)queen;
+  (void)c;
+  if (r->started || r->out != NULL ||
+      bh__door_joined(r->queen) < (size_t)r->o->remote_workers)
+    return;
+  uv_timer_stop(&r->join);
+  if (start_root_task(r) != 0)
+    fail(r, BH_ENOMEM, "MemoryError", "no memory for the root's task");
+}
+
+static void
+join_late(uv_timer_t *h) {
+  run *r = h->data;
+  char why[256];
+
+  if (r->started || r->out != NULL)
+    return;
+  snprintf(why, sizeof(why), "only %zu of %d remote workers joined at %s "
+           "within %lld ms", bh__door_joined(r->queen), r->o->remote_workers,
+           bh__door_addr(r->queen),
+           (long long)(r->o->join_timeout_ms ? r->o->join_timeout_ms
+                                             : JOIN_TIMEOUT_MS));
+  bh_log(r->o->logger, BH_LOG_ERROR, "%s", why);
+  fail(r, BH_ESPAWN, "SpawnError", why);
+}
+
+/* Opens the door, tells the launcher where it is, and starts the root's
+ * task at once or once enough workers have joined. */
+static int
+open_door(run *r, char **why) {
+  const bh_run_opts *o = r->o;
+  bh__door_opts d = {.listen = o->listen, .key = o->key,
+                     .key_file = o->key_file,
+                     .heartbeat_ms = (unsigned)o->heartbeat_ms,
+                     .joined = joined, .arg = r};
+  int64_t ms = o->join_timeout_ms ? o->join_timeout_ms : JOIN_TIMEOUT_MS;
+  char text[320];
+  int rc = bh__door_open(r->queen, &d, text, sizeof(text));
+
+  if (rc != 0) {
+    *why = bh__strdup(text);
+    return rc;
+  }
+  if (o->on_listen != NULL)
+    o->on_listen(o->listen_udata, bh__door_addr(r->queen));
+  if (o->remote_workers <= 0)
+    return start_root_task(r);
+  if (ms > 0)
+    uv_timer_start(&r->join, join_late, (uint64_t)ms, 0);
+  return 0;
+}
+
 /* The run and its own handles, on loop; the handles do not keep the
  * loop alive (the bees' channels do, until the end). */
 static run *
@@ -389,7 +462,8 @@ run_new(uv_loop_t *loop, const bh_run_opts *o, bh_run_cb done,
              .open_handles = N_HANDLES};
   uv_timer_init(loop, &r->progress);
   uv_timer_init(loop, &r->finish);
-  r->progress.data = r->finish.data = r;
+  uv_timer_init(loop, &r->join);
+  r->progress.data = r->finish.data = r->join.data = r;
   uv_unref((uv_handle_t *)&r->progress);
   for (i = 0; i < 2; i++) {
     uv_signal_init(loop, &r->sigs[i]);
@@ -421,7 +495,7 @@ launch(run *r) {
   else
     close(sv[0]), close(sv[1]);
   if (rc == 0)
-    rc = start_root_task(r);
+    rc = r->o->listen != NULL ? open_door(r, &why) : start_root_task(r);
   if (rc != 0) {
     fail(r, rc == BH_EINVAL ? rc : BH_ESPAWN,
          rc == BH_EINVAL ? "ValueError" : "SpawnError",

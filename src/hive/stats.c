@@ -9,15 +9,34 @@
 
 #include <string.h>
 
-/* The bytes of the dead children's causes, NULs included. */
+static size_t
+text_len(const char *s) {
+  return s != NULL ? strlen(s) + 1 : 0;
+}
+
+/* The bytes of the dead children's causes and of every host name, NULs
+ * included. */
 static size_t
 causes_len(const bh_bee *bee) {
   size_t i, n = 0;
 
   for (i = 0; i < bee->n_graves; i++)
-    if (bee->graves[i].cause != NULL)
-      n += strlen(bee->graves[i].cause) + 1;
+    n += text_len(bee->graves[i].cause) + text_len(bee->graves[i].host);
+  for (i = 0; i < bee->kids.n; i++)
+    n += text_len(bee->kids.all[i]->host);
   return n;
+}
+
+/* Copies s (NULL: none) to *text, advancing it; returns the copy. */
+static const char *
+lend(char **text, const char *s) {
+  char *copy = *text;
+
+  if (s == NULL)
+    return NULL;
+  strcpy(copy, s);
+  *text += strlen(s) + 1;
+  return copy;
 }
 
 /* The dead first, oldest first, then the living by id. The causes are
@@ -32,10 +51,8 @@ fill(const bh_bee *bee, bh_child_stats *cs) {
     const bh__grave *g = &bee->graves[(first + i) % BH__GRAVES];
 
     cs[i] = g->st;
-    if (g->cause != NULL) {
-      cs[i].cause = strcpy(text, g->cause);
-      text += strlen(text) + 1;
-    }
+    cs[i].cause = lend(&text, g->cause);
+    cs[i].host = lend(&text, g->host);
   }
   cs += bee->n_graves;
   for (i = 0; i < bee->kids.n; i++) {
@@ -44,7 +61,8 @@ fill(const bh_bee *bee, bh_child_stats *cs) {
     cs[i] = (bh_child_stats){.id = c->id, .pid = c->pid, .alive = c->alive,
                              .done = c->done, .raised = c->raised,
                              .cancelled = c->cancelled, .lost = c->lost,
-                             .inflight = c->inflight};
+                             .inflight = c->inflight,
+                             .host = lend(&text, c->host)};
   }
 }
 
@@ -106,14 +124,17 @@ bh__stats_bury(bh_bee *bee, bh__child *c) {
     return; /* its numbers are lost; the totals have them */
   g = &bee->graves[bee->grave_next];
   bh__free(g->cause);
+  bh__free(g->host);
   *g = (bh__grave){
       .st = {.id = c->id, .pid = c->pid, .done = c->done,
              .raised = c->raised, .cancelled = c->cancelled,
              .lost = c->lost, .inflight = c->inflight,
              .deaths = !bh__child_normal_end(c)},
       .cause = c->cause,
+      .host = c->host,
       .wstatus = c->wstatus};
   c->cause = NULL;
+  c->host = NULL;
   bee->grave_next = (bee->grave_next + 1) % BH__GRAVES;
   if (bee->n_graves < BH__GRAVES)
     bee->n_graves++;
@@ -133,8 +154,10 @@ void
 bh__stats_free(bh_bee *bee) {
   size_t i;
 
-  for (i = 0; i < bee->n_graves; i++)
+  for (i = 0; i < bee->n_graves; i++) {
     bh__free(bee->graves[i].cause);
+    bh__free(bee->graves[i].host);
+  }
   bh__free(bee->graves);
   bh__free(bee->kid_stats);
   bee->graves = NULL;
@@ -144,11 +167,14 @@ bh__stats_free(bh_bee *bee) {
 
 void
 bh__stats_child_lane(bh_bee *bee, const bh__child *c) {
-  char label[64];
+  char label[96];
 
   if (bee->trace == NULL)
     return;
-  if (c->pid != 0)
+  if (c->host != NULL)
+    snprintf(label, sizeof(label), "worker %lld (%s)", (long long)c->id,
+             c->host);
+  else if (c->pid != 0)
     snprintf(label, sizeof(label), "worker %lld (pid %d)", (long long)c->id,
              (int)c->pid);
   else

@@ -14,6 +14,7 @@
 typedef struct bh__grave {
   bh_child_stats st;     /* st.cause unset: see cause */
   char *cause;           /* why it ended, or NULL */
+  char *host;            /* a remote child's address, or NULL */
   int wstatus;           /* its reaped status (pid != 0) */
 } bh__grave;
 

@@ -32,12 +32,14 @@ bh__wcfg_from_spawn(bh__wcfg *c, const bh__spawn_opts *o) {
 void
 bh__wcfg_clear(bh__wcfg *c) {
 #define CLEAR_INT(name)
+#define CLEAR_OPT(name)
 #define CLEAR_STR(name) bh__free(c->name);
 #define CLEAR(kind, name, min, max) CLEAR_##kind(name)
   BH__WCFG_MAP(CLEAR)
 #undef CLEAR
 #undef CLEAR_STR
 #undef CLEAR_INT
+#undef CLEAR_OPT
   memset(c, 0, sizeof(*c));
 }
 
@@ -47,6 +49,7 @@ bh__wcfg_copy(bh__wcfg *dst, const bh__wcfg *src) {
 
   *dst = *src;
 #define COPY_INT(name)
+#define COPY_OPT(name)
 #define COPY_STR(name)                                                       \
   if (src->name != NULL && (dst->name = bh__strdup(src->name)) == NULL)     \
     rc = BH_ENOMEM;
@@ -55,6 +58,7 @@ bh__wcfg_copy(bh__wcfg *dst, const bh__wcfg *src) {
 #undef COPY
 #undef COPY_STR
 #undef COPY_INT
+#undef COPY_OPT
   if (rc != 0)
     bh__wcfg_clear(dst);
   return rc;
@@ -81,16 +85,24 @@ bh__wcfg_value(const bh__wcfg *c) {
   int rc;
 
   msgpack_packer_init(&pk, &b, bh__buf_write);
-#define ONE(kind, name, min, max) +1
+#define ONE_INT(name) +1
+#define ONE_STR(name) +1
+#define ONE_OPT(name) +(c->name != 0)
+#define ONE(kind, name, min, max) ONE_##kind(name)
   rc = msgpack_pack_map(&pk, 0 BH__WCFG_MAP(ONE));
 #undef ONE
+#undef ONE_INT
+#undef ONE_STR
+#undef ONE_OPT
 #define PACK_INT(name) rc = rc || pack_one(&pk, #name, c->name);
+#define PACK_OPT(name) rc = rc || (c->name != 0 && pack_one(&pk, #name, c->name));
 #define PACK_STR(name) rc = rc || pack_str(&pk, #name, c->name);
 #define PACK(kind, name, min, max) PACK_##kind(name)
   BH__WCFG_MAP(PACK)
 #undef PACK
 #undef PACK_STR
 #undef PACK_INT
+#undef PACK_OPT
   v = rc == 0 ? bh_value_from_bytes(b.data, b.len) : NULL;
   bh__buf_free(&b);
   return v;
@@ -100,6 +112,15 @@ static const char *const names[] = {
 #define NAME(kind, name, min, max) #name,
     BH__WCFG_MAP(NAME)
 #undef NAME
+};
+/* The keys a config may leave out (OPT). */
+static const bool optional[] = {
+#define IS_OPT(kind, name, min, max) BH__WCFG_IS_OPT_##kind,
+#define BH__WCFG_IS_OPT_INT false
+#define BH__WCFG_IS_OPT_STR false
+#define BH__WCFG_IS_OPT_OPT true
+    BH__WCFG_MAP(IS_OPT)
+#undef IS_OPT
 };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 
@@ -155,6 +176,7 @@ get_one(bh__wcfg *c, int i, const msgpack_object *v, char *why, size_t len) {
 #define GET_INT(name, min, max)                                              \
   if (n++ == i)                                                              \
     return get_int(v, #name, min, max, &c->name, why, len);
+#define GET_OPT GET_INT
 #define GET_STR(name, min, max)                                              \
   if (n++ == i)                                                              \
     return get_str(v, #name, &c->name, why, len);
@@ -163,6 +185,7 @@ get_one(bh__wcfg *c, int i, const msgpack_object *v, char *why, size_t len) {
 #undef GET
 #undef GET_STR
 #undef GET_INT
+#undef GET_OPT
   return BH_EINVAL;
 }
 
@@ -186,7 +209,7 @@ bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
     }
   }
   for (i = 0; rc == 0 && (size_t)i < N_NAMES; i++)
-    if (!(seen & (1ull << i))) {
+    if (!(seen & (1ull << i)) && !optional[i]) {
       snprintf(why, len, "config: %s is missing", names[i]);
       rc = BH_EINVAL;
     }

@@ -13,8 +13,10 @@
 
 #include "base/base.h"
 
-/* XX(kind, name, min, max): kind INT (int64_t, from min to max) or STR
- * (owned char *, or NULL; min and max unused). */
+/* XX(kind, name, min, max): kind INT (int64_t, from min to max), OPT (an
+ * INT sent only when not 0, and 0 when missing: an extension that older
+ * parents do not send) or STR (owned char *, or NULL; min and max
+ * unused). */
 #define BH__WCFG_MAP(XX)                                                     \
   /* tasks at once; -1 no limit (never 0) */                                 \
   XX(INT, max_concurrency, -1, INT_MAX)                                      \
@@ -28,9 +30,12 @@
   XX(INT, http_max_host_connections, 0, INT_MAX)                             \
   XX(INT, http_max_connections, 0, INT_MAX)                                  \
   /* the PEM CA bundle of its HTTP session; NULL: the system's */           \
-  XX(STR, http_ca_file, 0, 0)
+  XX(STR, http_ca_file, 0, 0)                                                \
+  /* a remote worker's heartbeat interval (tcp.h); 0 on a local link */    \
+  XX(OPT, heartbeat_ms, 0, INT_MAX)
 
 #define BH__WCFG_TYPE_INT int64_t
+#define BH__WCFG_TYPE_OPT int64_t
 #define BH__WCFG_TYPE_STR char *
 
 typedef struct bh__wcfg {

@@ -1,7 +1,7 @@
 /* worker.c - a worker process's life: its bee on the channel to its
  * parent until the bee is dead (bh__worker_run, which a forked worker
- * runs), and the exec entry point
- * (bh_worker_main), which reads the bootstrap frame first. */
+ * runs), and the exec-started worker (bh__worker_exec), which reads the
+ * bootstrap frame first (its entry point, bh_worker_main, is entry.c's). */
 #include "hive/life.h"
 #include "hive/make.h"
 #include "hive/opts.h"
@@ -13,12 +13,13 @@
 #include "runtime/turn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 typedef struct worker_run {
-  uv_loop_t loop;
+  uv_loop_t *loop;
   bh_bee *bee;
   int status; /* the process's exit status */
 } worker_run;
@@ -83,10 +84,11 @@ worker_start(worker_run *w, const bh__spawn *s, const msgpack_object *args,
 }
 
 int
-bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
-               const msgpack_object *kwargs) {
+bh__worker_run_on(uv_loop_t *loop, const bh__spawn *s, int fd,
+                  bh__transport *t, const msgpack_object *args,
+                  const msgpack_object *kwargs) {
   const bh__wcfg *c = s->cfg;
-  worker_run w = {.status = 0};
+  worker_run w = {.loop = loop, .status = 0};
   bh_context ctx = {.async = 1, .s3_profile = c->s3_profile};
   bh__bee_opts bo = {.cls = s->cls, .id = s->id,
                      .max_conc = (int)c->max_concurrency,
@@ -95,31 +97,49 @@ bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
                      .http = {c->http_max_host_connections,
                               c->http_max_connections, c->http_ca_file},
                      .on_dead = worker_dead, .on_orphan = worker_orphan,
-                     .owner = &w};
+                     .owner = &w, .parent_t = t};
 
   signal(SIGPIPE, SIG_IGN);
   bh__sig_worker();
-  uv_loop_init(&w.loop);
-  bh__turn_init(&w.loop);
-  if (bh__bee_new(&w.bee, &w.loop, fd, &bo) != 0) {
-    bh__turn_finish(&w.loop);
+  bh__turn_init(loop);
+  if (bh__bee_new(&w.bee, loop, fd, &bo) != 0) {
+    bh__turn_finish(loop);
     return 1;
   }
   bh__overflow_start();
   worker_start(&w, s, args, kwargs);
-  uv_run(&w.loop, UV_RUN_DEFAULT);
+  uv_run(loop, UV_RUN_DEFAULT);
   bh__bee_free(w.bee);
-  bh__turn_finish(&w.loop);
+  bh__turn_finish(loop);
   bh__overflow_stop();
   return w.status;
 }
 
-static int
-read_all(int fd, char *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
+int
+bh__worker_run(const bh__spawn *s, int fd, const msgpack_object *args,
+               const msgpack_object *kwargs) {
+  uv_loop_t loop;
 
-    if (r < 0 && errno == EINTR)
+  uv_loop_init(&loop);
+  return bh__worker_run_on(&loop, s, fd, NULL, args, kwargs);
+}
+
+/* Reads n bytes from fd, blocking or not, until the deadline (bh_now()
+ * ms; -1: none). 0, BH_ETIMEDOUT, or BH_EPROTO at the end of the stream
+ * or on an error. */
+static int
+read_all(int fd, char *p, size_t n, int64_t deadline) {
+  while (n > 0) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int64_t left = deadline < 0 ? -1 : deadline - bh_now();
+    ssize_t r;
+
+    if (deadline >= 0 && left <= 0)
+      return BH_ETIMEDOUT;
+    if (poll(&pfd, 1, left < 0 ? -1 : (int)left) < 0 && errno != EINTR)
+      return BH_EPROTO;
+    r = read(fd, p, n);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (r <= 0)
       return BH_EPROTO;
@@ -129,20 +149,22 @@ read_all(int fd, char *p, size_t n) {
   return 0;
 }
 
-/* Reads the bootstrap frame's body; returns owned (*len bytes) or NULL. */
-static char *
-read_bootstrap(int fd, size_t *len) {
+char *
+bh__worker_read_boot(int fd, int64_t deadline, size_t *len, int *err) {
   unsigned char hdr[BH__FRAME_HDR];
-  char *body;
+  char *body = NULL;
 
-  if (read_all(fd, (char *)hdr, sizeof(hdr)) != 0)
+  *err = read_all(fd, (char *)hdr, sizeof(hdr), deadline);
+  if (*err != 0)
     return NULL;
   *len = bh__wire_frame_len(hdr);
-  if (*len > BH__DEFAULT_MAX_FRAME || (body = bh__malloc(*len + 1)) == NULL)
-    return NULL;
-  if (read_all(fd, body, *len) != 0) {
+  if (*len > BH__DEFAULT_MAX_FRAME)
+    *err = BH_EMSGSIZE;
+  else if ((body = bh__malloc(*len + 1)) == NULL)
+    *err = BH_ENOMEM;
+  else if ((*err = read_all(fd, body, *len, deadline)) != 0) {
     bh__free(body);
-    return NULL;
+    body = NULL;
   }
   return body;
 }
@@ -192,14 +214,29 @@ boot_read(const bh__msg *m, const bh_class *const *classes, bh__spawn *s,
   return bh__spawn_opts_check(&o, BAD_BOOT, why, len);
 }
 
-static int
-exec_worker(const bh_class *const *classes) {
+int
+bh__worker_boot(const char *body, size_t len,
+                const bh_class *const *classes, msgpack_zone *zone,
+                bh__msg *m, bh__spawn *s, bh__wcfg *cfg, char *why,
+                size_t wlen) {
+  char err[200];
+
+  if (bh__wire_decode(body, len, zone, m, err, sizeof(err)) != 0) {
+    snprintf(why, wlen, BAD_BOOT ": %s", err);
+    return BH_EPROTO;
+  }
+  return boot_read(m, classes, s, cfg, why, wlen);
+}
+
+int
+bh__worker_exec(const bh_class *const *classes) {
   bh__spawn s = {0};
   bh__wcfg cfg = {0};
   bh__msg m;
   msgpack_zone zone;
   size_t len = 0;
-  char *body = read_bootstrap(BH__BOOT_FD, &len), err[200], why[320];
+  int err;
+  char *body = bh__worker_read_boot(BH__BOOT_FD, -1, &len, &err), why[320];
   int rc = 2;
 
   if (body == NULL) {
@@ -209,9 +246,8 @@ exec_worker(const bh_class *const *classes) {
   }
   bh__overflow_worker(bh__lastword_open());
   msgpack_zone_init(&zone, 1024);
-  if (bh__wire_decode(body, len, &zone, &m, err, sizeof(err)) != 0)
-    snprintf(why, sizeof(why), BAD_BOOT ": %s", err);
-  else if (boot_read(&m, classes, &s, &cfg, why, sizeof(why)) == 0)
+  if (bh__worker_boot(body, len, classes, &zone, &m, &s, &cfg, why,
+                      sizeof(why)) == 0)
     rc = bh__worker_run(&s, BH__BOOT_FD, m.args, m.kwargs);
   if (rc == 2)
     fprintf(stderr, "%s\n", why);
@@ -219,14 +255,4 @@ exec_worker(const bh_class *const *classes) {
   msgpack_zone_destroy(&zone);
   bh__free(body);
   return rc;
-}
-
-int
-bh_worker_main(int argc, char **argv, const bh_class *const *classes) {
-  (void)argc;
-  (void)argv;
-  if (getenv("BH_WORKER") == NULL)
-    return 0;
-  unsetenv("BH_WORKER");
-  exit(exec_worker(classes));
 }

@@ -88,6 +88,30 @@ put_die(bh__buf *b, struct bh__blobq *q, size_t max_frame, const void *arg) {
   return bh__wire_put_die(b, max_frame);
 }
 
+typedef struct boot_args {
+  const char *cls;
+  int64_t id;
+  const msgpack_object *args, *kwargs, *config;
+} boot_args;
+
+static int
+put_boot(bh__buf *b, struct bh__blobq *q, size_t max_frame, const void *arg) {
+  const boot_args *a = arg;
+
+  (void)q;
+  return bh__wire_put_bootstrap(b, max_frame, a->cls, a->id, a->args,
+                                a->kwargs, a->config);
+}
+
+int
+bh__send_bootstrap(bh__chan *c, const char *cls, int64_t id,
+                   const msgpack_object *args, const msgpack_object *kwargs,
+                   const msgpack_object *config) {
+  boot_args a = {cls, id, args, kwargs, config};
+
+  return bh__chan_send(c, put_boot, &a, NULL, false);
+}
+
 int
 bh__send_die(bh__chan *c) {
   return bh__chan_send(c, put_die, NULL, NULL, false);

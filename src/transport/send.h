@@ -26,6 +26,12 @@ int bh__send_call(bh__chan *c, bh__wire_put_info_fn put, int64_t task_id,
 int bh__send_task_done(bh__chan *c, int64_t task_id, const bh__wire_done *d,
                        bh_value *hold);
 int bh__send_die(bh__chan *c);
+/* The bootstrap frame (docs/PROTOCOL.md section 6): the first a joined
+ * worker reads (section 14). Its bins travel inline. */
+int bh__send_bootstrap(bh__chan *c, const char *cls, int64_t id,
+                       const msgpack_object *args,
+                       const msgpack_object *kwargs,
+                       const msgpack_object *config);
 int bh__send_dead_normal(bh__chan *c, const char *exit_code);
 int bh__send_dead_killed(bh__chan *c, const msgpack_object *exception,
                          const msgpack_object *traceback);
