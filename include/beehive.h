@@ -847,7 +847,9 @@ typedef enum bh_start {
  * (a normal end), 1 when its class's init failed, 2 on a bootstrap frame
  * it cannot use (no frame, an unknown class, a setting out of range: the
  * reason on stderr), 3 when its parent's channel broke
- * (docs/PROTOCOL.md section 9). Otherwise returns 0 at once.
+ * (docs/PROTOCOL.md section 9; its running tasks are cancelled first and
+ * run to their end, their waits returning BH_ECANCELLED, so that their
+ * cleanup runs). Otherwise returns 0 at once.
  * A process whose environment has BH_JOIN=host:port (and BH_KEY_FILE, the
  * hive's key file) joins that queen over TCP instead, as bh_join() with
  * the default timeout, and exits with its status. */
@@ -1186,7 +1188,8 @@ typedef struct bh_join_opts {
  * told it to die, 1 when its class's init failed, 2 when it could not
  * join (a bad option, the queen unreachable within the timeout, the key
  * refused: "beehive worker: refused by 10.0.0.1:7000: ..." on the
- * logger), 3 when it lost the queen. */
+ * logger), 3 when it lost the queen (its running tasks cancelled first,
+ * as bh_worker_main()'s). */
 BH_EXTERN int bh_join(const bh_join_opts *o, const bh_class *const *classes);
 
 /* The reference's beehive_run(): runs task `task_name` on a fresh queen and

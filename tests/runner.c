@@ -19,7 +19,7 @@
 
 #define DEFAULT_TIMEOUT_S 5
 
-enum outcome { PASSED, EXITED, SIGNALED, TIMED_OUT, NOT_RUN };
+enum outcome { PASSED, SKIPPED, EXITED, SIGNALED, TIMED_OUT, NOT_RUN };
 
 typedef struct result {
   enum outcome how;
@@ -56,7 +56,7 @@ now_s(void) {
 /* In the child: become a group leader, send output to `out`, run the case. */
 static void __attribute__((noreturn))
 child_run(const bh_test *t, int out, const sigset_t *oldmask) {
-  int null_fd;
+  int null_fd, rc;
 
   setpgid(0, 0);
   sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -71,7 +71,8 @@ child_run(const bh_test *t, int out, const sigset_t *oldmask) {
   /* Unbuffered, so output written just before a crash is not lost. */
   setvbuf(stdout, NULL, _IONBF, 0);
   /* exit(), not _exit(): atexit hooks such as LeakSanitizer's must run. */
-  exit(t->fn() == 0 ? 0 : 1);
+  rc = t->fn();
+  exit(rc == 0 || rc == TEST_SKIPPED ? rc : 1);
 }
 
 /* Returns 1 once `pid` has exited (left a zombie, not reaped), 0 if not. */
@@ -123,7 +124,8 @@ finish(pid_t pid, int timed_out, result *r) {
     r->code = WTERMSIG(status);
   } else {
     r->code = WEXITSTATUS(status);
-    r->how = r->code == 0 ? PASSED : EXITED;
+    r->how = r->code == 0 ? PASSED
+             : r->code == TEST_SKIPPED ? SKIPPED : EXITED;
   }
 }
 
@@ -174,11 +176,36 @@ dump_output(int fd) {
   fclose(f);
 }
 
+/* A skipped case's why: the last line it wrote, into why (len bytes). */
 static void
-report(int n, const bh_test *t, const result *r) {
+last_line(int fd, char *why, size_t len) {
+  char line[512];
+  FILE *f;
+
+  why[0] = '\0';
+  if (lseek(fd, 0, SEEK_SET) < 0 || (fd = dup(fd)) < 0)
+    return;
+  if ((f = fdopen(fd, "r")) == NULL) {
+    close(fd);
+    return;
+  }
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (line[0] != '\n')
+      snprintf(why, len, "%.*s", (int)strcspn(line, "\n"), line);
+  fclose(f);
+}
+
+static void
+report(int n, const bh_test *t, const result *r, int out) {
+  char why[512];
+
   switch (r->how) {
   case PASSED:
     printf("ok %d - %s\n", n, t->name);
+    break;
+  case SKIPPED:
+    last_line(out, why, sizeof(why));
+    printf("ok %d - %s # SKIP %s\n", n, t->name, why);
     break;
   case EXITED:
     printf("not ok %d - %s # exit status %d\n", n, t->name, r->code);
@@ -196,8 +223,8 @@ report(int n, const bh_test *t, const result *r) {
   }
 }
 
-/* Runs case `t` as number `n`. Returns 1 if it passed. */
-static int
+/* Runs case `t` as number `n`: its outcome. */
+static enum outcome
 run_one(int n, const bh_test *t, double mult) {
   result r = {NOT_RUN, 0, 0};
   FILE *out = tmpfile();
@@ -207,13 +234,13 @@ run_one(int n, const bh_test *t, double mult) {
   } else {
     run_case(t, mult, fileno(out), &r);
   }
-  report(n, t, &r);
-  if (r.how != PASSED && out != NULL)
+  report(n, t, &r, out != NULL ? fileno(out) : -1);
+  if (r.how != PASSED && r.how != SKIPPED && out != NULL)
     dump_output(fileno(out));
   if (out != NULL)
     fclose(out);
   fflush(stdout);
-  return r.how == PASSED;
+  return r.how;
 }
 
 static const bh_test *
@@ -245,7 +272,7 @@ check_args(int argc, char **argv, const bh_test *tests) {
 
 int
 bh_test_main(int argc, char **argv, const bh_test *tests) {
-  int i, n = 0, passed = 0, err;
+  int i, n = 0, passed = 0, skipped = 0, err;
   double mult = timeout_mult();
   const bh_test *t;
 
@@ -262,12 +289,22 @@ bh_test_main(int argc, char **argv, const bh_test *tests) {
   if (argc > 1)
     n = argc - 1; /* the named cases, in the order given */
   printf("1..%d\n", n);
-  for (i = 0; i < n; i++)
-    passed +=
+  for (i = 0; i < n; i++) {
+    enum outcome how =
         run_one(i + 1, argc > 1 ? find(tests, argv[i + 1]) : &tests[i], mult);
-  printf("%d passed, %d failed\n", passed, n - passed);
+
+    passed += how == PASSED;
+    skipped += how == SKIPPED;
+  }
+  if (skipped > 0)
+    printf("%d passed, %d skipped, %d failed\n", passed, skipped,
+           n - passed - skipped);
+  else
+    printf("%d passed, %d failed\n", passed, n - passed);
   fflush(stdout);
-  return passed == n ? 0 : 1;
+  if (passed + skipped < n)
+    return 1;
+  return skipped == n && n > 0 ? TEST_SKIPPED : 0;
 }
 
 int

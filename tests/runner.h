@@ -27,6 +27,18 @@ typedef struct bh_test {
 #define TEST_ENTRY(name) {#name, test_##name, 0}
 #define TEST_ENTRY_T(name, secs) {#name, test_##name, (secs)}
 
+/* A case that cannot run here (no root, a tool missing) says why and
+ * returns TEST_SKIPPED: TAP "ok N - name # SKIP why", its last line of
+ * output as the why. A run whose every case skipped exits TEST_SKIPPED,
+ * which ctest reports as skipped (SKIP_RETURN_CODE). */
+#define TEST_SKIPPED 77
+#define SKIP(...)                                                            \
+  do {                                                                       \
+    fprintf(stderr, __VA_ARGS__);                                            \
+    fputc('\n', stderr);                                                     \
+    return TEST_SKIPPED;                                                     \
+  } while (0)
+
 #define ASSERT(cond)                                                         \
   do {                                                                       \
     if (!(cond)) {                                                           \
@@ -58,7 +70,8 @@ typedef struct bh_test {
   } while (0)
 
 /* Runs every test (or those named on the command line) each in a forked
- * child with its timeout; prints TAP; returns the process exit status.
+ * child with its timeout; prints TAP; returns the process exit status (0,
+ * 1 when a case failed, TEST_SKIPPED when every case skipped).
  * `--list` prints the names. */
 int bh_test_main(int argc, char **argv, const bh_test *tests);
 

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "../examples/digits.h"
+#include "tree_util.h"
 #include "json_check.h"
 #include "runner.h"
 #include "servers.h"
@@ -71,42 +71,21 @@ data_dir(void) {
   return path;
 }
 
-/* A fresh directory for this test process. */
+/* A fresh directory for this test process, and name in it. */
 static const char *
 work_dir(void) {
-  static char path[256];
-  const char *tmp = getenv("TMPDIR");
-
-  if (path[0] == '\0') {
-    snprintf(path, sizeof(path), "%s/bh_test_predict_XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(path) == NULL)
-      path[0] = '\0';
-  }
-  return path;
+  return work_dir_of("bh_test_predict");
 }
 
 static const char *
 in_work(const char *name) {
-  static char paths[8][512];
-  static int next;
-  char *p = paths[next++ % 8];
-
-  snprintf(p, 512, "%s/%s", work_dir(), name);
-  return p;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return flag == FTW_DP ? rmdir(path) : unlink(path);
+  return in_work_dir_of("bh_test_predict", name);
 }
 
 /* Removes the work directory (left behind when a test fails). */
 static int
 clean(void) {
-  return nftw(work_dir(), rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return rm_tree(work_dir());
 }
 
 /* ---- running it ------------------------------------------------------------ */

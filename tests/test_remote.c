@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,28 @@ w_die_if(bh_task *t) {
   return bh_return(t, "i", (int)getpid());
 }
 
-static const bh_task_def w_tasks[] = {{"die_if", w_die_if}, {NULL, NULL}};
+/* [path of a FIFO]: says its pid there, naps for ever, then says there
+ * what the nap returned, as a task's cleanup would run after its wait. */
+static int
+w_nap_and_tell(bh_task *t) {
+  char path[256];
+  int64_t pid = getpid();
+  int fd, rc;
+
+  if (bh_task_unpack(t, "[s]", path, sizeof(path)) != 0)
+    return BH_ERAISED;
+  if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+    return bh_raise(t, "OSError", "%s: %s", path, strerror(errno));
+  (void)!write(fd, &pid, sizeof(pid));
+  rc = bh_sleep(t, 1000000);
+  (void)!write(fd, &rc, sizeof(rc));
+  close(fd);
+  return bh_return(t, "i", rc);
+}
+
+static const bh_task_def w_tasks[] = {{"die_if", w_die_if},
+                                      {"nap_and_tell", w_nap_and_tell},
+                                      {NULL, NULL}};
 static const bh_class remote_worker = {.name = "Remote", .tasks = w_tasks};
 
 /* ---- the queen's tasks ---------------------------------------------------- */
@@ -155,7 +177,21 @@ q_started(bh_task *t) {
   return q_read_to_end(t);
 }
 
+/* [path]: a worker naps and tells there (w_nap_and_tell). */
+static int
+q_nap_and_tell(bh_task *t) {
+  char path[256];
+  bh_result *r = NULL;
+
+  if (bh_task_unpack(t, "[s]", path, sizeof(path)) != 0)
+    return BH_ERAISED;
+  bh_delegate(t, &r, "nap_and_tell", "[s]", path);
+  bh_result_free(r);
+  return bh_return(t, "n");
+}
+
 static const bh_task_def q_tasks[] = {{"spread", q_spread},
+                                      {"nap_and_tell", q_nap_and_tell},
                                       {"read_to_end", q_read_to_end},
                                       {"started", q_started},
                                       {NULL, NULL}};
@@ -588,6 +624,57 @@ TEST(a_worker_that_loses_its_queen_exits_3) {
   return 0;
 }
 
+/* Reads n bytes of fd within 10 s: 0, or -1 (its end, or none in time). */
+static int
+read_within(int fd, void *p, size_t n) {
+  struct pollfd pl = {.fd = fd, .events = POLLIN};
+
+  if (poll(&pl, 1, 10000) != 1)
+    return -1;
+  return read(fd, p, n) == (ssize_t)n ? 0 : -1;
+}
+
+/* The queen's process is killed while her worker's task waits: the
+ * worker, orphaned, cancels the task, whose code after the wait runs (the
+ * wait returns BH_ECANCELLED), then exits 3. (It used to exit with the
+ * task still suspended: its cleanup never ran and its fiber leaked.) */
+TEST(an_orphaned_worker_ends_its_tasks_cancelled) {
+  char dir[] = "/tmp/bh_orphan_XXXXXX", path[64];
+  int64_t worker = 0;
+  int said = 0, fd;
+  pid_t q;
+
+  ASSERT_INT_EQ(make_keys(), 0);
+  ASSERT(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof(path), "%s/fifo", dir);
+  ASSERT_INT_EQ(mkfifo(path, 0600), 0);
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT(fd >= 0);
+  /* The worker is the queen's child: orphaned, it becomes ours. */
+  ASSERT_INT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  if ((q = fork()) == 0) {
+    joiners j = {.n = 1, .key_file = {key_path}};
+    bh_value *args = bh_value_pack(NULL, "[s]", path);
+    bh_run_opts o = remote_opts(&j, 1, "nap_and_tell", args);
+    bh_result *r = NULL;
+
+    close(fd);
+    bh_run(&o, &r);
+    _exit(0);
+  }
+  ASSERT_INT_EQ(read_within(fd, &worker, sizeof(worker)), 0);
+  ASSERT_INT_EQ(kill(q, SIGKILL), 0);
+  ASSERT_INT_EQ(bh_test_exit_code(q), 128 + SIGKILL);
+  ASSERT_INT_EQ(read_within(fd, &said, sizeof(said)), 0);
+  ASSERT_INT_EQ(said, BH_ECANCELLED);
+  ASSERT_INT_EQ(bh_test_exit_code((int)worker), 3);
+  close(fd);
+  unlink(path);
+  rmdir(dir);
+  drop_keys();
+  return 0;
+}
+
 /* bh_run refuses, with a ValueError naming the option, before anything
  * starts. */
 static int
@@ -732,6 +819,7 @@ TEST_MAIN_WORKER(
     TEST_ENTRY_T(a_wrong_key_and_garbage_are_refused_by_name, 60),
     TEST_ENTRY_T(too_few_joiners_end_the_run_with_a_clear_error, 30),
     TEST_ENTRY_T(a_worker_that_loses_its_queen_exits_3, 30),
+    TEST_ENTRY_T(an_orphaned_worker_ends_its_tasks_cancelled, 30),
     TEST_ENTRY_T(bad_remote_options_are_refused_by_name, 30),
     TEST_ENTRY_T(a_missing_key_file_is_made_private, 30),
     TEST_ENTRY_T(a_joiner_that_cannot_join_exits_2_saying_why, 30))

@@ -1,6 +1,6 @@
 /* test_runner.c - the harness tested with itself: each case here runs
- * bh_test_main() on a table of sub-cases that pass, fail, crash, hang and
- * leave a worker behind, and checks the TAP it prints. */
+ * bh_test_main() on a table of sub-cases that pass, fail, crash, hang,
+ * leave a worker behind and skip, and checks the TAP it prints. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -72,13 +72,22 @@ TEST(sub_orphan) {
   return 0;
 }
 
+/* Cannot run here: says so among other output. */
+TEST(sub_skip) {
+  printf("some output first\n");
+  SKIP("no %s here", "hosts");
+}
+
 static const bh_test subs[] = {
     TEST_ENTRY(sub_pass),      TEST_ENTRY(sub_fail),   TEST_ENTRY(sub_crash),
     TEST_ENTRY_T(sub_hang, 1), TEST_ENTRY(sub_orphan), {NULL, NULL, 0}};
+static const bh_test skips[] = {TEST_ENTRY(sub_skip), TEST_ENTRY(sub_pass),
+                                {NULL, NULL, 0}};
 
-/* Runs bh_test_main(argv) on `subs` with stdout going to `out`. */
+/* Runs bh_test_main(argv) on `table` with stdout going to `out`. */
 static int
-capture(const char **argv, char *out, size_t len) {
+capture_table(const char **argv, const bh_test *table, char *out,
+              size_t len) {
   FILE *f = tmpfile();
   int saved, rc, argc = 0;
   size_t n;
@@ -90,7 +99,7 @@ capture(const char **argv, char *out, size_t len) {
   fflush(stdout);
   saved = dup(STDOUT_FILENO);
   dup2(fileno(f), STDOUT_FILENO);
-  rc = bh_test_main(argc, (char **)argv, subs);
+  rc = bh_test_main(argc, (char **)argv, table);
   fflush(stdout);
   dup2(saved, STDOUT_FILENO);
   close(saved);
@@ -99,6 +108,11 @@ capture(const char **argv, char *out, size_t len) {
   out[n] = '\0';
   fclose(f);
   return rc;
+}
+
+static int
+capture(const char **argv, char *out, size_t len) {
+  return capture_table(argv, subs, out, len);
 }
 
 /* Redirects stderr while fn runs; returns fn's result. */
@@ -187,6 +201,22 @@ TEST(selects_cases_by_name) {
   return 0;
 }
 
+/* A skipped case is ok, with its why, and its output is not shown; a run
+ * of skipped cases only exits TEST_SKIPPED. */
+TEST(a_skipped_case_says_why) {
+  char out[4096];
+  const char *both[] = {"runner", NULL};
+  const char *one[] = {"runner", "sub_skip", NULL};
+
+  ASSERT_INT_EQ(capture_table(both, skips, out, sizeof(out)), 0);
+  ASSERT_STR_EQ(out, "1..2\nok 1 - sub_skip # SKIP no hosts here\n"
+                     "ok 2 - sub_pass\n1 passed, 1 skipped, 0 failed\n");
+  ASSERT_INT_EQ(capture_table(one, skips, out, sizeof(out)), TEST_SKIPPED);
+  ASSERT_STR_EQ(out, "1..1\nok 1 - sub_skip # SKIP no hosts here\n"
+                     "0 passed, 1 skipped, 0 failed\n");
+  return 0;
+}
+
 TEST(lists_and_rejects_unknown_names) {
   char out[4096];
   const char *list[] = {"runner", "--list", NULL};
@@ -205,4 +235,5 @@ TEST(lists_and_rejects_unknown_names) {
 TEST_MAIN(TEST_ENTRY(assert_macros_fail_with_a_message),
           TEST_ENTRY_T(reports_tap_for_each_outcome, 30),
           TEST_ENTRY(selects_cases_by_name),
+          TEST_ENTRY(a_skipped_case_says_why),
           TEST_ENTRY(lists_and_rejects_unknown_names))

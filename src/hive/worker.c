@@ -5,9 +5,11 @@
 #include "hive/life.h"
 #include "hive/make.h"
 #include "hive/opts.h"
+#include "hive/parent.h"
 #include "hive/queen.h"
 #include "hive/worker.h"
 #include "proc/lastword.h"
+#include "runtime/fiber.h"
 #include "runtime/overflow.h"
 #include "runtime/sig.h"
 #include "runtime/turn.h"
@@ -38,8 +40,9 @@ worker_dead(bh_bee *bee) {
   bh__chan_on_drained(bee->parent, drained);
 }
 
-/* The parent is gone: nobody is left to answer. Children are killed and
- * reaped by the bee's free, then the process ends. */
+/* The parent is gone: nobody is left to answer. The running tasks end
+ * cancelled (orphan_tasks_end), children are killed and reaped by the
+ * bee's free, then the process ends. */
 static void
 worker_orphan(bh_bee *bee) {
   worker_run *w = bee->owner;
@@ -64,6 +67,18 @@ sub_hive(worker_run *w, const bh__spawn *s) {
                        NULL);
   bh__wcfg_clear(&cfg);
   return rc;
+}
+
+/* An orphan's tasks are cancelled and run to their end before its bee is
+ * freed: their waits return BH_ECANCELLED at once, so their own cleanup
+ * runs and their fibers end, rather than being dropped suspended with
+ * their stacks and whatever those held. What they answer goes nowhere (the
+ * channel failed). A wait that ignored the cancel stays suspended, as
+ * before. */
+static void
+orphan_tasks_end(bh_bee *bee) {
+  bh__bee_cancel_all(bee, "Cancelled: the parent bee is gone.");
+  bh__sched_run();
 }
 
 static int
@@ -109,6 +124,8 @@ bh__worker_run_on(uv_loop_t *loop, const bh__spawn *s, int fd,
   bh__overflow_start();
   worker_start(&w, s, args, kwargs);
   uv_run(loop, UV_RUN_DEFAULT);
+  if (w.status == 3)
+    orphan_tasks_end(w.bee);
   bh__bee_free(w.bee);
   bh__turn_finish(loop);
   bh__overflow_stop();
