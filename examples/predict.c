@@ -64,6 +64,7 @@ typedef struct opts {
   uint64_t rows;
   long workers, max_conc, batch, window, chunk, retries, http_conns;
   long min_remote;        /* remote workers to wait for (--min-remote) */
+  long heartbeat_ms;      /* --heartbeat-ms; 0: the library's 1,000 */
   int quiet, stats, upload;
 } opts;
 
@@ -131,6 +132,8 @@ usage(FILE *f) {
         "                       missing (copy it to the workers' hosts)\n"
         "  --min-remote N       start once N remote workers joined (default "
         "0)\n"
+        "  --heartbeat-ms N     a remote worker silent 3 x N ms is lost "
+        "(default 1000)\n"
         "  --join HOST:PORT     be one worker of the queen there (with "
         "--key-file);\n"
         "                       the rows' --inputs must be reachable from "
@@ -173,6 +176,7 @@ parse_number(int argc, char **argv, int *i, opts *o) {
   static const struct { const char *name; long min; size_t off; } nums[] = {
       {"--workers", 0, offsetof(opts, workers)},
       {"--min-remote", 0, offsetof(opts, min_remote)},
+      {"--heartbeat-ms", 0, offsetof(opts, heartbeat_ms)},
       {"--max-concurrency", 1, offsetof(opts, max_conc)},
       {"--batch", 1, offsetof(opts, batch)},
       {"--window", 1, offsetof(opts, window)},
@@ -234,6 +238,8 @@ settle_hosts(const opts *o) {
     bad = "--workers 0 needs --listen: someone must do the work";
   else if (o->listen == NULL && o->min_remote > 0)
     bad = "--min-remote needs --listen";
+  else if (o->listen == NULL && o->heartbeat_ms > 0)
+    bad = "--heartbeat-ms needs --listen (a worker takes its queen's)";
   else if (o->listen == NULL && o->join == NULL && o->key_file != NULL)
     bad = "--key-file needs --listen or --join";
   if (bad != NULL)
@@ -989,6 +995,7 @@ hosts_opts(const opts *p, bh_run_opts *o) {
   o->listen = p->listen;
   o->key_file = p->key_file;
   o->remote_workers = (int)p->min_remote;
+  o->heartbeat_ms = p->heartbeat_ms;
   o->on_listen = on_listen;
   if (p->workers == 0)
     o->workers = BH_NONE, o->min_workers = o->max_workers = 0;
