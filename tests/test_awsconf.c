@@ -3,7 +3,6 @@
  * then botocore's answers for generated scenarios (tests/awsconf_check.py
  * run by Debian's /usr/bin/python3 with python3-botocore). */
 #include <errno.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -16,18 +15,12 @@
 #include "io/awsconf.h"
 #include "base/base.h"
 #include "runner.h"
+#include "workdir.h"
 
 static char home[256]; /* HOME of the case: a fresh directory */
 static char err[1024];
 
 /* ---- files and environments ---------------------------------------------- */
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
 
 static int
 make_home(void) {
@@ -44,7 +37,7 @@ make_home(void) {
 
 static int
 clean_home(void) {
-  return nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return rm_tree(home);
 }
 
 /* home/rel, in a rotation of static buffers. */

@@ -2,7 +2,6 @@
  * botocore's configparser-based reader accepts, means and rejects. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 #include "io/ini.h"
 #include "base/base.h"
 #include "runner.h"
+#include "workdir.h"
 
 static char err[512];
 
@@ -271,13 +271,6 @@ TEST(nul_byte) {
 static char dir[256];
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static int
 make_dir(void) {
   const char *tmp = getenv("TMPDIR");
 
@@ -325,7 +318,7 @@ TEST(read_files) {
   ASSERT(write_file(path, "[a]\nnonsense\n") == 0);
   ASSERT_INT_EQ(bh__ini_read(&ini, path, err, sizeof(err)), BH_EINVAL);
   ASSERT(strstr(err, "/bad:2: expected") != NULL);
-  ASSERT(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+  ASSERT(rm_tree(dir) == 0);
   ASSERT_INT_EQ(bh__alloc_live(), live0);
   return 0;
 }
@@ -350,7 +343,7 @@ TEST(unreadable_file) {
   ASSERT(strstr(err, "/secret: ") != NULL);
   if (root)
     ASSERT(setresuid(0, 0, 0) == 0);
-  ASSERT(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+  ASSERT(rm_tree(dir) == 0);
   return 0;
 }
 

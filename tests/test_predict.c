@@ -12,12 +12,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +28,9 @@
 #include "runner.h"
 #include "servers.h"
 #include "text_util.h"
+#include "wait_util.h"
+#define WORKDIR_NAME "bh_test_predict"
+#include "workdir.h"
 
 #define ROWS 3000
 
@@ -69,44 +70,6 @@ data_dir(void) {
   snprintf(path, sizeof(path), "%.*s/../data",
            slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
   return path;
-}
-
-/* A fresh directory for this test process. */
-static const char *
-work_dir(void) {
-  static char path[256];
-  const char *tmp = getenv("TMPDIR");
-
-  if (path[0] == '\0') {
-    snprintf(path, sizeof(path), "%s/bh_test_predict_XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(path) == NULL)
-      path[0] = '\0';
-  }
-  return path;
-}
-
-static const char *
-in_work(const char *name) {
-  static char paths[8][512];
-  static int next;
-  char *p = paths[next++ % 8];
-
-  snprintf(p, 512, "%s/%s", work_dir(), name);
-  return p;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-/* Removes the work directory (left behind when a test fails). */
-static int
-clean(void) {
-  return nftw(work_dir(), rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- running it ------------------------------------------------------------ */
@@ -405,34 +368,6 @@ child_of(pid_t parent, pid_t not) {
   if (d != NULL)
     closedir(d);
   return found;
-}
-
-/* Waits until the file at path holds `size` bytes: inotify events on its
- * directory wake the wait. -1 if the process behind pidfd ends first. */
-static int
-wait_size(const char *dir, const char *path, off_t size, int pidfd) {
-  int in = inotify_init1(IN_CLOEXEC), rc = -1;
-  char events[4096];
-  struct stat st;
-
-  if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE) < 0)
-    goto out;
-  for (;;) {
-    struct pollfd p[2] = {{in, POLLIN, 0}, {pidfd, POLLIN, 0}};
-
-    if (stat(path, &st) == 0 && st.st_size >= size) {
-      rc = 0;
-      break;
-    }
-    if (poll(p, 2, -1) < 0 || (p[1].revents & POLLIN))
-      break;
-    if (read(in, events, sizeof(events)) < 0)
-      break;
-  }
-out:
-  if (in >= 0)
-    close(in);
-  return rc;
 }
 
 /* Every task lost with a killed worker was retried once (--retries 3 is
