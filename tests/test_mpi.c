@@ -1,9 +1,11 @@
 /* test_mpi.c - the MPI start-up (beehive_mpi.h, libbeehive_mpi), under
  * OpenMPI's mpirun on this host: `mpirun -np 3 beehive-predict --mpi`
- * writes the CSV of a local run, byte for byte; a worker rank SIGKILLed
- * in the middle of a task (the job started with --enable-recovery) leaves
- * the queen alive with every answer, its task retried on another rank;
- * worker ranks are released when the queen gives up before her hive, and
+ * (and -np 1) writes the CSV of a local run, byte for byte, also when a
+ * worker rank is SIGKILLed from outside mid-run; a worker rank that kills
+ * itself in the middle of a task (the job started with --enable-recovery)
+ * leaves the queen alive with every answer, its task retried on another
+ * rank; a lone rank has workers of its own; worker ranks are released
+ * when the queen gives up before her hive, and
  * give up themselves when she does not come within their wait; bad
  * options are refused by name, and a predict built without MPI refuses
  * --mpi; libbeehive itself links no MPI. Skipped (77) where the build
@@ -339,6 +341,25 @@ TEST(a_killed_rank_leaves_the_queen_every_answer) {
   return 0;
 }
 
+/* mpirun -np 1: no other rank, so the hive's workers are its own (the
+ * class's default), and no task is lost. */
+TEST(a_lone_rank_is_a_hive_of_its_own) {
+  const char *prog[] = {in_build("tests/helpers/mpi_hive"), "100", "-1",
+                        in_work("victim"), NULL};
+  char *argv[32], *out, *err;
+
+  mpirun(argv, 1, true, prog);
+  ASSERT_INT_EQ(run(argv, in_work("out"), in_work("err")), 0);
+  out = text_of(in_work("out"));
+  err = text_of(in_work("err"));
+  fprintf(stderr, "# out: %s# err: %s", out, err);
+  ASSERT(strstr(out, "mpi_hive: sum 328350 of 100, deaths 0, retried 0\n")
+         != NULL);
+  free(out), free(err);
+  ASSERT_INT_EQ(clean(), 0);
+  return 0;
+}
+
 TEST(worker_ranks_hear_why_the_queen_gave_up) {
   const char *mpi[] = {"--mpi", "--data", in_work("nowhere"), NULL};
   char *err;
@@ -466,6 +487,7 @@ static const bh_test tests[] = {
     TEST_ENTRY_T(predict_over_mpi_writes_the_csv_of_a_local_run, 60),
     TEST_ENTRY_T(predict_over_mpi_survives_a_killed_rank, 90),
     TEST_ENTRY_T(a_killed_rank_leaves_the_queen_every_answer, 60),
+    TEST_ENTRY_T(a_lone_rank_is_a_hive_of_its_own, 30),
     TEST_ENTRY_T(worker_ranks_hear_why_the_queen_gave_up, 60),
     TEST_ENTRY_T(worker_ranks_give_up_on_a_queen_who_does_not_come, 60),
     TEST_ENTRY_T(bad_mpi_options_are_refused_by_name, 30),
