@@ -26,7 +26,8 @@
 #
 # make test and make bench also install what the test servers need
 # (tests/servers.h): SERVER_PKGS from Debian, s3rver from npm into
-# build-deps/npm (scripts/npm-deps.sh). make demo needs none of it.
+# build-deps/npm (scripts/npm-deps.sh), and OpenMPI (MPI_PKGS) before
+# they configure. make demo needs none of it.
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -51,6 +52,10 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 # hosts: network namespaces, tests/netns.h).
 SERVER_PKGS = nginx-light libnginx-mod-http-echo python3-aiohttp \
               python3-botocore python3-uvloop curl openssl iproute2
+# OpenMPI: libbeehive_mpi and beehive-predict --mpi are built only where
+# CMake finds an MPI, and test_mpi runs mpirun on this host (it skips
+# without them). So they must be there before the build configures.
+MPI_PKGS = openmpi-bin libopenmpi-dev
 
 .PHONY: all deps server-deps build test test-build asan matrix demo bench \
         bench-profile clean soak fuzz
@@ -61,7 +66,7 @@ deps:
 	@sh scripts/deps.sh
 
 server-deps:
-	@sh scripts/deps.sh $(SERVER_PKGS)
+	@sh scripts/deps.sh $(SERVER_PKGS) $(MPI_PKGS)
 	@sh scripts/npm-deps.sh
 
 build: deps
@@ -69,7 +74,9 @@ build: deps
 	  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g" $(CMAKE_ARGS)
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
-test-build: build server-deps
+# server-deps first: the configure must find MPI (MPI_PKGS).
+test-build: server-deps
+	$(MAKE) --no-print-directory build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(CTEST_JOBS)
 
 test: test-build

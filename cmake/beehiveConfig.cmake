@@ -5,8 +5,10 @@
 #
 # beehive::beehive is the shared library, or the static one when
 # beehive_USE_STATIC_LIBS is ON (as Boost_USE_STATIC_LIBS); beehive::shared
-# and beehive::static name each. Every path is relative to this file, so
-# the installed tree may be moved.
+# and beehive::static name each. beehive::mpi is the MPI start-up
+# (beehive_mpi.h), where it was built (MPI found): check
+# `if(TARGET beehive::mpi)`. Every path is relative to this file, so the
+# installed tree may be moved.
 cmake_minimum_required(VERSION 3.18)
 
 include("${CMAKE_CURRENT_LIST_DIR}/beehiveDeps.cmake")
@@ -19,6 +21,8 @@ if(BH_DEPS_MISSING)
 endif()
 
 include("${CMAKE_CURRENT_LIST_DIR}/beehiveTargets.cmake")
+# Links MPI privately: its users need no MPI of their own to build.
+include("${CMAKE_CURRENT_LIST_DIR}/beehiveMpiTargets.cmake" OPTIONAL)
 
 if(NOT TARGET beehive::beehive)
   add_library(beehive::beehive INTERFACE IMPORTED)

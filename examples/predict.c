@@ -20,6 +20,7 @@
  * or where the images come from.
  *
  *   predict [--rows N] [--workers N] [--inputs PREFIX] [--out FILE] ...
+ *   mpirun -np N predict --mpi ...   (rank 0 the queen, the others workers)
  *   (predict --help lists every option)
  *
  * It ends with one line on stdout:
@@ -32,6 +33,9 @@
  * image format in input.h.
  */
 #include <beehive.h>
+#ifdef BH_HAVE_MPI
+#include <beehive_mpi.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -66,6 +70,7 @@ typedef struct opts {
   long min_remote;        /* remote workers to wait for (--min-remote) */
   long heartbeat_ms;      /* --heartbeat-ms; 0: the library's 1,000 */
   int quiet, stats, upload;
+  int mpi;                /* --mpi: started by mpirun, rank 0 the queen */
 } opts;
 
 static void
@@ -73,9 +78,9 @@ usage(FILE *f) {
   fputs("usage: predict [options]\n"
         "  --rows N             rows to predict, cycling the dataset "
         "(default 100000)\n"
-        "  --workers N          worker bees on this host (default 2; 0: "
-        "none, with\n"
-        "                       --listen)\n"
+        "  --workers N          worker bees on this host (default 2, 0 "
+        "with --mpi;\n"
+        "                       0: none, with --listen or --mpi)\n"
         "  --max-concurrency N  tasks at once per worker (default 64 for "
         "file://; for\n"
         "                       http:// and s3://, window / workers, so that "
@@ -138,6 +143,12 @@ usage(FILE *f) {
         "--key-file);\n"
         "                       the rows' --inputs must be reachable from "
         "this host\n"
+        "  --mpi                under mpirun or srun: rank 0 is the queen, "
+        "every other\n"
+        "                       rank one worker (the key drawn and "
+        "broadcast; --listen\n"
+        "                       HOST:PORT or $BH_MPI_HOST choose the "
+        "queen's address)\n"
         "  --quiet              no progress line\n", f);
 }
 
@@ -225,21 +236,43 @@ parse_path(int argc, char **argv, int *i, opts *o) {
   return 0;
 }
 
+/* --mpi's options: the launcher starts every rank, and the key is drawn
+ * and broadcast, never in a file. */
+static const char *
+settle_mpi(const opts *o) {
+#ifndef BH_HAVE_MPI
+  (void)o;
+  return "--mpi: this predict was built without MPI (no libbeehive_mpi): "
+         "rebuild it where MPI is installed (Debian: libopenmpi-dev "
+         "openmpi-bin)";
+#else
+  if (o->join != NULL)
+    return "--mpi and --join exclude each other: under --mpi every rank "
+           "but 0 joins by itself";
+  if (o->key_file != NULL)
+    return "--mpi draws the hive's key and broadcasts it: no --key-file";
+  return NULL;
+#endif
+}
+
 /* The options of workers on other hosts. 0, or -1 (said on stderr). */
 static int
 settle_hosts(const opts *o) {
   const char *bad = NULL;
 
-  if ((o->listen != NULL || o->join != NULL) && o->key_file == NULL)
+  if (o->mpi)
+    bad = settle_mpi(o);
+  else if ((o->listen != NULL || o->join != NULL) && o->key_file == NULL)
     bad = "--listen and --join need --key-file, the hive's key";
   else if (o->listen != NULL && o->join != NULL)
     bad = "--listen and --join exclude each other";
   else if (o->listen == NULL && o->workers == 0)
-    bad = "--workers 0 needs --listen: someone must do the work";
+    bad = "--workers 0 needs --listen or --mpi: someone must do the work";
   else if (o->listen == NULL && o->min_remote > 0)
-    bad = "--min-remote needs --listen";
+    bad = "--min-remote needs --listen or --mpi";
   else if (o->listen == NULL && o->heartbeat_ms > 0)
-    bad = "--heartbeat-ms needs --listen (a worker takes its queen's)";
+    bad = "--heartbeat-ms needs --listen or --mpi (a worker takes its "
+          "queen's)";
   else if (o->listen == NULL && o->join == NULL && o->key_file != NULL)
     bad = "--key-file needs --listen or --join";
   if (bad != NULL)
@@ -247,14 +280,13 @@ settle_hosts(const opts *o) {
   return bad != NULL ? -1 : 0;
 }
 
-/* What the options imply together. Returns 0, or -1 (said on stderr). */
+/* Whether the options go together. Returns 0, or -1 (said on stderr). */
 static int
 settle(opts *o) {
   const char *in = o->inputs;
-  /* Every worker, of this host or another, takes chunks. */
-  long workers = o->workers + o->min_remote > 0 ? o->workers + o->min_remote
-                                                : 1;
 
+  if (o->workers < 0) /* not given */
+    o->workers = o->mpi ? 0 : 2;
   if (settle_hosts(o) != 0)
     return -1;
   if (in != NULL && reader_for(in) == NULL) {
@@ -271,6 +303,18 @@ settle(opts *o) {
     fprintf(stderr, "predict: --upload wants an s3:// --inputs prefix\n");
     return -1;
   }
+  return 0;
+}
+
+/* The sizes of the work, once the queen knows how many workers she waits
+ * for (under --mpi, the ranks). */
+static void
+size_work(opts *o) {
+  const char *in = o->inputs;
+  /* Every worker, of this host or another, takes chunks. */
+  long workers = o->workers + o->min_remote > 0 ? o->workers + o->min_remote
+                                                : 1;
+
   if (o->window < 2 * o->batch)
     o->window = 2 * o->batch;
   /* Files: two chunks of each batch per worker, so that a batch's rows
@@ -297,7 +341,6 @@ settle(opts *o) {
     else if (o->max_conc > conns)
       o->max_conc = conns;
   }
-  return 0;
 }
 
 /* Returns 0, 1 after --help, -1 on a bad option (explained on stderr). */
@@ -305,9 +348,9 @@ static int
 parse(int argc, char **argv, opts *o) {
   int i, r;
 
-  /* max_conc 0: settle() picks it. 256 connections per host keep a
+  /* workers -1 and max_conc 0: settle() and size_work() pick them. 256 connections per host keep a
    * worker well within the usual limit of 1,024 open files. */
-  *o = (opts){.rows = 100000, .workers = 2, .max_conc = 0, .batch = 256,
+  *o = (opts){.rows = 100000, .workers = -1, .max_conc = 0, .batch = 256,
               .window = 4096, .retries = 0, .http_conns = 256};
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -319,6 +362,8 @@ parse(int argc, char **argv, opts *o) {
       o->stats = 1;
     } else if (strcmp(argv[i], "--upload") == 0) {
       o->upload = 1;
+    } else if (strcmp(argv[i], "--mpi") == 0) {
+      o->mpi = 1;
     } else if ((r = parse_number(argc, argv, &i, o)) == 0 &&
                (r = parse_path(argc, argv, &i, o)) == 0) {
       fprintf(stderr, "predict: unknown option \"%s\"\n", argv[i]);
@@ -748,7 +793,7 @@ predict(bh_task *t) {
     return rc;
   pl.n_rows = (uint64_t)rows;
   pl.size = (size_t)size;
-  pl.cap = (size_t)(window / size); /* at least 2: settle() */
+  pl.cap = (size_t)(window / size); /* at least 2: size_work() */
   pl.mo = (bh_map_opts){.chunk = (int)chunk};
   pl.ring = calloc(pl.cap, sizeof(*pl.ring));
   pl.io = calloc(pl.size * (4 + DIGITS_CLASSES), sizeof(*pl.io));
@@ -987,18 +1032,31 @@ on_listen(void *udata, const char *address) {
   fprintf(stderr, "predict: workers may join at %s\n", address);
 }
 
-/* --listen: the queen's door, and no workers here with --workers 0. */
+/* --listen: the queen's door, and no workers here with --workers 0.
+ * --mpi: the MPI component opens the door (on --listen, if given) and
+ * takes workers 0 for none here. */
 static void
 hosts_opts(const opts *p, bh_run_opts *o) {
-  if (p->listen == NULL)
+  if (p->listen == NULL && !p->mpi)
     return;
   o->listen = p->listen;
   o->key_file = p->key_file;
   o->remote_workers = (int)p->min_remote;
   o->heartbeat_ms = p->heartbeat_ms;
   o->on_listen = on_listen;
-  if (p->workers == 0)
+  if (p->workers == 0 && !p->mpi)
     o->workers = BH_NONE, o->min_workers = o->max_workers = 0;
+}
+
+/* bh_run, or under --mpi its MPI form, which runs it for rank 0. */
+static int
+run_hive(const opts *p, const bh_run_opts *o, bh_result **r) {
+#ifdef BH_HAVE_MPI
+  if (p->mpi)
+    return bh_mpi_run(o, r);
+#endif
+  (void)p;
+  return bh_run(o, r);
 }
 
 /* Runs the hive. Returns 0 with the queen's counts, or an exit status
@@ -1022,7 +1080,7 @@ run(app *a, bh_trace *tr, uint64_t counts[3]) {
   int rc;
 
   hosts_opts(&a->o, &o);
-  rc = args ? bh_run(&o, &r) : BH_ENOMEM;
+  rc = args ? run_hive(&a->o, &o, &r) : BH_ENOMEM;
 
   if (rc == 0 && bh_result_unpack(r, why, sizeof(why), "[U U U]", &counts[0],
                                   &counts[1], &counts[2]) != 0)
@@ -1058,7 +1116,8 @@ summary(const app *a, const uint64_t counts[3], double secs) {
              (double)counts[2] / (double)counts[1]);
   printf("predict: rows %llu, accuracy %s, rows/s %.0f, workers %ld, "
          "retried %llu\n", (unsigned long long)counts[0], acc,
-         secs > 0 ? (double)counts[0] / secs : 0.0, a->o.workers,
+         secs > 0 ? (double)counts[0] / secs : 0.0,
+         a->o.workers + a->o.min_remote,
          (unsigned long long)a->final.retried);
 }
 
@@ -1073,6 +1132,41 @@ cleanup(app *a) {
     free((char *)a->kids[i].cause), free((char *)a->kids[i].host);
   free(a->kids);
   digits_data_free(&a->data);
+}
+
+/* --mpi: every rank but 0 serves as a worker and ends here (returns its
+ * exit status); rank 0 goes on as the queen (returns -1), waiting for
+ * every other rank unless --min-remote says otherwise. */
+static int
+mpi_start(int *argc, char ***argv, opts *o) {
+#ifdef BH_HAVE_MPI
+  int status = 2, role = bh_mpi_start(argc, argv, NULL,
+                                      (const bh_class *const[]){&worker, NULL},
+                                      &status);
+
+  if (role < 0)
+    return 2;
+  if (role == BH_MPI_WORKER)
+    return status;
+  if (o->min_remote == 0)
+    o->min_remote = bh_mpi_ranks() - 1;
+  if (bh_mpi_ranks() == 1 && o->workers == 0) /* alone: a local run */
+    o->workers = 2;
+#else
+  (void)argc, (void)argv, (void)o;
+#endif
+  return -1;
+}
+
+/* The queen gave up before her hive: the worker ranks are told why. */
+static void
+mpi_end(const opts *o, const char *why) {
+#ifdef BH_HAVE_MPI
+  if (o->mpi)
+    bh_mpi_end(why);
+#else
+  (void)o, (void)why;
+#endif
 }
 
 int
@@ -1090,12 +1184,20 @@ main(int argc, char **argv) {
 
     return bh_join(&j, (const bh_class *const[]){&worker, NULL});
   }
+  if (A.o.mpi && (rc = mpi_start(&argc, &argv, &A.o)) >= 0)
+    return rc; /* a worker rank, done */
+  rc = 0;
+  size_work(&A.o);
   default_cache(&A.o, cache, sizeof(cache));
   A.live = !A.o.quiet && isatty(2);
-  if (load(&A) != 0)
+  if (load(&A) != 0) {
+    mpi_end(&A.o, "predict: the queen's data or --out could not be opened");
     return 1;
-  if ((A.o.trace || A.o.timeline) && (tr = bh_trace_new()) == NULL)
+  }
+  if ((A.o.trace || A.o.timeline) && (tr = bh_trace_new()) == NULL) {
+    mpi_end(&A.o, "predict: no memory for the trace");
     rc = 1;
+  }
   clock_gettime(CLOCK_MONOTONIC, &A.t0);
   if (rc == 0)
     rc = run(&A, tr, counts);

@@ -14,8 +14,8 @@
 
 #include "io/awsconf.h"
 #include "base/base.h"
-#include "tree_util.h"
 #include "runner.h"
+#include "workdir.h"
 
 static char home[256]; /* HOME of the case: a fresh directory */
 static char err[1024];

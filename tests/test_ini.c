@@ -9,8 +9,8 @@
 
 #include "io/ini.h"
 #include "base/base.h"
-#include "tree_util.h"
 #include "runner.h"
+#include "workdir.h"
 
 static char err[512];
 

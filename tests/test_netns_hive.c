@@ -40,7 +40,8 @@
 #include "fixture.h"
 #include "netns.h"
 #include "runner.h"
-#include "tree_util.h"
+#define WORKDIR_NAME "bh_netns_hive"
+#include "workdir.h"
 
 #define MAX_HOSTS 3
 #define MAX_TASKS 16
@@ -277,18 +278,6 @@ static const bh_class queen = {.name = "Queen", .tasks = q_tasks,
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* A fresh directory for this test process, and name in it (valid until
- * 8 more calls). */
-static const char *
-work_dir(void) {
-  return work_dir_of("bh_netns_hive");
-}
-
-static const char *
-work(const char *name) {
-  return in_work_dir_of("bh_netns_hive", name);
-}
-
 /* The file's text (NUL-terminated, at most len - 1 bytes), or "". */
 static char *
 slurp(const char *path, char *buf, size_t len) {
@@ -375,7 +364,7 @@ exec_launch(void *arg) {
 /* A file of the work directory, open for a process's output. */
 static int
 out_file(const char *name) {
-  return open(work(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  return open(in_work(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 }
 
 /* The name of the file of host h's process's output ext ("err", "out"). */
@@ -628,8 +617,8 @@ with_hosts(int nh, int (*body)(scene *)) {
   memset(&s, 0, sizeof(s));
   memset(&seen, 0, sizeof(seen));
   s.nh = nh;
-  snprintf(s.key, sizeof(s.key), "%s", work("key"));
-  snprintf(s.bad_key, sizeof(s.bad_key), "%s", work("bad_key"));
+  snprintf(s.key, sizeof(s.key), "%s", in_work("key"));
+  snprintf(s.bad_key, sizeof(s.bad_key), "%s", in_work("bad_key"));
   s.arrive[0] = s.arrive[1] = s.go[0] = s.go[1] = s.done = -1;
   for (i = 0; i < nh; i++)
     if (bh_test_host_make(&s.h[i], i + 1) != 0)
@@ -714,7 +703,7 @@ start_watcher(scene *s, const plan *p, int *rep) {
   if (pipe2(s->arrive, O_CLOEXEC) != 0 ||
       pipe2(s->go, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(r, O_CLOEXEC) != 0)
     return -1;
-  s->done = open(work("done"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+  s->done = open(in_work("done"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                  0600);
   if ((pid = fork()) == 0) {
     report rp;
@@ -765,7 +754,7 @@ ends_with(scene *s, int i, int want, int ms) {
     return 0;
   fprintf(stderr, "host %d's process exited %d, not %d; its stderr:\n%s\n",
           i + 1, got, want,
-          slurp(work(output_of(&s->h[i], "err")), said, sizeof(said)));
+          slurp(in_work(output_of(&s->h[i], "err")), said, sizeof(said)));
   return -1;
 }
 
@@ -785,7 +774,7 @@ answered_once(const int *pids, int n) {
       return -1;
     }
   }
-  slurp(work("done"), text, sizeof(text));
+  slurp(in_work("done"), text, sizeof(text));
   for (p = text; *p != '\0'; p = strchr(p, '\n') + 1) {
     int task, pid;
 
@@ -999,7 +988,7 @@ wrong_key(scene *s) {
   ASSERT_INT_EQ(serve_while_refused(s), 0);
   ASSERT_INT_EQ(logged_of(s, &s->h[1], "authentication failed"), 0);
   ASSERT_INT_EQ(ends_with(s, 1, 2, 10000), 0);
-  slurp(work(output_of(&s->h[1], "err")), said, sizeof(said));
+  slurp(in_work(output_of(&s->h[1], "err")), said, sizeof(said));
   snprintf(want, sizeof(want), "beehive worker: could not join: "
            "authentication failed with %s:%d: ", s->h[1].gateway, s->port);
   if (strstr(said, want) == NULL || strstr(said, "refused") == NULL) {
@@ -1084,9 +1073,9 @@ close_outputs(launch *l) {
 static int
 predict_local(void) {
   launch l = {.argv = {predict_bin(), (char *)"--rows", (char *)ROWS_S,
-                       (char *)"--out", (char *)work("local.csv"),
+                       (char *)"--out", (char *)in_work("local.csv"),
                        (char *)"--data", data_dir(), (char *)"--cache",
-                       (char *)work("cache"), (char *)"--quiet", NULL},
+                       (char *)in_work("cache"), (char *)"--quiet", NULL},
               .fd = {-1, out_file("local.out"), out_file("local.err"), -1,
                      -1, -1}};
   pid_t pid = start_here(&l);
@@ -1113,8 +1102,8 @@ start_queen(scene *s, job *j, const char *retries) {
                        (char *)s->key, (char *)"--workers", (char *)"0",
                        (char *)"--min-remote", (char *)"3", (char *)"--rows",
                        (char *)ROWS_S, (char *)"--out",
-                       (char *)work("hosts.csv"), (char *)"--data",
-                       data_dir(), (char *)"--cache", (char *)work("cache"),
+                       (char *)in_work("hosts.csv"), (char *)"--data",
+                       data_dir(), (char *)"--cache", (char *)in_work("cache"),
                        (char *)"--quiet", (char *)"--stats", NULL},
               .fd = {-1, out_file("queen.out"), -1, -1, -1, -1}};
   int p[2], n = 0;
@@ -1263,9 +1252,9 @@ job_across_hosts(scene *s, const char *retries, char *out, size_t len) {
   for (i = 0; i < 3; i++)
     ASSERT((s->pid[i] = start_predict_worker(s, i, port)) > 0);
   ASSERT_INT_EQ(finish_queen(&j, 40000), 0);
-  slurp(work("queen.out"), out, len);
+  slurp(in_work("queen.out"), out, len);
   fprintf(stderr, "%s", out); /* shown if the case fails */
-  ASSERT_INT_EQ(same_bytes(work("hosts.csv"), work("local.csv")), 0);
+  ASSERT_INT_EQ(same_bytes(in_work("hosts.csv"), in_work("local.csv")), 0);
   return 0;
 }
 
@@ -1411,9 +1400,9 @@ cut_run(const cutter *c, int up, int stop) {
 
   if (fan < 0 ||
       fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD,
-                    AT_FDCWD, work("cache")) != 0 ||
+                    AT_FDCWD, in_work("cache")) != 0 ||
       hosts_ns(c, ns) != 0) {
-    snprintf(r.why, sizeof(r.why), "fanotify on %s: %s", work("cache"),
+    snprintf(r.why, sizeof(r.why), "fanotify on %s: %s", in_work("cache"),
              strerror(errno));
     (void)!write(up, "n", 1);
   } else {

@@ -16,7 +16,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,11 +24,13 @@
 #include <unistd.h>
 
 #include "../examples/digits.h"
-#include "tree_util.h"
 #include "json_check.h"
 #include "runner.h"
 #include "servers.h"
 #include "text_util.h"
+#include "wait_util.h"
+#define WORKDIR_NAME "bh_test_predict"
+#include "workdir.h"
 
 #define ROWS 3000
 
@@ -69,23 +70,6 @@ data_dir(void) {
   snprintf(path, sizeof(path), "%.*s/../data",
            slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
   return path;
-}
-
-/* A fresh directory for this test process, and name in it. */
-static const char *
-work_dir(void) {
-  return work_dir_of("bh_test_predict");
-}
-
-static const char *
-in_work(const char *name) {
-  return in_work_dir_of("bh_test_predict", name);
-}
-
-/* Removes the work directory (left behind when a test fails). */
-static int
-clean(void) {
-  return rm_tree(work_dir());
 }
 
 /* ---- running it ------------------------------------------------------------ */
@@ -384,34 +368,6 @@ child_of(pid_t parent, pid_t not) {
   if (d != NULL)
     closedir(d);
   return found;
-}
-
-/* Waits until the file at path holds `size` bytes: inotify events on its
- * directory wake the wait. -1 if the process behind pidfd ends first. */
-static int
-wait_size(const char *dir, const char *path, off_t size, int pidfd) {
-  int in = inotify_init1(IN_CLOEXEC), rc = -1;
-  char events[4096];
-  struct stat st;
-
-  if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE) < 0)
-    goto out;
-  for (;;) {
-    struct pollfd p[2] = {{in, POLLIN, 0}, {pidfd, POLLIN, 0}};
-
-    if (stat(path, &st) == 0 && st.st_size >= size) {
-      rc = 0;
-      break;
-    }
-    if (poll(p, 2, -1) < 0 || (p[1].revents & POLLIN))
-      break;
-    if (read(in, events, sizeof(events)) < 0)
-      break;
-  }
-out:
-  if (in >= 0)
-    close(in);
-  return rc;
 }
 
 /* Every task lost with a killed worker was retried once (--retries 3 is
