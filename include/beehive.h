@@ -1120,7 +1120,8 @@ typedef struct bh_run_opts {
   void *progress_udata;
   int64_t progress_interval_ms; /* 0: 200; BH_NONE: no calls while the
                                  * task runs, the final one only */
-  /* Workers on other hosts (docs/DISTRIBUTED.md). The queen listens, and
+  /* Workers on other hosts (README.md, "Across hosts"; docs/PROTOCOL.md
+   * section 14). The queen listens, and
    * worker processes started elsewhere (by mpirun, srun, ssh: bh_join(),
    * or bh_worker_main() with BH_JOIN) join her once they have proved
    * that they hold the hive's key; each serves as one worker bee with
