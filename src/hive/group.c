@@ -22,9 +22,6 @@ struct bh_future {
   bh_future *prev, *next; /* in g->pend or g->done */
 };
 
-static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
-
 struct bh_group {
   bh_task *t;
   bh_deleg_opts opts;
@@ -161,52 +158,24 @@ future_complete(bh_future *f, bh_result *r) {
 static const bh__deleg_owner deleg_owner = {future_set_deleg,
                                             future_complete};
 
-/* Packs "[...]{...}" (either part optional) as an array of the parts. */
-static bh_value *
-pack_call(const char *fmt, va_list ap, int *err) {
-  if (fmt == NULL || fmt[strspn(fmt, " ")] == '\0')
-    fmt = "[]";
-  return bh__value_vpack_seq(err, fmt, ap);
-}
-
-/* The shape of a call: [args] or [args, kwargs]. */
-static bool
-call_ok(const bh_value *v) {
-  const msgpack_object *o = bh_value_object(v);
-  uint32_t n = o->via.array.size;
-
-  return n >= 1 && n <= 2 && o->via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY &&
-         (n == 1 || o->via.array.ptr[1].type == MSGPACK_OBJECT_MAP);
-}
-
-/* Returns owned: a call from a format, or NULL with *err set and, unless
- * memory ran out, why in *why (owned). */
-static bh_value *
+/* Returns owned: the call "[...]{...}" (either part optional) packs, or
+ * NULL with *err set and, unless memory ran out, why in *why (owned). */
+static bh__call *
 call_of_fmt(const char *fmt, va_list ap, int *err, char **why) {
-  bh_value *v = pack_call(fmt, ap, err);
+  const char *f = fmt != NULL && fmt[strspn(fmt, " ")] != '\0' ? fmt : "[]";
+  bh__call *c = NULL;
   char buf[256];
 
-  if (v == NULL && *err == 0)
-    *err = BH_ENOMEM;
-  if (v != NULL && !call_ok(v)) {
-    bh_value_free(v);
+  *err = bh__call_vpack(&c, f, ap);
+  if (*err == BH_EINVAL) { /* packed, but not a call's shape */
     *err = BH_EFORMAT;
     *why = bh__asprintf("format \"%s\": the arguments are \"[...]\", "
                         "optionally followed by \"{...}\" for kwargs", fmt);
-    return NULL;
-  }
-  if (v == NULL && *err != BH_ENOMEM) {
-    bh__pack_why(fmt, *err, buf, sizeof(buf));
+  } else if (*err != 0 && *err != BH_ENOMEM) {
+    bh__pack_why(f, *err, buf, sizeof(buf));
     *why = bh__strdup(buf);
   }
-  return v;
-}
-
-/* Returns owned: a call from objects (NULL: none). */
-static bh_value *
-call_of(const msgpack_object *args, const msgpack_object *kwargs) {
-  return bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
-                       kwargs ? kwargs : &empty_map);
+  return c;
 }
 
 /* A delegation refused before anything was sent: returns code, with why
@@ -268,12 +237,12 @@ check_name(bh_task *t, bh_result **out, const bh__site *site,
  * and travel as they are. */
 static int
 start_call(bh_group *g, bh_task *t, bh_future **out, void *udata,
-           const char *name, bh_value *call, const bh_deleg_opts *o) {
+           const char *name, bh__call *call, const bh_deleg_opts *o) {
   bh_future *f = future_new(g, t, udata);
   int rc;
 
   if (f == NULL) {
-    bh_value_free(call);
+    bh__call_free(call);
     return BH_ENOMEM;
   }
   rc = bh__deleg_start(t->bee, f, &deleg_owner, name, call, o);
@@ -291,7 +260,7 @@ int
 bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
                         const char *name, const msgpack_object *args,
                         const msgpack_object *kwargs) {
-  bh_value *call;
+  bh__call *call;
   int rc;
 
   if (g == NULL)
@@ -299,7 +268,7 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
   if ((rc = check_name(g->t, NULL, NULL, "bh_group_delegate_value",
                        name)) != 0)
     return rc;
-  call = call_of(args, kwargs);
+  call = bh__call_of(args, kwargs);
   if (call == NULL)
     return BH_ENOMEM;
   return start_call(g, g->t, out, udata, name, call, &g->opts);
@@ -311,7 +280,7 @@ int
                     const char *name, const char *fmt, ...) {
   bh__site site = {NULL, NULL, NULL, 0};
   char *why = NULL;
-  bh_value *call;
+  bh__call *call;
   va_list ap;
   int rc = 0;
 
@@ -446,7 +415,7 @@ status_rc(const bh_result *r) {
 
 /* Delegates `call` (taken) and waits for its answer. */
 static int
-run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
+run_single(bh_task *t, bh_result **out, const char *name, bh__call *call) {
   bh_future *f;
   int rc = start_call(NULL, t, &f, NULL, name, call, NULL);
 
@@ -475,7 +444,7 @@ delegate_misuse(bh_task *t, bh_result **out, const bh__site *site,
 int
 bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                   const msgpack_object *args, const msgpack_object *kwargs) {
-  bh_value *call;
+  bh__call *call;
   int rc;
 
   if (out == NULL)
@@ -483,7 +452,7 @@ bh_delegate_value(bh_task *t, bh_result **out, const char *name,
   *out = NULL;
   if ((rc = delegate_misuse(t, out, NULL, "bh_delegate_value", name)) != 0)
     return rc;
-  call = call_of(args, kwargs);
+  call = bh__call_of(args, kwargs);
   return call ? run_single(t, out, name, call) : BH_ENOMEM;
 }
 
@@ -493,7 +462,7 @@ int
               ...) {
   bh__site site = {NULL, NULL, NULL, 0};
   char *why = NULL;
-  bh_value *call;
+  bh__call *call;
   va_list ap;
   int rc = 0;
 

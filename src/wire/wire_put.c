@@ -308,22 +308,36 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
   return enc_end(&e, max_frame);
 }
 
-/* task_info, or new_task carrying the info (a direct offer). args NULL
- * packs an empty array, kwargs NULL an empty map. Returns BH_EINVAL for an
- * empty name, args not an array, kwargs not a map, or either nested too
- * deep. */
+/* Puts a part of a call: its raw bytes (n of them at raw; none: the empty
+ * container dflt), or its object o (NULL: dflt). */
+static void
+put_part(enc *e, const char *raw, size_t n, const msgpack_object *o,
+         const msgpack_object *dflt) {
+  if (raw == NULL)
+    put_obj(e, o != NULL ? o : dflt);
+  else if (n == 0)
+    put_obj(e, dflt);
+  else if (e->rc == 0)
+    e->rc = bh__buf_append(e->b, raw, n);
+}
+
+/* task_info, or new_task carrying the info (a direct offer). Returns
+ * BH_EINVAL for an empty name, args not an array, kwargs not a map, or
+ * either nested too deep. */
 static int
 put_info(bh__buf *b, bh__blobq *q, size_t max_frame, bh__msg_type type,
-         int64_t task_id, const char *name, const msgpack_object *args,
-         const msgpack_object *kwargs) {
+         int64_t task_id, const char *name, const bh__wire_call *call) {
+  const msgpack_object *args = call->args, *kwargs = call->kwargs;
+  const char *raw = call->raw;
   enc e;
 
   BH_ASSERT(name != NULL);
-  args = args != NULL ? args : &empty_array;
-  kwargs = kwargs != NULL ? kwargs : &empty_map;
-  if (name[0] == '\0' || args->type != MSGPACK_OBJECT_ARRAY ||
-      kwargs->type != MSGPACK_OBJECT_MAP || !field_ok(args) ||
-      !field_ok(kwargs))
+  if (name[0] == '\0')
+    return BH_EINVAL;
+  if (raw == NULL && ((args != NULL && (args->type != MSGPACK_OBJECT_ARRAY ||
+                                        !field_ok(args))) ||
+                      (kwargs != NULL && (kwargs->type != MSGPACK_OBJECT_MAP ||
+                                          !field_ok(kwargs)))))
     return BH_EINVAL;
   if (enc_begin(&e, b, q, type, 5) != 0)
     return BH_ENOMEM;
@@ -332,9 +346,10 @@ put_info(bh__buf *b, bh__blobq *q, size_t max_frame, bh__msg_type type,
   put_str(&e, "name");
   put_str(&e, name);
   put_str(&e, "args");
-  put_obj(&e, args);
+  put_part(&e, raw, call->args_len, args, &empty_array);
   put_str(&e, "kwargs");
-  put_obj(&e, kwargs);
+  put_part(&e, raw ? raw + call->args_len : NULL, call->kwargs_len, kwargs,
+           &empty_map);
   return enc_end(&e, max_frame);
 }
 
@@ -364,8 +379,9 @@ bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
                        int64_t task_id, const char *name,
                        const msgpack_object *args,
                        const msgpack_object *kwargs) {
-  return put_info(b, q, max_frame, BH__MSG_TASK_INFO, task_id, name, args,
-                  kwargs);
+  bh__wire_call call = {args, kwargs, NULL, 0, 0};
+
+  return put_info(b, q, max_frame, BH__MSG_TASK_INFO, task_id, name, &call);
 }
 
 int
@@ -373,8 +389,17 @@ bh__wire_put_direct_offer(bh__buf *b, bh__blobq *q, size_t max_frame,
                           int64_t task_id, const char *name,
                           const msgpack_object *args,
                           const msgpack_object *kwargs) {
-  return put_info(b, q, max_frame, BH__MSG_NEW_TASK, task_id, name, args,
-                  kwargs);
+  bh__wire_call call = {args, kwargs, NULL, 0, 0};
+
+  return put_info(b, q, max_frame, BH__MSG_NEW_TASK, task_id, name, &call);
+}
+
+int
+bh__wire_put_call(bh__buf *b, bh__blobq *q, size_t max_frame,
+                  bh__msg_type type, int64_t task_id, const char *name,
+                  const bh__wire_call *call) {
+  BH_ASSERT(type == BH__MSG_TASK_INFO || type == BH__MSG_NEW_TASK);
+  return put_info(b, q, max_frame, type, task_id, name, call);
 }
 
 int
