@@ -37,12 +37,26 @@ str_is(const char *p, size_t n, const char *s) {
   return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
+/* The same against a table's string, whose length the table knows: every
+ * message compares its keys with the field names, and a strlen() of each
+ * name cost more than the comparisons. */
+static bool
+str_is_n(const char *p, size_t n, const char *s, size_t len) {
+  return n == len && memcmp(p, s, n) == 0;
+}
+
+static const unsigned char msg_type_lens[BH__MSG_UNKNOWN] = {
+#define BH__MSG_LEN(e, s) sizeof(s) - 1,
+    BH__MSG_MAP(BH__MSG_LEN)
+#undef BH__MSG_LEN
+};
+
 static bh__msg_type
 type_from_str(const char *p, size_t n) {
   int t;
 
   for (t = 0; t < BH__MSG_UNKNOWN; t++)
-    if (str_is(p, n, bh__msg_type_str((bh__msg_type)t)))
+    if (str_is_n(p, n, bh__msg_type_str((bh__msg_type)t), msg_type_lens[t]))
       return (bh__msg_type)t;
   return BH__MSG_UNKNOWN;
 }
@@ -109,7 +123,11 @@ static const char *const field_names[F_COUNT] = {
     FIELD_MAP(FIELD_NAME)
 #undef FIELD_NAME
 };
-
+static const unsigned char field_lens[F_COUNT] = {
+#define FIELD_LEN(e, s) sizeof(s) - 1,
+    FIELD_MAP(FIELD_LEN)
+#undef FIELD_LEN
+};
 
 /* What stands in for a missing field that has a default. */
 static const msgpack_object nil_obj = {.type = MSGPACK_OBJECT_NIL};
@@ -156,7 +174,8 @@ collect(dec *d, const msgpack_object *root) {
     if (kv->key.type != MSGPACK_OBJECT_STR)
       continue;
     for (f = 0; f < F_COUNT; f++) {
-      if (!str_is(kv->key.via.str.ptr, kv->key.via.str.size, field_names[f]))
+      if (!str_is_n(kv->key.via.str.ptr, kv->key.via.str.size, field_names[f],
+                    field_lens[f]))
         continue;
       if (d->v[f] != NULL)
         d->dup |= 1u << f;
