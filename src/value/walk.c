@@ -102,21 +102,34 @@ see(const unsigned char *p, uint64_t size, bh__walk_seen *seen) {
   }
 }
 
-/* Every frame is walked: its loop keeps to locals, and leaves the rare
- * items (bins, exts) to see(). */
+/* Every frame is walked, so the loop keeps to locals and takes the
+ * common items (fixints, fixstrs, small maps and arrays) without the
+ * header tables; the rare ones (bins, exts) go to see(). `top` counts the
+ * items left in the innermost open container (at first, the value
+ * itself), `left` those of the containers around it. */
 const char *
 bh__walk_one(const unsigned char *p, size_t len, size_t *end,
              bh__walk_seen *seen) {
-  uint64_t left[BH__MAX_DEPTH], size, items, off = 0;
-  int depth = 0; /* open containers with items still to read */
-  int deepest = seen->depth;
+  uint64_t left[BH__MAX_DEPTH], size, items, off = 0, top = 1;
+  int depth = 0, deepest = seen->depth;
 
-  do {
+  for (;;) {
     unsigned c;
 
-    if (off >= len || !item_head(p + off, len - off, &size, &items))
+    if (off >= len)
       return "";
     c = p[off];
+    items = 0;
+    size = 1;
+    if (c >= 0xa0 && c <= 0xbf)
+      size += c & 0x1f; /* fixstr */
+    else if (c >= 0x80 && c <= 0x9f)
+      items = c <= 0x8f ? 2 * (c & 0x0f) : c & 0x0f; /* fixmap, fixarray */
+    else if (c >= 0xc0 && c < 0xe0 && !item_head(p + off, len - off, &size,
+                                                  &items))
+      return "";
+    if (size > len - off)
+      return "";
     if (is_container(c)) {
       if (depth >= BH__MAX_DEPTH)
         return ": nested deeper than 32 levels";
@@ -126,14 +139,18 @@ bh__walk_one(const unsigned char *p, size_t len, size_t *end,
       see(p + off, size, seen);
     }
     off += size;
-    if (depth > 0)
-      left[depth - 1]--;
-    if (items > 0)
-      left[depth++] = items;
-    while (depth > 0 && left[depth - 1] == 0)
-      depth--;
-  } while (depth > 0);
-  seen->depth = deepest;
-  *end = off;
-  return NULL;
+    top--;
+    if (items > 0) {
+      left[depth++] = top;
+      top = items;
+    }
+    while (top == 0) {
+      if (depth == 0) {
+        seen->depth = deepest;
+        *end = off;
+        return NULL;
+      }
+      top = left[--depth];
+    }
+  }
 }
