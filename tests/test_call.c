@@ -153,6 +153,31 @@ TEST(call_of_objects) {
   return 0;
 }
 
+/* An empty str or bin object may have no bytes at all (ptr NULL), which
+ * msgpack-c hands to the packer's sink as they are (UBSan sees a memcpy
+ * from NULL if the sink copies them). */
+TEST(empty_strs_and_bins_without_bytes) {
+  msgpack_object items[2] = {{.type = MSGPACK_OBJECT_STR},
+                             {.type = MSGPACK_OBJECT_BIN}};
+  msgpack_object args = {.type = MSGPACK_OBJECT_ARRAY,
+                         .via.array = {2, items}};
+  bh__buf a = {0}, b = {0};
+  bh__call *c = bh__call_of(&args, NULL);
+  bool raw;
+
+  ASSERT(c != NULL);
+  ASSERT_INT_EQ(frame_of_call(&a, c, BH__MSG_NEW_TASK, &raw), 0);
+  ASSERT(raw);
+  ASSERT_INT_EQ(bh__wire_put_direct_offer(&b, NULL, 1 << 20, 9, "work",
+                                          &args, NULL),
+                0);
+  ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+  bh__call_free(c);
+  bh__buf_free(&a);
+  bh__buf_free(&b);
+  return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Calls the encoder walks. */
 
@@ -304,6 +329,7 @@ TEST(walk_sees_bins_exts_and_depth) {
 
 TEST_MAIN(TEST_ENTRY(raw_calls_make_the_frames_objects_make),
           TEST_ENTRY(a_small_call_is_one_block), TEST_ENTRY(call_of_objects),
+          TEST_ENTRY(empty_strs_and_bins_without_bytes),
           TEST_ENTRY(large_bins_and_blobs_are_walked),
           TEST_ENTRY(a_lower_threshold_walks_a_raw_call),
           TEST_ENTRY(only_args_then_kwargs_make_a_call),

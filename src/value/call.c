@@ -88,6 +88,8 @@ static int
 sink_write(void *data, const char *p, size_t len) {
   sink *s = data;
 
+  if (len == 0) /* an empty str or bin's body, which may be NULL */
+    return 0;
   if (s->b.data == NULL && len <= sizeof(s->small) - s->n) {
     memcpy(s->small + s->n, p, len);
     s->n += len;
