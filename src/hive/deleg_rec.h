@@ -4,6 +4,7 @@
 #ifndef BH_DELEG_REC_H
 #define BH_DELEG_REC_H
 
+#include <stddef.h>
 #include <uv.h>
 
 #include "hive/deleg.h"
@@ -55,6 +56,9 @@ struct bh__deleg {
   bool queued;          /* in backlog or unpicked list */
   char name[];          /* the task's */
 };
+/* With a name of up to 13 bytes, a record is a malloc chunk of 128. */
+_Static_assert(offsetof(struct bh__deleg, name) <= 106,
+               "a delegation record grew: see deleg_x for what few need");
 
 #define DENIED_ALL "Every child bee has denied the task."
 

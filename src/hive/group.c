@@ -10,17 +10,27 @@
 #include <string.h>
 #include <utlist.h>
 
+/* What runs for a future until it is done. */
+enum { F_NONE, F_DELEG, F_LOCAL };
+
+/* A future per delegation in flight: kept to 56 bytes (a malloc chunk of
+ * 64), what runs for it and its answer sharing one pointer. */
 struct bh_future {
   bh_group *g;       /* owning group while unclaimed */
   bh_task *t;        /* the task that made it, which waits for it */
   void *udata;
-  bh_result *res;
-  bh__deleg *d;      /* the delegation in flight */
-  bh_task *local;    /* the local task in flight */
-  bh_task *waiter;   /* a task in bh_future_wait() on it */
-  bool done;
+  union {
+    bh__deleg *d;    /* in F_DELEG: the delegation in flight */
+    bh_task *local;  /* in F_LOCAL: the local task in flight */
+    bh_result *res;  /* done: the answer (NULL once taken) */
+  } u;
   bh_future *prev, *next; /* in g->pend or g->done */
+  uint8_t in;        /* F_*: what u holds while not done */
+  bool done;
+  bool waited;       /* t is in bh_future_wait() on it */
 };
+_Static_assert(sizeof(struct bh_future) <= 56,
+               "a future in flight stays in a malloc chunk of 64 bytes");
 
 struct bh_group {
   bh_task *t;
@@ -44,15 +54,16 @@ bh_group_new(bh_task *t) {
 /* Detaches f from whatever still runs for it. */
 static void
 abandon(bh_future *f) {
-  if (f->d != NULL)
-    bh__deleg_forget(f->d);
-  if (f->local != NULL) {
-    f->local->fut = NULL;
-    f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELLED);
+  if (f->done)
+    return;
+  if (f->in == F_DELEG)
+    bh__deleg_forget(f->u.d);
+  if (f->in == F_LOCAL) {
+    f->u.local->fut = NULL;
+    f->u.local->cancelled = true;
+    bh__task_wake(f->u.local, BH_ECANCELLED);
   }
-  f->d = NULL;
-  f->local = NULL;
+  f->in = F_NONE;
 }
 
 static void claim(bh_future *f);
@@ -67,13 +78,14 @@ bh_future_free(bh_future *f) {
 
   if (f == NULL)
     return;
-  BH_ASSERT(f->waiter == NULL);
+  BH_ASSERT(!f->waited);
   g = f->g;
   claim(f);
   abandon(f);
   if (g != NULL && g->waiting && g->pending == 0)
     bh__task_wake(g->t, 0);
-  bh_result_free(f->res);
+  if (f->done)
+    bh_result_free(f->u.res);
   bh__free(f);
 }
 
@@ -132,18 +144,18 @@ claim(bh_future *f) {
 /* Records the delegation in flight for f (NULL: none any more). */
 static void
 future_set_deleg(bh_future *f, bh__deleg *d) {
-  f->d = d;
+  f->u.d = d;
+  f->in = d != NULL ? F_DELEG : F_NONE;
 }
 
 /* Completes a future with an owned result. */
 static void
 future_complete(bh_future *f, bh_result *r) {
-  f->res = r;
+  f->u.res = r;
   f->done = true;
-  f->d = NULL;
-  f->local = NULL;
-  if (f->waiter != NULL) {
-    bh__task_wake(f->waiter, 0);
+  f->in = F_NONE;
+  if (f->waited) {
+    bh__task_wake(f->t, 0);
     return;
   }
   if (f->g != NULL) {
@@ -317,7 +329,8 @@ bh_group_go(bh_group *g, bh_future **out, void *udata, bh_local_fn fn,
   }
   t->fut = f;
   t->complete = future_complete;
-  f->local = t;
+  f->u.local = t;
+  f->in = F_LOCAL;
   if (out != NULL)
     *out = f;
   bh__task_start(t);
@@ -357,11 +370,11 @@ bh_future_cancel(bh_future *f) {
     return BH_EINVAL;
   if (f->done)
     return BH_EDONE;
-  if (f->d != NULL)
-    bh__deleg_cancel(f->d);
-  else if (f->local != NULL) {
-    f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELLED);
+  if (f->in == F_DELEG)
+    bh__deleg_cancel(f->u.d);
+  else if (f->in == F_LOCAL) {
+    f->u.local->cancelled = true;
+    bh__task_wake(f->u.local, BH_ECANCELLED);
   }
   return 0;
 }
@@ -380,9 +393,9 @@ bh_future_wait(bh_future *f, int64_t deadline) {
   claim(f);
   if (f->done)
     return 0;
-  f->waiter = f->t;
+  f->waited = true;
   rc = bh__task_wait(f->t, deadline);
-  f->waiter = NULL;
+  f->waited = false;
   return f->done ? 0 : rc;
 }
 
@@ -393,7 +406,7 @@ bh_future_done(const bh_future *f) {
 
 const bh_result *
 bh_future_result(const bh_future *f) {
-  return f != NULL ? f->res : NULL;
+  return f != NULL && f->done ? f->u.res : NULL;
 }
 
 void *
@@ -423,8 +436,8 @@ run_single(bh_task *t, bh_result **out, const char *name, bh__call *call) {
     return rc;
   rc = bh_future_wait(f, -1);
   if (rc == 0) {
-    *out = f->res;
-    f->res = NULL;
+    *out = f->u.res;
+    f->u.res = NULL;
     rc = status_rc(*out);
   }
   bh_future_free(f);
