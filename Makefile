@@ -128,7 +128,7 @@ fuzz:
 	  -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  tests/fuzz/fuzz_wire.c src/wire/wire.c src/wire/wire_put.c \
 	  src/value/blob.c src/value/value.c src/value/fmt.c \
-	  src/value/pack.c src/value/unpack.c src/base/buf.c \
+	  src/value/pack.c src/value/unpack.c src/value/walk.c src/base/buf.c \
 	  src/base/alloc.c src/base/error.c \
 	  -luv -lmsgpackc -o $(FUZZ_DIR)/fuzz_wire
 	clang -std=c11 -D_GNU_SOURCE -g -O1 \

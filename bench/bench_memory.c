@@ -23,10 +23,13 @@
  *   worker_idle_rss_exec_kib, worker_idle_pss_exec_kib
  *          the same for an exec-started worker.
  *
- * Usage: bench_memory [count]  (env BENCH_MEMORY_N; default 1000000). */
+ * Usage: bench_memory [count]  (env BENCH_MEMORY_N; default 1000000);
+ * env BENCH_MEMORY_ONLY=queen measures the queen only, for heap profilers
+ * (valgrind cannot follow an exec-started worker's /proc/self/exe). */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -102,15 +105,9 @@ idle(bh_start start) {
   bh_result_free(bench_run_opts(&o, 1));
 }
 
-int
-main(int argc, char **argv) {
-  static const bh_class *const classes[] = {&bench_worker, NULL};
-
-  if (bh_worker_main(argc, argv, classes) != 0)
-    return 1;
-  S.count = (size_t)bench_arg(argc, argv, 1, "BENCH_MEMORY_N", 1000000);
-  if (S.count == 0)
-    return 2;
+/* The idle workers' figures, fork then exec start. */
+static void
+workers(void) {
   idle(BH_START_FORK);
   bench_out("worker_idle_rss_kib", (double)S.rss_kib, "KiB");
   bench_out("worker_idle_pss_kib", (double)S.pss_kib, "KiB");
@@ -118,6 +115,23 @@ main(int argc, char **argv) {
   idle(BH_START_EXEC);
   bench_out("worker_idle_rss_exec_kib", (double)S.rss_kib, "KiB");
   bench_out("worker_idle_pss_exec_kib", (double)S.pss_kib, "KiB");
+}
+
+int
+main(int argc, char **argv) {
+  static const bh_class *const classes[] = {&bench_worker, NULL};
+  const char *only;
+
+  if (bh_worker_main(argc, argv, classes) != 0)
+    return 1;
+  S.count = (size_t)bench_arg(argc, argv, 1, "BENCH_MEMORY_N", 1000000);
+  if (S.count == 0)
+    return 2;
+  only = getenv("BENCH_MEMORY_ONLY");
+  if (only != NULL && strcmp(only, "queen") != 0)
+    return 2;
+  if (only == NULL) /* first: a fork-started worker inherits her heap */
+    workers();
   bh_result_free(bench_run(&queen, "inflight", NULL, 1, 0));
   bench_out("queen_bytes_per_inflight", S.rss_per, "bytes");
   bench_out("queen_heap_bytes_per_inflight", S.heap_per, "bytes");

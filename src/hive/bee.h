@@ -22,6 +22,7 @@ typedef struct bh__deleg bh__deleg;
 typedef struct bh__pop bh__pop;
 typedef struct bh__door bh__door;
 struct bh__grave;
+struct bh__deleg_owner;
 struct bh__spawn;
 
 /* How a worker started by fork runs in its new process (worker.h): the
@@ -62,7 +63,12 @@ struct bh_bee {
   bh__kids kids;
   int64_t next_kid;      /* the id of the next child: never reused */
   int64_t next_tid;
-  bh__deleg *delegs;     /* by task id */
+  struct {               /* the delegations by task id (deleg.c) */
+    bh__deleg **b;       /* buckets: ids count up, so tid & mask spreads */
+    size_t mask;         /* buckets - 1 (b NULL: none yet) */
+    size_t n;
+  } delegs;
+  const struct bh__deleg_owner *deleg_owner; /* their futures' (group.c) */
   bh__deleg *backlog_head, *backlog_tail; /* not offered yet, FIFO */
   size_t n_backlog;
   bh__deleg *unpicked_head, *unpicked_tail; /* offered, not taken, FIFO */

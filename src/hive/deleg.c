@@ -39,17 +39,25 @@
 #include "transport/send.h"
 #include "value/blob.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <utlist.h>
+
+deleg_x *
+bh__d_x(bh__deleg *d) {
+  if (d->x == NULL)
+    d->x = bh__calloc(1, sizeof(*d->x));
+  return d->x;
+}
 
 void
 bh__d_maybe_free(bh__deleg *d) {
   if (d->state != D_OVER || d->n_open > 0)
     return;
-  HASH_DEL(d->bee->delegs, d);
+  bh__d_table_del(d);
   bh__d_timer_free(d);
-  bh_value_free(d->call);
-  bh__free(d->name);
+  bh__free(d->x);
+  bh__call_free(d->call);
   bh__free(d->cands);
   bh__free(d);
 }
@@ -97,18 +105,27 @@ find_cand(bh__deleg *d, int64_t child) {
   return NULL;
 }
 
-/* Puts d's call on c's channel with put (task_info or a direct offer).
- * Its middle-sized bins go out from d->call itself, which the channel
- * holds until they are written (blob.h, bh__borrow). */
+/* Puts d's call on c's channel as a message of type `type` (task_info or
+ * a direct offer): as it was packed, or walked item by item, when its
+ * middle-sized bins go out from the call's value itself, which the
+ * channel holds until they are written (blob.h, bh__borrow). */
 static int
-put_call(bh__deleg *d, bh__child *c, bh__wire_put_info_fn put) {
-  const msgpack_object *call = bh_value_object(d->call);
+put_call(bh__deleg *d, bh__child *c, bh__msg_type type) {
+  bh__wire_call w = {NULL, NULL, NULL, 0, 0};
+  bh_value *v = NULL, *tmp = NULL;
+  const msgpack_object *o;
+  int rc;
 
-  return bh__send_call(c->chan, put, d->tid, d->name,
-                       &call->via.array.ptr[0],
-                       call->via.array.size > 1 ? &call->via.array.ptr[1]
-                                                : NULL,
-                       d->call);
+  if (!bh__call_raw(d->call, &w.raw, &w.args_len, &w.kwargs_len)) {
+    if ((v = bh__call_value(d->call, &tmp)) == NULL)
+      return BH_ENOMEM;
+    o = bh_value_object(v);
+    w.args = &o->via.array.ptr[0];
+    w.kwargs = o->via.array.size > 1 ? &o->via.array.ptr[1] : NULL;
+  }
+  rc = bh__send_call(c->chan, type, d->tid, d->name, &w, v);
+  bh_value_free(tmp);
+  return rc;
 }
 
 /* A direct offer: new_task carrying the info, to the only child with
@@ -116,7 +133,7 @@ put_call(bh__deleg *d, bh__child *c, bh__wire_put_info_fn put) {
  * task_info will report why). */
 static bool
 offer_direct(bh__deleg *d, bh__child *c) {
-  return d->call != NULL && put_call(d, c, bh__wire_put_direct_offer) == 0;
+  return d->call != NULL && put_call(d, c, BH__MSG_NEW_TASK) == 0;
 }
 
 /* Offers d to every child with a free slot that has not an offer of it
@@ -187,47 +204,55 @@ bh__deleg_pump(bh_bee *bee) {
   bh__d_arm_pickup(bee);
 }
 
+/* A new record, in the table: NULL when out of memory (call freed). */
 static bh__deleg *
-deleg_new(bh_bee *bee, const char *name, bh_value *call) {
-  bh__deleg *d = bh__calloc(1, sizeof(*d));
+deleg_new(bh_bee *bee, const char *name, bh__call *call) {
+  size_t n = strlen(name) + 1;
+  bh__deleg *d = bh__malloc(offsetof(bh__deleg, name) + n);
 
-  if (d != NULL)
-    d->name = bh__strdup(name);
-  if (d == NULL || d->name == NULL) {
-    bh_value_free(call);
+  if (d != NULL) {
+    memset(d, 0, offsetof(bh__deleg, name));
+    memcpy(d->name, name, n);
+    d->bee = bee;
+    d->tid = bee->next_tid;
+  }
+  if (d == NULL || (bee->trace != NULL && bh__d_x(d) == NULL) ||
+      !bh__d_table_add(d)) {
+    bh__call_free(call);
+    if (d != NULL)
+      bh__free(d->x);
     bh__free(d);
     return NULL;
   }
+  bee->next_tid++;
   d->call = call;
-  d->bee = bee;
-  d->tid = bee->next_tid++;
   d->child = -1;
   if (bee->trace != NULL)
-    d->made_ns = uv_hrtime();
+    d->x->made_ns = uv_hrtime();
   return d;
 }
 
 int
 bh__deleg_start(bh_bee *bee, bh_future *fut, const bh__deleg_owner *ow,
-                const char *name, bh_value *call, const bh_deleg_opts *o) {
+                const char *name, bh__call *call, const bh_deleg_opts *o) {
   bh__deleg *d = deleg_new(bee, name, call);
+  int64_t timeout_ms = o && o->timeout_ms >= 0 ? o->timeout_ms
+                                               : bee->ft.timeout_ms;
 
   if (d == NULL)
     return BH_ENOMEM;
+  BH_ASSERT(bee->deleg_owner == NULL || bee->deleg_owner == ow);
+  bee->deleg_owner = ow;
   d->fut = fut;
-  d->owner = ow;
   d->retries = o && o->retries >= 0 ? o->retries : bee->ft.retries;
-  d->timeout_ms = o && o->timeout_ms >= 0 ? o->timeout_ms
-                                          : bee->ft.timeout_ms;
   d->state = D_BACKLOG;
   d->queued = true;
-  HASH_ADD(hh, bee->delegs, tid, sizeof(d->tid), d);
   DL_APPEND(bee->backlog_head, d);
   bee->n_backlog++;
   bee->st.delegated++;
   if (fut != NULL)
     ow->bind(fut, d);
-  if (bh__d_arm_deadline(d) != 0) {
+  if (bh__d_arm_deadline(d, timeout_ms) != 0) {
     bh__d_cancelled(d, -1, "No memory for the task's deadline.");
     bh__d_maybe_free(d);
     return 0;
@@ -252,11 +277,11 @@ bh__d_requeue(bh__deleg *d) {
 static void
 started(bh__deleg *d) {
   if (d->retries == 0) {
-    bh_value_free(d->call);
+    bh__call_free(d->call);
     d->call = NULL;
   }
   if (d->bee->trace != NULL)
-    d->start_ns = uv_hrtime();
+    d->x->start_ns = uv_hrtime();
 }
 
 /* Why d's task_info could not be encoded (rc). Returns owned or NULL. */
@@ -274,7 +299,7 @@ info_error(const bh__deleg *d, const bh__child *c, int rc) {
 
 static void
 send_info(bh__deleg *d, bh__child *c) {
-  int rc = put_call(d, c, bh__wire_put_task_info);
+  int rc = put_call(d, c, BH__MSG_TASK_INFO);
 
   if (rc != 0) {
     char *why = info_error(d, c, rc);
@@ -362,17 +387,21 @@ bh__d_close_offers(bh__child *c, bh__deleg *d) {
   d->bee->n_backlog++;
 }
 
+static void
+close_one(bh__deleg *d, void *arg) {
+  (void)arg;
+  bh__d_unqueue(d);
+  d->state = D_OVER;
+  d->n_open = 0;
+  if (d->fut != NULL)
+    d->bee->deleg_owner->bind(d->fut, NULL);
+  bh__d_maybe_free(d);
+}
+
 /* Frees every delegation record; the bee is going away. */
 void
 bh__deleg_close(bh_bee *bee) {
-  bh__deleg *d, *tmp;
-
-  HASH_ITER(hh, bee->delegs, d, tmp) {
-    bh__d_unqueue(d);
-    d->state = D_OVER;
-    d->n_open = 0;
-    if (d->fut != NULL)
-      d->owner->bind(d->fut, NULL);
-    bh__d_maybe_free(d);
-  }
+  bh__d_each(bee, close_one, NULL);
+  bh__free(bee->delegs.b);
+  bee->delegs.b = NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "hive/child.h"
+#include "value/call.h"
 #include "wire/wire.h"
 
 typedef struct bh__deleg bh__deleg;
@@ -23,11 +24,11 @@ typedef struct bh__deleg_owner {
   void (*complete)(bh_future *f, bh_result *r);
 } bh__deleg_owner;
 
-/* Starts a delegation whose result completes `fut` (through ow), with
- * options o (NULL: the bee's defaults). Takes `call`, an array [args] or
- * [args, kwargs], whatever happens. */
+/* Starts a delegation whose result completes `fut` (through ow, the one
+ * owner of every future of the bee), with options o (NULL: the bee's
+ * defaults). Takes `call` whatever happens. */
 int bh__deleg_start(bh_bee *bee, bh_future *fut, const bh__deleg_owner *ow,
-                    const char *name, bh_value *call, const bh_deleg_opts *o);
+                    const char *name, bh__call *call, const bh_deleg_opts *o);
 /* The future's owner went away: drop the answer when it comes. */
 void bh__deleg_forget(bh__deleg *d);
 /* Answers d cancelled now, and cancels it on its child. */

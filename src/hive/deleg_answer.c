@@ -33,9 +33,9 @@ account(bh__deleg *d, const bh_result *r) {
     bee->st.cancelled++;
   else
     bee->st.raised++;
-  if (bee->trace != NULL)
-    bh__trace_add(bee->trace, d->child, d->name, d->tid, d->made_ns,
-                  d->start_ns, uv_hrtime(), st);
+  if (bee->trace != NULL) /* then every delegation has its x */
+    bh__trace_add(bee->trace, d->child, d->name, d->tid, d->x->made_ns,
+                  d->x->start_ns, uv_hrtime(), st);
 }
 
 void
@@ -46,11 +46,11 @@ bh__d_conclude(bh__deleg *d, bh_result *r) {
   if (d->state != D_ABANDONED)
     d->state = D_OVER;
   if (d->state == D_OVER) {
-    bh_value_free(d->call);
+    bh__call_free(d->call);
     d->call = NULL;
   }
   if (d->fut != NULL)
-    d->owner->complete(d->fut, r);
+    d->bee->deleg_owner->complete(d->fut, r);
   else
     bh_result_free(r);
   d->fut = NULL;
@@ -120,7 +120,7 @@ bh__deleg_on_msg(bh_bee *bee, bh__child *c, const bh__msg *m) {
   char why[160];
   bool ok;
 
-  HASH_FIND(hh, bee->delegs, &m->task_id, sizeof(m->task_id), d);
+  d = bh__d_find(bee, m->task_id);
   if (m->type == BH__MSG_TASK_DONE)
     ok = d != NULL && d->child == c->id &&
          (d->state == D_STARTED || d->state == D_ABANDONED);
@@ -181,22 +181,32 @@ lost(bh__deleg *d, bh__child *c, const msgpack_object *cause) {
                          cause));
 }
 
+/* A death's news for one delegation. */
+typedef struct death {
+  bh__child *c;
+  const msgpack_object *cause;
+} death;
+
+static void
+on_death_one(bh__deleg *d, void *arg) {
+  const death *x = arg;
+
+  if (d->state == D_STARTED && d->child == x->c->id)
+    lost(d, x->c, x->cause);
+  else if (d->state == D_ABANDONED && d->child == x->c->id)
+    d->state = D_OVER;
+  bh__d_close_offers(x->c, d);
+  bh__d_maybe_free(d);
+}
+
 void
 bh__deleg_on_death(bh_bee *bee, bh__child *c) {
   bh_value *cause = death_cause(c);
-  const msgpack_object *co = cause ? bh_value_object(cause) : &nil_obj;
-  bh__deleg *d, *tmp;
+  death x = {c, cause ? bh_value_object(cause) : &nil_obj};
 
   if (!bh__child_normal_end(c))
     bee->st.deaths++;
-  HASH_ITER(hh, bee->delegs, d, tmp) {
-    if (d->state == D_STARTED && d->child == c->id)
-      lost(d, c, co);
-    else if (d->state == D_ABANDONED && d->child == c->id)
-      d->state = D_OVER;
-    bh__d_close_offers(c, d);
-    bh__d_maybe_free(d);
-  }
+  bh__d_each(bee, on_death_one, &x);
   bh_value_free(cause);
   c->inflight = 0;
   bh__deleg_pump(bee);

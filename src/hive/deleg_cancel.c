@@ -21,23 +21,26 @@ timer_closed(uv_handle_t *h) {
 
 void
 bh__d_timer_free(bh__deleg *d) {
-  if (d->timer == NULL)
+  if (d->x == NULL || d->x->timer == NULL)
     return;
-  d->timer->data = NULL;
-  uv_close((uv_handle_t *)d->timer, timer_closed);
-  d->timer = NULL;
+  d->x->timer->data = NULL;
+  uv_close((uv_handle_t *)d->x->timer, timer_closed);
+  d->x->timer = NULL;
 }
 
-static int
+/* d's timer, made if it has none: NULL when out of memory. */
+static uv_timer_t *
 timer_get(bh__deleg *d) {
-  if (d->timer != NULL)
-    return 0;
-  d->timer = bh__malloc(sizeof(*d->timer));
-  if (d->timer == NULL)
-    return BH_ENOMEM;
-  uv_timer_init(d->bee->loop, d->timer);
-  d->timer->data = d;
-  return 0;
+  deleg_x *x = bh__d_x(d);
+
+  if (x == NULL || x->timer != NULL)
+    return x != NULL ? x->timer : NULL;
+  x->timer = bh__malloc(sizeof(*x->timer));
+  if (x->timer == NULL)
+    return NULL;
+  uv_timer_init(d->bee->loop, x->timer);
+  x->timer->data = d;
+  return x->timer;
 }
 
 static void
@@ -60,10 +63,12 @@ grace_cb(uv_timer_t *h) {
 
 void
 bh__d_abandon(bh__deleg *d, bool grace) {
+  uv_timer_t *timer;
+
   d->state = D_ABANDONED;
   bh__d_send(bh__d_child(d), BH__MSG_CANCEL_TASK, d->tid);
-  if (grace && timer_get(d) == 0)
-    uv_timer_start(d->timer, grace_cb, (uint64_t)d->bee->ft.grace_ms, 0);
+  if (grace && (timer = timer_get(d)) != NULL)
+    uv_timer_start(timer, grace_cb, (uint64_t)d->bee->ft.grace_ms, 0);
 }
 
 /* Answers d cancelled with reason now, wherever it is. */
@@ -92,20 +97,23 @@ deadline_cb(uv_timer_t *h) {
   if (d == NULL)
     return;
   snprintf(reason, sizeof(reason), "Delegated task passed its deadline of "
-           "%lld ms.", (long long)d->timeout_ms);
+           "%lld ms.", (long long)d->x->timeout_ms);
   cancel_now(d, reason);
 }
 
 int
-bh__d_arm_deadline(bh__deleg *d) {
-  if (d->timeout_ms <= 0)
+bh__d_arm_deadline(bh__deleg *d, int64_t timeout_ms) {
+  uv_timer_t *timer;
+
+  if (timeout_ms <= 0)
     return 0;
-  if (timer_get(d) != 0)
+  if ((timer = timer_get(d)) == NULL)
     return BH_ENOMEM;
+  d->x->timeout_ms = timeout_ms;
   /* libuv counts from the loop's cached time, which may lag: the deadline
    * must not come early. */
   uv_update_time(d->bee->loop);
-  uv_timer_start(d->timer, deadline_cb, (uint64_t)d->timeout_ms, 0);
+  uv_timer_start(timer, deadline_cb, (uint64_t)timeout_ms, 0);
   return 0;
 }
 

@@ -4,10 +4,11 @@
 #ifndef BH_DELEG_REC_H
 #define BH_DELEG_REC_H
 
-#include <uthash.h>
+#include <stddef.h>
 #include <uv.h>
 
 #include "hive/deleg.h"
+#include "value/call.h"
 
 typedef struct cand {
   int64_t child;
@@ -24,32 +25,55 @@ typedef enum deleg_state {
   D_OVER       /* answered or forgotten; waits for late answers */
 } deleg_state;
 
+/* What few delegations need, allocated the first time one does
+ * (bh__d_x): a deadline or a cancellation grace, or a trace to appear
+ * on. A million delegations in flight carry none. */
+typedef struct deleg_x {
+  uv_timer_t *timer;    /* the deadline, then the cancellation grace */
+  int64_t timeout_ms;   /* its deadline, from when it was made; 0: none */
+  uint64_t made_ns, start_ns; /* for the timeline */
+} deleg_x;
+
+/* A record per delegation in flight, so kept small: the name is inline,
+ * the call one block (value/call.h), the owner of its future the bee's
+ * (bee->deleg_owner), what few need in x. */
 struct bh__deleg {
   int64_t tid;
-  UT_hash_handle hh;
+  bh__deleg *hnext;     /* in its bucket of the bee's table (bh__d_find) */
   bh_bee *bee;
   bh_future *fut;       /* NULL once forgotten */
-  const bh__deleg_owner *owner; /* how to reach fut */
-  char *name;
-  bh_value *call;       /* [args, kwargs]: until task_info is sent, or
+  bh__call *call;       /* [args, kwargs]: until task_info is sent, or
                          * for good when it may be retried */
-  deleg_state state;
-  bool queued;          /* in backlog or unpicked list */
+  bh__deleg *prev, *next; /* in the backlog or the unpicked list */
   int64_t child;
   cand *cands;
   uint32_t n_cands, n_open;
+  int64_t t0;           /* when it was offered, for the pickup timeout */
+  deleg_x *x;           /* NULL until needed */
   int retries;          /* re-offers left after a worker's death */
   int kills;            /* workers that died while running it */
-  int64_t timeout_ms;   /* its deadline, from when it was made; 0: none */
-  uv_timer_t *timer;    /* the deadline, then the cancellation grace */
-  int64_t t0;           /* when it was offered, for the pickup timeout */
-  uint64_t made_ns, start_ns; /* for the timeline */
-  bh__deleg *prev, *next;
+  uint8_t state;        /* a deleg_state */
+  bool queued;          /* in backlog or unpicked list */
+  char name[];          /* the task's */
 };
+/* With a name of up to 13 bytes, a record is a malloc chunk of 128. */
+_Static_assert(offsetof(struct bh__deleg, name) <= 106,
+               "a delegation record grew: see deleg_x for what few need");
 
 #define DENIED_ALL "Every child bee has denied the task."
 
+/* deleg_table.c: the bee's delegations by task id. */
+/* The delegation of task id tid, or NULL. */
+bh__deleg *bh__d_find(bh_bee *bee, int64_t tid);
+/* Adds d (false: no memory) and takes it out. */
+bool bh__d_table_add(bh__deleg *d);
+void bh__d_table_del(bh__deleg *d);
+/* Calls fn on every delegation, which fn may free (no other). */
+void bh__d_each(bh_bee *bee, void (*fn)(bh__deleg *d, void *arg), void *arg);
+
 /* deleg.c: the offers. */
+/* d's side record, made if it has none: NULL when out of memory. */
+deleg_x *bh__d_x(bh__deleg *d);
 /* Frees d once it is OVER with no offer open. */
 void bh__d_maybe_free(bh__deleg *d);
 /* Takes d out of the backlog or the unpicked list. */
@@ -72,8 +96,8 @@ void bh__d_conclude(bh__deleg *d, bh_result *r);
 void bh__d_cancelled(bh__deleg *d, int64_t child, const char *reason);
 
 /* deleg_cancel.c: the clocks. */
-/* Starts d's deadline timer if it has one. */
-int bh__d_arm_deadline(bh__deleg *d);
+/* Starts d's deadline timer after timeout_ms (0: none). */
+int bh__d_arm_deadline(bh__deleg *d, int64_t timeout_ms);
 /* Runs the pickup timer for the oldest offer nobody has taken. */
 void bh__d_arm_pickup(bh_bee *bee);
 /* d runs on its child but its answer is given: tell the child to cancel;

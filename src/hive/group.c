@@ -10,20 +10,27 @@
 #include <string.h>
 #include <utlist.h>
 
+/* What runs for a future until it is done. */
+enum { F_NONE, F_DELEG, F_LOCAL };
+
+/* A future per delegation in flight: kept to 56 bytes (a malloc chunk of
+ * 64), what runs for it and its answer sharing one pointer. */
 struct bh_future {
   bh_group *g;       /* owning group while unclaimed */
   bh_task *t;        /* the task that made it, which waits for it */
   void *udata;
-  bh_result *res;
-  bh__deleg *d;      /* the delegation in flight */
-  bh_task *local;    /* the local task in flight */
-  bh_task *waiter;   /* a task in bh_future_wait() on it */
-  bool done;
+  union {
+    bh__deleg *d;    /* in F_DELEG: the delegation in flight */
+    bh_task *local;  /* in F_LOCAL: the local task in flight */
+    bh_result *res;  /* done: the answer (NULL once taken) */
+  } u;
   bh_future *prev, *next; /* in g->pend or g->done */
+  uint8_t in;        /* F_*: what u holds while not done */
+  bool done;
+  bool waited;       /* t is in bh_future_wait() on it */
 };
-
-static const msgpack_object empty_array = {.type = MSGPACK_OBJECT_ARRAY};
-static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+_Static_assert(sizeof(struct bh_future) <= 56,
+               "a future in flight stays in a malloc chunk of 64 bytes");
 
 struct bh_group {
   bh_task *t;
@@ -47,15 +54,16 @@ bh_group_new(bh_task *t) {
 /* Detaches f from whatever still runs for it. */
 static void
 abandon(bh_future *f) {
-  if (f->d != NULL)
-    bh__deleg_forget(f->d);
-  if (f->local != NULL) {
-    f->local->fut = NULL;
-    f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELLED);
+  if (f->done)
+    return;
+  if (f->in == F_DELEG)
+    bh__deleg_forget(f->u.d);
+  if (f->in == F_LOCAL) {
+    f->u.local->fut = NULL;
+    f->u.local->cancelled = true;
+    bh__task_wake(f->u.local, BH_ECANCELLED);
   }
-  f->d = NULL;
-  f->local = NULL;
+  f->in = F_NONE;
 }
 
 static void claim(bh_future *f);
@@ -70,13 +78,14 @@ bh_future_free(bh_future *f) {
 
   if (f == NULL)
     return;
-  BH_ASSERT(f->waiter == NULL);
+  BH_ASSERT(!f->waited);
   g = f->g;
   claim(f);
   abandon(f);
   if (g != NULL && g->waiting && g->pending == 0)
     bh__task_wake(g->t, 0);
-  bh_result_free(f->res);
+  if (f->done)
+    bh_result_free(f->u.res);
   bh__free(f);
 }
 
@@ -135,18 +144,18 @@ claim(bh_future *f) {
 /* Records the delegation in flight for f (NULL: none any more). */
 static void
 future_set_deleg(bh_future *f, bh__deleg *d) {
-  f->d = d;
+  f->u.d = d;
+  f->in = d != NULL ? F_DELEG : F_NONE;
 }
 
 /* Completes a future with an owned result. */
 static void
 future_complete(bh_future *f, bh_result *r) {
-  f->res = r;
+  f->u.res = r;
   f->done = true;
-  f->d = NULL;
-  f->local = NULL;
-  if (f->waiter != NULL) {
-    bh__task_wake(f->waiter, 0);
+  f->in = F_NONE;
+  if (f->waited) {
+    bh__task_wake(f->t, 0);
     return;
   }
   if (f->g != NULL) {
@@ -161,52 +170,24 @@ future_complete(bh_future *f, bh_result *r) {
 static const bh__deleg_owner deleg_owner = {future_set_deleg,
                                             future_complete};
 
-/* Packs "[...]{...}" (either part optional) as an array of the parts. */
-static bh_value *
-pack_call(const char *fmt, va_list ap, int *err) {
-  if (fmt == NULL || fmt[strspn(fmt, " ")] == '\0')
-    fmt = "[]";
-  return bh__value_vpack_seq(err, fmt, ap);
-}
-
-/* The shape of a call: [args] or [args, kwargs]. */
-static bool
-call_ok(const bh_value *v) {
-  const msgpack_object *o = bh_value_object(v);
-  uint32_t n = o->via.array.size;
-
-  return n >= 1 && n <= 2 && o->via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY &&
-         (n == 1 || o->via.array.ptr[1].type == MSGPACK_OBJECT_MAP);
-}
-
-/* Returns owned: a call from a format, or NULL with *err set and, unless
- * memory ran out, why in *why (owned). */
-static bh_value *
+/* Returns owned: the call "[...]{...}" (either part optional) packs, or
+ * NULL with *err set and, unless memory ran out, why in *why (owned). */
+static bh__call *
 call_of_fmt(const char *fmt, va_list ap, int *err, char **why) {
-  bh_value *v = pack_call(fmt, ap, err);
+  const char *f = fmt != NULL && fmt[strspn(fmt, " ")] != '\0' ? fmt : "[]";
+  bh__call *c = NULL;
   char buf[256];
 
-  if (v == NULL && *err == 0)
-    *err = BH_ENOMEM;
-  if (v != NULL && !call_ok(v)) {
-    bh_value_free(v);
+  *err = bh__call_vpack(&c, f, ap);
+  if (*err == BH_EINVAL) { /* packed, but not a call's shape */
     *err = BH_EFORMAT;
     *why = bh__asprintf("format \"%s\": the arguments are \"[...]\", "
                         "optionally followed by \"{...}\" for kwargs", fmt);
-    return NULL;
-  }
-  if (v == NULL && *err != BH_ENOMEM) {
-    bh__pack_why(fmt, *err, buf, sizeof(buf));
+  } else if (*err != 0 && *err != BH_ENOMEM) {
+    bh__pack_why(f, *err, buf, sizeof(buf));
     *why = bh__strdup(buf);
   }
-  return v;
-}
-
-/* Returns owned: a call from objects (NULL: none). */
-static bh_value *
-call_of(const msgpack_object *args, const msgpack_object *kwargs) {
-  return bh_value_pack(NULL, "[oo]", args ? args : &empty_array,
-                       kwargs ? kwargs : &empty_map);
+  return c;
 }
 
 /* A delegation refused before anything was sent: returns code, with why
@@ -268,12 +249,12 @@ check_name(bh_task *t, bh_result **out, const bh__site *site,
  * and travel as they are. */
 static int
 start_call(bh_group *g, bh_task *t, bh_future **out, void *udata,
-           const char *name, bh_value *call, const bh_deleg_opts *o) {
+           const char *name, bh__call *call, const bh_deleg_opts *o) {
   bh_future *f = future_new(g, t, udata);
   int rc;
 
   if (f == NULL) {
-    bh_value_free(call);
+    bh__call_free(call);
     return BH_ENOMEM;
   }
   rc = bh__deleg_start(t->bee, f, &deleg_owner, name, call, o);
@@ -291,7 +272,7 @@ int
 bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
                         const char *name, const msgpack_object *args,
                         const msgpack_object *kwargs) {
-  bh_value *call;
+  bh__call *call;
   int rc;
 
   if (g == NULL)
@@ -299,7 +280,7 @@ bh_group_delegate_value(bh_group *g, bh_future **out, void *udata,
   if ((rc = check_name(g->t, NULL, NULL, "bh_group_delegate_value",
                        name)) != 0)
     return rc;
-  call = call_of(args, kwargs);
+  call = bh__call_of(args, kwargs);
   if (call == NULL)
     return BH_ENOMEM;
   return start_call(g, g->t, out, udata, name, call, &g->opts);
@@ -311,7 +292,7 @@ int
                     const char *name, const char *fmt, ...) {
   bh__site site = {NULL, NULL, NULL, 0};
   char *why = NULL;
-  bh_value *call;
+  bh__call *call;
   va_list ap;
   int rc = 0;
 
@@ -348,7 +329,8 @@ bh_group_go(bh_group *g, bh_future **out, void *udata, bh_local_fn fn,
   }
   t->fut = f;
   t->complete = future_complete;
-  f->local = t;
+  f->u.local = t;
+  f->in = F_LOCAL;
   if (out != NULL)
     *out = f;
   bh__task_start(t);
@@ -388,11 +370,11 @@ bh_future_cancel(bh_future *f) {
     return BH_EINVAL;
   if (f->done)
     return BH_EDONE;
-  if (f->d != NULL)
-    bh__deleg_cancel(f->d);
-  else if (f->local != NULL) {
-    f->local->cancelled = true;
-    bh__task_wake(f->local, BH_ECANCELLED);
+  if (f->in == F_DELEG)
+    bh__deleg_cancel(f->u.d);
+  else if (f->in == F_LOCAL) {
+    f->u.local->cancelled = true;
+    bh__task_wake(f->u.local, BH_ECANCELLED);
   }
   return 0;
 }
@@ -411,9 +393,9 @@ bh_future_wait(bh_future *f, int64_t deadline) {
   claim(f);
   if (f->done)
     return 0;
-  f->waiter = f->t;
+  f->waited = true;
   rc = bh__task_wait(f->t, deadline);
-  f->waiter = NULL;
+  f->waited = false;
   return f->done ? 0 : rc;
 }
 
@@ -424,7 +406,7 @@ bh_future_done(const bh_future *f) {
 
 const bh_result *
 bh_future_result(const bh_future *f) {
-  return f != NULL ? f->res : NULL;
+  return f != NULL && f->done ? f->u.res : NULL;
 }
 
 void *
@@ -446,7 +428,7 @@ status_rc(const bh_result *r) {
 
 /* Delegates `call` (taken) and waits for its answer. */
 static int
-run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
+run_single(bh_task *t, bh_result **out, const char *name, bh__call *call) {
   bh_future *f;
   int rc = start_call(NULL, t, &f, NULL, name, call, NULL);
 
@@ -454,8 +436,8 @@ run_single(bh_task *t, bh_result **out, const char *name, bh_value *call) {
     return rc;
   rc = bh_future_wait(f, -1);
   if (rc == 0) {
-    *out = f->res;
-    f->res = NULL;
+    *out = f->u.res;
+    f->u.res = NULL;
     rc = status_rc(*out);
   }
   bh_future_free(f);
@@ -475,7 +457,7 @@ delegate_misuse(bh_task *t, bh_result **out, const bh__site *site,
 int
 bh_delegate_value(bh_task *t, bh_result **out, const char *name,
                   const msgpack_object *args, const msgpack_object *kwargs) {
-  bh_value *call;
+  bh__call *call;
   int rc;
 
   if (out == NULL)
@@ -483,7 +465,7 @@ bh_delegate_value(bh_task *t, bh_result **out, const char *name,
   *out = NULL;
   if ((rc = delegate_misuse(t, out, NULL, "bh_delegate_value", name)) != 0)
     return rc;
-  call = call_of(args, kwargs);
+  call = bh__call_of(args, kwargs);
   return call ? run_single(t, out, name, call) : BH_ENOMEM;
 }
 
@@ -493,7 +475,7 @@ int
               ...) {
   bh__site site = {NULL, NULL, NULL, 0};
   char *why = NULL;
-  bh_value *call;
+  bh__call *call;
   va_list ap;
   int rc = 0;
 

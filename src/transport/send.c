@@ -37,10 +37,10 @@ bh__send_accepted_started(bh__chan *c, int64_t task_id) {
 }
 
 typedef struct call_args {
-  bh__wire_put_info_fn put;
+  bh__msg_type type;
   int64_t task_id;
   const char *name;
-  const msgpack_object *args, *kwargs;
+  const bh__wire_call *call;
 } call_args;
 
 static int
@@ -48,14 +48,14 @@ put_call(bh__buf *b, struct bh__blobq *q, size_t max_frame,
          const void *arg) {
   const call_args *a = arg;
 
-  return a->put(b, q, max_frame, a->task_id, a->name, a->args, a->kwargs);
+  return bh__wire_put_call(b, q, max_frame, a->type, a->task_id, a->name,
+                           a->call);
 }
 
 int
-bh__send_call(bh__chan *c, bh__wire_put_info_fn put, int64_t task_id,
-              const char *name, const msgpack_object *args,
-              const msgpack_object *kwargs, bh_value *hold) {
-  call_args a = {put, task_id, name, args, kwargs};
+bh__send_call(bh__chan *c, bh__msg_type type, int64_t task_id,
+              const char *name, const bh__wire_call *call, bh_value *hold) {
+  call_args a = {type, task_id, name, call};
 
   return bh__chan_send(c, put_call, &a, hold, false);
 }

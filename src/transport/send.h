@@ -15,13 +15,12 @@ int bh__send_simple(bh__chan *c, bh__msg_type type, int64_t task_id);
 /* task_accepted {started: true}: urgent, so that it leaves before the
  * task's handler runs (PROTOCOL.md section 5.1). */
 int bh__send_accepted_started(bh__chan *c, int64_t task_id);
-/* task_info or a direct offer, as put says (bh__wire_put_task_info or
- * bh__wire_put_direct_offer). Its middle-sized bins go out from where they
- * lie in `hold` (NULL: copied), which the channel holds until they are
- * written. */
-int bh__send_call(bh__chan *c, bh__wire_put_info_fn put, int64_t task_id,
-                  const char *name, const msgpack_object *args,
-                  const msgpack_object *kwargs, bh_value *hold);
+/* task_info (type BH__MSG_TASK_INFO) or a direct offer (BH__MSG_NEW_TASK)
+ * of call. Its middle-sized bins go out from where they lie in `hold`
+ * (NULL: copied), which the channel holds until they are written. */
+int bh__send_call(bh__chan *c, bh__msg_type type, int64_t task_id,
+                  const char *name, const bh__wire_call *call,
+                  bh_value *hold);
 /* task_done; hold as for bh__send_call. */
 int bh__send_task_done(bh__chan *c, int64_t task_id, const bh__wire_done *d,
                        bh_value *hold);

@@ -13,6 +13,7 @@
 #include "base/base.h"
 #include "wire/wire.h"
 #include "value/value.h"
+#include "value/walk.h"
 
 
 /* ------------------------------------------------------------------------
@@ -36,12 +37,26 @@ str_is(const char *p, size_t n, const char *s) {
   return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
+/* The same against a table's string, whose length the table knows: every
+ * message compares its keys with the field names, and a strlen() of each
+ * name cost more than the comparisons. */
+static bool
+str_is_n(const char *p, size_t n, const char *s, size_t len) {
+  return n == len && memcmp(p, s, n) == 0;
+}
+
+static const unsigned char msg_type_lens[BH__MSG_UNKNOWN] = {
+#define BH__MSG_LEN(e, s) sizeof(s) - 1,
+    BH__MSG_MAP(BH__MSG_LEN)
+#undef BH__MSG_LEN
+};
+
 static bh__msg_type
 type_from_str(const char *p, size_t n) {
   int t;
 
   for (t = 0; t < BH__MSG_UNKNOWN; t++)
-    if (str_is(p, n, bh__msg_type_str((bh__msg_type)t)))
+    if (str_is_n(p, n, bh__msg_type_str((bh__msg_type)t), msg_type_lens[t]))
       return (bh__msg_type)t;
   return BH__MSG_UNKNOWN;
 }
@@ -53,107 +68,22 @@ bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR]) {
 }
 
 /* ------------------------------------------------------------------------
- * Structure scan. msgpack-c allocates a container's items as soon as it
- * reads the header, so a 5-byte frame announcing 2^32 items would ask for
- * ~100 GiB. This walk checks the whole body first, allocating nothing: every
- * announced item must be there, strings, bins and exts must fit, nesting
- * stays within BH__MAX_DEPTH, and the value ends exactly at the end of the
- * body. msgpack-c then allocates only for items that exist. */
-
-/* Reads a big-endian unsigned of n bytes at p. */
-static uint64_t
-be(const unsigned char *p, int n) {
-  uint64_t v = 0;
-
-  while (n-- > 0)
-    v = v << 8 | *p++;
-  return v;
-}
-
-/* For a type byte c in 0xc0..0xdf: how many header bytes follow it, and in
- * *lenbytes how many of those hold a payload length (str, bin, ext; 0 for
- * the others). Returns -1 for 0xc1, which msgpack never uses. Other type
- * bytes (fixint, fixmap, fixarray, fixstr) have no further header. */
-static int
-hdr_extra(unsigned c, int *lenbytes) {
-  static const signed char fixed[0x20] = {
-      /* c0 */ 0, -1, 0, 0, 1, 2, 4, 2, 3,  5, 4, 8, 1, 2, 4, 8,
-      /* d0 */ 1, 2,  4, 8, 2, 3, 5, 9, 17, 1, 2, 4, 2, 4, 2, 4};
-  static const signed char sized[0x20] = {
-      /* c0 */ 0, 0, 0, 0, 1, 2, 4, 1, 2, 4, 0, 0, 0, 0, 0, 0,
-      /* d0 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 0, 0, 0, 0};
-
-  *lenbytes = 0;
-  if (c < 0xc0 || c >= 0xe0)
-    return 0;
-  *lenbytes = sized[c - 0xc0];
-  return fixed[c - 0xc0];
-}
-
-/* Reads one item header at p[0..left): its total byte size excluding any
- * contained items (*size) and how many items it contains (*items). Returns
- * false if it does not fit. */
-static bool
-item_head(const unsigned char *p, uint64_t left, uint64_t *size,
-          uint64_t *items) {
-  unsigned c = p[0];
-  int lenbytes, extra = hdr_extra(c, &lenbytes);
-
-  *items = 0;
-  if (extra < 0 || (uint64_t)extra + 1 > left)
-    return false;
-  *size = 1 + (uint64_t)extra;
-  if (lenbytes > 0)
-    *size += be(p + 1, lenbytes); /* str, bin, ext: the payload */
-  if ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf)
-    *items = 2 * (c <= 0x8f ? (c & 0x0f) : be(p + 1, c == 0xde ? 2 : 4));
-  else if ((c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd)
-    *items = c <= 0x9f ? (c & 0x0f) : be(p + 1, c == 0xdc ? 2 : 4);
-  else if (c >= 0xa0 && c <= 0xbf)
-    *size += c & 0x1f; /* fixstr */
-  return *size <= left;
-}
-
-static bool
-is_container(unsigned c) {
-  return (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
-}
-
-/* True if the item at p, whose header fits, is an ext of blob.h's type. */
-static bool
-is_blob_ext(const unsigned char *p) {
-  unsigned c = p[0];
-
-  if (c >= 0xd4 && c <= 0xd8) /* fixext: the type follows */
-    return p[1] == BH__EXT_BLOB;
-  if (c >= 0xc7 && c <= 0xc9) /* ext 8/16/32: after the length */
-    return p[c == 0xc7 ? 2 : c == 0xc8 ? 3 : 5] == BH__EXT_BLOB;
-  return false;
-}
+ * Structure scan: a frame is walked whole before msgpack-c allocates
+ * anything for it (walk.c says why). */
 
 /* Returns NULL if body[0..len) is exactly one decodable msgpack value, else
  * what is wrong with it. Counts its blob exts in *blobs. */
 static const char *
 scan(const unsigned char *body, size_t len, size_t *blobs) {
-  uint64_t left[BH__MAX_DEPTH], size, items, off = 0;
-  int depth = 0; /* open containers with items still to read */
+  bh__walk_seen seen = {0, false, 0, 0};
+  const char *bad;
+  size_t end;
 
-  do {
-    if (off >= len || !item_head(body + off, len - off, &size, &items))
-      return "";
-    if (is_container(body[off]) && depth >= BH__MAX_DEPTH)
-      return ": nested deeper than 32 levels";
-    if (is_blob_ext(body + off))
-      ++*blobs;
-    off += size;
-    if (depth > 0)
-      left[depth - 1]--;
-    if (items > 0)
-      left[depth++] = items;
-    while (depth > 0 && left[depth - 1] == 0)
-      depth--;
-  } while (depth > 0);
-  return off == len ? NULL : ": trailing bytes";
+  bad = bh__walk_one(body, len, &end, &seen);
+  *blobs += seen.blob_exts;
+  if (bad != NULL)
+    return bad;
+  return end == len ? NULL : ": trailing bytes";
 }
 
 /* ------------------------------------------------------------------------
@@ -192,6 +122,11 @@ static const char *const field_names[F_COUNT] = {
 #define FIELD_NAME(e, s) s,
     FIELD_MAP(FIELD_NAME)
 #undef FIELD_NAME
+};
+static const unsigned char field_lens[F_COUNT] = {
+#define FIELD_LEN(e, s) sizeof(s) - 1,
+    FIELD_MAP(FIELD_LEN)
+#undef FIELD_LEN
 };
 
 /* What stands in for a missing field that has a default. */
@@ -239,7 +174,8 @@ collect(dec *d, const msgpack_object *root) {
     if (kv->key.type != MSGPACK_OBJECT_STR)
       continue;
     for (f = 0; f < F_COUNT; f++) {
-      if (!str_is(kv->key.via.str.ptr, kv->key.via.str.size, field_names[f]))
+      if (!str_is_n(kv->key.via.str.ptr, kv->key.via.str.size, field_names[f],
+                    field_lens[f]))
         continue;
       if (d->v[f] != NULL)
         d->dup |= 1u << f;

@@ -131,6 +131,22 @@ int bh__wire_put_direct_offer(bh__buf *b, struct bh__blobq *q,
                               size_t max_frame, int64_t task_id,
                               const char *name, const msgpack_object *args,
                               const msgpack_object *kwargs);
+/* A task's call as the encoder takes it: its objects (args NULL: [],
+ * kwargs NULL: {}), or, when raw is not NULL, bytes packed already that go
+ * into the frame as they are: args_len bytes of args, then kwargs_len of
+ * kwargs (0: {}). Raw bytes hold nothing the objects' walk would treat
+ * (blob exts, bins to borrow or to send as blobs) and nest at most
+ * BH__MAX_DEPTH - 1 deep: value/call.h decides. */
+typedef struct bh__wire_call {
+  const msgpack_object *args, *kwargs;
+  const char *raw;
+  size_t args_len, kwargs_len;
+} bh__wire_call;
+/* task_info (type BH__MSG_TASK_INFO) or a direct offer (BH__MSG_NEW_TASK)
+ * of call, as bh__wire_put_task_info. */
+int bh__wire_put_call(bh__buf *b, struct bh__blobq *q, size_t max_frame,
+                      bh__msg_type type, int64_t task_id, const char *name,
+                      const bh__wire_call *call);
 /* bh__wire_put_task_info or bh__wire_put_direct_offer. */
 typedef int (*bh__wire_put_info_fn)(bh__buf *b, struct bh__blobq *q,
                                     size_t max_frame, int64_t task_id,

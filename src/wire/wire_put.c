@@ -29,14 +29,21 @@ typedef struct enc {
 } enc;
 
 static void
-put_str(enc *e, const char *s) {
-  size_t n = strlen(s);
-
+put_strn(enc *e, const char *s, size_t n) {
   if (e->rc == 0)
     e->rc = msgpack_pack_str(&e->pk, n);
   if (e->rc == 0)
     e->rc = msgpack_pack_str_body(&e->pk, s, n);
 }
+
+static void
+put_str(enc *e, const char *s) {
+  put_strn(e, s, strlen(s));
+}
+
+/* A key or another literal: its length is known when compiling, and a
+ * strlen() per key was a good part of encoding a small message. */
+#define put_lit(e, s) put_strn((e), (s), sizeof(s) - 1)
 
 const char *
 bh__text_cut(const char *s, char buf[BH__TEXT_MAX + 1]) {
@@ -217,7 +224,7 @@ enc_begin(enc *e, bh__buf *b, bh__blobq *q, bh__msg_type type,
     return BH_ENOMEM;
   msgpack_packer_init(&e->pk, b, bh__buf_write);
   e->rc = msgpack_pack_map(&e->pk, nkeys);
-  put_str(e, "msg_type");
+  put_lit(e, "msg_type");
   put_str(e, bh__msg_type_str(type));
   return 0;
 }
@@ -303,38 +310,53 @@ bh__wire_put_simple(bh__buf *b, size_t max_frame, bh__msg_type type,
             type == BH__MSG_CANCEL_TASK);
   if (enc_begin(&e, b, NULL, type, 2) != 0)
     return BH_ENOMEM;
-  put_str(&e, "task_id");
+  put_lit(&e, "task_id");
   put_int(&e, task_id);
   return enc_end(&e, max_frame);
 }
 
-/* task_info, or new_task carrying the info (a direct offer). args NULL
- * packs an empty array, kwargs NULL an empty map. Returns BH_EINVAL for an
- * empty name, args not an array, kwargs not a map, or either nested too
- * deep. */
+/* Puts a part of a call: its raw bytes (n of them at raw; none: the empty
+ * container dflt), or its object o (NULL: dflt). */
+static void
+put_part(enc *e, const char *raw, size_t n, const msgpack_object *o,
+         const msgpack_object *dflt) {
+  if (raw == NULL)
+    put_obj(e, o != NULL ? o : dflt);
+  else if (n == 0)
+    put_obj(e, dflt);
+  else if (e->rc == 0)
+    e->rc = bh__buf_append(e->b, raw, n);
+}
+
+/* task_info, or new_task carrying the info (a direct offer). Returns
+ * BH_EINVAL for an empty name, args not an array, kwargs not a map, or
+ * either nested too deep. */
 static int
 put_info(bh__buf *b, bh__blobq *q, size_t max_frame, bh__msg_type type,
-         int64_t task_id, const char *name, const msgpack_object *args,
-         const msgpack_object *kwargs) {
+         int64_t task_id, const char *name, const bh__wire_call *call) {
+  const msgpack_object *args = call->args, *kwargs = call->kwargs;
+  const char *raw = call->raw;
   enc e;
 
   BH_ASSERT(name != NULL);
-  args = args != NULL ? args : &empty_array;
-  kwargs = kwargs != NULL ? kwargs : &empty_map;
-  if (name[0] == '\0' || args->type != MSGPACK_OBJECT_ARRAY ||
-      kwargs->type != MSGPACK_OBJECT_MAP || !field_ok(args) ||
-      !field_ok(kwargs))
+  if (name[0] == '\0')
+    return BH_EINVAL;
+  if (raw == NULL && ((args != NULL && (args->type != MSGPACK_OBJECT_ARRAY ||
+                                        !field_ok(args))) ||
+                      (kwargs != NULL && (kwargs->type != MSGPACK_OBJECT_MAP ||
+                                          !field_ok(kwargs)))))
     return BH_EINVAL;
   if (enc_begin(&e, b, q, type, 5) != 0)
     return BH_ENOMEM;
-  put_str(&e, "task_id");
+  put_lit(&e, "task_id");
   put_int(&e, task_id);
-  put_str(&e, "name");
+  put_lit(&e, "name");
   put_str(&e, name);
-  put_str(&e, "args");
-  put_obj(&e, args);
-  put_str(&e, "kwargs");
-  put_obj(&e, kwargs);
+  put_lit(&e, "args");
+  put_part(&e, raw, call->args_len, args, &empty_array);
+  put_lit(&e, "kwargs");
+  put_part(&e, raw ? raw + call->args_len : NULL, call->kwargs_len, kwargs,
+           &empty_map);
   return enc_end(&e, max_frame);
 }
 
@@ -364,8 +386,9 @@ bh__wire_put_task_info(bh__buf *b, bh__blobq *q, size_t max_frame,
                        int64_t task_id, const char *name,
                        const msgpack_object *args,
                        const msgpack_object *kwargs) {
-  return put_info(b, q, max_frame, BH__MSG_TASK_INFO, task_id, name, args,
-                  kwargs);
+  bh__wire_call call = {args, kwargs, NULL, 0, 0};
+
+  return put_info(b, q, max_frame, BH__MSG_TASK_INFO, task_id, name, &call);
 }
 
 int
@@ -373,8 +396,17 @@ bh__wire_put_direct_offer(bh__buf *b, bh__blobq *q, size_t max_frame,
                           int64_t task_id, const char *name,
                           const msgpack_object *args,
                           const msgpack_object *kwargs) {
-  return put_info(b, q, max_frame, BH__MSG_NEW_TASK, task_id, name, args,
-                  kwargs);
+  bh__wire_call call = {args, kwargs, NULL, 0, 0};
+
+  return put_info(b, q, max_frame, BH__MSG_NEW_TASK, task_id, name, &call);
+}
+
+int
+bh__wire_put_call(bh__buf *b, bh__blobq *q, size_t max_frame,
+                  bh__msg_type type, int64_t task_id, const char *name,
+                  const bh__wire_call *call) {
+  BH_ASSERT(type == BH__MSG_TASK_INFO || type == BH__MSG_NEW_TASK);
+  return put_info(b, q, max_frame, type, task_id, name, call);
 }
 
 int
@@ -383,9 +415,9 @@ bh__wire_put_accepted_started(bh__buf *b, size_t max_frame, int64_t task_id) {
 
   if (enc_begin(&e, b, NULL, BH__MSG_TASK_ACCEPTED, 3) != 0)
     return BH_ENOMEM;
-  put_str(&e, "task_id");
+  put_lit(&e, "task_id");
   put_int(&e, task_id);
-  put_str(&e, "started");
+  put_lit(&e, "started");
   if (e.rc == 0)
     e.rc = msgpack_pack_true(&e.pk);
   return enc_end(&e, max_frame);
@@ -401,9 +433,9 @@ exception_ok(const msgpack_object *exception, const msgpack_object *traceback) {
 static void
 put_exception(enc *e, const msgpack_object *exception,
               const msgpack_object *traceback) {
-  put_str(e, "exception");
+  put_lit(e, "exception");
   put_obj(e, exception);
-  put_str(e, "traceback");
+  put_lit(e, "traceback");
   put_obj(e, traceback != NULL ? traceback : &empty_array);
 }
 
@@ -426,19 +458,19 @@ put_done(bh__buf *b, bh__blobq *q, size_t max_frame, int64_t task_id,
     return BH_EINVAL;
   if (enc_begin(&e, b, q, BH__MSG_TASK_DONE, nkeys[d->status]) != 0)
     return BH_ENOMEM;
-  put_str(&e, "task_id");
+  put_lit(&e, "task_id");
   put_int(&e, task_id);
-  put_str(&e, "status");
+  put_lit(&e, "status");
   put_str(&e, status[d->status]);
   if (d->status == BH_SUCCEEDED) {
-    put_str(&e, "returning_value");
+    put_lit(&e, "returning_value");
     put_obj(&e, d->returning_value);
   } else if (d->status == BH_RAISED) {
     put_exception(&e, d->exception, d->traceback);
-    put_str(&e, "other_details");
+    put_lit(&e, "other_details");
     put_obj(&e, d->other_details);
   } else {
-    put_str(&e, "reason");
+    put_lit(&e, "reason");
     if (d->reason != NULL)
       put_text(&e, d->reason, cut);
     else
@@ -495,15 +527,15 @@ bh__wire_put_bootstrap(bh__buf *b, size_t max_frame, const char *cls,
     return BH_EINVAL;
   if (enc_begin(&e, b, NULL, BH__MSG_BOOTSTRAP, 6) != 0)
     return BH_ENOMEM;
-  put_str(&e, "class");
+  put_lit(&e, "class");
   put_str(&e, cls);
-  put_str(&e, "id");
+  put_lit(&e, "id");
   put_int(&e, id);
-  put_str(&e, "init_args");
+  put_lit(&e, "init_args");
   put_obj(&e, args != NULL ? args : &empty_array);
-  put_str(&e, "init_kwargs");
+  put_lit(&e, "init_kwargs");
   put_obj(&e, kwargs != NULL ? kwargs : &empty_map);
-  put_str(&e, "config");
+  put_lit(&e, "config");
   put_obj(&e, config);
   return enc_end(&e, max_frame);
 }
@@ -515,9 +547,9 @@ put_dead_normal(bh__buf *b, size_t max_frame, const char *exit_code,
 
   if (enc_begin(&e, b, NULL, BH__MSG_DEAD, 3) != 0)
     return BH_ENOMEM;
-  put_str(&e, "death_type");
-  put_str(&e, "normal");
-  put_str(&e, "exit_code");
+  put_lit(&e, "death_type");
+  put_lit(&e, "normal");
+  put_lit(&e, "exit_code");
   if (exit_code != NULL)
     put_text(&e, exit_code, cut);
   else
@@ -547,8 +579,8 @@ bh__wire_put_dead_killed(bh__buf *b, size_t max_frame,
     return BH_EINVAL;
   if (enc_begin(&e, b, NULL, BH__MSG_DEAD, 4) != 0)
     return BH_ENOMEM;
-  put_str(&e, "death_type");
-  put_str(&e, "killed");
+  put_lit(&e, "death_type");
+  put_lit(&e, "killed");
   put_exception(&e, exception, traceback);
   return enc_end(&e, max_frame);
 }

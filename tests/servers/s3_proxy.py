@@ -451,14 +451,19 @@ class Proxy:
         except ConnectionResetError:
             # The client left (a benchmark's end, a cancelled transfer):
             # nobody to answer.
-            self.count_cut(sent)
+            self.count_cut(sent, up.content_length)
         except asyncio.CancelledError:
             # aiohttp from 3.9 may cancel the handler of a lost connection.
-            self.count_cut(sent)
+            self.count_cut(sent, up.content_length)
             raise
         return resp
 
-    def count_cut(self, sent):
+    def count_cut(self, sent, length):
+        # A client that had the whole body and then left (its process
+        # ended) while the throttle paused after the last chunk did not
+        # cut the response.
+        if length is not None and sent >= length:
+            return
         self.stats.cut += 1
         self.stats.cut_bytes += sent
 
