@@ -339,6 +339,40 @@ fork_fake_queen(net *n, int *lfd, const unsigned char *key,
                          sizeof(why));
 }
 
+/* Nobody listens at the address (its port is bound, not listening): the
+ * dial fails as refused, which a joiner tries again (join.c), and says
+ * so; not with the UV_EBADF that libuv's poll makes of any POLLERR. */
+TEST(a_dial_where_nobody_listens_is_refused) {
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  socklen_t sl = sizeof(sa);
+  bh__tcp_opts o = {.key = KEY};
+  char addr[64], why[256], want[160];
+  net n;
+  int rc, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT(fd >= 0);
+  ASSERT_INT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  ASSERT_INT_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  bh__tcp_addr_str(&sa, addr, sizeof(addr));
+  ASSERT_INT_EQ(net_init(&n), 0);
+  rc = bh__tcp_connect(NULL, &n.loop, addr, &o, hs_cb, &n.w, why,
+                       sizeof(why));
+  if (rc == 0) { /* refused later, as usual, rather than inside connect() */
+    ASSERT_INT_EQ(run_until(&n.loop, &n.w.done, 1), 0);
+    ASSERT(n.w.t == NULL);
+    rc = n.w.err;
+    snprintf(why, sizeof(why), "%s", n.w.why);
+  }
+  ASSERT_INT_EQ(rc, BH_ECONNREFUSED);
+  snprintf(want, sizeof(want), "cannot connect to %s: %s", addr,
+           strerror(ECONNREFUSED));
+  ASSERT_STR_EQ(why, want);
+  close(fd);
+  NET_CLOSE(&n);
+  return 0;
+}
+
 /* A queen without the key cannot fake its proof: the worker refuses it
  * and names it. */
 TEST(a_queen_without_the_key_is_refused) {
@@ -617,6 +651,7 @@ TEST_MAIN(TEST_ENTRY(messages_travel_both_ways_over_tcp),
           TEST_ENTRY(out_of_descriptors_a_connection_is_refused_not_spun_on),
           TEST_ENTRY(a_peer_that_closes_ends_the_channel),
           TEST_ENTRY(a_wrong_key_is_refused_with_the_address),
+          TEST_ENTRY(a_dial_where_nobody_listens_is_refused),
           TEST_ENTRY(a_queen_without_the_key_is_refused),
           TEST_ENTRY(bytes_after_the_handshake_are_the_first_frames),
           TEST_ENTRY(garbage_before_authentication_is_refused),

@@ -29,10 +29,18 @@ typedef struct tcp_end {
   void *done_arg;
 } tcp_end;
 
+/* libuv's poll makes UV_EBADF of any POLLERR, which names no cause; the
+ * socket's pending error does: a connect refused (which a joiner tries
+ * again), a connection reset, a host unreachable. */
 static void
 poll_cb(uv_poll_t *h, int status, int events) {
   tcp_end *e = h->data;
+  int soerr = 0;
+  socklen_t sl = sizeof(soerr);
 
+  if (status == UV_EBADF &&
+      getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr != 0)
+    status = -soerr;
   e->cb(&e->t, status, events);
 }
 

@@ -288,6 +288,11 @@ hs_io(bh__transport *t, int status, int events) {
   hs *h = t->data;
   int rc;
 
+  if (status < 0 && h->connecting) {
+    hs_fail(h, status, "cannot connect to %s: %s", h->peer,
+            strerror(-status));
+    return;
+  }
   if (status < 0) {
     hs_fail(h, status, "connection %s %s failed during the handshake: %s",
             h->l != NULL ? "from" : "to", h->peer, uv_strerror(status));
