@@ -11,7 +11,12 @@
 #include <string.h>
 
 #define JOIN_TIMEOUT_MS 60000
-#define RETRY_MS 200 /* between connects refused: the queen not up yet */
+/* Between connects refused (the queen not up yet): 10 ms, doubled up to
+ * 200. A worker started with its queen finds her listening a few tens of
+ * ms later, and every ms it waits beyond is the job's; a refused connect
+ * costs the queen's host next to nothing, and the pauses soon grow. */
+#define RETRY_MIN_MS 10
+#define RETRY_MS 200
 
 typedef struct joining {
   uv_loop_t *loop;
@@ -76,14 +81,17 @@ dial_once(joining *j, const char *addr, const unsigned char *key,
 static int
 dial(joining *j, const char *addr, const unsigned char *key,
      int64_t deadline) {
+  int64_t pause = RETRY_MIN_MS;
+
   for (;;) {
     int64_t left = deadline < 0 ? -1 : deadline - bh_now();
     int rc = dial_once(j, addr, key, left);
 
-    if (rc != BH_ECONNREFUSED || (deadline >= 0 && bh_now() + RETRY_MS >=
+    if (rc != BH_ECONNREFUSED || (deadline >= 0 && bh_now() + pause >=
                                                        deadline))
       return rc;
-    pause_ms(j->loop, RETRY_MS);
+    pause_ms(j->loop, pause);
+    pause = pause * 2 < RETRY_MS ? pause * 2 : RETRY_MS;
   }
 }
 
