@@ -92,7 +92,7 @@ payload_ratio_64k_unpinned||payload_unpinned_mb_per_s_64k / raw_stream_unpinned_
 payload_ratio_16m_unpinned||the same for 16 MiB
 startup_ms|<=20|a whole bh_run of a queen task delegating one trivial task to one fork-started worker, spawn to exit, median of 50
 startup_exec_ms||the same with an exec-started worker
-startup_python_ms||the same with a worker program in Python (examples/worker.py, a bh_program): python3's start and imports included
+startup_python_ms||the same with a worker program in Python (examples/worker.py, a bh_program): python3'"'"'s start and imports included
 queen_bytes_per_inflight|<=400|queen RSS growth per delegation with 1,000,000 started by bh_group_delegate and none answered (see Method)
 queen_heap_bytes_per_inflight||the same growth counted by malloc (mallinfo2 uordblks)
 worker_idle_rss_kib|<=4096|VmRSS of an idle fork-started worker
