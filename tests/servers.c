@@ -544,7 +544,7 @@ long bh_test_raise_nofile(long want) {
 
 /* A port free now (the OS's pick, released; nginx may lose it to a race,
  * then we try another). */
-static int free_port(void) {
+int bh_test_free_port(void) {
   struct sockaddr_in a = {.sin_family = AF_INET};
   socklen_t alen = sizeof(a);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
@@ -596,8 +596,10 @@ static int conf_write(const char *out, const char *const vars[][2]) {
   return err;
 }
 
-static int http_conf(bh_test_http *h, const char *docroot, int workers) {
+static int http_conf(bh_test_http *h, const char *docroot, int workers,
+                     const char *also) {
   char path[300], port[16], nworkers[16], nofile[24], conns[24], tls[1024];
+  char more[96];
   long limit = bh_test_raise_nofile(1L << 20);
   const char *const vars[][2] = {
       /* As root the workers would run as nobody, who may not read the
@@ -609,6 +611,7 @@ static int http_conf(bh_test_http *h, const char *docroot, int workers) {
       {"RUNDIR", h->dir},
       {"PORT", port},
       {"TLS", tls},
+      {"ALSO", more},
       {"DOCROOT", docroot},
       {NULL, NULL}};
 
@@ -619,6 +622,10 @@ static int http_conf(bh_test_http *h, const char *docroot, int workers) {
              "listen 127.0.0.1:%d ssl http2; ssl_certificate %s; "
              "ssl_certificate_key %s/key.pem;",
              h->tls_port, h->ca_file, h->dir);
+  more[0] = '\0';
+  if (also != NULL)
+    snprintf(more, sizeof(more), "listen %s:%d backlog=4096 reuseport;", also,
+             h->port);
   snprintf(nworkers, sizeof(nworkers), "%d", workers);
   snprintf(nofile, sizeof(nofile), "%ld", limit);
   /* Each worker may hold nearly all its descriptors as connections. */
@@ -713,7 +720,7 @@ static int http_make_cert(bh_test_http *h) {
  * answers, 1 if it died (a port taken, or both picks the same), -1 on
  * other failures. */
 static int http_try(bh_test_http *h, const char *docroot, int workers,
-                    int tls) {
+                    int tls, const char *also) {
   char conf[300], log[300];
   char *argv[] = {(char *)"/usr/sbin/nginx", (char *)"-e", log, (char *)"-p",
                   h->dir, (char *)"-c", conf, NULL};
@@ -722,17 +729,17 @@ static int http_try(bh_test_http *h, const char *docroot, int workers,
     return -1;
   snprintf(conf, sizeof(conf), "%s/nginx.conf", h->dir);
   snprintf(log, sizeof(log), "%s/error.log", h->dir);
-  h->port = free_port();
-  h->tls_port = tls ? free_port() : 0;
+  h->port = bh_test_free_port();
+  h->tls_port = tls ? bh_test_free_port() : 0;
   if (h->port < 0 || h->tls_port < 0 || (tls && http_make_cert(h) != 0) ||
-      http_conf(h, docroot, workers) != 0 ||
+      http_conf(h, docroot, workers, also) != 0 ||
       proc_start(&h->nginx, argv, h->dir) != 0)
     return -1;
   return http_wait(h);
 }
 
 static int http_start(bh_test_http *h, const char *docroot, int workers,
-                      int tls) {
+                      int tls, const char *also) {
   int r = 1;
 
   memset(h, 0, sizeof(*h));
@@ -742,7 +749,7 @@ static int http_start(bh_test_http *h, const char *docroot, int workers,
   for (int i = 0; i < NGINX_TRIES && r == 1; i++) {
     if (i > 0) /* the port was taken between our pick and nginx's bind */
       bh_test_http_stop(h);
-    r = http_try(h, docroot, workers, tls);
+    r = http_try(h, docroot, workers, tls, also);
   }
   if (r != 0) {
     fprintf(stderr, "servers: nginx did not start\n");
@@ -758,12 +765,17 @@ static int http_start(bh_test_http *h, const char *docroot, int workers,
 }
 
 int bh_test_http_start(bh_test_http *h, const char *docroot, int workers) {
-  return http_start(h, docroot, workers, 0);
+  return http_start(h, docroot, workers, 0, NULL);
+}
+
+int bh_test_http_start_also(bh_test_http *h, const char *docroot,
+                            int workers, const char *also) {
+  return http_start(h, docroot, workers, 0, also);
 }
 
 int bh_test_http_start_tls(bh_test_http *h, const char *docroot,
                            int workers) {
-  return http_start(h, docroot, workers, 1);
+  return http_start(h, docroot, workers, 1, NULL);
 }
 
 void bh_test_http_stop(bh_test_http *h) {

@@ -85,6 +85,11 @@ typedef struct bh_test_http {
  * and the caller can each hold 10,000+ connections where the hard limit
  * allows. */
 int bh_test_http_start(bh_test_http *h, const char *docroot, int workers);
+/* The same, listening on IPv4 address `also` too (the same port): the
+ * gateway of a netns.h host, say, so that workers in the hosts reach it
+ * (base stays 127.0.0.1's). */
+int bh_test_http_start_also(bh_test_http *h, const char *docroot,
+                            int workers, const char *also);
 /* The same, plus the TLS listener (tls_base, ca_file). */
 int bh_test_http_start_tls(bh_test_http *h, const char *docroot,
                            int workers);
@@ -105,6 +110,11 @@ long bh_test_raise_nofile(long want);
  * not NULL; -1 on a connection error or after timeout_ms. */
 int bh_test_http_get(int port, const char *path, char *body, size_t bodylen,
                      int timeout_ms);
+
+/* A TCP port of 127.0.0.1 that nobody uses now (the kernel's pick,
+ * released again: someone may take it before the caller does); -1 if
+ * none. */
+int bh_test_free_port(void);
 
 /* Where the server scripts are (tests/servers/ in the source tree), and
  * Debian's Python with aiohttp and botocore. */
