@@ -20,6 +20,16 @@ double bench_quantile(double *v, size_t n, double q);
 /* Prints one figure: "key value unit" on stdout, flushed. */
 void bench_out(const char *key, double value, const char *unit);
 
+/* Writes all n bytes to fd, or dies ("bench: write: ..."). */
+void bench_write_all(int fd, const void *p, size_t n);
+/* Reads exactly n bytes from fd: 0, or -1 at the end of the stream; dies
+ * on an error. */
+int bench_read_all(int fd, void *p, size_t n);
+
+/* A TCP socket listening on IPv4 address `host`, a free port: its fd, and
+ * its address "HOST:PORT" in addr; -1 (said on stderr) if it cannot. */
+int bench_listen(const char *host, char *addr, size_t len);
+
 /* A field of /proc/<pid>/status ("VmRSS", "RssAnon"...) in KiB; pid 0 is
  * this process. -1 if it cannot be read. */
 long bench_status_kib(pid_t pid, const char *field);
@@ -40,7 +50,10 @@ long bench_arg(int argc, char **argv, int i, const char *env, long def);
 
 /* Fails the program: prints "bench: <what>: <result's error>" and exits 2.
  * r may be NULL. */
-void bench_die(const char *what, int rc, const bh_result *r);
+_Noreturn void bench_die(const char *what, int rc, const bh_result *r);
+
+/* The same for a failed system call: its errno. */
+_Noreturn void bench_die_errno(const char *what);
 
 /* Runs queen task `task` with args `args` (may be NULL) and checks that it
  * succeeded; returns the result (owned) or dies. workers is the exact
@@ -51,6 +64,14 @@ bh_result *bench_run(const bh_class *queen, const char *task,
 /* The same with options filled by the caller; `workers` is pinned as
  * above. */
 bh_result *bench_run_opts(bh_run_opts *o, int workers);
+
+/* In a queen's task: n + warm delegations of "noop", one at a time, the
+ * last n timed into us[] (microseconds each). Returns 0, or the failed
+ * delegation raised. */
+int bench_seq_loop(bh_task *t, double *us, size_t warm, size_t n);
+/* Waits for the next answer of g and checks that it succeeded. Returns 0
+ * or the raise. */
+int bench_collect(bh_task *t, bh_group *g);
 
 /* The usual worker: "noop" returns nil, "echo" returns its first argument,
  * "pid" returns [getpid()], "nap" sleeps args[0] ms and returns the

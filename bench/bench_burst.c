@@ -49,20 +49,6 @@ cpu_secs(int who) {
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* Waits for one answer and checks it. Returns 0 or the raise. */
-static int
-collect(bh_task *t, bh_group *g) {
-  bh_future *f;
-  int rc = bh_group_next(g, &f, -1);
-
-  if (rc != 0)
-    return bh_raise(t, "RuntimeError", "bh_group_next: %s", bh_strerror(rc));
-  if (bh_result_status(bh_future_result(f)) != BH_SUCCEEDED)
-    rc = bh_raise_result(t, bh_future_result(f));
-  bh_future_free(f);
-  return rc;
-}
-
 static int
 start_one(bh_group *g) {
   if (S.nap_ms > 0)
@@ -85,7 +71,7 @@ q_burst(bh_task *t) {
       rc = start_one(g);
       started++;
     } else {
-      rc = collect(t, g);
+      rc = bench_collect(t, g);
       done++;
     }
   }

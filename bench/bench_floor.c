@@ -46,38 +46,6 @@ die_errno(const char *what) {
 }
 
 static void
-full_write(int fd, const void *p, size_t n) {
-  const char *c = p;
-
-  while (n > 0) {
-    ssize_t k = write(fd, c, n);
-
-    if (k < 0)
-      die_errno("write");
-    c += k;
-    n -= (size_t)k;
-  }
-}
-
-/* Reads exactly n bytes; returns 0, or -1 at end of stream. */
-static int
-full_read(int fd, void *p, size_t n) {
-  char *c = p;
-
-  while (n > 0) {
-    ssize_t k = read(fd, c, n);
-
-    if (k < 0)
-      die_errno("read");
-    if (k == 0)
-      return -1;
-    c += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-static void
 reap(pid_t pid) {
   int st;
 
@@ -149,8 +117,8 @@ echo_child(const ends *e, placement where) {
     close(e->pr);
   if (e->pw != e->cr && e->pw != e->cw)
     close(e->pw);
-  while (full_read(e->cr, &b, 1) == 0)
-    full_write(e->cw, &b, 1);
+  while (bench_read_all(e->cr, &b, 1) == 0)
+    bench_write_all(e->cw, &b, 1);
   _exit(0);
 }
 
@@ -180,8 +148,8 @@ rtt(const char *key, bool pipes, placement where, size_t n) {
   for (i = 0; i < RTT_WARMUP + n; i++) {
     int64_t t0 = bench_now_ns();
 
-    full_write(e.pw, &b, 1);
-    if (full_read(e.pr, &b, 1) != 0)
+    bench_write_all(e.pw, &b, 1);
+    if (bench_read_all(e.pr, &b, 1) != 0)
       die_errno("echo child quit");
     if (i >= RTT_WARMUP)
       us[i - RTT_WARMUP] = (double)(bench_now_ns() - t0) / 1e3;
@@ -228,7 +196,7 @@ stream_writer(int fd, size_t body, size_t count) {
   while (sent < count) {
     size_t k = count - sent < per ? count - sent : per;
 
-    full_write(fd, batch, k * frame);
+    bench_write_all(fd, batch, k * frame);
     sent += k;
   }
   free(batch);
@@ -274,8 +242,8 @@ read_large(int fd, size_t body, size_t count, unsigned *check) {
 
   if (buf == NULL)
     die_errno("malloc");
-  while (seen < count && full_read(fd, hdr, 4) == 0) {
-    if (get_be32(hdr) != body || full_read(fd, buf, body) != 0)
+  while (seen < count && bench_read_all(fd, hdr, 4) == 0) {
+    if (get_be32(hdr) != body || bench_read_all(fd, buf, body) != 0)
       die_errno("bad frame");
     *check += buf[body - 1];
     seen++;

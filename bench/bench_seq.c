@@ -26,7 +26,6 @@ static struct {
 static int
 q_seq(bh_task *t) {
   bh_result *r;
-  size_t i;
   int rc;
 
   if (S.worker_cpu >= 0) {
@@ -35,20 +34,7 @@ q_seq(bh_task *t) {
     if (rc != 0)
       return bh_raise(t, "OSError", "could not pin the worker");
   }
-  for (i = 0; i < WARMUP + S.n; i++) {
-    int64_t t0 = bench_now_ns();
-
-    rc = bh_delegate(t, &r, "noop", NULL);
-    if (i >= WARMUP)
-      S.us[i - WARMUP] = (double)(bench_now_ns() - t0) / 1e3;
-    if (rc != 0) {
-      rc = r != NULL ? bh_raise_result(t, r) : rc;
-      bh_result_free(r);
-      return rc;
-    }
-    bh_result_free(r);
-  }
-  return 0;
+  return bench_seq_loop(t, S.us, WARMUP, S.n);
 }
 
 static const bh_task_def queen_tasks[] = {{"seq", q_seq}, {NULL, NULL}};

@@ -1,11 +1,14 @@
 /* common.c - see bench.h. */
 #include "bench.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +53,61 @@ bench_out(const char *key, double value, const char *unit) {
   else
     printf("%s %.3g %s\n", key, value, unit);
   fflush(stdout);
+}
+
+void
+bench_write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+
+  while (n > 0) {
+    ssize_t k = write(fd, c, n);
+
+    if (k < 0 && errno != EINTR) {
+      perror("bench: write");
+      exit(2);
+    }
+    c += k > 0 ? k : 0;
+    n -= k > 0 ? (size_t)k : 0;
+  }
+}
+
+int
+bench_read_all(int fd, void *p, size_t n) {
+  char *c = p;
+
+  while (n > 0) {
+    ssize_t k = read(fd, c, n);
+
+    if (k < 0 && errno != EINTR) {
+      perror("bench: read");
+      exit(2);
+    }
+    if (k == 0)
+      return -1;
+    c += k > 0 ? k : 0;
+    n -= k > 0 ? (size_t)k : 0;
+  }
+  return 0;
+}
+
+int
+bench_listen(const char *host, char *addr, size_t len) {
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  socklen_t sl = sizeof(sa);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+      bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+      listen(fd, 128) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+    fprintf(stderr, "bench: cannot listen on %s: %s\n", host,
+            strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  snprintf(addr, len, "%s:%d", host, ntohs(sa.sin_port));
+  return fd;
 }
 
 static FILE *
@@ -160,7 +218,7 @@ bench_arg(int argc, char **argv, int i, const char *env, long def) {
   return v;
 }
 
-void
+_Noreturn void
 bench_die(const char *what, int rc, const bh_result *r) {
   char buf[2048] = "";
 
@@ -169,6 +227,11 @@ bench_die(const char *what, int rc, const bh_result *r) {
   fprintf(stderr, "bench: %s: %s (%s)\n%s\n", what, bh_err_name(rc),
           bh_strerror(rc), buf);
   exit(2);
+}
+
+_Noreturn void
+bench_die_errno(const char *what) {
+  bench_die(what, -errno, NULL);
 }
 
 bh_result *
@@ -194,6 +257,41 @@ bench_run(const bh_class *queen, const char *task, const bh_value *args,
                    .max_concurrency = max_conc};
 
   return bench_run_opts(&o, workers);
+}
+
+int
+bench_seq_loop(bh_task *t, double *us, size_t warm, size_t n) {
+  bh_result *r;
+  size_t i;
+  int rc;
+
+  for (i = 0; i < warm + n; i++) {
+    int64_t t0 = bench_now_ns();
+
+    rc = bh_delegate(t, &r, "noop", NULL);
+    if (i >= warm)
+      us[i - warm] = (double)(bench_now_ns() - t0) / 1e3;
+    if (rc != 0) {
+      rc = r != NULL ? bh_raise_result(t, r) : rc;
+      bh_result_free(r);
+      return rc;
+    }
+    bh_result_free(r);
+  }
+  return 0;
+}
+
+int
+bench_collect(bh_task *t, bh_group *g) {
+  bh_future *f;
+  int rc = bh_group_next(g, &f, -1);
+
+  if (rc != 0)
+    return bh_raise(t, "RuntimeError", "bh_group_next: %s", bh_strerror(rc));
+  if (bh_result_status(bh_future_result(f)) != BH_SUCCEEDED)
+    rc = bh_raise_result(t, bh_future_result(f));
+  bh_future_free(f);
+  return rc;
 }
 
 /* ---- the usual worker ------------------------------------------------- */

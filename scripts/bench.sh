@@ -18,7 +18,10 @@
 # Sizes can be cut for a quick look: BENCH_BURST_N, BENCH_SEQ_N,
 # BENCH_RTT_N, BENCH_MEMORY_N, BENCH_STARTUP_N, BENCH_BALANCE_N,
 # BENCH_FIBER_N, BENCH_PAYLOAD_SCALE, BENCH_PPE_N, BENCH_MAP_N,
-# BENCH_IO_ROUNDS, BENCH_PREDICT_ROWS.
+# BENCH_IO_ROUNDS, BENCH_PREDICT_ROWS, BENCH_REMOTE_SEQ_N,
+# BENCH_REMOTE_BURST_N, BENCH_HOSTS_ROWS, BENCH_HOSTS_HTTP_ROWS. A program
+# that cannot measure some figures here (network namespaces need root)
+# prints a "skipped: KEYS: why" line, which goes into the notes.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -137,7 +140,47 @@ predict_s3_rows_per_s||the main job on 5,000 rows from s3:// (s3rver behind the 
 predict_s3_serial_rows_per_s||floor: the serial C loop, GETs signed by libcurl (CURLOPT_AWS_SIGV4)
 predict_s3_py_rows_per_s||peer: asyncio + aiohttp, 512 in flight, each GET signed by botocore'"'"'s S3SigV4Auth
 predict_s3_hive_vs_serial||predict_s3_rows_per_s / predict_s3_serial_rows_per_s (s3rver, one Node.js process, is the limit: see s3_raw_gets_per_s)
-predict_s3_hive_vs_py||predict_s3_rows_per_s / predict_s3_py_rows_per_s'
+predict_s3_hive_vs_py||predict_s3_rows_per_s / predict_s3_py_rows_per_s
+tcp_rtt_us||floor of the workers of other hosts (bench_remote): median 1-byte round trip over one TCP connection on loopback (TCP_NODELAY) between two processes, unpinned
+tcp_rtt_p99_us||floor: its 99th percentile
+tcp_delegate_seq_p50_us||bh_delegate of a trivial task to one worker joined over TCP on loopback (BH_JOIN), one at a time from the queen'"'"'s task: median per call, unpinned
+tcp_delegate_seq_p99_us||the same, 99th percentile
+tcp_delegate_seq_ratio||tcp_delegate_seq_p50_us / tcp_rtt_us (1.0: one round trip per delegation)
+tcp_rtt_same_cpu_us||floor: the TCP round trip with both processes pinned to one CPU
+tcp_rtt_same_cpu_p99_us||floor: its 99th percentile
+tcp_delegate_seq_same_cpu_p50_us||the TCP delegation with queen and worker pinned to one CPU
+tcp_delegate_seq_same_cpu_p99_us||the same, 99th percentile
+tcp_delegate_seq_ratio_same_cpu||tcp_delegate_seq_same_cpu_p50_us / tcp_rtt_same_cpu_us
+tcp_vs_socketpair_seq||tcp_delegate_seq_same_cpu_p50_us / delegate_seq_same_cpu_p50_us: a delegation over TCP against one over the local socketpair, both pinned to one CPU
+tcp_burst_tasks_per_s_w2||trivial delegations, 4,096 in flight (bh_group_delegate + bh_group_next), over two workers joined over TCP on loopback
+tcp_vs_socketpair_burst_w2||tcp_burst_tasks_per_s_w2 / burst_tasks_per_s_w2 (two local workers on socketpairs)
+netns_rtt_us||floor: the TCP round trip between this network namespace and a host'"'"'s (tests/netns.h), over their veth link
+netns_rtt_p99_us||floor: its 99th percentile
+netns_delegate_seq_p50_us||the sequential delegation to a worker joined from a host over its veth link
+netns_delegate_seq_p99_us||the same, 99th percentile
+netns_delegate_seq_ratio||netns_delegate_seq_p50_us / netns_rtt_us
+netns_burst_tasks_per_s_w2||the burst over two workers, each joined from a host of its own over its veth link
+netns_1ms_rtt_us||floor: the round trip across the hosts'"'"' link through a relay that holds each chunk 1 ms each way (bench/relay.c: this kernel has no sch_netem): about 2 ms plus the relay'"'"'s own
+netns_1ms_rtt_p99_us||floor: its 99th percentile
+netns_1ms_delegate_seq_p50_us||the sequential delegation to a worker joined across the same delayed link
+netns_1ms_delegate_seq_p99_us||the same, 99th percentile
+netns_1ms_delegate_seq_ratio||netns_1ms_delegate_seq_p50_us / netns_1ms_rtt_us (1.0: one round trip per delegation)
+netns_1ms_burst_tasks_per_s_w2||the burst over two workers in two hosts, both across the delayed link
+hosts_predict_local_rows_per_s||the main job (bench_hosts: examples/predict, its own rows/s, the whole bh_run) on 100,000 rows from its file:// cache, 2 local workers
+hosts_predict_tcp_rows_per_s||the same with --workers 0 --listen and 2 workers joined over loopback (predict --join), started as soon as the queen says where; its CSV is checked equal to the local run'"'"'s
+hosts_predict_tcp_vs_local||hosts_predict_tcp_rows_per_s / hosts_predict_local_rows_per_s
+hosts_predict_tcp_together_rows_per_s||the same with the workers started together with the queen (a port fixed beforehand, as mpirun or srun start everyone): they find nobody listening yet and try again
+hosts_predict_tcp_together_vs_local||hosts_predict_tcp_together_rows_per_s / hosts_predict_local_rows_per_s
+hosts_predict_local_cpu_us_per_row||CPU time (user + system) of the local run'"'"'s processes per row
+hosts_predict_tcp_cpu_us_per_row||the same for the run with joined workers (queen and joiners)
+hosts_io_local_rows_per_s_20ms||the latency-bound main job: 20,000 rows from http:// (nginx answering each GET after 20 ms), 2 local workers
+hosts_io_netns3_rows_per_s_20ms||the same with 3 workers joined from 3 network-namespace hosts over their veth links, and nothing else on the queen'"'"'s; the rows from the same nginx; CSV checked
+hosts_io_netns3_vs_local_20ms||hosts_io_netns3_rows_per_s_20ms / hosts_io_local_rows_per_s_20ms
+hosts_io_tcp3_rows_per_s_20ms||the same 3 joined workers on the queen'"'"'s host, over loopback: the namespaces'"'"' links left out
+hosts_io_tcp3_vs_local_20ms||hosts_io_tcp3_rows_per_s_20ms / hosts_io_local_rows_per_s_20ms
+hosts_io_local_cpu_us_per_row||CPU time of the hive'"'"'s processes per row, 2 local workers (nginx not counted)
+hosts_io_tcp3_cpu_us_per_row||the same with the 3 workers joined over loopback (their start included)
+hosts_io_netns3_cpu_us_per_row||the same with the 3 workers joined from the hosts'
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -158,6 +201,11 @@ run() {
   rc=$?
   cat "$out" >&2
   grep -E '^[a-z0-9_]+ [-+0-9.e]+ [^ ]+$' "$out" >>"$TMP/raw"
+  # once per program, not once per round
+  while IFS= read -r line; do
+    case "$NOTES" in *"$name ${line#skipped: }"*) ;;
+      *) note "$name ${line#skipped: }" ;; esac
+  done < <(grep '^skipped: ' "$out")
   if [ $rc -ne 0 ]; then
     FAILED="$FAILED $name"
     note "$name failed (exit $rc): $(tr '\n' ' ' <"$TMP/err" | cut -c1-300)"
@@ -212,6 +260,10 @@ for i in $(seq 1 "$REPEAT"); do
     run bench_predict "$BIN/bench_predict" "$BUILD/examples/predict" \
       "${BENCH_PREDICT_ROWS:-20000}"
   fi
+  run bench_remote "$BIN/bench_remote"
+  if [ -x "$BUILD/examples/predict" ]; then
+    run bench_hosts "$BIN/bench_hosts" "$BUILD/examples/predict"
+  fi
 done
 [ -n "$PY" ] || note "ppe: skipped, python3 is not installed"
 # shellcheck disable=SC2086 # one share per line
@@ -261,6 +313,9 @@ ratio payload_ratio_64k_blob payload_blob_mb_per_s_64k raw_stream_mb_per_s_64k
 ratio payload_ratio_16m_blob payload_blob_mb_per_s_16m raw_stream_mb_per_s_16m
 ratio payload_ratio_64k_unpinned payload_unpinned_mb_per_s_64k \
   raw_stream_unpinned_mb_per_s_64k
+ratio tcp_vs_socketpair_seq tcp_delegate_seq_same_cpu_p50_us \
+  delegate_seq_same_cpu_p50_us
+ratio tcp_vs_socketpair_burst_w2 tcp_burst_tasks_per_s_w2 burst_tasks_per_s_w2
 ratio payload_ratio_16m_unpinned payload_unpinned_mb_per_s_16m \
   raw_stream_unpinned_mb_per_s_16m
 a=$(val delegate_seq_ratio_unpinned)
