@@ -194,7 +194,7 @@ ping(path *l) {
 
     bench_write_all(fd, &b, 1);
     if (bench_read_all(fd, &b, 1) != 0)
-      bench_die_errno("the echo end quit");
+      bench_die("the echo end quit", BH_EPIPE, NULL);
     if (i >= S.warm)
       S.us[i - S.warm] = (double)(bench_now_ns() - t0) / 1e3;
   }

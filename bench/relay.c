@@ -76,6 +76,7 @@ static struct {
 
 /* ---- the relay process ------------------------------------------------ */
 
+/* Every handle of a connection, its data the connection by then. */
 static void
 handle_closed(uv_handle_t *h) {
   conn *c = h->data;
@@ -104,6 +105,7 @@ conn_close(conn *c) {
       free(ch);
     }
     c->d[i].head = c->d[i].tail = NULL;
+    c->d[i].tpoll.data = c; /* was its direction's, for due() */
     uv_close((uv_handle_t *)&c->d[i].tpoll, handle_closed);
   }
   uv_close((uv_handle_t *)&c->down, handle_closed);
