@@ -1147,7 +1147,12 @@ typedef struct bh_run_opts {
                               * waits for ever */
   int64_t heartbeat_ms;      /* both ends of a link send something at
                               * least this often; silent three times as
-                              * long, the link is lost. 0: 1,000 */
+                              * long, the link is lost. 0: 1,000. The
+                              * heartbeat rides the loop: a task (or a
+                              * class's init) that keeps its bee's loop
+                              * busy longer than the bound, without a
+                              * wait, loses the link; give such work a
+                              * longer heartbeat, or let it yield */
   int remote_loss;           /* after a remote worker is lost:
                               * bh_remote_loss */
   /* Called once the queen listens, with the address as bound (the port

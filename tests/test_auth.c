@@ -3,6 +3,7 @@
  * key is refused on the side that checks it, garbage fails at its first
  * wrong byte, a recorded exchange cannot be played again, and either
  * side's proof is useless as the other's. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,9 +236,15 @@ TEST(key_files) {
   ASSERT_INT_EQ(st.st_size, 65);
   ASSERT_INT_EQ(bh__key_load(path, k2, why, sizeof(why)), 0);
   ASSERT(memcmp(k1, k2, BH__KEY_LEN) == 0);
-  /* Never over an existing file. */
-  ASSERT(bh__key_make(path, k1, why, sizeof(why)) != 0);
+  /* Never over an existing file: -EEXIST, so that the caller loads it. */
+  ASSERT_INT_EQ(bh__key_make(path, k1, why, sizeof(why)), -EEXIST);
   ASSERT(strstr(why, "File exists") != NULL);
+  /* Someone else's file is no key of ours, whatever its mode. */
+  if (geteuid() == 0) {
+    ASSERT_INT_EQ(chown(path, 65534, 65534), 0);
+    ASSERT_INT_EQ(bh__key_load(path, k2, why, sizeof(why)), BH_EINVAL);
+    ASSERT(strstr(why, "belongs to uid 65534, not to this user") != NULL);
+  }
   ASSERT(unlink(path) == 0);
   /* Written by hand, with or without its newline. */
   snprintf(path, sizeof(path), "%s/hand", dir);
@@ -270,10 +277,52 @@ TEST(key_files) {
   return 0;
 }
 
+/* Queens started together on one missing key file: one makes it, the
+ * others load it, and none reads it half-written (it appears whole). */
+TEST(a_key_file_made_by_many_at_once_is_one_key) {
+  char d[] = "/tmp/bh_keyrace_XXXXXX", path[128], why[256];
+  unsigned char want[BH__KEY_LEN];
+  int round, i, p[2];
+
+  ASSERT(mkdtemp(d) != NULL);
+  snprintf(path, sizeof(path), "%s/k", d);
+  for (round = 0; round < 40; round++) {
+    pid_t pids[4];
+
+    ASSERT_INT_EQ(pipe(p), 0);
+    for (i = 0; i < 4; i++)
+      if ((pids[i] = fork()) == 0) {
+        unsigned char k[BH__KEY_LEN];
+        int rc = bh__key_make(path, k, why, sizeof(why));
+
+        if (rc == -EEXIST)
+          rc = bh__key_load(path, k, why, sizeof(why));
+        if (rc != 0)
+          fprintf(stderr, "round %d: %s\n", round, why);
+        (void)!write(p[1], k, sizeof(k));
+        _exit(rc == 0 ? 0 : 1);
+      }
+    close(p[1]);
+    for (i = 0; i < 4; i++) {
+      unsigned char k[BH__KEY_LEN];
+
+      ASSERT_INT_EQ(bh_test_exit_code(pids[i]), 0);
+      ASSERT_INT_EQ(read(p[0], k, sizeof(k)), sizeof(k));
+      ASSERT_INT_EQ(bh__key_load(path, want, why, sizeof(why)), 0);
+      ASSERT(memcmp(k, want, sizeof(k)) == 0);
+    }
+    close(p[0]);
+    ASSERT(unlink(path) == 0);
+  }
+  ASSERT(rmdir(d) == 0);
+  return 0;
+}
+
 TEST_MAIN(TEST_ENTRY(same_key_joins), TEST_ENTRY(wrong_key_is_refused),
           TEST_ENTRY(fake_queen_is_refused),
           TEST_ENTRY(recorded_proof_is_useless),
           TEST_ENTRY(reflected_proof_is_useless),
           TEST_ENTRY(garbage_fails_at_once),
           TEST_ENTRY(frames_after_the_handshake_are_left),
-          TEST_ENTRY(key_files))
+          TEST_ENTRY(key_files),
+          TEST_ENTRY(a_key_file_made_by_many_at_once_is_one_key))

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include "fixture.h"
@@ -46,8 +47,9 @@ down(pid_t pid) {
 }
 
 /* Says its pid. A joiner started with BH_TEST_VICTIM dies ("kill":
- * SIGKILL) or freezes ("stop": SIGSTOP, a host that stops answering)
- * instead, in the middle of its first task. One started with
+ * SIGKILL; "term": SIGTERM, as a launcher stops it) or freezes ("stop":
+ * SIGSTOP, a host that stops answering) instead, in the middle of its
+ * first task. One started with
  * BH_TEST_AFTER=pid answers its first task only once that process is
  * down, so that the victim surely gets a task of its own (every worker
  * takes one at a time). */
@@ -58,7 +60,9 @@ w_die_if(bh_task *t) {
   const char *after = getenv("BH_TEST_AFTER");
 
   if (how != NULL)
-    raise(strcmp(how, "stop") == 0 ? SIGSTOP : SIGKILL);
+    raise(strcmp(how, "stop") == 0   ? SIGSTOP
+          : strcmp(how, "term") == 0 ? SIGTERM
+                                     : SIGKILL);
   /* A condition polled, not a sleep for synchronisation: the victim's
    * state is only in /proc. */
   while (after != NULL && !waited && !down((pid_t)atoi(after)))
@@ -86,10 +90,40 @@ w_nap_and_tell(bh_task *t) {
   return bh_return(t, "i", rc);
 }
 
+/* The TCP_USER_TIMEOUT of this worker's link to its queen (its only TCP
+ * socket), in ms; -1 if none is found. */
+static int
+w_user_timeout(bh_task *t) {
+  unsigned v = 0;
+  socklen_t len = sizeof(v);
+  int fd, found = -1;
+
+  for (fd = 3; fd < 256 && found < 0; fd++)
+    if (getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &len) == 0)
+      found = (int)v;
+  return bh_return(t, "i", found);
+}
+
 static const bh_task_def w_tasks[] = {{"die_if", w_die_if},
                                       {"nap_and_tell", w_nap_and_tell},
+                                      {"user_timeout", w_user_timeout},
                                       {NULL, NULL}};
-static const bh_class remote_worker = {.name = "Remote", .tasks = w_tasks};
+
+/* A joiner started with BH_TEST_DIE_IN_INIT dies in its class's init:
+ * after the queen counted it as joined, before any task. */
+static int
+w_init(bh_bee *bee, const msgpack_object *args,
+       const msgpack_object *kwargs) {
+  (void)bee;
+  (void)args;
+  (void)kwargs;
+  if (getenv("BH_TEST_DIE_IN_INIT") != NULL)
+    raise(SIGKILL);
+  return 0;
+}
+
+static const bh_class remote_worker = {.name = "Remote", .tasks = w_tasks,
+                                       .init = w_init};
 
 /* ---- the queen's tasks ---------------------------------------------------- */
 
@@ -190,7 +224,25 @@ q_nap_and_tell(bh_task *t) {
   return bh_return(t, "n");
 }
 
+/* [name]: the int task `name` answers. */
+static int
+q_ask(bh_task *t) {
+  char name[64];
+  bh_result *r = NULL;
+  int v = 0, rc;
+
+  if (bh_task_unpack(t, "[s]", name, sizeof(name)) != 0)
+    return BH_ERAISED;
+  rc = bh_delegate(t, &r, name, NULL);
+  if (rc == 0)
+    bh_result_unpack(r, NULL, 0, "i", &v);
+  bh_result_free(r);
+  return rc != 0 ? bh_raise(t, "RuntimeError", "%s failed", name)
+                 : bh_return(t, "i", v);
+}
+
 static const bh_task_def q_tasks[] = {{"spread", q_spread},
+                                      {"ask", q_ask},
                                       {"nap_and_tell", q_nap_and_tell},
                                       {"read_to_end", q_read_to_end},
                                       {"started", q_started},
@@ -231,7 +283,9 @@ start_joiner(const char *addr, const char *key_file, const char *victim,
     dup2(p[1], 2);
     setenv("BH_JOIN", addr, 1);
     setenv("BH_KEY_FILE", key_file, 1);
-    if (victim != NULL)
+    if (victim != NULL && strcmp(victim, "init") == 0)
+      setenv("BH_TEST_DIE_IN_INIT", "1", 1);
+    else if (victim != NULL)
       setenv("BH_TEST_VICTIM", victim, 1);
     if (after > 0) {
       char n[16];
@@ -488,27 +542,33 @@ TEST(with_every_worker_lost_and_none_here_the_queen_gives_up) {
       "remote worker ");
 }
 
-/* BH_REMOTE_WAIT: the queen's warning that every worker is lost starts a
- * new joiner, which gets the retried tasks. */
+/* Joiners started by the queen's own words: n of them, at the first log
+ * line that contains `when` (a logger's bh_log_fn). */
 typedef struct rejoin {
   joiners *j;
-  pid_t pid;
-  int err;
+  const char *when;
+  int n;
+  pid_t pid[2];
+  int err[2];
 } rejoin;
 
 static void
 rejoin_log(void *udata, bh_log_level level, int indent, const char *line) {
   rejoin *r = udata;
+  int i;
 
   (void)level;
   (void)indent;
-  if (r->pid == 0 && strstr(line, "tasks wait for a worker to join"))
-    r->pid = start_joiner(r->j->addr, key_path, NULL, 0, &r->err);
+  if (r->pid[0] == 0 && strstr(line, r->when) != NULL)
+    for (i = 0; i < r->n; i++)
+      r->pid[i] = start_joiner(r->j->addr, key_path, NULL, 0, &r->err[i]);
 }
 
+/* BH_REMOTE_WAIT: the queen's warning that every worker is lost starts a
+ * new joiner, which gets the retried tasks. */
 TEST(remote_loss_wait_waits_for_a_worker_to_join) {
   joiners j = {.n = 1, .key_file = {key_path}, .victim = {"kill"}};
-  rejoin rj = {.j = &j};
+  rejoin rj = {.j = &j, .when = "tasks wait for a worker to join", .n = 1};
   bh_run_opts o = remote_opts(&j, 1, NULL, NULL);
   spread s;
   uint32_t i;
@@ -518,12 +578,12 @@ TEST(remote_loss_wait_waits_for_a_worker_to_join) {
   o.logger = bh_logger_new(BH_LOG_WARNING, rejoin_log, &rj);
   ASSERT_INT_EQ(run_spread(&o, 4, &s), 0);
   bh_logger_free(o.logger);
-  ASSERT(rj.pid > 0);
+  ASSERT(rj.pid[0] > 0);
   ASSERT_INT_EQ(s.deaths, 1);
   for (i = 0; i < s.n; i++)
-    ASSERT_INT_EQ(s.pids[i], rj.pid);
-  ASSERT_INT_EQ(bh_test_exit_code(rj.pid), 0);
-  close(rj.err);
+    ASSERT_INT_EQ(s.pids[i], rj.pid[0]);
+  ASSERT_INT_EQ(bh_test_exit_code(rj.pid[0]), 0);
+  close(rj.err[0]);
   reap_all(&j);
   drop_keys();
   return 0;
@@ -817,6 +877,91 @@ TEST(a_joiner_that_cannot_join_exits_2_saying_why) {
   return 0;
 }
 
+/* A launcher's SIGTERM ends a joined worker (it has no queen on its host
+ * to lead): mourned, its task retried, instead of a worker that cannot
+ * be stopped but by SIGKILL. */
+TEST(a_joined_worker_stops_at_sigterm) {
+  return lose_one("term", 0, "connection lost");
+}
+
+/* SIGINT while the queen waits for her workers ends the run cancelled at
+ * once, rather than at the join deadline (or never, with none). */
+static void
+interrupt_me(void *udata, const char *address) {
+  (void)udata;
+  (void)address;
+  kill(getpid(), SIGINT);
+}
+
+TEST(sigint_while_waiting_for_joiners_cancels_the_run) {
+  joiners j = {.n = 0};
+  bh_run_opts o = remote_opts(&j, 1, "spread", NULL);
+  bh_result *r = NULL;
+
+  ASSERT_INT_EQ(make_keys(), 0);
+  o.join_timeout_ms = BH_NONE;
+  o.on_listen = interrupt_me;
+  ASSERT_INT_EQ(bh_run(&o, &r), BH_ECANCELLED);
+  ASSERT(strstr(bh_result_reason(r), "interrupted by SIGINT") != NULL);
+  bh_result_free(r);
+  drop_keys();
+  return 0;
+}
+
+/* A worker lost after it joined and before the task started: the queen
+ * waits for another (its loss is no reason to give up yet). The next two
+ * joiners start only once she said so. */
+TEST(a_worker_lost_before_the_start_is_waited_for) {
+  joiners j = {.n = 1, .key_file = {key_path}, .victim = {"init"}};
+  rejoin l = {.j = &j, .when = "was lost before her task started", .n = 2};
+  bh_run_opts o = remote_opts(&j, 2, NULL, NULL);
+  spread s;
+  int i;
+
+  ASSERT_INT_EQ(make_keys(), 0);
+  o.join_timeout_ms = 20000;
+  o.logger = bh_logger_new(BH_LOG_WARNING, rejoin_log, &l);
+  ASSERT_INT_EQ(run_spread(&o, 4, &s), 0);
+  bh_logger_free(o.logger);
+  ASSERT(l.pid[0] > 0 && l.pid[1] > 0);
+  ASSERT_INT_EQ(s.n, 4);
+  for (i = 0; i < 4; i++)
+    ASSERT(s.pids[i] == l.pid[0] || s.pids[i] == l.pid[1]);
+  ASSERT_INT_EQ(bh_test_exit_code(j.pid[0]), 128 + SIGKILL);
+  for (i = 0; i < 2; i++) {
+    ASSERT_INT_EQ(bh_test_exit_code(l.pid[i]), 0);
+    close(l.err[i]);
+  }
+  close(j.err[0]);
+  drop_keys();
+  return 0;
+}
+
+/* A long heartbeat (100 s) is taken (the kernel's keepalive has ceilings
+ * the settings must keep within), and the joined worker's kernel timeout
+ * follows the queen's interval: twice three heartbeats, 600,000 ms. */
+TEST(the_queens_heartbeat_sets_the_joiners_timeouts) {
+  joiners j = {.n = 1, .key_file = {key_path}};
+  bh_run_opts o = remote_opts(&j, 1, "ask", NULL);
+  bh_value *args = bh_value_pack(NULL, "[s]", "user_timeout");
+  bh_result *r = NULL;
+  int v = 0;
+
+  ASSERT_INT_EQ(make_keys(), 0);
+  o.task_args = args;
+  o.heartbeat_ms = 100000;
+  o.join_timeout_ms = 10000;
+  ASSERT_INT_EQ(run_hive(&o, &r), 0);
+  ASSERT_INT_EQ(bh_result_unpack(r, NULL, 0, "i", &v), 0);
+  ASSERT_INT_EQ(v, 600000);
+  bh_result_free(r);
+  bh_value_free(args);
+  ASSERT_INT_EQ(bh_test_exit_code(j.pid[0]), 0);
+  close(j.err[0]);
+  drop_keys();
+  return 0;
+}
+
 TEST_MAIN_WORKER(
     remote_worker, TEST_ENTRY_T(joined_workers_serve_the_queen, 60),
     TEST_ENTRY_T(a_killed_remote_worker_is_mourned_and_its_task_retried, 60),
@@ -830,4 +975,8 @@ TEST_MAIN_WORKER(
     TEST_ENTRY_T(an_orphaned_worker_ends_its_tasks_cancelled, 30),
     TEST_ENTRY_T(bad_remote_options_are_refused_by_name, 30),
     TEST_ENTRY_T(a_missing_key_file_is_made_private, 30),
-    TEST_ENTRY_T(a_joiner_that_cannot_join_exits_2_saying_why, 30))
+    TEST_ENTRY_T(a_joiner_that_cannot_join_exits_2_saying_why, 30),
+    TEST_ENTRY_T(a_joined_worker_stops_at_sigterm, 60),
+    TEST_ENTRY_T(sigint_while_waiting_for_joiners_cancels_the_run, 30),
+    TEST_ENTRY_T(a_worker_lost_before_the_start_is_waited_for, 60),
+    TEST_ENTRY_T(the_queens_heartbeat_sets_the_joiners_timeouts, 30))

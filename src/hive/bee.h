@@ -98,6 +98,8 @@ struct bh_bee {
   bh__pop *pop;          /* queens: the population manager (pop.h) */
   bh__door *door;        /* queens: where remote workers join (door.h) */
   bool door_open;        /* ...and may still join */
+  bool awaiting_joins;   /* her task waits for remote_workers (run.c): a
+                          * loss until then only means waiting on */
   /* Stats and the timeline (stats.c). */
   bh_stats st;           /* counters; children filled in by bh_bee_stats */
   bh_child_stats *kid_stats; /* what bh_bee_stats lent, causes after it */

@@ -11,6 +11,7 @@
 #include "transport/tcp.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -98,6 +99,8 @@ door_key(bh_bee *bee, const bh__door_opts *o, unsigned char *key, char *why,
   if ((rc = bh__key_make(o->key_file, key, why, len)) == 0)
     bh_log(bee->log, BH_LOG_INFO, "queen %lld: made a new key in %s: copy "
            "it to the workers' hosts", (long long)bee->id, o->key_file);
+  else if (rc == -EEXIST) /* another made it meanwhile: theirs it is */
+    rc = bh__key_load(o->key_file, key, why, len);
   return rc;
 }
 
@@ -109,8 +112,10 @@ bh__door_open(bh_bee *bee, const bh__door_opts *o, char *why, size_t len) {
   bh__door *d;
   int rc = door_key(bee, o, key, why, len);
 
-  if (rc != 0)
+  if (rc != 0) {
+    OPENSSL_cleanse(key, sizeof(key));
     return rc;
+  }
   if ((d = bh__calloc(1, sizeof(*d))) == NULL)
     return BH_ENOMEM;
   d->bee = bee;
@@ -120,7 +125,7 @@ bh__door_open(bh_bee *bee, const bh__door_opts *o, char *why, size_t len) {
   d->o.listen = NULL;
   rc = bh__tcp_listen(&d->l, bee->loop, o->listen, &to, accepted, d, why,
                       len);
-  memset(key, 0, sizeof(key));
+  OPENSSL_cleanse(key, sizeof(key));
   if (rc != 0) {
     bh__free(d);
     return rc;

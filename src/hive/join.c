@@ -7,6 +7,7 @@
 #include "transport/key.h"
 #include "transport/tcp.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,16 +110,21 @@ load_key(const bh_join_opts *o, unsigned char key[BH__KEY_LEN], char *why,
   return bh__key_load(o->key_file, key, why, len);
 }
 
-/* The bootstrap, the queen's first frame, then the worker's life. */
+/* The bootstrap, the queen's first frame, then the worker's life. The
+ * queen sends it right behind her proof: it gets a handshake's time of its
+ * own, whatever is left of the join's timeout (which may be none), so
+ * that a queen who froze after accepting is not waited for ever. */
 static int
-serve(joining *j, const bh_class *const *classes, int64_t deadline) {
+serve(joining *j, const bh_class *const *classes) {
   bh__spawn s = {0};
   bh__wcfg cfg = {0};
   bh__msg m;
   msgpack_zone zone;
   size_t len = 0;
   int err, rc = 2;
-  char *body = bh__worker_read_boot(bh__tcp_fd(j->t), deadline, &len, &err);
+  char *body = bh__worker_read_boot(bh__tcp_fd(j->t),
+                                    bh_now() + BH__TCP_HANDSHAKE_MS, &len,
+                                    &err);
 
   if (body == NULL) {
     snprintf(j->why, sizeof(j->why), "beehive worker: no bootstrap frame "
@@ -131,8 +137,11 @@ serve(joining *j, const bh_class *const *classes, int64_t deadline) {
                       sizeof(j->why)) != 0) {
     j->t->ops->close(j->t, NULL, NULL);
   } else {
-    if (cfg.heartbeat_ms > 0)
+    /* The queen's interval, and the kernel's timeouts that follow it. */
+    if (cfg.heartbeat_ms > 0) {
       j->t->heartbeat_ms = (unsigned)cfg.heartbeat_ms;
+      bh__tcp_retune(j->t);
+    }
     rc = bh__worker_run_on(j->loop, &s, -1, j->t, m.args, m.kwargs);
   }
   bh__wcfg_clear(&cfg);
@@ -169,6 +178,7 @@ bh_join(const bh_join_opts *o, const bh_class *const *classes) {
     rc = load_key(o, key, j.why, sizeof(j.why));
   }
   if (rc != 0) {
+    OPENSSL_cleanse(key, sizeof(key));
     say(o, "", j.why);
     return 2;
   }
@@ -176,11 +186,11 @@ bh_join(const bh_join_opts *o, const bh_class *const *classes) {
   deadline = ms < 0 ? -1 : bh_now() + ms;
   uv_loop_init(&loop);
   rc = dial(&j, o->address, key, deadline);
-  memset(key, 0, sizeof(key));
+  OPENSSL_cleanse(key, sizeof(key));
   if (rc != 0) {
     say(o, "beehive worker: could not join: ", j.why);
     rc = 2;
-  } else if ((rc = serve(&j, classes, deadline)) == 2) {
+  } else if ((rc = serve(&j, classes)) == 2) {
     say(o, "", j.why);
   }
   uv_run(&loop, UV_RUN_NOWAIT);

@@ -349,6 +349,12 @@ remote_lost(bh__pop *p, const bh__child *c) {
   bh_bee *bee = p->bee;
   const char *cause = c->cause ? c->cause : "?";
 
+  if (bee->awaiting_joins) { /* the join's deadline decides */
+    bh_log(bee->log, BH_LOG_WARNING, "queen %lld: remote worker %lld on %s "
+           "was lost before her task started (%s): waiting for another",
+           (long long)bee->id, (long long)c->id, c->host, cause);
+    return;
+  }
   if (p->o.remote_loss == BH_REMOTE_FAIL) {
     give_up(p, bh__asprintf("The queen gave up: remote worker %lld (%s) "
                             "was lost: %s, and remote_loss is "

@@ -96,6 +96,25 @@ progress_cb(uv_timer_t *h) {
  * with BH_SIGNALS_FINISH, which only logs it) and new work refused; her
  * task answers cancelled and the hive dies in order. One signal more
  * kills the workers at once. */
+static void end_early(run *r, int rc, bh_result *out);
+
+/* A signal while the queen waits for her remote workers: her task never
+ * started, and the run ends cancelled as it would have with it. */
+static void
+interrupted_early(run *r, const char *why) {
+  char *text = bh__asprintf("The queen bee cancelled the task. Reason: %s",
+                            why);
+  bh_result *out = bh__result_make(BH_CANCELLED, QUEEN_ID, NULL, NULL, text,
+                                   NULL, NULL);
+
+  bh__free(text);
+  uv_timer_stop(&r->join);
+  r->queen->awaiting_joins = false;
+  if (out != NULL)
+    bh__result_set_signal(out, r->signum);
+  end_early(r, out != NULL ? BH_ECANCELLED : BH_ENOMEM, out);
+}
+
 static void
 signal_cb(uv_signal_t *h, int signum) {
   run *r = h->data;
@@ -115,6 +134,10 @@ signal_cb(uv_signal_t *h, int signum) {
     return;
   }
   r->signum = signum;
+  if (!r->started && r->out == NULL) { /* still waiting for workers */
+    interrupted_early(r, why);
+    return;
+  }
   if (r->queen->pop_failed == NULL)
     r->queen->pop_failed = bh__strdup(why);
   bh__bee_cancel_all(r->queen, why);
@@ -392,16 +415,27 @@ fail(run *r, int rc, const char *type, const char *why) {
  * Remote workers: the queen's door (door.h), and the wait for the first
  * remote_workers to join before her task starts. */
 
+/* The remote workers alive now (one that joined and was lost before the
+ * task started does not count). */
+static size_t
+remote_alive(const bh_bee *queen) {
+  size_t i, n = 0;
+
+  for (i = 0; i < queen->kids.n; i++)
+    n += queen->kids.all[i]->alive && queen->kids.all[i]->host != NULL;
+  return n;
+}
+
 static void
 joined(bh_bee *queen, bh__child *c, void *arg) {
   run *r = arg;
 
-  (void)queen;
   (void)c;
   if (r->started || r->out != NULL ||
-      bh__door_joined(r->queen) < (size_t)r->o->remote_workers)
+      remote_alive(queen) < (size_t)r->o->remote_workers)
     return;
   uv_timer_stop(&r->join);
+  queen->awaiting_joins = false;
   if (start_root_task(r) != 0)
     fail(r, BH_ENOMEM, "MemoryError", "no memory for the root's task");
 }
@@ -413,11 +447,18 @@ join_late(uv_timer_t *h) {
 
   if (r->started || r->out != NULL)
     return;
-  snprintf(why, sizeof(why), "only %zu of %d remote workers joined at %s "
-           "within %lld ms", bh__door_joined(r->queen), r->o->remote_workers,
-           bh__door_addr(r->queen),
-           (long long)(r->o->join_timeout_ms ? r->o->join_timeout_ms
-                                             : JOIN_TIMEOUT_MS));
+  size_t alive = remote_alive(r->queen);
+  size_t lost = bh__door_joined(r->queen) - alive;
+  int n = snprintf(why, sizeof(why), "only %zu of %d remote workers joined "
+                   "at %s within %lld ms", alive, r->o->remote_workers,
+                   bh__door_addr(r->queen),
+                   (long long)(r->o->join_timeout_ms ? r->o->join_timeout_ms
+                                                     : JOIN_TIMEOUT_MS));
+
+  if (lost > 0 && n > 0 && (size_t)n < sizeof(why))
+    snprintf(why + n, sizeof(why) - (size_t)n, " (%zu more joined and were "
+             "lost)", lost);
+  r->queen->awaiting_joins = false;
   bh_log(r->o->logger, BH_LOG_ERROR, "%s", why);
   fail(r, BH_ESPAWN, "SpawnError", why);
 }
@@ -443,6 +484,7 @@ open_door(run *r, char **why) {
     o->on_listen(o->listen_udata, bh__door_addr(r->queen));
   if (o->remote_workers <= 0)
     return start_root_task(r);
+  r->queen->awaiting_joins = true;
   if (ms > 0)
     uv_timer_start(&r->join, join_late, (uint64_t)ms, 0);
   return 0;

@@ -115,7 +115,12 @@ bh__worker_run_on(uv_loop_t *loop, const bh__spawn *s, int fd,
                      .owner = &w, .parent_t = t};
 
   signal(SIGPIPE, SIG_IGN);
-  bh__sig_worker();
+  /* A local worker leaves SIGINT and SIGTERM to its queen, who leads. A
+   * joined one has no queen on its host: a launcher's SIGTERM (scancel,
+   * kill) or a Ctrl-C at its terminal ends it, and the queen mourns it
+   * ("connection lost") and retries its tasks. */
+  if (t == NULL)
+    bh__sig_worker();
   bh__turn_init(loop);
   if (bh__bee_new(&w.bee, loop, fd, &bo) != 0) {
     bh__turn_finish(loop);

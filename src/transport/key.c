@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +37,12 @@ read_text(int fd, const char *path, char *text, size_t cap, char *why,
   if (!S_ISREG(st.st_mode))
     return refuse(why, len, BH_EINVAL, "key file %s: %s", path,
                   "not a regular file");
+  if (st.st_uid != geteuid()) {
+    snprintf(why, len, "key file %s belongs to uid %u, not to this user "
+             "(uid %u): someone else could have made it", path,
+             (unsigned)st.st_uid, (unsigned)geteuid());
+    return BH_EINVAL;
+  }
   if ((st.st_mode & 077) != 0) {
     snprintf(why, len,
              "key file %s can be used by others than its owner (mode %04o): "
@@ -85,7 +93,7 @@ bh__key_load(const char *path, unsigned char key[BH__KEY_LEN], char *why,
 int
 bh__key_make(const char *path, unsigned char key[BH__KEY_LEN], char *why,
              size_t len) {
-  char text[HEX_LEN + 2];
+  char text[HEX_LEN + 2], tmp[PATH_MAX];
   size_t n = 0;
   int fd, err = 0;
 
@@ -95,15 +103,24 @@ bh__key_make(const char *path, unsigned char key[BH__KEY_LEN], char *why,
     return refuse(why, len, -EIO, "key file %s: %s", path,
                   "no random key could be drawn");
   text[HEX_LEN] = '\n';
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  /* Written whole under a name of its own, then linked into place: a
+   * process that reads path meanwhile finds no file or the whole key,
+   * never a half-written one, and of two that make it at once, one
+   * wins and the other gets -EEXIST. mkstemp makes it 0600. */
+  if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+    return refuse(why, len, BH_EINVAL, "key file %s: %s", path,
+                  "the path is too long");
+  fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0)
     err = refuse(why, len, -errno, "key file %s: %s", path, strerror(errno));
   else if ((err = bh__write_all(fd, text, HEX_LEN + 1)) != 0)
     refuse(why, len, err, "key file %s: %s", path, strerror(-err));
   if (fd >= 0 && close(fd) != 0 && err == 0)
     err = refuse(why, len, -errno, "key file %s: %s", path, strerror(errno));
-  if (err != 0 && fd >= 0)
-    unlink(path);
+  if (err == 0 && link(tmp, path) != 0)
+    err = refuse(why, len, -errno, "key file %s: %s", path, strerror(errno));
+  if (fd >= 0)
+    unlink(tmp);
   OPENSSL_cleanse(text, sizeof(text));
   return err;
 }

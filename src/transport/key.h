@@ -16,7 +16,10 @@
 int bh__key_load(const char *path, unsigned char key[BH__KEY_LEN], char *why,
                  size_t len);
 /* Draws a new key into key and writes it to path, a file that must not
- * exist yet, made with mode 0600. Returns 0, or an error with why. */
+ * exist yet, made with mode 0600 and appearing whole (written aside, then
+ * linked). Returns 0, -EEXIST when path exists (made meanwhile by
+ * another: load it), or an error with why. A file not owned by this
+ * user is refused by bh__key_load too. */
 int bh__key_make(const char *path, unsigned char key[BH__KEY_LEN], char *why,
                  size_t len);
 

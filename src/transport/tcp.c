@@ -136,10 +136,19 @@ static const bh__transport_ops tcp_ops = {
  * and TCP_USER_TIMEOUT, which fails a connection whose sent bytes go
  * unacknowledged (else the retransmissions go on for minutes), at twice
  * the bound, so that the heartbeat's clearer cause comes first. */
+/* Linux's ceilings for the keepalive settings (TCP_MAX_KEEPIDLE,
+ * TCP_MAX_KEEPINTVL, TCP_MAX_KEEPCNT): beyond them setsockopt fails. */
+#define KEEP_MAX_S 32767
+#define KEEP_MAX_CNT 127
+
 static int
 tune(int fd, unsigned bound_ms) {
-  int one = 1, idle = (int)((bound_ms + 1999) / 2000), intvl = 1;
-  int cnt = idle;
+  /* Half the bound idle, then probes over the other half: one a second,
+   * or fewer and further apart where the bound is long. */
+  unsigned half = (bound_ms + 1999) / 2000;
+  int one = 1, idle = (int)(half < KEEP_MAX_S ? half : KEEP_MAX_S);
+  int cnt = idle < KEEP_MAX_CNT ? idle : KEEP_MAX_CNT;
+  int intvl = (idle + cnt - 1) / cnt;
   unsigned user_timeout = 2 * bound_ms;
 
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
@@ -152,6 +161,11 @@ tune(int fd, unsigned bound_ms) {
                  sizeof(user_timeout)) != 0)
     return -errno;
   return 0;
+}
+
+int
+bh__tcp_retune(bh__transport *t) {
+  return tune(bh__tcp_fd(t), t->heartbeat_ms * t->heartbeat_misses);
 }
 
 int

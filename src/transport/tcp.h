@@ -75,6 +75,10 @@ int bh__tcp_open(bh__transport **out, uv_loop_t *loop, int fd,
 /* The transport's descriptor, and its deadline timer (the handshake's:
  * unused once the channel has it). */
 int bh__tcp_fd(bh__transport *t);
+/* Sets the kernel's timeouts again from t's heartbeat (a joined worker
+ * takes its queen's interval from the bootstrap, after the connect).
+ * Returns 0 or -errno. */
+int bh__tcp_retune(bh__transport *t);
 uv_timer_t *bh__tcp_timer(bh__transport *t);
 /* "10.1.2.2:40312" for sa, into buf. */
 void bh__tcp_addr_str(const void *sa, char *buf, size_t len);
