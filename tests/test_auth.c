@@ -325,4 +325,4 @@ TEST_MAIN(TEST_ENTRY(same_key_joins), TEST_ENTRY(wrong_key_is_refused),
           TEST_ENTRY(garbage_fails_at_once),
           TEST_ENTRY(frames_after_the_handshake_are_left),
           TEST_ENTRY(key_files),
-          TEST_ENTRY(a_key_file_made_by_many_at_once_is_one_key))
+          TEST_ENTRY_T(a_key_file_made_by_many_at_once_is_one_key, 60))
