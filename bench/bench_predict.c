@@ -67,8 +67,18 @@ cpu_s(int who) {
          (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-/* CPU seconds of the last hive run, all its processes. */
-static double hive_cpu;
+/* The kernel's part of it (system time). */
+static double
+sys_s(int who) {
+  struct rusage u;
+
+  getrusage(who, &u);
+  return (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of the last hive run, all its processes, and the kernel's
+ * part of them. */
+static double hive_cpu, hive_sys;
 
 /* Runs the shell command and returns the number after `tag` in its
  * output's last line that has it; dies if the command fails. */
@@ -96,13 +106,14 @@ static double
 hive(const char *name, long rows, const char *args) {
   char cmd[2048];
 
-  double c0 = cpu_s(RUSAGE_CHILDREN), v;
+  double c0 = cpu_s(RUSAGE_CHILDREN), k0 = sys_s(RUSAGE_CHILDREN), v;
 
   snprintf(cmd, sizeof(cmd),
            "'%s' --quiet --rows %ld --cache '%s/rows' --out '%s/%s.csv' %s",
            predict_bin, rows, work, work, name, args);
   v = run_for(cmd, "rows/s ");
   hive_cpu = cpu_s(RUSAGE_CHILDREN) - c0;
+  hive_sys = sys_s(RUSAGE_CHILDREN) - k0;
   return v;
 }
 
@@ -208,8 +219,8 @@ serial_row(const sink *s, size_t i, FILE *out) {
   fprintf(out, "%zu,%s,%d,%.6f\n", i, lab, pred, tp[0]);
 }
 
-/* CPU seconds of the last serial loop. */
-static double serial_cpu;
+/* CPU seconds of the last serial loop, and the kernel's part. */
+static double serial_cpu, serial_sys;
 
 /* rows through the serial loop from prefix, its CSV to work/serial.csv;
  * signed: S3 request signing. */
@@ -242,6 +253,7 @@ serial(const char *prefix, long rows, int network, int sign) {
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
   }
   serial_cpu = cpu_s(RUSAGE_SELF);
+  serial_sys = sys_s(RUSAGE_SELF);
   t0 = bench_now_ns();
   for (i = 0; i < rows; i++) {
     serial_fetch(e, prefix, (size_t)i, &s);
@@ -250,6 +262,7 @@ serial(const char *prefix, long rows, int network, int sign) {
   fflush(out);
   t0 = bench_now_ns() - t0;
   serial_cpu = cpu_s(RUSAGE_SELF) - serial_cpu;
+  serial_sys = sys_s(RUSAGE_SELF) - serial_sys;
   if (e != NULL)
     curl_easy_cleanup(e);
   curl_slist_free_all(h);
@@ -324,7 +337,8 @@ typedef struct source {
   long rows, serial_rows;
   int network, sign;     /* the loop GETs; S3 signs them */
   const char *keys[5];
-  const char *cpu_keys[2]; /* CPU per row of the hive and the loop */
+  const char *cpu_keys[4]; /* CPU per row of the hive and the loop, and
+                            * the kernel's part of each (or NULL) */
 } source;
 
 static void
@@ -371,6 +385,11 @@ measure(const source *src) {
     bench_out(src->cpu_keys[1], serial_cpu / (double)src->serial_rows * 1e6,
               "us");
   }
+  if (src->cpu_keys[2] != NULL) {
+    bench_out(src->cpu_keys[2], hive_sys / (double)src->rows * 1e6, "us");
+    bench_out(src->cpu_keys[3], serial_sys / (double)src->serial_rows * 1e6,
+              "us");
+  }
 }
 
 int
@@ -380,18 +399,19 @@ main(int argc, char **argv) {
                  {"predict_rows_per_s", "serial_rows_per_s",
                   "predict_file_py_rows_per_s", "predict_vs_serial",
                   "predict_file_hive_vs_py"},
-                 {"predict_cpu_us_per_row", "serial_cpu_us_per_row"}};
+                 {"predict_cpu_us_per_row", "serial_cpu_us_per_row",
+                  "predict_sys_us_per_row", "serial_sys_us_per_row"}};
   source http = {"http", "", "", 0, SERIAL_NET_ROWS, 1, 0,
                  {"io_rows_per_s_20ms", "io_serial_rows_per_s_20ms",
                   "predict_http_py_rows_per_s_20ms", "io_hive_vs_serial_20ms",
                   "predict_http_hive_vs_py"},
-                 {NULL, NULL}};
+                 {NULL, NULL, NULL, NULL}};
   source s3src = {"s3", "--inputs s3://bench/rows/ --s3-profile bench", "",
                   0, SERIAL_NET_ROWS, 1, 1,
                   {"predict_s3_rows_per_s", "predict_s3_serial_rows_per_s",
                    "predict_s3_py_rows_per_s", "predict_s3_hive_vs_serial",
                    "predict_s3_hive_vs_py"},
-                  {NULL, NULL}};
+                  {NULL, NULL, NULL, NULL}};
   const char *only;
   char cmd[1000];
 

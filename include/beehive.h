@@ -1025,16 +1025,21 @@ typedef struct bh_run_opts {
                               * BH_NONE: no limit; else at least 1 */
   /* Tasks a worker may accept beyond max_concurrency, queued until a slot
    * frees, so that a freed slot starts the next task at once instead of
-   * waiting for the offer round trip (new_task, task_accepted,
-   * task_info). Running tasks never exceed max_concurrency. 0 or
-   * BH_NONE: none, the reference's accept rule; else at most INT_MAX -
-   * max_concurrency. */
+   * waiting for the round trip of its offer. Running tasks never exceed
+   * max_concurrency. 0: a quarter of max_concurrency, rounded down (none
+   * below 4; none with no limit); BH_NONE: none, the reference's accept
+   * rule; else at most INT_MAX - max_concurrency. A queued task counts
+   * as started: if its worker dies, it is retried or fails as a running
+   * one would (`retries`). */
   int prefetch;
-  /* When only one worker has room for a task, the queen's offer carries
-   * the task's info and the worker starts it at once: one round trip
-   * instead of two (docs/PROTOCOL.md section 5.1; a worker that knows
-   * only the reference's protocol ignores it). 0: on; BH_NONE: off, every
-   * offer a plain new_task; nothing else. Sub-queens keep it on. */
+  /* Each offer goes to one worker, the one with the most room (equal
+   * ones in turn), and carries the task's info: the worker starts it at
+   * once, one round trip instead of two (docs/PROTOCOL.md section 5.1; a
+   * worker that knows only the reference's protocol ignores the info and
+   * the usual task_info follows). A denial passes the offer on to the
+   * next worker with room. 0: on; BH_NONE: off, the reference's way:
+   * every offer a plain new_task to every worker with room, the first to
+   * accept takes it. Nothing else. Sub-queens keep it on. */
   int direct_offer;
   int queen_max_concurrency; /* the queen's tasks at once: 0 or BH_NONE:
                               * no limit (the reference's None); else at

@@ -224,8 +224,8 @@ static const bad_opt bad_opts[] = {
         "must be -1 (no limit), 0 (default 1024) or at least 1"),
     BAD(max_concurrency, K_INT, INT_MIN, "max_concurrency -2147483648 is out "
         "of range: it must be -1 (no limit), 0 (default 1024) or at least 1"),
-    BAD(prefetch, K_INT, -2, "prefetch -2 is out of range: it must be -1 or "
-        "0 (none) or more"),
+    BAD(prefetch, K_INT, -2, "prefetch -2 is out of range: it must be -1 "
+        "(none), 0 (default: max_concurrency / 4) or more"),
     BAD(prefetch, K_INT, INT_MAX, "prefetch 2147483647 is out of range: "
         "max_concurrency (1024) + prefetch must be at most 2147483647"),
     BAD(direct_offer, K_INT, 1, "direct_offer 1 is out of range: it must be "
@@ -651,7 +651,8 @@ TEST(spawn_options_out_of_range_are_refused) {
   o.max_concurrency = 0;
   o.prefetch = -2;
   ASSERT_INT_EQ(spawn_refused(&o, "worker: prefetch -2 is out of range: it "
-                              "must be -1 or 0 (none) or more"), 0);
+                              "must be -1 (none), 0 (default: "
+                              "max_concurrency / 4) or more"), 0);
   o.prefetch = 0;
   o.http_max_host_connections = -2;
   ASSERT_INT_EQ(spawn_refused(&o, "worker: http_max_host_connections -2 is "

@@ -122,6 +122,7 @@ TEST(deleg_first_accepter_wins) {
   close(d.go_late[0]), close(d.go_late[1]);
   close(d.late_done[0]), close(d.late_done[1]);
   ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  h.bee->direct_offers = false; /* the reference's offers, to everyone */
   ASSERT_INT_EQ(hive_adopt(&h, &late, -1), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &first, -1), 0);
   ASSERT_INT_EQ(hive_run(&h, root_duel, NULL), 0);
@@ -156,16 +157,124 @@ root_denied(bh_task *t, void *arg) {
   return 0;
 }
 
-TEST(deleg_all_denied) {
+/* Both deny: with direct offers (the default) one after the other, the
+ * reference's way both at once. */
+static int
+all_denied(bool direct) {
   fake a, b;
   hive h;
 
   ASSERT_INT_EQ(fake_fork(&a, fk_deny, NULL, NULL, 0), 0);
   ASSERT_INT_EQ(fake_fork(&b, fk_deny, NULL, NULL, 0), 0);
   ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  h.bee->direct_offers = direct;
   ASSERT_INT_EQ(hive_adopt(&h, &a, -1), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &b, -1), 0);
   ASSERT_INT_EQ(hive_run(&h, root_denied, NULL), 0);
+  ASSERT(fake_exited(&a, 0) && fake_exited(&b, 0));
+  return hive_close(&h);
+}
+
+TEST(deleg_all_denied) {
+  return all_denied(true);
+}
+
+TEST(deleg_all_denied_plain) {
+  return all_denied(false);
+}
+
+/* A denied direct offer passes on to the next child with room, which
+ * takes it from the offer alone. */
+static int
+fk_deny_direct(peer *p, void *arg) {
+  (void)arg;
+  if (expect(p, BH__MSG_NEW_TASK, 0) != 0)
+    return 1;
+  CHECK(p->m.name != NULL, "a direct offer expected: %s", repr(p->m.root));
+  if (send_simple(p, BH__MSG_TASK_DENIED, 0) != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+fk_start_direct(peer *p, void *arg) {
+  const char *answer = arg;
+
+  if (expect(p, BH__MSG_NEW_TASK, -1) != 0)
+    return 1;
+  CHECK(p->m.name != NULL && p->m.name_len == 3 &&
+            memcmp(p->m.name, "job", 3) == 0,
+        "a direct offer of job expected: %s", repr(p->m.root));
+  if (send_map(p, "{s:s s:I s:b}", "msg_type", "task_accepted", "task_id",
+               p->m.task_id, "started", 1) != 0 ||
+      send_done_value(p, p->m.task_id, "s", answer) != 0)
+    return 1;
+  return fake_finish(p);
+}
+
+static int
+root_passed_on(bh_task *t, void *arg) {
+  bh_result *r;
+
+  (void)arg;
+  ASSERT_INT_EQ(bh_delegate(t, &r, "job", NULL), 0);
+  ASSERT_INT_EQ(bh_result_child_id(r), 1);
+  ASSERT(same(bh_result_value(r), "s", "second"));
+  bh_result_free(r);
+  return 0;
+}
+
+TEST(deleg_denied_direct_offer_passes_on) {
+  fake a, b;
+  hive h;
+
+  ASSERT_INT_EQ(fake_fork(&a, fk_deny_direct, NULL, NULL, 0), 0);
+  ASSERT_INT_EQ(fake_fork(&b, fk_start_direct, (void *)"second", NULL, 0), 0);
+  ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &a, -1), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &b, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_passed_on, NULL), 0);
+  ASSERT(fake_exited(&a, 0) && fake_exited(&b, 0));
+  return hive_close(&h);
+}
+
+/* Two tasks at once, two children with room: each gets one task, by a
+ * direct offer (each fake takes exactly one offer, then expects die). */
+static int
+root_two_at_once(bh_task *t, void *arg) {
+  bh_group *g = bh_group_new(t);
+  bh_future *f;
+  int seen[2] = {0, 0}, i;
+
+  (void)arg;
+  ASSERT(g != NULL);
+  ASSERT_INT_EQ(bh_group_delegate(g, NULL, NULL, "job", NULL), 0);
+  ASSERT_INT_EQ(bh_group_delegate(g, NULL, NULL, "job", NULL), 0);
+  for (i = 0; i < 2; i++) {
+    int64_t id;
+
+    ASSERT_INT_EQ(bh_group_next(g, &f, -1), 0);
+    ASSERT_INT_EQ(bh_result_status(bh_future_result(f)), BH_SUCCEEDED);
+    id = bh_result_child_id(bh_future_result(f));
+    ASSERT(id == 0 || id == 1);
+    seen[id]++;
+    bh_future_free(f);
+  }
+  ASSERT(seen[0] == 1 && seen[1] == 1);
+  bh_group_free(g);
+  return 0;
+}
+
+TEST(deleg_direct_offers_spread_over_children) {
+  fake a, b;
+  hive h;
+
+  ASSERT_INT_EQ(fake_fork(&a, fk_start_direct, (void *)"a", NULL, 0), 0);
+  ASSERT_INT_EQ(fake_fork(&b, fk_start_direct, (void *)"b", NULL, 0), 0);
+  ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &a, -1), 0);
+  ASSERT_INT_EQ(hive_adopt(&h, &b, -1), 0);
+  ASSERT_INT_EQ(hive_run(&h, root_two_at_once, NULL), 0);
   ASSERT(fake_exited(&a, 0) && fake_exited(&b, 0));
   return hive_close(&h);
 }
@@ -640,6 +749,7 @@ run_breach(const char *name) {
   ASSERT_INT_EQ(fake_fork(&bad, fk_breach, (void *)b, NULL, 0), 0);
   ASSERT_INT_EQ(fake_fork(&good, fk_healthy, NULL, NULL, 0), 0);
   ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  h.bee->direct_offers = false; /* the reference's offers, to everyone */
   ASSERT_INT_EQ(hive_adopt(&h, &bad, -1), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &good, -1), 0);
   ASSERT_INT_EQ(hive_run(&h, root_breach, (void *)b), 0);
@@ -914,6 +1024,7 @@ TEST(deleg_started_on_a_plain_offer_is_a_breach) {
   close(sent[0]);
   close(sent[1]);
   ASSERT_INT_EQ(hive_open(&h, 0), 0);
+  h.bee->direct_offers = false; /* plain offers to both */
   ASSERT_INT_EQ(hive_adopt(&h, &bad, -1), 0);
   ASSERT_INT_EQ(hive_adopt(&h, &good, -1), 0);
   ASSERT_INT_EQ(hive_run(&h, root_false_start, NULL), 0);
@@ -998,5 +1109,8 @@ TEST_MAIN(TEST_ENTRY(deleg_succeeded),
           TEST_ENTRY(deleg_breach_accept_twice),
           TEST_ENTRY(deleg_capacity_backlog),
           TEST_ENTRY(deleg_direct_offer),
+          TEST_ENTRY(deleg_all_denied_plain),
+          TEST_ENTRY(deleg_denied_direct_offer_passes_on),
+          TEST_ENTRY(deleg_direct_offers_spread_over_children),
           TEST_ENTRY(deleg_started_on_a_plain_offer_is_a_breach),
           TEST_ENTRY(deleg_direct_offer_started_after_its_answer_is_cancelled))

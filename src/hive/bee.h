@@ -42,7 +42,12 @@ struct bh_bee {
   bh_logger *log;
   int max_conc;          /* -1: no limit */
   int prefetch;          /* accepted beyond max_conc, queued (cap.h) */
-  bool direct_offers;    /* offer with the info when one child has room */
+  bool direct_offers;    /* offer with the info, to one child at a time */
+  size_t offer_next;     /* where the next offer's search starts */
+  uint32_t feed_count;   /* feed.c: delegations in this run without a
+                          * wait, */
+  uint64_t feed_resumes; /* the scheduler's count when it began, */
+  uint64_t fed_ns;       /* and when it began or last read the children */
   bh_context ctx;
   bool own_s3;           /* ctx.s3_client is the bee's own, made from
                           * ctx.s3_profile (not the caller's) */

@@ -1,6 +1,8 @@
 /* deleg.c - the offer/accept state machine of a delegation, up to the
- * hand-over: offering a task to every child with room, choosing the first
- * accepter, telling late accepters the task was taken, sending the info.
+ * hand-over: offering a task directly to the child with the most room
+ * (passing it on at a denial), or the reference's way to every child with
+ * room, choosing the first accepter, telling late accepters the task was
+ * taken, sending the info.
  * Answers and deaths are deleg_answer.c's; the clocks and cancelling
  * deleg_cancel.c's (deleg.h).
  *
@@ -34,6 +36,7 @@
 #include "hive/bee.h"
 #include "hive/cap.h"
 #include "hive/deleg_rec.h"
+#include "hive/feed.h"
 #include "hive/pop.h"
 #include "hive/result.h"
 #include "transport/send.h"
@@ -128,51 +131,110 @@ put_call(bh__deleg *d, bh__child *c, bh__msg_type type) {
   return rc;
 }
 
-/* A direct offer: new_task carrying the info, to the only child with
- * room. False if it cannot be encoded (the plain offer then goes, and
- * task_info will report why). */
+/* A direct offer: new_task carrying the info, to one child. False if it
+ * cannot be encoded (the plain offer then goes, and task_info will report
+ * why). */
 static bool
 offer_direct(bh__deleg *d, bh__child *c) {
   return d->call != NULL && put_call(d, c, BH__MSG_NEW_TASK) == 0;
 }
 
-/* Offers d to every child with a free slot that has not an offer of it
- * open already (a retried task keeps its earlier candidates). When only
- * one child has room, the offer carries the info (PROTOCOL.md section
- * 5.1): one round trip instead of two. False: no child has a slot now. */
+/* What c can take beyond what it holds; no limit counts as most. */
+static int64_t
+room_left(const bh__child *c) {
+  if (c->max_conc < 0)
+    return INT64_MAX - (int64_t)c->inflight;
+  return (int64_t)c->max_conc + c->prefetch - (int64_t)c->inflight;
+}
+
+/* The child with the most room that d may be offered to: none with its
+ * offer open, and with `fresh` none offered d before (a denier). Ties go
+ * round the children from the one after the last chosen, so that equal
+ * workers take turns. NULL: none has room. */
+static bh__child *
+least_loaded(bh__deleg *d, bool fresh) {
+  bh_bee *bee = d->bee;
+  size_t i, n = bee->kids.n, at = bee->offer_next < n ? bee->offer_next : 0;
+  bh__child *best = NULL;
+  int64_t most = 0;
+
+  for (i = 0; i < n; i++, at = at + 1 < n ? at + 1 : 0) {
+    bh__child *c = bee->kids.all[at];
+    cand *k;
+
+    if (!has_room(c) || room_left(c) <= most)
+      continue;
+    k = find_cand(d, c->id);
+    if (k != NULL && (fresh || k->open))
+      continue;
+    best = c;
+    most = room_left(c);
+    bee->offer_next = at + 1;
+  }
+  return best;
+}
+
+/* Opens an offer of d to c, as d's candidate: a direct offer (the info
+ * with it: one round trip) when `direct` and the call can be encoded,
+ * else the reference's new_task. False: no memory. */
+static bool
+offer_to(bh__deleg *d, bh__child *c, bool direct) {
+  cand *k = find_cand(d, c->id);
+
+  if (k == NULL) {
+    cand *grown = bh__realloc(d->cands, (d->n_cands + 1) * sizeof(cand));
+
+    if (grown == NULL)
+      return false;
+    d->cands = grown;
+    k = &d->cands[d->n_cands++];
+  }
+  *k = (cand){c->id, true, direct && offer_direct(d, c)};
+  d->n_open++;
+  c->inflight++;
+  if (!k->direct)
+    bh__d_send(c, BH__MSG_NEW_TASK, d->tid);
+  return true;
+}
+
+/* d is offered from now: the pickup clock runs. */
+static void
+now_offered(bh__deleg *d) {
+  d->t0 = bh_now();
+  bh__d_unqueue(d);
+  d->state = D_OFFERED;
+  d->queued = true;
+  DL_APPEND(d->bee->unpicked_head, d);
+}
+
+/* Offers d. With direct offers (the default), to the child with the
+ * most room alone, with the info (PROTOCOL.md section 5.1); without, to
+ * every child with a free slot that has not an offer of it open already
+ * (a retried task keeps its earlier candidates), as the reference does.
+ * False: no child has a slot now. */
 static bool
 offer(bh__deleg *d) {
   bh_bee *bee = d->bee;
   size_t i, n = 0;
-  cand *grown;
 
-  for (i = 0; i < bee->kids.n; i++)
-    n += has_room(bee->kids.all[i]);
-  if (n == 0)
-    return false;
-  grown = bh__realloc(d->cands, (d->n_cands + n) * sizeof(cand));
-  if (grown == NULL)
-    return false;
-  d->cands = grown;
+  if (bee->direct_offers) {
+    bh__child *c = least_loaded(d, false);
+
+    if (c == NULL || !offer_to(d, c, true))
+      return false;
+    now_offered(d);
+    return true;
+  }
   for (i = 0; i < bee->kids.n; i++) {
     bh__child *c = bee->kids.all[i];
     cand *k = find_cand(d, c->id);
 
-    if (!has_room(c) || (k != NULL && k->open))
-      continue;
-    if (k == NULL)
-      k = &d->cands[d->n_cands++];
-    *k = (cand){c->id, true, n == 1 && bee->direct_offers && offer_direct(d, c)};
-    d->n_open++;
-    c->inflight++;
-    if (!k->direct)
-      bh__d_send(c, BH__MSG_NEW_TASK, d->tid);
+    if (has_room(c) && (k == NULL || !k->open))
+      n += offer_to(d, c, false);
   }
-  d->t0 = bh_now(); /* the pickup clock runs from the offer */
-  bh__d_unqueue(d);
-  d->state = D_OFFERED;
-  d->queued = true;
-  DL_APPEND(bee->unpicked_head, d);
+  if (n == 0)
+    return false;
+  now_offered(d);
   return true;
 }
 
@@ -258,6 +320,7 @@ bh__deleg_start(bh_bee *bee, bh_future *fut, const bh__deleg_owner *ow,
     return 0;
   }
   bh__deleg_pump(bee);
+  bh__feed_children(bee);
   return 0;
 }
 
@@ -343,12 +406,22 @@ on_accepted(bh__child *c, bh__deleg *d, cand *k, bool now_running) {
     send_info(d, c);
 }
 
+/* A denial. A direct offer, made to one child, goes on to the next with
+ * room that has not had it; the task is cancelled once everyone offered
+ * it has denied. */
 static void
 on_denied(bh__child *c, bh__deleg *d, cand *k) {
+  bh__child *next;
+
   k->open = false;
   d->n_open--;
   c->inflight--;
-  if (d->state == D_OFFERED && d->n_open == 0)
+  if (d->state != D_OFFERED || d->n_open > 0)
+    return;
+  next = d->bee->direct_offers ? least_loaded(d, true) : NULL;
+  if (next != NULL && offer_to(d, next, true))
+    now_offered(d);
+  else
     bh__d_cancelled(d, -1, DENIED_ALL);
 }
 

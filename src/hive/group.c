@@ -3,6 +3,7 @@
  * per future; a future is a small record the delegation completes. */
 #include "hive/bee.h"
 #include "hive/deleg.h"
+#include "hive/feed.h"
 #include "hive/result.h"
 #include "hive/task.h"
 #include "hive/taskname.h"
@@ -355,6 +356,7 @@ bh_group_next(bh_group *g, bh_future **out, int64_t deadline) {
   }
   *out = g->done;
   claim(*out);
+  bh__feed_taken(g->t->bee);
   return 0;
 }
 
@@ -391,8 +393,10 @@ bh_future_wait(bh_future *f, int64_t deadline) {
   if (f == NULL)
     return BH_EINVAL;
   claim(f);
-  if (f->done)
+  if (f->done) {
+    bh__feed_taken(f->t->bee);
     return 0;
+  }
   f->waited = true;
   rc = bh__task_wait(f->t, deadline);
   f->waited = false;

@@ -80,7 +80,8 @@ conc_bad(chk *c, int conc, int prefetch) {
 
   return below(c, "max_concurrency", conc, -1,
                "-1 (no limit), 0 (default 1024) or at least 1") ||
-         below(c, "prefetch", prefetch, -1, "-1 or 0 (none) or more") ||
+         below(c, "prefetch", prefetch, -1,
+               "-1 (none), 0 (default: max_concurrency / 4) or more") ||
          (n > 0 && prefetch > INT_MAX - n &&
           refuse(c, "prefetch %d is out of range: max_concurrency (%d) + "
                  "prefetch must be at most %d", prefetch, n, INT_MAX));

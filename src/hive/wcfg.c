@@ -8,7 +8,7 @@ int
 bh__wcfg_from_spawn(bh__wcfg *c, const bh__spawn_opts *o) {
   memset(c, 0, sizeof(*c));
   c->max_concurrency = bh__conc_norm(o->max_concurrency);
-  c->prefetch = o->prefetch > 0 ? o->prefetch : 0;
+  c->prefetch = bh__prefetch_norm(o->prefetch, c->max_concurrency);
   c->max_frame = (int64_t)(o->max_frame ? o->max_frame
                                         : BH__DEFAULT_MAX_FRAME);
   /* -1 (no limit) travels as the largest limit and as 0: the bootstrap's
@@ -225,4 +225,11 @@ bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
 int
 bh__conc_norm(int n) {
   return n == 0 ? 1024 : (n < 0 ? -1 : n);
+}
+
+int
+bh__prefetch_norm(int prefetch, int max_conc) {
+  if (prefetch != 0)
+    return prefetch > 0 ? prefetch : 0;
+  return max_conc > 0 ? max_conc / BH__PREFETCH_SHARE : 0;
 }

@@ -82,5 +82,14 @@ int bh__wcfg_unpack(bh__wcfg *c, const msgpack_object *map, char *why,
 /* A max_concurrency as the API takes it (0: 1024, < 0: no limit) as bees
  * keep it (-1: no limit). */
 int bh__conc_norm(int n);
+/* A prefetch as the API takes it (0: the default, < 0: none) for a
+ * worker of max_conc (bh__conc_norm's): the default is a quarter of
+ * max_concurrency, rounded down (none below 4, where a queued task could
+ * wait a whole task's length behind one that runs while another worker
+ * idles). Enough that a worker whose tasks end together starts the next
+ * ones at once instead of idling for the round trip of their offers
+ * (bench_balance, docs/PERFORMANCE.md "Balance"). */
+#define BH__PREFETCH_SHARE 4
+int bh__prefetch_norm(int prefetch, int max_conc);
 
 #endif

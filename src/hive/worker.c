@@ -52,7 +52,7 @@ worker_orphan(bh_bee *bee) {
 }
 
 /* A sub-queen's workers: her own settings, but the class default of
- * max_concurrency (1,024) and no prefetch. */
+ * max_concurrency (1,024) and its default prefetch. */
 static int
 sub_hive(worker_run *w, const bh__spawn *s) {
   bh__wcfg cfg;
@@ -61,7 +61,7 @@ sub_hive(worker_run *w, const bh__spawn *s) {
   if (rc != 0)
     return rc;
   cfg.max_concurrency = bh__conc_norm(0);
-  cfg.prefetch = 0;
+  cfg.prefetch = bh__prefetch_norm(0, cfg.max_concurrency);
   rc = bh__queen_setup(w->bee, s->cls->worker_class, NULL, NULL,
                        s->cls->workers, &cfg, s->start, bh__worker_run, NULL,
                        NULL);

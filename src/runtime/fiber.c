@@ -55,6 +55,7 @@ struct bh__fiber {
   bool done;
   void (*main_fn)(void *); /* a call to run on main, then resume */
   void *main_arg;
+  bool main_next;          /* ...before any other fiber (call_main_next) */
   const char *task, *cls;  /* bh__fiber_label's, for an overflow report */
   size_t size;             /* its stack's usable size, taken at first run */
   bh__fiber_fn nostack;    /* runs on main when no stack can be had */
@@ -93,6 +94,7 @@ static _Thread_local struct {
   uint64_t window_ns;     /* when this window began */
   size_t mapped;          /* stacks mapped so far (for tests) */
   size_t live;
+  uint64_t resumes;       /* switches into a fiber so far */
   bool draining;
 #ifdef BH_ASAN
   const void *main_bottom;
@@ -403,6 +405,7 @@ resume(bh__fiber *f) {
 
   if (f->stk == NULL && !first_run(f))
     return;
+  S.resumes++;
   cur = f;
   asan_enter(&fake, f);
   t = jump_fcontext(f->ctx, f);
@@ -418,7 +421,17 @@ resume(bh__fiber *f) {
 
     f->main_fn = NULL;
     fn(f->main_arg);
-    bh__fiber_wake(f, f->status);
+    if (f->main_next && !f->queued) { /* at the head of the queue */
+      f->queued = true;
+      f->next = S.head;
+      S.head = f;
+      if (S.tail == NULL)
+        S.tail = f;
+      bh__turn_pending();
+    } else {
+      bh__fiber_wake(f, f->status);
+    }
+    f->main_next = false;
   }
 }
 
@@ -452,6 +465,11 @@ bh__fiber_wake(bh__fiber *f, int status) {
     S.head = f;
   S.tail = f;
   bh__turn_pending();
+}
+
+uint64_t
+bh__sched_resumes(void) {
+  return S.resumes;
 }
 
 bool
@@ -490,6 +508,13 @@ bh__fiber_call_main(void (*fn)(void *), void *arg) {
   f->main_arg = arg;
   f->status = 0;
   bh__fiber_suspend();
+}
+
+void
+bh__fiber_call_main_next(void (*fn)(void *), void *arg) {
+  if (cur != NULL)
+    cur->main_next = true;
+  bh__fiber_call_main(fn, arg);
 }
 
 void

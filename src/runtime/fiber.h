@@ -62,8 +62,15 @@ bh__fiber *bh__fiber_current(void);
 /* Runs fn(arg) on main: directly when on main, else the running fiber
  * yields, main runs fn, and the fiber resumes (e.g. to fork safely). */
 void bh__fiber_call_main(void (*fn)(void *), void *arg);
+/* The same, but the fiber resumes right after fn, before any fiber fn
+ * woke or that was queued already: to the code around the call, nothing
+ * else of its own thread ran (hive/feed.c). */
+void bh__fiber_call_main_next(void (*fn)(void *), void *arg);
 /* Runs every queued fiber until none is ready (main only). */
 void bh__sched_run(void);
+/* How many times a fiber was switched into so far: a fiber that reads
+ * the same number twice did not wait in between. */
+uint64_t bh__sched_resumes(void);
 /* True when a fiber is queued to run. */
 bool bh__sched_pending(void);
 /* In a forked child: forgets the parent's fibers and pooled stacks. */
