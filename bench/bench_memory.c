@@ -4,12 +4,14 @@
  *          growth of the queen process's resident set (/proc/self/statm)
  *          while her task starts `count` delegations with
  *          bh_group_delegate() and none is answered, divided by count.
- *          The task never yields between the first delegation and the
- *          measurement, so no answer can arrive: every delegation is in
- *          flight in the queen's own structures (futures, delegation
- *          records, backlog, the offers to the worker's free slots queued
- *          in the channel's output buffer). Then the group is freed (the
- *          delegations are forgotten) and the hive ends.
+ *          The one worker (max_concurrency 1, so no prefetch) is kept
+ *          busy first by a nap of an hour, so every delegation waits in
+ *          the queen's own structures (futures, delegation records,
+ *          backlog): the queen reads her worker's answers during a long
+ *          run of delegations (src/hive/feed.c), and a noop answered then
+ *          would hold its result instead. Then the group is freed (the
+ *          delegations are forgotten, the nap cancelled) and the hive
+ *          ends.
  *   queen_heap_bytes_per_inflight
  *          the same growth read from malloc's own count (mallinfo2's
  *          uordblks: bytes handed out and not freed), which does not
@@ -43,19 +45,23 @@ static struct {
 static int
 q_inflight(bh_task *t) {
   bh_group *g = bh_group_new(t);
-  long rss0 = bench_rss_bytes(), rss1;
-  size_t heap0 = mallinfo2().uordblks, heap1, i;
+  long rss0, rss1;
+  size_t heap0, heap1, i;
   int rc = 0;
 
   if (g == NULL)
     return BH_ENOMEM;
+  if (bh_group_delegate(g, NULL, NULL, "nap", "[I]", (int64_t)3600000) != 0)
+    return BH_ERAISED;
+  rss0 = bench_rss_bytes();
+  heap0 = mallinfo2().uordblks;
   for (i = 0; i < S.count && rc == 0; i++)
     rc = bh_group_delegate(g, NULL, NULL, "noop", NULL);
   rss1 = bench_rss_bytes();
   heap1 = mallinfo2().uordblks;
-  if (rc == 0 && bh_group_pending(g) != S.count)
+  if (rc == 0 && bh_group_pending(g) != S.count + 1)
     rc = bh_raise(t, "RuntimeError", "%zu pending, not %zu",
-                  bh_group_pending(g), S.count);
+                  bh_group_pending(g), S.count + 1);
   bh_group_free(g);
   if (rc != 0)
     return rc;
@@ -132,7 +138,7 @@ main(int argc, char **argv) {
     return 2;
   if (only == NULL) /* first: a fork-started worker inherits her heap */
     workers();
-  bh_result_free(bench_run(&queen, "inflight", NULL, 1, 0));
+  bh_result_free(bench_run(&queen, "inflight", NULL, 1, 1));
   bench_out("queen_bytes_per_inflight", S.rss_per, "bytes");
   bench_out("queen_heap_bytes_per_inflight", S.heap_per, "bytes");
   return 0;
