@@ -70,7 +70,9 @@ end_msg(bh__chan *c, const bh__msg *m, void *udata) {
   e->nmsg++;
   bh_value_free(e->kept);
   e->kept = bh__msg_value(m);
-  e->body_kept = bh_value_data(e->kept, NULL) == m->body;
+  /* (a small message's value is made by the decoder, and its body lies
+   * in it: only a frame with a buffer of its own counts) */
+  e->body_kept = m->own != NULL && bh_value_data(e->kept, NULL) == m->body;
   if (e->body_kept) {
     e->nbody_kept++;
     e->body_at = e->kept->base_off;

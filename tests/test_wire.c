@@ -249,6 +249,81 @@ TEST(decode_accepted_started_by_its_bytes) {
   return 0;
 }
 
+/* bh__wire_decode_keep: a succeeded task_done, a direct offer and a
+ * task_info are decoded once, into the value their handler keeps, which
+ * bh__msg_value hands over without a copy (once); other messages get
+ * none; a kept message whose fields are wrong is refused as before, and
+ * its value is the caller's to free. */
+static int
+keeps(const bh__buf *b, bool kept) {
+  const char *body = b->data + BH__FRAME_HDR;
+  size_t len = b->len - BH__FRAME_HDR, off = 0;
+  msgpack_zone z, z2;
+  msgpack_object o;
+  bh_value *v = NULL, *again = NULL;
+  bh__msg m;
+  int rc = 1;
+
+  msgpack_zone_init(&z, 256);
+  msgpack_zone_init(&z2, 256);
+  if (bh__wire_decode_keep(body, len, &z, &m, NULL, 0) == 0 &&
+      (m.value != NULL) == kept &&
+      msgpack_unpack(body, len, &off, &z2, &o) == MSGPACK_UNPACK_SUCCESS &&
+      msgpack_object_equal(*m.root, o)) {
+    const bh_value *made = m.value;
+
+    v = bh__msg_value(&m);
+    again = bh__msg_value(&m);
+    rc = !(v != NULL && again != NULL && again != v && m.value == NULL &&
+           (!kept || (v == made && bh_value_object(v) == m.root)) &&
+           msgpack_object_equal(*bh_value_object(again), o));
+  }
+  bh_value_free(v);
+  bh_value_free(again);
+  msgpack_zone_destroy(&z);
+  msgpack_zone_destroy(&z2);
+  return rc;
+}
+
+TEST(decode_keep_decodes_a_kept_message_once) {
+  msgpack_object v = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = 42};
+  bh__wire_done d = {.status = BH_SUCCEEDED, .returning_value = &v};
+  bh__wire_call call = {NULL, NULL, NULL, 0, 0};
+  msgpack_object args = {.type = MSGPACK_OBJECT_ARRAY};
+  bh__buf b = {0};
+  msgpack_zone z;
+  bh__msg m;
+
+  call.args = &args;
+  ASSERT_INT_EQ(bh__wire_put_task_done(&b, NULL, 1024, 3, &d), 0);
+  ASSERT_INT_EQ(keeps(&b, true), 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_task_info(&b, NULL, 1024, 0, "busy_status", NULL,
+                                       NULL),
+                0);
+  ASSERT_INT_EQ(keeps(&b, true), 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_call(&b, NULL, 1024, BH__MSG_NEW_TASK, 5, "job",
+                                  &call),
+                0);
+  ASSERT_INT_EQ(keeps(&b, true), 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_simple(&b, 1024, BH__MSG_NEW_TASK, 5), 0);
+  ASSERT_INT_EQ(keeps(&b, false), 0);
+  b.len = 0;
+  ASSERT_INT_EQ(bh__wire_put_accepted_started(&b, 1024, 5), 0);
+  ASSERT_INT_EQ(keeps(&b, false), 0);
+  /* task_done's four keys with a status it does not have: refused */
+  msgpack_zone_init(&z, 256);
+  ASSERT(bh__wire_decode_keep("\x84\xa8msg_type\xa9task_done\xa7task_id"
+                              "\x03\xa6status\xa3" "bad\xafreturning_value"
+                              "\x2a", 57, &z, &m, NULL, 0) == BH_EPROTO);
+  bh_value_free(m.value);
+  msgpack_zone_destroy(&z);
+  bh__buf_free(&b);
+  return 0;
+}
+
 TEST(decode_task_done_errors) {
 #define TD "{3 \"msg_type \"task_done \"task_id i0 "
 #define TDR "{4 \"msg_type \"task_done \"task_id i0 \"status \"raised "
@@ -677,6 +752,7 @@ TEST(decode_null_err) {
 
 TEST_MAIN(TEST_ENTRY(msg_type_str),
           TEST_ENTRY(decode_accepted_started_by_its_bytes),
+          TEST_ENTRY(decode_keep_decodes_a_kept_message_once),
           TEST_ENTRY(frame_len),
           TEST_ENTRY(exact_bytes),
           TEST_ENTRY(decode_root_errors),

@@ -217,7 +217,10 @@ dispatch(bh__chan *c, char *body, size_t len, char **own) {
   bh__msg m;
   int rc;
 
-  rc = bh__wire_decode(body, len, &c->zone, &m, err, sizeof(err));
+  rc = own != NULL ? bh__wire_decode(body, len, &c->zone, &m, err,
+                                     sizeof(err))
+                   : bh__wire_decode_keep(body, len, &c->zone, &m, err,
+                                          sizeof(err));
   m.own = own;
   if (rc == 0 && m.blobs > 0)
     rc = claim_blobs(c, (msgpack_object *)m.root, err, sizeof(err));
@@ -225,6 +228,7 @@ dispatch(bh__chan *c, char *body, size_t len, char **own) {
    * it is a message like any other (the bee's rule for unknown ones). */
   if (rc == 0 && !(m.type == BH__MSG_HEARTBEAT && c->hb != NULL))
     c->on_msg(c, &m, c->udata);
+  bh_value_free(m.value); /* nobody took it */
   msgpack_zone_clear(&c->zone);
   bh__blobs_release(&c->held);
   if (own != NULL) {

@@ -551,9 +551,24 @@ fast_started(const char *body, size_t len, msgpack_zone *zone, bh__msg *out) {
   return true;
 }
 
-int
-bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
-                char *err, size_t errlen) {
+/* A message its handler keeps whole as a value, by how wire_put.c begins
+ * it (msg_type first): a task_done of four keys (succeeded, or cancelled
+ * with a reason), a new_task of five (a direct offer), a task_info. */
+static bool
+kept_whole(const char *body, size_t len) {
+  static const char done[] = "\x84\xa8msg_type\xa9task_done";
+  static const char offer[] = "\x85\xa8msg_type\xa8new_task";
+  static const char info[] = "\x85\xa8msg_type\xa9task_info";
+
+  return (len >= sizeof(done) - 1 && memcmp(body, done, sizeof(done) - 1) == 0) ||
+         (len >= sizeof(offer) - 1 &&
+          memcmp(body, offer, sizeof(offer) - 1) == 0) ||
+         (len >= sizeof(info) - 1 && memcmp(body, info, sizeof(info) - 1) == 0);
+}
+
+static int
+decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
+       char *err, size_t errlen, bool keep) {
   dec d = {.out = out, .err = err, .errlen = errlen};
   msgpack_object *root;
   const char *bad;
@@ -572,11 +587,20 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
   bad = scan((const unsigned char *)body, len, &out->blobs);
   if (bad != NULL)
     return fail(&d, "frame does not hold exactly one msgpack value%s", bad);
-  /* The root lives in the zone: out->root must outlive this call. */
-  root = msgpack_zone_malloc(zone, sizeof(*root));
-  if (root == NULL ||
-      msgpack_unpack(body, len, &off, zone, root) != MSGPACK_UNPACK_SUCCESS)
-    return BH_ENOMEM; /* scan() already proved the bytes well-formed */
+  if (keep && out->blobs == 0 && kept_whole(body, len)) {
+    /* decoded once, into the value the handler keeps; the fields borrow
+     * from it */
+    if ((out->value = bh_value_from_bytes(body, len)) == NULL)
+      return BH_ENOMEM;
+    root = (msgpack_object *)bh_value_object(out->value);
+    out->body = bh_value_data(out->value, NULL);
+  } else {
+    /* The root lives in the zone: out->root must outlive this call. */
+    root = msgpack_zone_malloc(zone, sizeof(*root));
+    if (root == NULL ||
+        msgpack_unpack(body, len, &off, zone, root) != MSGPACK_UNPACK_SUCCESS)
+      return BH_ENOMEM; /* scan() already proved the bytes well-formed */
+  }
   if (root->type != MSGPACK_OBJECT_MAP)
     return fail(&d, "message is not a map");
   out->root = root;
@@ -584,9 +608,29 @@ bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
   return dec_fields(&d);
 }
 
+int
+bh__wire_decode(const char *body, size_t len, msgpack_zone *zone, bh__msg *out,
+                char *err, size_t errlen) {
+  return decode(body, len, zone, out, err, errlen, false);
+}
+
+int
+bh__wire_decode_keep(const char *body, size_t len, msgpack_zone *zone,
+                     bh__msg *out, char *err, size_t errlen) {
+  return decode(body, len, zone, out, err, errlen, true);
+}
+
 bh_value *
 bh__msg_value(const bh__msg *m) {
   char *own = m->own != NULL ? *m->own : NULL;
+
+  if (m->value != NULL) { /* made by the decoder: handed over once (m is
+                           * its decoder's own, never a const object) */
+    bh_value *v = m->value;
+
+    ((bh__msg *)m)->value = NULL;
+    return v;
+  }
 
   if (own == NULL)
     return bh_value_from_bytes(m->body, m->body_len);

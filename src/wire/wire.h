@@ -77,6 +77,9 @@ typedef struct bh__msg {
   size_t blobs; /* blob exts in it (blob.h), resolved by the channel */
   char **own;   /* a large frame's own buffer (bh__msg_value may take it),
                    or NULL: body lies in the channel's shared buffer */
+  bh_value *value; /* the whole message as a value, when the decoder made
+                      it (bh__wire_decode_keep): bh__msg_value takes it;
+                      else whoever decoded frees it */
 } bh__msg;
 
 /* The message's whole map as a value: it takes over a large frame's own
@@ -93,6 +96,13 @@ const char *bh__msg_type_str(bh__msg_type t);
  * unknown msg_type decodes with type BH__MSG_UNKNOWN and returns 0. */
 int bh__wire_decode(const char *body, size_t len, msgpack_zone *zone,
                     bh__msg *out, char *err, size_t errlen);
+/* The same, but a message whose handler keeps it as a value (a succeeded
+ * task_done: the result; a direct offer or a task_info: the task's call)
+ * is decoded once, into a value of its own (out->value), instead of into
+ * the zone and again by bh__msg_value. The caller frees out->value if
+ * nobody took it (bh_value_free), whatever the return. */
+int bh__wire_decode_keep(const char *body, size_t len, msgpack_zone *zone,
+                         bh__msg *out, char *err, size_t errlen);
 
 /* Reads a frame header: the body length it announces. */
 size_t bh__wire_frame_len(const unsigned char hdr[BH__FRAME_HDR]);
