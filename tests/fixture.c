@@ -61,9 +61,12 @@ open_fds(void) {
 
 void
 end_msg(bh__chan *c, const bh__msg *m, void *udata) {
-  const msgpack_object *v = m->type == BH__MSG_TASK_INFO
-                                ? &m->args->via.array.ptr[0]
-                                : m->returning_value;
+  /* (the first argument only when there is one: a fresh zone's empty
+   * array points at memory nobody wrote) */
+  const msgpack_object *v =
+      m->type != BH__MSG_TASK_INFO ? m->returning_value
+      : m->args->via.array.size > 0 ? &m->args->via.array.ptr[0]
+                                     : NULL;
   end *e = udata;
 
   (void)c;
