@@ -1027,8 +1027,11 @@ typedef struct bh_run_opts {
    * frees, so that a freed slot starts the next task at once instead of
    * waiting for the round trip of its offer. Running tasks never exceed
    * max_concurrency. 0: a quarter of max_concurrency, rounded down (none
-   * below 4; none with no limit); BH_NONE: none, the reference's accept
-   * rule; else at most INT_MAX - max_concurrency. A queued task counts
+   * below 4; none with no limit; none for an external class, whose
+   * program may count max_concurrency only: docs/PROTOCOL.md section
+   * 13); BH_NONE: none, the reference's accept rule; else at most
+   * INT_MAX - max_concurrency (an external program must then honour its
+   * bootstrap's prefetch). A queued task counts
    * as started: if its worker dies, it is retried or fails as a running
    * one would (`retries`). */
   int prefetch;

@@ -539,6 +539,39 @@ TEST(none_travels_in_the_bootstrap_ranges) {
   return 0;
 }
 
+/* The default prefetch: a quarter of max_concurrency, none below 4 or
+ * with no limit or for an external class, and never so much that the
+ * worker's own check of its bootstrap refuses the sum (max_concurrency
+ * INT_MAX - 3 made it INT_MAX / 4: every exec-started and joined worker
+ * exited 2). */
+static const bh_program ext_prog = {.path = "/bin/true"};
+static const bh_class ext_worker = {.name = "Ext", .program = &ext_prog};
+
+TEST(default_prefetch_is_a_quarter_within_range) {
+  bh__spawn_opts so = {.cls = &worker, .max_concurrency = INT_MAX - 3};
+  bh__wcfg cfg;
+  char why[200];
+
+  ASSERT_INT_EQ(bh__prefetch_norm(0, 1024, false), 256);
+  ASSERT_INT_EQ(bh__prefetch_norm(0, 3, false), 0);
+  ASSERT_INT_EQ(bh__prefetch_norm(0, -1, false), 0);
+  ASSERT_INT_EQ(bh__prefetch_norm(0, 1024, true), 0);
+  ASSERT_INT_EQ(bh__prefetch_norm(BH_NONE, 1024, false), 0);
+  ASSERT_INT_EQ(bh__prefetch_norm(7, 1024, true), 7);
+  ASSERT_INT_EQ(bh__wcfg_from_spawn(&cfg, &so), 0);
+  ASSERT_INT_EQ(cfg.prefetch, 3);
+  /* what an exec-started worker checks its bootstrap with */
+  so.max_concurrency = (int)cfg.max_concurrency;
+  so.prefetch = (int)cfg.prefetch;
+  ASSERT_INT_EQ(bh__spawn_opts_check(&so, "worker", why, sizeof(why)), 0);
+  bh__wcfg_clear(&cfg);
+  so = (bh__spawn_opts){.cls = &ext_worker};
+  ASSERT_INT_EQ(bh__wcfg_from_spawn(&cfg, &so), 0);
+  ASSERT_INT_EQ(cfg.prefetch, 0);
+  bh__wcfg_clear(&cfg);
+  return 0;
+}
+
 /* A queen that cannot start: BH_EINVAL and why, no task run. */
 TEST(queen_init_failure_is_einval) {
   bh_run_opts o = base();
@@ -861,6 +894,7 @@ TEST_MAIN_WORKER(worker, TEST_ENTRY(every_option_out_of_range_is_refused),
           TEST_ENTRY(values_at_the_edges_work),
           TEST_ENTRY(every_none_is_taken),
           TEST_ENTRY(none_travels_in_the_bootstrap_ranges),
+          TEST_ENTRY(default_prefetch_is_a_quarter_within_range),
           TEST_ENTRY(queen_init_failure_is_einval),
           TEST_ENTRY(stack_sizes_at_the_edges_work),
           TEST_ENTRY(longest_times_work),

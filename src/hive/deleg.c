@@ -418,10 +418,10 @@ on_denied(bh__child *c, bh__deleg *d, cand *k) {
   c->inflight--;
   if (d->state != D_OFFERED || d->n_open > 0)
     return;
+  /* (it stays in the unpicked list: the pickup clock runs on from the
+   * first offer, as it does for the reference's offer to all) */
   next = d->bee->direct_offers ? least_loaded(d, true) : NULL;
-  if (next != NULL && offer_to(d, next, true))
-    now_offered(d);
-  else
+  if (next == NULL || !offer_to(d, next, true))
     bh__d_cancelled(d, -1, DENIED_ALL);
 }
 

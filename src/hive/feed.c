@@ -3,7 +3,7 @@
  * answers be read, only when it waits. The children would idle from
  * their first batch to the end of the run (20,000 delegations take 18 ms
  * here, and bench_balance's tasks 1 ms). So, every BH__FEED_POLL_NS of
- * delegating, the task lets main do the loop's work for the children in
+ * delegating (and 16 delegations), the task lets main do the loop's work for the children in
  * between: write what waits for them, read and handle what they said
  * (answers complete futures, freed slots take the next offers), write
  * again. No other fiber runs meanwhile (bh__fiber_call_main_next): to the
@@ -13,6 +13,8 @@
 #include "runtime/fiber.h"
 #include "transport/chan.h"
 
+/* After a poll the fiber's own resume starts a new run: so it polls
+ * again after BH__FEED_EVERY more delegations and BH__FEED_POLL_NS. */
 #define BH__FEED_POLL_NS ((uint64_t)100000)
 #define BH__FEED_EVERY 16 /* delegations between looks at the clock */
 #define BH__FEED_MAX_KIDS 256 /* read in one go; the rest by the loop */

@@ -8,7 +8,8 @@ int
 bh__wcfg_from_spawn(bh__wcfg *c, const bh__spawn_opts *o) {
   memset(c, 0, sizeof(*c));
   c->max_concurrency = bh__conc_norm(o->max_concurrency);
-  c->prefetch = bh__prefetch_norm(o->prefetch, c->max_concurrency);
+  c->prefetch = bh__prefetch_norm(o->prefetch, c->max_concurrency,
+                                  o->cls != NULL && o->cls->program != NULL);
   c->max_frame = (int64_t)(o->max_frame ? o->max_frame
                                         : BH__DEFAULT_MAX_FRAME);
   /* -1 (no limit) travels as the largest limit and as 0: the bootstrap's
@@ -228,8 +229,13 @@ bh__conc_norm(int n) {
 }
 
 int
-bh__prefetch_norm(int prefetch, int max_conc) {
+bh__prefetch_norm(int prefetch, int max_conc, bool external) {
+  int share;
+
   if (prefetch != 0)
     return prefetch > 0 ? prefetch : 0;
-  return max_conc > 0 ? max_conc / BH__PREFETCH_SHARE : 0;
+  if (external || max_conc <= 0)
+    return 0;
+  share = max_conc / BH__PREFETCH_SHARE;
+  return share <= INT_MAX - max_conc ? share : INT_MAX - max_conc;
 }

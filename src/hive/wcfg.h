@@ -86,10 +86,14 @@ int bh__conc_norm(int n);
  * worker of max_conc (bh__conc_norm's): the default is a quarter of
  * max_concurrency, rounded down (none below 4, where a queued task could
  * wait a whole task's length behind one that runs while another worker
- * idles). Enough that a worker whose tasks end together starts the next
- * ones at once instead of idling for the round trip of their offers
- * (bench_balance, docs/PERFORMANCE.md "Balance"). */
+ * idles), and at most what keeps the sum within an int (the worker's
+ * check of its bootstrap). Enough that a worker whose tasks end together
+ * starts the next ones at once instead of idling for the round trip of
+ * their offers (bench_balance, docs/PERFORMANCE.md "Round 2"). None by
+ * default for an external class: a program written to the checklist of
+ * docs/PROTOCOL.md section 13 counts max_concurrency only, and would deny
+ * what the queen thinks it has room for. */
 #define BH__PREFETCH_SHARE 4
-int bh__prefetch_norm(int prefetch, int max_conc);
+int bh__prefetch_norm(int prefetch, int max_conc, bool external);
 
 #endif

@@ -61,7 +61,8 @@ sub_hive(worker_run *w, const bh__spawn *s) {
   if (rc != 0)
     return rc;
   cfg.max_concurrency = bh__conc_norm(0);
-  cfg.prefetch = bh__prefetch_norm(0, cfg.max_concurrency);
+  cfg.prefetch = bh__prefetch_norm(0, cfg.max_concurrency,
+                                   s->cls->worker_class->program != NULL);
   rc = bh__queen_setup(w->bee, s->cls->worker_class, NULL, NULL,
                        s->cls->workers, &cfg, s->start, bh__worker_run, NULL,
                        NULL);
