@@ -1040,9 +1040,15 @@ typedef struct bh_run_opts {
    * once, one round trip instead of two (docs/PROTOCOL.md section 5.1; a
    * worker that knows only the reference's protocol ignores the info and
    * the usual task_info follows). A denial passes the offer on to the
-   * next worker with room. 0: on; BH_NONE: off, the reference's way:
-   * every offer a plain new_task to every worker with room, the first to
-   * accept takes it. Nothing else. Sub-queens keep it on. */
+   * next worker with room. Room is counted, not asked: a worker whose
+   * loop a task holds (a long computation that never waits) still gets
+   * offers while it has room, and they wait for it (or the pickup
+   * timeout) where the reference's way would let another worker take
+   * them: run such tasks with max_concurrency 1 (a worker busy with one
+   * has no room), or with direct_offer BH_NONE.
+   * 0: on; BH_NONE: off, the reference's way: every offer a plain
+   * new_task to every worker with room, the first to accept takes it.
+   * Nothing else. Sub-queens keep it on. */
   int direct_offer;
   int queen_max_concurrency; /* the queen's tasks at once: 0 or BH_NONE:
                               * no limit (the reference's None); else at
