@@ -136,9 +136,9 @@ fuzz:
 	  tests/fuzz/fuzz_auth.c src/transport/auth.c -lcrypto \
 	  -o $(FUZZ_DIR)/fuzz_auth
 	$(FUZZ_DIR)/fuzz_wire $(FUZZ_DIR)/corpus tests/fuzz/corpus \
-	  -max_total_time=$(FUZZ_SECONDS)
+	  -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/
 	$(FUZZ_DIR)/fuzz_auth $(FUZZ_DIR)/corpus-auth \
-	  -max_total_time=$(FUZZ_SECONDS)
+	  -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/
 
 clean:
 	rm -rf $(FUZZ_DIR) $(BUILD_DIR) $(ASAN_DIR) $(BENCH_DIR) $(PROFILE_DIR) \
